@@ -1,0 +1,382 @@
+use std::future::Future;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::records::RecordSpec;
+use crate::denial::DenialLayer;
+use crate::model::{AccountId, ActivityEvent, Region};
+use crate::ports::{EventCursor, EventQuery, EventStore, IpFilter, Order, Quarantined};
+use crate::time::TimeWindow;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+fn ids(events: &[ActivityEvent]) -> Vec<String> {
+    events.iter().map(|e| e.id.to_string()).collect()
+}
+
+/// Runs every `EventStore` case, each on a fresh store from `make`.
+pub async fn event_store_suite<S, F, Fut>(make: F)
+where
+    S: EventStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    put_is_idempotent(&make().await).await;
+    round_trip_is_lossless(&make().await).await;
+    window_is_inclusive_and_ordered(&make().await).await;
+    cursor_pages_visit_each_once(&make().await).await;
+    filters_select(&make().await).await;
+    quarantine_and_stats(&make().await).await;
+    large_record(&make().await).await;
+}
+
+async fn put_is_idempotent(store: &impl EventStore) {
+    let a = RecordSpec::new("put-a", t0()).event();
+    let b = RecordSpec::new("put-b", t0()).event();
+    let out = store.put(&[a.clone(), b.clone(), a.clone()]).await.unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates),
+        (2, 1),
+        "put: a repeated id in one batch is a duplicate"
+    );
+    let out = store.put(&[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates),
+        (0, 2),
+        "put: stored ids are duplicates"
+    );
+    let all = store.query(&EventQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 2, "put: each event is stored once");
+    assert_eq!(
+        store.stats().await.unwrap().events,
+        2,
+        "put: stats count each event once"
+    );
+    let out = store.put(&[]).await.unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates),
+        (0, 0),
+        "put: an empty batch is fine"
+    );
+}
+
+async fn round_trip_is_lossless(store: &impl EventStore) {
+    let e = RecordSpec::new("rt-1", t0())
+        .name("iam.amazonaws.com", "PutUserPolicy")
+        .params(serde_json::json!({"userName": "bob", "policyDocument": "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\"}}"}))
+        .error("AccessDenied", "User: x is not authorized to perform: iam:PutUserPolicy with an explicit deny in a service control policy")
+        .event();
+    store.put(std::slice::from_ref(&e)).await.unwrap();
+    let back = store.query(&EventQuery::default()).await.unwrap();
+    assert_eq!(back.len(), 1, "round trip: one event");
+    assert_eq!(
+        back[0], e,
+        "round trip: the stored event equals the event put, raw text included"
+    );
+    assert_eq!(back[0].raw, e.raw, "round trip: raw text is byte-identical");
+}
+
+async fn window_is_inclusive_and_ordered(store: &impl EventStore) {
+    let events: Vec<ActivityEvent> = (0..10)
+        .map(|i| RecordSpec::new(&format!("w-{i}"), t0() + Duration::minutes(i)).event())
+        .collect();
+    // Two events at the same instant are ordered by id.
+    let tie = RecordSpec::new("w-3a", t0() + Duration::minutes(3)).event();
+    let mut all = events.clone();
+    all.push(tie);
+    store.put(&all).await.unwrap();
+    let w = TimeWindow::new(t0() + Duration::minutes(2), t0() + Duration::minutes(5)).unwrap();
+    let q = EventQuery {
+        window: Some(w),
+        ..Default::default()
+    };
+    let got = store.query(&q).await.unwrap();
+    assert_eq!(
+        ids(&got),
+        ["w-2", "w-3", "w-3a", "w-4", "w-5"],
+        "window: both ends inclusive, ascending by (time, id)"
+    );
+    let got = store
+        .query(&EventQuery {
+            order: Order::Descending,
+            ..q.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&got),
+        ["w-5", "w-4", "w-3a", "w-3", "w-2"],
+        "window: descending by (time, id)"
+    );
+    let got = store
+        .query(&EventQuery {
+            limit: Some(2),
+            ..q
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&got),
+        ["w-2", "w-3"],
+        "window: limit keeps the first in order"
+    );
+}
+
+async fn cursor_pages_visit_each_once(store: &impl EventStore) {
+    let events: Vec<ActivityEvent> = (0..137)
+        .map(|i| RecordSpec::new(&format!("p-{i:03}"), t0() + Duration::seconds(i / 3)).event())
+        .collect();
+    store.put(&events).await.unwrap();
+    for order in [Order::Ascending, Order::Descending] {
+        let mut seen = Vec::new();
+        let mut after: Option<EventCursor> = None;
+        loop {
+            let page = store
+                .query(&EventQuery {
+                    order,
+                    after: after.clone(),
+                    limit: Some(20),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 20, "paging: a page respects the limit");
+            after = Some(EventCursor::after(page.last().unwrap()));
+            seen.extend(ids(&page));
+        }
+        let mut expected = ids(&events);
+        expected.sort();
+        if order == Order::Descending {
+            expected.reverse();
+        }
+        assert_eq!(
+            seen, expected,
+            "paging ({order:?}): every event once, in order"
+        );
+    }
+}
+
+async fn filters_select(store: &impl EventStore) {
+    let scp = "User: arn:aws:sts::111122223333:assumed-role/Dev/bob is not authorized to perform: ec2:RunInstances with an explicit deny in a service control policy";
+    let events = vec![
+        RecordSpec::new("f-1", t0()).user("alice").event(),
+        RecordSpec::new("f-2", t0())
+            .user("bob")
+            .name("iam.amazonaws.com", "CreateUser")
+            .event(),
+        RecordSpec::new("f-3", t0())
+            .user("bob")
+            .name("ec2.amazonaws.com", "RunInstances")
+            .place("444455556666", "eu-west-1")
+            .error("AccessDenied", scp)
+            .event(),
+        RecordSpec::new("f-4", t0())
+            .user("carol")
+            .name("iam.amazonaws.com", "CreateAccessKey")
+            .ip("198.51.100.7")
+            .event(),
+        RecordSpec::new("f-5", t0())
+            .user("dave")
+            .ip("2001:db8:1::5")
+            .event(),
+        RecordSpec::new("f-6", t0())
+            .user("erin")
+            .ip("AWS Internal")
+            .error("NoSuchEntity", "nope")
+            .event(),
+    ];
+    store.put(&events).await.unwrap();
+    let check = |name: &'static str, q: EventQuery, want: &'static [&'static str]| async move {
+        let mut got = ids(&store.query(&q).await.unwrap());
+        got.sort();
+        assert_eq!(got, want, "filter {name}");
+    };
+    check(
+        "actor exact",
+        EventQuery {
+            actor: Some("bob".into()),
+            ..Default::default()
+        },
+        &["f-2", "f-3"],
+    )
+    .await;
+    check(
+        "actor glob",
+        EventQuery {
+            actor: Some("[bc]*".into()),
+            ..Default::default()
+        },
+        &["f-2", "f-3", "f-4"],
+    )
+    .await;
+    check(
+        "actor by ARN",
+        EventQuery {
+            actor: Some("arn:aws:iam::111122223333:user/carol".into()),
+            ..Default::default()
+        },
+        &["f-4"],
+    )
+    .await;
+    check(
+        "event names are alternatives",
+        EventQuery {
+            event_names: vec!["CreateUser".into(), "CreateAccessKey".into()],
+            ..Default::default()
+        },
+        &["f-2", "f-4"],
+    )
+    .await;
+    check(
+        "event name glob",
+        EventQuery {
+            event_names: vec!["Create*".into()],
+            ..Default::default()
+        },
+        &["f-2", "f-4"],
+    )
+    .await;
+    check(
+        "event source",
+        EventQuery {
+            event_source: Some("ec2.amazonaws.com".into()),
+            ..Default::default()
+        },
+        &["f-3"],
+    )
+    .await;
+    check(
+        "account",
+        EventQuery {
+            account: Some(AccountId::new("444455556666").unwrap()),
+            ..Default::default()
+        },
+        &["f-3"],
+    )
+    .await;
+    check(
+        "region",
+        EventQuery {
+            region: Some(Region::new("eu-west-1").unwrap()),
+            ..Default::default()
+        },
+        &["f-3"],
+    )
+    .await;
+    check(
+        "denied only",
+        EventQuery {
+            denied_only: true,
+            ..Default::default()
+        },
+        &["f-3"],
+    )
+    .await;
+    check(
+        "denial layer",
+        EventQuery {
+            denial_layer: Some(DenialLayer::ServiceControlPolicy),
+            ..Default::default()
+        },
+        &["f-3"],
+    )
+    .await;
+    check(
+        "other denial layer",
+        EventQuery {
+            denial_layer: Some(DenialLayer::PermissionsBoundary),
+            ..Default::default()
+        },
+        &[],
+    )
+    .await;
+    check(
+        "source ip exact",
+        EventQuery {
+            source_ip: Some(IpFilter::parse("198.51.100.7").unwrap()),
+            ..Default::default()
+        },
+        &["f-4"],
+    )
+    .await;
+    check(
+        "source ip v4 network",
+        EventQuery {
+            source_ip: Some(IpFilter::parse("203.0.113.0/24").unwrap()),
+            ..Default::default()
+        },
+        &["f-1", "f-2", "f-3"],
+    )
+    .await;
+    check(
+        "source ip v6 network",
+        EventQuery {
+            source_ip: Some(IpFilter::parse("2001:db8::/32").unwrap()),
+            ..Default::default()
+        },
+        &["f-5"],
+    )
+    .await;
+    check(
+        "source ip text",
+        EventQuery {
+            source_ip: Some(IpFilter::parse("AWS Internal").unwrap()),
+            ..Default::default()
+        },
+        &["f-6"],
+    )
+    .await;
+    check(
+        "filters combine",
+        EventQuery {
+            actor: Some("bob".into()),
+            denied_only: true,
+            ..Default::default()
+        },
+        &["f-3"],
+    )
+    .await;
+}
+
+async fn quarantine_and_stats(store: &impl EventStore) {
+    let empty = store.stats().await.unwrap();
+    assert_eq!(
+        (empty.events, empty.first, empty.last, empty.quarantined),
+        (0, None, None, 0),
+        "stats: empty store"
+    );
+    store
+        .quarantine(&[Quarantined {
+            origin: "file.json#3".into(),
+            event_id: None,
+            reason: "record has no eventID".into(),
+            raw: "{\"eventName\":\"x\"}".into(),
+        }])
+        .await
+        .unwrap();
+    let a = RecordSpec::new("s-1", t0()).event();
+    let b = RecordSpec::new("s-2", t0() + Duration::hours(5)).event();
+    store.put(&[b, a]).await.unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.events, 2, "stats: events");
+    assert_eq!(stats.quarantined, 1, "stats: quarantined");
+    assert_eq!(stats.first, Some(t0()), "stats: first");
+    assert_eq!(stats.last, Some(t0() + Duration::hours(5)), "stats: last");
+}
+
+async fn large_record(store: &impl EventStore) {
+    let big = "x".repeat(256 * 1024);
+    let e = RecordSpec::new("big-1", t0())
+        .name("iam.amazonaws.com", "PutRolePolicy")
+        .params(serde_json::json!({ "roleName": "r", "policyDocument": big }))
+        .event();
+    assert!(e.raw.len() > 256 * 1024);
+    store.put(std::slice::from_ref(&e)).await.unwrap();
+    let back = store.query(&EventQuery::default()).await.unwrap();
+    assert_eq!(back, vec![e], "large record: a 256 KB record round-trips");
+}

@@ -1,0 +1,21 @@
+//! Contract test suites for the ports (feature `testkit`).
+//!
+//! A backend is done when its suite passes. Each suite takes a factory that returns a fresh,
+//! empty backend, runs every case on its own instance, and panics with the case's name on the
+//! first broken promise. The in-memory implementations run these suites in this crate's tests;
+//! adapter crates run them against SQLite, directories, DynamoDB, S3 and so on.
+
+mod checkpoint;
+mod event_source;
+mod event_store;
+mod ledger;
+mod notifier;
+mod object_store;
+pub mod records;
+
+pub use checkpoint::checkpoint_store_suite;
+pub use event_source::event_source_suite;
+pub use event_store::event_store_suite;
+pub use ledger::alert_ledger_suite;
+pub use notifier::notifier_suite;
+pub use object_store::object_store_suite;

@@ -1,0 +1,86 @@
+//! The crate's one error type. Variants name the failure and carry what is needed to act on it.
+
+/// Errors of the domain and of any port implementation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The record is not a JSON object (syntax error, or another JSON type).
+    #[error("record is not a valid JSON object: {reason}")]
+    InvalidJson { reason: String },
+    /// A field every CloudTrail record has is missing or empty.
+    #[error("record {event_id} has no {field}", event_id = event_id.as_deref().unwrap_or("without eventID"))]
+    MissingField {
+        field: &'static str,
+        event_id: Option<String>,
+    },
+    /// A field is present but cannot be understood (a time that is not RFC 3339, say).
+    #[error("record {event_id} has an invalid {field}: {reason}")]
+    InvalidField {
+        field: &'static str,
+        event_id: String,
+        reason: String,
+    },
+    /// The record is larger than the configured limit.
+    #[error("record {event_id} is {size} bytes, over the limit of {limit}", event_id = event_id.as_deref().unwrap_or("without eventID"))]
+    Oversized {
+        size: usize,
+        limit: usize,
+        event_id: Option<String>,
+    },
+    /// A value given to a validating constructor was rejected.
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// A page token was used with parameters other than those of the call that produced it.
+    #[error("page token does not belong to this query")]
+    InvalidPageToken,
+    /// A checkpoint was written concurrently by someone else.
+    #[error(
+        "checkpoint of {stream} changed concurrently: expected version {expected}, found {found}"
+    )]
+    CheckpointConflict {
+        stream: String,
+        expected: u64,
+        found: u64,
+    },
+    /// A backend (SQLite, DynamoDB, S3, a directory, ...) failed.
+    #[error("{backend} {operation} failed: {message}")]
+    Backend {
+        backend: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Backend`].
+    pub fn backend(
+        backend: &'static str,
+        operation: &'static str,
+        err: impl std::fmt::Display,
+    ) -> Self {
+        Error::Backend {
+            backend,
+            operation,
+            message: err.to_string(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidValue`].
+    pub fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidValue {
+            what,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

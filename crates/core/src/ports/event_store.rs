@@ -1,0 +1,290 @@
+//! `EventStore`: where normalised events are kept, once each.
+//!
+//! Storing is idempotent by event id: putting an event whose id is already stored changes
+//! nothing and counts as a duplicate. Queries return events ordered by (time, id) and page with
+//! a keyset cursor, so a caller can walk any number of events in bounded memory.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use globset::{Glob, GlobMatcher};
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::denial::DenialLayer;
+use crate::error::{Error, Result};
+use crate::model::{AccountId, ActivityEvent, EventId, Region};
+use crate::time::TimeWindow;
+
+/// Result of a put: how many events were new and how many were already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PutOutcome {
+    pub inserted: usize,
+    pub duplicates: usize,
+}
+
+/// A record that could not be used, kept for inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    /// Where it came from: a file and record number, a stream, ...
+    pub origin: String,
+    pub event_id: Option<String>,
+    pub reason: String,
+    /// The text as read (possibly cut by the backend's size limit).
+    pub raw: String,
+}
+
+/// What a store holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub events: u64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+    pub quarantined: u64,
+}
+
+/// Sort order of query results, by (time, id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    #[default]
+    Ascending,
+    Descending,
+}
+
+/// Position after which the next page starts (exclusive), in the query's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCursor {
+    pub time: DateTime<Utc>,
+    pub id: EventId,
+}
+
+impl EventCursor {
+    /// The cursor just past `event`.
+    pub fn after(event: &ActivityEvent) -> Self {
+        Self {
+            time: event.time,
+            id: event.id.clone(),
+        }
+    }
+}
+
+/// A source-IP filter: an exact `sourceIPAddress` text, or a network that contains the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpFilter {
+    Exact(String),
+    Network(IpNet),
+}
+
+impl IpFilter {
+    /// `203.0.113.0/24` or `2001:db8::/32` is a network; anything else is matched exactly.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s.contains('/') {
+            s.parse::<IpNet>()
+                .map(IpFilter::Network)
+                .map_err(|e| Error::invalid("network", s, e.to_string()))
+        } else {
+            Ok(IpFilter::Exact(s.to_owned()))
+        }
+    }
+
+    /// True when `event`'s source address matches.
+    pub fn matches(&self, event: &ActivityEvent) -> bool {
+        match self {
+            IpFilter::Exact(s) => event.source_ip.raw == *s,
+            IpFilter::Network(net) => event.source_ip.addr.is_some_and(|a| net.contains(&a)),
+        }
+    }
+}
+
+/// Which events to return. Text filters are exact, or globs (`*`, `?`, `[...]`) when they
+/// contain a glob character; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub window: Option<TimeWindow>,
+    /// Matches the readable actor or the principal ARN.
+    pub actor: Option<String>,
+    /// Matches the event name; several are alternatives.
+    pub event_names: Vec<String>,
+    /// Matches the event source (`iam.amazonaws.com`).
+    pub event_source: Option<String>,
+    pub account: Option<AccountId>,
+    pub region: Option<Region>,
+    pub source_ip: Option<IpFilter>,
+    /// Only calls denied by a policy.
+    pub denied_only: bool,
+    /// Only calls denied by this layer.
+    pub denial_layer: Option<DenialLayer>,
+    pub order: Order,
+    pub after: Option<EventCursor>,
+    pub limit: Option<usize>,
+}
+
+impl EventQuery {
+    /// Compiles the text filters, rejecting a malformed glob.
+    pub fn matcher(&self) -> Result<QueryMatcher<'_>> {
+        let glob = |what: &'static str, s: &str| -> Result<GlobMatcher> {
+            Glob::new(s)
+                .map(|g| g.compile_matcher())
+                .map_err(|e| Error::invalid(what, s, e.kind().to_string()))
+        };
+        Ok(QueryMatcher {
+            query: self,
+            actor: self
+                .actor
+                .as_deref()
+                .map(|s| glob("actor filter", s))
+                .transpose()?,
+            names: self
+                .event_names
+                .iter()
+                .map(|s| glob("event name filter", s))
+                .collect::<Result<_>>()?,
+            source: self
+                .event_source
+                .as_deref()
+                .map(|s| glob("event source filter", s))
+                .transpose()?,
+        })
+    }
+}
+
+/// An [`EventQuery`] ready to test events one by one.
+#[derive(Debug)]
+pub struct QueryMatcher<'q> {
+    query: &'q EventQuery,
+    actor: Option<GlobMatcher>,
+    names: Vec<GlobMatcher>,
+    source: Option<GlobMatcher>,
+}
+
+impl QueryMatcher<'_> {
+    /// True when `e` passes every filter except the cursor and limit.
+    pub fn matches(&self, e: &ActivityEvent) -> bool {
+        let q = self.query;
+        q.window.is_none_or(|w| w.contains(e.time))
+            && self.actor.as_ref().is_none_or(|m| {
+                m.is_match(&e.principal.actor)
+                    || e.principal.arn.as_deref().is_some_and(|a| m.is_match(a))
+            })
+            && (self.names.is_empty() || self.names.iter().any(|m| m.is_match(&e.name)))
+            && self.source.as_ref().is_none_or(|m| m.is_match(&e.source))
+            && q.account
+                .as_ref()
+                .is_none_or(|a| e.account.as_ref() == Some(a))
+            && q.region.as_ref().is_none_or(|r| e.region == *r)
+            && q.source_ip.as_ref().is_none_or(|f| f.matches(e))
+            && (!q.denied_only || e.is_denied())
+            && q.denial_layer
+                .is_none_or(|l| e.denial.is_some_and(|d| d.layer == l))
+    }
+
+    /// True when `e` comes after the query's cursor in its order.
+    pub fn after_cursor(&self, e: &ActivityEvent) -> bool {
+        match (&self.query.after, self.query.order) {
+            (None, _) => true,
+            (Some(c), Order::Ascending) => (e.time, &e.id) > (c.time, &c.id),
+            (Some(c), Order::Descending) => (e.time, &e.id) < (c.time, &c.id),
+        }
+    }
+}
+
+/// Stores normalised events, once each.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores events not yet stored; ids already present (or repeated in `events`) are duplicates.
+    async fn put(&self, events: &[ActivityEvent]) -> Result<PutOutcome>;
+    /// Events matching `query`, ordered by (time, id) in the query's order.
+    async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>>;
+    /// Keeps records that could not be used.
+    async fn quarantine(&self, records: &[Quarantined]) -> Result<()>;
+    /// Counts and time range.
+    async fn stats(&self) -> Result<StoreStats>;
+}
+
+/// An [`EventStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryEventStore {
+    inner: Mutex<MemoryEvents>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryEvents {
+    by_key: BTreeMap<(DateTime<Utc>, EventId), ActivityEvent>,
+    ids: std::collections::HashMap<EventId, DateTime<Utc>>,
+    quarantined: Vec<Quarantined>,
+}
+
+impl MemoryEventStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The quarantined records, for tests.
+    pub fn quarantined(&self) -> Vec<Quarantined> {
+        self.inner.lock().unwrap().quarantined.clone()
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryEventStore {
+    async fn put(&self, events: &[ActivityEvent]) -> Result<PutOutcome> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut out = PutOutcome::default();
+        for e in events {
+            if inner.ids.contains_key(&e.id) {
+                out.duplicates += 1;
+            } else {
+                inner.ids.insert(e.id.clone(), e.time);
+                inner.by_key.insert((e.time, e.id.clone()), e.clone());
+                out.inserted += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
+        let m = query.matcher()?;
+        let inner = self.inner.lock().unwrap();
+        let limit = query.limit.unwrap_or(usize::MAX);
+        let pick = |e: &&ActivityEvent| m.after_cursor(e) && m.matches(e);
+        let out = match query.order {
+            Order::Ascending => inner
+                .by_key
+                .values()
+                .filter(pick)
+                .take(limit)
+                .cloned()
+                .collect(),
+            Order::Descending => inner
+                .by_key
+                .values()
+                .rev()
+                .filter(pick)
+                .take(limit)
+                .cloned()
+                .collect(),
+        };
+        Ok(out)
+    }
+
+    async fn quarantine(&self, records: &[Quarantined]) -> Result<()> {
+        self.inner
+            .lock()
+            .unwrap()
+            .quarantined
+            .extend_from_slice(records);
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let inner = self.inner.lock().unwrap();
+        Ok(StoreStats {
+            events: inner.by_key.len() as u64,
+            first: inner.by_key.keys().next().map(|k| k.0),
+            last: inner.by_key.keys().next_back().map(|k| k.0),
+            quarantined: inner.quarantined.len() as u64,
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! The ports: what the services need from the outside world, named by role.
+//!
+//! Each port is a trait with no backend type in its signature, and an in-memory implementation
+//! beside it for tests and for composing services without any backend. Adapters live in other
+//! crates (`iat-local` for SQLite and directories; the AWS crate for DynamoDB, S3, SNS and
+//! CloudTrail) and prove themselves against the suites in [`crate::contract`].
+
+pub mod alert_ledger;
+pub mod checkpoint;
+pub mod event_source;
+pub mod event_store;
+pub mod notifier;
+pub mod object_store;
+
+pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
+pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamStats};
+pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};
+pub use event_store::{
+    EventCursor, EventQuery, EventStore, IpFilter, MemoryEventStore, Order, PutOutcome,
+    Quarantined, QueryMatcher, StoreStats,
+};
+pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
+pub use object_store::{MemoryObjectStore, ObjectKey, ObjectStore};

@@ -1,0 +1,68 @@
+//! Time windows. Both ends are inclusive, as in CloudTrail's `LookupEvents`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A closed interval `[start, end]` of UTC time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TimeWindow {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+impl TimeWindow {
+    /// A window; `start` must not be after `end`.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self> {
+        if start > end {
+            return Err(Error::invalid(
+                "time window",
+                format!("{start} .. {end}"),
+                "start is after end",
+            ));
+        }
+        Ok(Self { start, end })
+    }
+
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    pub fn end(&self) -> DateTime<Utc> {
+        self.end
+    }
+
+    /// True when `t` is inside the window, ends included.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.start <= t && t <= self.end
+    }
+}
+
+impl std::fmt::Display for TimeWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} .. {}",
+            self.start.to_rfc3339(),
+            self.end.to_rfc3339()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn inclusive_and_validated() {
+        let a = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let b = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let w = TimeWindow::new(a, b).unwrap();
+        assert!(w.contains(a) && w.contains(b));
+        assert!(!w.contains(b + chrono::Duration::seconds(1)));
+        assert!(TimeWindow::new(b, a).is_err());
+        assert!(TimeWindow::new(a, a).is_ok());
+    }
+}
