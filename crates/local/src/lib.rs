@@ -1,0 +1,23 @@
+//! The embedded backend: everything the tracker needs to run on one machine with no AWS.
+//!
+//! - [`SqliteStore`]: the `EventStore`, `CheckpointStore` and `AlertLedger` ports on one SQLite
+//!   file (default `./iat-data/iat.db`).
+//! - [`DirObjectStore`]: the `ObjectStore` port on a directory.
+//! - [`logfiles`]: CloudTrail log files as an event source (trail files, `lookup-events` output,
+//!   JSON Lines; plain or gzip), streamed.
+//! - [`ingest`]: files → normalise → filter → store, in parallel, with a summary.
+//!
+//! The decision to know: SQLite keeps each record's original text and a few indexed columns;
+//! reading an event back re-normalises the text, so the stored form can never drift from the
+//! model.
+
+pub mod ingest;
+pub mod logfiles;
+mod objects;
+mod sqlite;
+
+pub use objects::DirObjectStore;
+pub use sqlite::{Breakdown, SqliteStore};
+
+/// Default location of the local database.
+pub const DEFAULT_DB_PATH: &str = "./iat-data/iat.db";

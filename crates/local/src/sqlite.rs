@@ -1,0 +1,587 @@
+//! The ports on one SQLite file.
+//!
+//! Events are kept as their original text plus the columns that queries filter on, with indexes
+//! for time ranges, actor and event name. Storing is `INSERT .. ON CONFLICT DO NOTHING` on the
+//! event id, so ingesting the same files again stores nothing twice. Checkpoints and the alert
+//! ledger live in the same file so that one file is the whole local state.
+//!
+//! The async port methods run the SQL inline under a mutex: SQLite is fast enough for a CLI that
+//! this is simpler and faster than a thread hop. Bulk callers use the `*_blocking` methods.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use iat_core::ports::{
+    AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome, EventQuery, EventStore,
+    IpFilter, Order, PutOutcome, Quarantined, StoreStats,
+};
+use iat_core::{ActivityEvent, Error, RecordLimits, StreamKey, normalize};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+const BACKEND: &str = "sqlite";
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq          INTEGER PRIMARY KEY,
+    event_id     TEXT NOT NULL UNIQUE,
+    event_time   INTEGER NOT NULL,  -- microseconds since the Unix epoch, UTC
+    event_source TEXT NOT NULL,
+    event_name   TEXT NOT NULL,
+    account      TEXT,
+    region       TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    principal_arn TEXT,
+    source_ip    TEXT NOT NULL,
+    error_code   TEXT,
+    denial_layer TEXT,              -- set only for calls denied by a policy
+    record       TEXT NOT NULL      -- the original CloudTrail record
+);
+CREATE INDEX IF NOT EXISTS events_by_time  ON events(event_time, event_id);
+CREATE INDEX IF NOT EXISTS events_by_actor ON events(actor, event_time);
+CREATE INDEX IF NOT EXISTS events_by_name  ON events(event_name, event_time);
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq      INTEGER PRIMARY KEY,
+    origin   TEXT NOT NULL,
+    event_id TEXT,
+    reason   TEXT NOT NULL,
+    raw      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    stream  TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_ledger (
+    event_id   TEXT NOT NULL,
+    rule_id    TEXT NOT NULL,
+    sent       INTEGER NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (event_id, rule_id)
+) WITHOUT ROWID;
+";
+
+/// Longest quarantined text kept.
+const MAX_QUARANTINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A column that [`SqliteStore::breakdown`] can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    EventSource,
+    EventName,
+    Account,
+    Region,
+    Actor,
+    DenialLayer,
+}
+
+impl Breakdown {
+    fn column(self) -> &'static str {
+        match self {
+            Breakdown::EventSource => "event_source",
+            Breakdown::EventName => "event_name",
+            Breakdown::Account => "coalesce(account, '-')",
+            Breakdown::Region => "region",
+            Breakdown::Actor => "actor",
+            Breakdown::DenialLayer => "denial_layer",
+        }
+    }
+}
+
+/// Events, checkpoints and the alert ledger in one SQLite database.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+fn db_err(operation: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |e| Error::backend(BACKEND, operation, e)
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, and its parent directory.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::backend(
+                    BACKEND,
+                    "open",
+                    format!("cannot create {}: {e}", parent.display()),
+                )
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| Error::backend(BACKEND, "open", format!("{}: {e}", path.display())))?;
+        Self::init(conn, Some(path.to_owned()))
+    }
+
+    /// A database in memory, for tests.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(db_err("open"))?, None)
+    }
+
+    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err("open"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -32000;",
+        )
+        .map_err(db_err("open"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err("open"))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::backend(
+                BACKEND,
+                "open",
+                format!(
+                    "database schema version {version} is newer than this program ({SCHEMA_VERSION}); upgrade iat"
+                ),
+            ));
+        }
+        conn.execute_batch(SCHEMA)
+            .map_err(db_err("create schema"))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db_err("create schema"))?;
+        conn.create_scalar_function(
+            "ip_in_net",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let ip: String = ctx.get(0)?;
+                let net: String = ctx.get(1)?;
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                Ok(
+                    match (ip.parse::<std::net::IpAddr>(), net.parse::<ipnet::IpNet>()) {
+                        (Ok(ip), Ok(net)) => net.contains(&ip),
+                        _ => false,
+                    },
+                )
+            },
+        )
+        .map_err(db_err("open"))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The database file, if not in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Stores events not yet stored, in one transaction.
+    pub fn put_blocking(&self, events: &[ActivityEvent]) -> Result<PutOutcome> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(db_err("put"))?;
+        let mut out = PutOutcome::default();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO events (event_id, event_time, event_source, event_name, account, region,
+                        actor, principal_arn, source_ip, error_code, denial_layer, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT(event_id) DO NOTHING",
+                )
+                .map_err(db_err("put"))?;
+            for e in events {
+                let n = stmt
+                    .execute(params![
+                        e.id.as_str(),
+                        micros(e.time),
+                        e.source,
+                        e.name,
+                        e.account.as_ref().map(|a| a.as_str()),
+                        e.region.as_str(),
+                        e.principal.actor,
+                        e.principal.arn,
+                        e.source_ip.raw,
+                        e.error_code,
+                        e.denial.map(|d| d.layer.as_str()),
+                        e.raw,
+                    ])
+                    .map_err(db_err("put"))?;
+                if n == 1 {
+                    out.inserted += 1;
+                } else {
+                    out.duplicates += 1;
+                }
+            }
+        }
+        tx.commit().map_err(db_err("put"))?;
+        Ok(out)
+    }
+
+    /// Events matching `query`.
+    pub fn query_blocking(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
+        query.matcher()?; // rejects malformed globs with the same message as every backend
+        let (sql, args) = build_query(query);
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached(&sql).map_err(db_err("query"))?;
+        let rows = stmt
+            .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
+            .map_err(db_err("query"))?;
+        let limits = RecordLimits {
+            max_record_bytes: usize::MAX,
+        };
+        let mut out = Vec::new();
+        for raw in rows {
+            let raw = raw.map_err(db_err("query"))?;
+            let event = normalize(raw, &limits).map_err(|r| {
+                Error::backend(
+                    BACKEND,
+                    "query",
+                    format!("a stored record no longer normalises: {}", r.error),
+                )
+            })?;
+            out.push(event.event);
+        }
+        Ok(out)
+    }
+
+    /// Keeps rejected records.
+    pub fn quarantine_blocking(&self, records: &[Quarantined]) -> Result<()> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(db_err("quarantine"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO quarantine (origin, event_id, reason, raw) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(db_err("quarantine"))?;
+            for q in records {
+                let mut cut = q.raw.len().min(MAX_QUARANTINE_BYTES);
+                while !q.raw.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                stmt.execute(params![q.origin, q.event_id, q.reason, &q.raw[..cut]])
+                    .map_err(db_err("quarantine"))?;
+            }
+        }
+        tx.commit().map_err(db_err("quarantine"))
+    }
+
+    /// Counts and time range.
+    pub fn stats_blocking(&self) -> Result<StoreStats> {
+        let conn = self.conn.lock().unwrap();
+        let (events, first, last): (i64, Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT count(*), min(event_time), max(event_time) FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(db_err("stats"))?;
+        let quarantined: i64 = conn
+            .query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))
+            .map_err(db_err("stats"))?;
+        Ok(StoreStats {
+            events: events as u64,
+            first: first.and_then(from_micros),
+            last: last.and_then(from_micros),
+            quarantined: quarantined as u64,
+        })
+    }
+
+    /// Event counts grouped by one column, largest first (`denial_layer` counts denied calls).
+    pub fn breakdown(&self, by: Breakdown, limit: usize) -> Result<Vec<(String, u64)>> {
+        let col = by.column();
+        let filter = if by == Breakdown::DenialLayer {
+            "WHERE denial_layer IS NOT NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {col} AS k, count(*) AS n FROM events {filter} GROUP BY k ORDER BY n DESC, k LIMIT ?1"
+        );
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare(&sql).map_err(db_err("breakdown"))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(db_err("breakdown"))?;
+        rows.collect::<Result<_, _>>().map_err(db_err("breakdown"))
+    }
+
+    /// The most recent quarantined records: (origin, event id, reason).
+    pub fn recent_quarantine(&self, limit: usize) -> Result<Vec<(String, Option<String>, String)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare("SELECT origin, event_id, reason FROM quarantine ORDER BY seq DESC LIMIT ?1")
+            .map_err(db_err("quarantine"))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db_err("quarantine"))?;
+        rows.collect::<Result<_, _>>().map_err(db_err("quarantine"))
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn text_match(column: &str, value: &str, args: &mut Vec<Value>) -> String {
+    args.push(Value::Text(value.to_owned()));
+    if is_glob(value) {
+        format!("{column} GLOB ?{}", args.len())
+    } else {
+        format!("{column} = ?{}", args.len())
+    }
+}
+
+fn build_query(q: &EventQuery) -> (String, Vec<Value>) {
+    let mut wh: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(w) = &q.window {
+        args.push(Value::Integer(micros(w.start())));
+        args.push(Value::Integer(micros(w.end())));
+        wh.push(format!(
+            "event_time BETWEEN ?{} AND ?{}",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    if let Some(actor) = &q.actor {
+        let a = text_match("actor", actor, &mut args);
+        let n = args.len();
+        let arn = if is_glob(actor) {
+            format!("principal_arn GLOB ?{n}")
+        } else {
+            format!("principal_arn = ?{n}")
+        };
+        wh.push(format!("({a} OR {arn})"));
+    }
+    if !q.event_names.is_empty() {
+        let alts: Vec<String> = q
+            .event_names
+            .iter()
+            .map(|n| text_match("event_name", n, &mut args))
+            .collect();
+        wh.push(format!("({})", alts.join(" OR ")));
+    }
+    if let Some(source) = &q.event_source {
+        wh.push(text_match("event_source", source, &mut args));
+    }
+    if let Some(account) = &q.account {
+        args.push(Value::Text(account.to_string()));
+        wh.push(format!("account = ?{}", args.len()));
+    }
+    if let Some(region) = &q.region {
+        args.push(Value::Text(region.to_string()));
+        wh.push(format!("region = ?{}", args.len()));
+    }
+    match &q.source_ip {
+        Some(IpFilter::Exact(ip)) => {
+            args.push(Value::Text(ip.clone()));
+            wh.push(format!("source_ip = ?{}", args.len()));
+        }
+        Some(IpFilter::Network(net)) => {
+            args.push(Value::Text(net.to_string()));
+            wh.push(format!("ip_in_net(source_ip, ?{})", args.len()));
+        }
+        None => {}
+    }
+    if q.denied_only {
+        wh.push("denial_layer IS NOT NULL".to_owned());
+    }
+    if let Some(layer) = q.denial_layer {
+        args.push(Value::Text(layer.as_str().to_owned()));
+        wh.push(format!("denial_layer = ?{}", args.len()));
+    }
+    let (cmp, dir) = match q.order {
+        Order::Ascending => (">", "ASC"),
+        Order::Descending => ("<", "DESC"),
+    };
+    if let Some(c) = &q.after {
+        args.push(Value::Integer(micros(c.time)));
+        args.push(Value::Text(c.id.to_string()));
+        wh.push(format!(
+            "(event_time, event_id) {cmp} (?{}, ?{})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    let mut sql = String::from("SELECT record FROM events");
+    if !wh.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&wh.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY event_time {dir}, event_id {dir}"));
+    if let Some(limit) = q.limit {
+        args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" LIMIT ?{}", args.len()));
+    }
+    (sql, args)
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn put(&self, events: &[ActivityEvent]) -> Result<PutOutcome> {
+        self.put_blocking(events)
+    }
+
+    async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
+        self.query_blocking(query)
+    }
+
+    async fn quarantine(&self, records: &[Quarantined]) -> Result<()> {
+        self.quarantine_blocking(records)
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        self.stats_blocking()
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for SqliteStore {
+    async fn load(&self, stream: &StreamKey) -> Result<Option<Checkpoint>> {
+        let conn = self.conn.lock().unwrap();
+        let row: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT version, body FROM checkpoints WHERE stream = ?1",
+                [stream.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err("load checkpoint"))?;
+        row.map(|(version, body)| {
+            let mut cp: Checkpoint = serde_json::from_str(&body).map_err(|e| {
+                Error::backend(BACKEND, "load checkpoint", format!("{stream}: {e}"))
+            })?;
+            cp.version = version as u64;
+            Ok(cp)
+        })
+        .transpose()
+    }
+
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<u64> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(db_err("save checkpoint"))?;
+        let key = checkpoint.stream.to_string();
+        let found: u64 = tx
+            .query_row(
+                "SELECT version FROM checkpoints WHERE stream = ?1",
+                [&key],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(db_err("save checkpoint"))?
+            .map_or(0, |v| v as u64);
+        if found != checkpoint.version {
+            return Err(Error::CheckpointConflict {
+                stream: key,
+                expected: checkpoint.version,
+                found,
+            });
+        }
+        let next = found + 1;
+        let mut stored = checkpoint.clone();
+        stored.version = next;
+        let body = serde_json::to_string(&stored)
+            .map_err(|e| Error::backend(BACKEND, "save checkpoint", e))?;
+        tx.execute(
+            "INSERT INTO checkpoints (stream, version, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT(stream) DO UPDATE SET version = excluded.version, body = excluded.body",
+            params![key, next as i64, body],
+        )
+        .map_err(db_err("save checkpoint"))?;
+        tx.commit().map_err(db_err("save checkpoint"))?;
+        Ok(next)
+    }
+
+    async fn list(&self) -> Result<Vec<Checkpoint>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare("SELECT version, body FROM checkpoints")
+            .map_err(db_err("list checkpoints"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db_err("list checkpoints"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (version, body) = row.map_err(db_err("list checkpoints"))?;
+            let mut cp: Checkpoint = serde_json::from_str(&body)
+                .map_err(|e| Error::backend(BACKEND, "list checkpoints", e))?;
+            cp.version = version as u64;
+            out.push(cp);
+        }
+        out.sort_by(|a, b| a.stream.cmp(&b.stream));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl AlertLedger for SqliteStore {
+    async fn claim(
+        &self,
+        key: &AlertKey,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<ClaimOutcome> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(db_err("claim alert"))?;
+        let row: Option<(bool, i64)> = tx
+            .query_row(
+                "SELECT sent, claimed_at FROM alert_ledger WHERE event_id = ?1 AND rule_id = ?2",
+                [key.event_id.as_str(), key.rule_id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err("claim alert"))?;
+        match row {
+            Some((true, _)) => return Ok(ClaimOutcome::AlreadySent),
+            Some((false, at)) => {
+                let since = from_micros(at).unwrap_or(now);
+                if since + lease > now {
+                    return Ok(ClaimOutcome::InFlight { since });
+                }
+            }
+            None => {}
+        }
+        tx.execute(
+            "INSERT INTO alert_ledger (event_id, rule_id, sent, claimed_at) VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT(event_id, rule_id) DO UPDATE SET claimed_at = excluded.claimed_at",
+            params![key.event_id.as_str(), key.rule_id.as_str(), micros(now)],
+        )
+        .map_err(db_err("claim alert"))?;
+        tx.commit().map_err(db_err("claim alert"))?;
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn confirm(&self, key: &AlertKey, now: DateTime<Utc>) -> Result<()> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "INSERT INTO alert_ledger (event_id, rule_id, sent, claimed_at) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT(event_id, rule_id) DO UPDATE SET sent = 1",
+            params![key.event_id.as_str(), key.rule_id.as_str(), micros(now)],
+        )
+        .map_err(db_err("confirm alert"))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &AlertKey) -> Result<()> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "DELETE FROM alert_ledger WHERE event_id = ?1 AND rule_id = ?2 AND sent = 0",
+            [key.event_id.as_str(), key.rule_id.as_str()],
+        )
+        .map_err(db_err("release alert"))?;
+        Ok(())
+    }
+}

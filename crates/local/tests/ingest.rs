@@ -1,0 +1,318 @@
+//! Ingesting CloudTrail log files: formats, idempotence, and bad input (DESIGN invariant 4).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use iat_core::ports::{EventQuery, EventStore};
+use iat_local::SqliteStore;
+use iat_local::ingest::{IngestOptions, IngestSummary, ingest};
+use iat_local::logfiles::{self, Format, Item};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn run(inputs: &[PathBuf], store: &SqliteStore) -> IngestSummary {
+    ingest(inputs, store, &IngestOptions::default(), &mut |_| {}).unwrap()
+}
+
+fn event_ids(store: &SqliteStore) -> Vec<String> {
+    store
+        .query_blocking(&EventQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect()
+}
+
+#[test]
+fn every_format_is_read() {
+    let cases = [
+        ("trail_file.json", Format::TrailFile, 3),
+        ("lookup_events.json", Format::LookupEvents, 3),
+        ("records.jsonl", Format::JsonLines, 4),
+        ("single_record_pretty.json", Format::JsonLines, 1),
+    ];
+    for (name, format, items) in cases {
+        let mut got = Vec::new();
+        let out = logfiles::read_file(&fixture(name), &mut |i| got.push(i));
+        assert_eq!(out.format, Some(format), "{name}");
+        assert_eq!(out.items, items, "{name}");
+        assert_eq!(got.len(), items, "{name}");
+        assert!(out.error.is_none(), "{name}: {:?}", out.error);
+    }
+}
+
+#[test]
+fn gzip_trees_are_discovered_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir
+        .path()
+        .join("AWSLogs/o-abc123/111122223333/CloudTrail/us-east-1/2026/03/02");
+    std::fs::create_dir_all(&deep).unwrap();
+    let trail = std::fs::read(fixture("trail_file.json")).unwrap();
+    std::fs::write(
+        deep.join("111122223333_CloudTrail_us-east-1_20260302T0905Z_abc.json.gz"),
+        gzip(&trail),
+    )
+    .unwrap();
+    std::fs::write(deep.join("README.txt"), "not a log file").unwrap();
+    // Gzip is detected by content, not name.
+    std::fs::write(
+        dir.path().join("renamed.json"),
+        gzip(&std::fs::read(fixture("records.jsonl")).unwrap()),
+    )
+    .unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(&[dir.path().to_owned()], &store);
+    assert_eq!(s.files, 2, "README.txt is not picked up in a directory");
+    assert_eq!((s.records, s.stored, s.malformed), (7, 6, 1));
+    assert_eq!(s.files_failed, 0);
+}
+
+#[test]
+fn ingesting_twice_stores_each_event_once() {
+    let store = SqliteStore::in_memory().unwrap();
+    let inputs = [
+        fixture("trail_file.json"),
+        fixture("lookup_events.json"),
+        fixture("records.jsonl"),
+    ];
+    let first = run(&inputs, &store);
+    assert_eq!((first.stored, first.duplicates), (8, 0));
+    let ids = event_ids(&store);
+    let second = run(&inputs, &store);
+    assert_eq!((second.stored, second.duplicates), (0, 8));
+    assert_eq!(event_ids(&store), ids);
+    // The same event in two files of one run is also stored once.
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(
+        &[fixture("trail_file.json"), fixture("trail_file.json")],
+        &store,
+    );
+    assert_eq!((s.stored, s.duplicates), (3, 3));
+}
+
+#[test]
+fn truncated_gzip_keeps_what_came_before_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A trail file big enough that the cut falls well after the first records.
+    let records: Vec<String> = (0..400)
+        .map(|i| {
+            iat_core::contract::records::RecordSpec::new(
+                &format!("trunc-{i:04}"),
+                chrono::Utc::now(),
+            )
+            .json()
+        })
+        .collect();
+    let body = format!("{{\"Records\":[{}]}}", records.join(","));
+    let gz = gzip(body.as_bytes());
+    let cut = dir.path().join("cut.json.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(&[cut.clone(), fixture("trail_file.json")], &store);
+    assert_eq!(s.files, 2);
+    assert_eq!(s.files_failed, 1);
+    assert!(
+        s.problems[0].error.contains("gzip") || s.problems[0].error.contains("truncated"),
+        "{:?}",
+        s.problems
+    );
+    assert!(
+        s.stored > 3 && s.stored < 403,
+        "records before the cut are kept: {}",
+        s.stored
+    );
+    assert!(
+        event_ids(&store).contains(&"00000000-0000-4000-8000-000000000001".to_owned()),
+        "the next file is read"
+    );
+}
+
+#[test]
+fn invalid_json_file_is_counted_and_skipped() {
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(
+        &[fixture("invalid.json"), fixture("trail_file.json")],
+        &store,
+    );
+    assert_eq!(s.files_failed, 1);
+    assert!(
+        s.problems[0].error.starts_with("invalid JSON"),
+        "{}",
+        s.problems[0].error
+    );
+    assert_eq!(s.stored, 3);
+}
+
+#[test]
+fn record_without_event_id_is_quarantined_and_the_rest_kept() {
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(&[fixture("no_event_id.json")], &store);
+    assert_eq!(
+        (s.records, s.stored, s.malformed, s.files_failed),
+        (2, 1, 1, 0)
+    );
+    let q = store.recent_quarantine(10).unwrap();
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].0.ends_with("no_event_id.json#1"),
+        "origin names file and record: {}",
+        q[0].0
+    );
+    assert!(q[0].2.contains("eventID"), "{}", q[0].2);
+    assert_eq!(store.stats_blocking().unwrap().quarantined, 1);
+}
+
+#[test]
+fn large_record_is_stored_and_oversized_one_quarantined() {
+    use iat_core::contract::records::RecordSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let big = RecordSpec::new("big-256k", chrono::Utc::now())
+        .params(serde_json::json!({"policyDocument": "x".repeat(256 * 1024)}))
+        .json();
+    let huge = RecordSpec::new("huge-2m", chrono::Utc::now())
+        .params(serde_json::json!({"policyDocument": "y".repeat(2 * 1024 * 1024)}))
+        .json();
+    let path = dir.path().join("big.json");
+    std::fs::write(&path, format!("{{\"Records\":[{big},{huge}]}}")).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(&[path], &store);
+    assert_eq!((s.stored, s.malformed, s.oversized), (1, 1, 1));
+    let stored = store.query_blocking(&EventQuery::default()).unwrap();
+    assert_eq!(stored[0].raw, big, "a 256 KB record is kept whole");
+    let q = store.recent_quarantine(1).unwrap();
+    assert_eq!(
+        q[0].1.as_deref(),
+        Some("huge-2m"),
+        "the oversized record is logged with its id"
+    );
+}
+
+#[test]
+fn unknown_event_version_is_stored_and_counted() {
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(&[fixture("future_version.json")], &store);
+    assert_eq!((s.stored, s.unknown_version, s.malformed), (1, 1, 0));
+    let e = &store.query_blocking(&EventQuery::default()).unwrap()[0];
+    assert_eq!(e.version.as_deref(), Some("9.99"));
+    assert!(
+        e.raw.contains("someNewField"),
+        "unknown fields are kept in the raw record"
+    );
+}
+
+#[test]
+fn non_utf8_bytes_are_replaced_and_the_file_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("trail_file.json")).unwrap();
+    let mut bytes = text
+        .replacen("aws-cli/2.15.30", "aws-cli/2.15.30 \u{1}MARK", 1)
+        .into_bytes();
+    let at = bytes.windows(5).position(|w| w == b"\x01MARK").unwrap();
+    bytes[at] = 0xff; // a lone byte that is not UTF-8, inside a string
+    let path = dir.path().join("latin1.json");
+    std::fs::write(&path, &bytes).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(&[path], &store);
+    assert_eq!((s.stored, s.utf8_repaired_files, s.files_failed), (3, 1, 0));
+    let events = store.query_blocking(&EventQuery::default()).unwrap();
+    assert!(
+        events[0]
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .contains('\u{FFFD}')
+    );
+}
+
+#[test]
+fn missing_paths_are_reported_and_the_rest_read() {
+    let store = SqliteStore::in_memory().unwrap();
+    let s = run(
+        &[
+            PathBuf::from("/definitely/not/here"),
+            fixture("trail_file.json"),
+        ],
+        &store,
+    );
+    assert_eq!((s.files_failed, s.stored), (1, 3));
+    assert_eq!(s.problems[0].path, PathBuf::from("/definitely/not/here"));
+}
+
+#[test]
+fn large_files_are_streamed() {
+    // With a tiny in-memory limit, every format goes through the streaming parser.
+    for (name, n) in [
+        ("trail_file.json", 3),
+        ("lookup_events.json", 3),
+        ("records.jsonl", 4),
+    ] {
+        let mut got = Vec::new();
+        let out = logfiles::read_file_with_limit(&fixture(name), 64, &mut |i| got.push(i));
+        assert!(out.error.is_none(), "{name}: {:?}", out.error);
+        assert_eq!(got.len(), n, "{name}");
+    }
+    let mut got = Vec::new();
+    let out = logfiles::read_file_with_limit(&fixture("invalid.json"), 16, &mut |i| got.push(i));
+    assert!(out.error.is_some());
+    let mut first = None;
+    logfiles::read_file_with_limit(&fixture("trail_file.json"), 64, &mut |i| {
+        if let (None, Item::Record { text, .. }) = (&first, i) {
+            first = Some(text);
+        }
+    });
+    assert!(
+        first
+            .unwrap()
+            .contains("00000000-0000-4000-8000-000000000001")
+    );
+}
+
+#[tokio::test]
+async fn filtered_events_are_counted_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let slr = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../core/tests/fixtures/aws_service_assume_slr.json"),
+    )
+    .unwrap();
+    let scanner = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/denied_scp.json"),
+    )
+    .unwrap()
+    .replace("Developer", "WizScanner")
+    .replace("5e07", "5e99");
+    let keep = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/denied_scp.json"),
+    )
+    .unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &path,
+        format!("{}\n{}\n{}\n", slr.trim(), scanner.trim(), keep.trim()),
+    )
+    .unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let options = IngestOptions {
+        filter: iat_core::NoiseFilter::from_list("Wiz*").unwrap(),
+        ..Default::default()
+    };
+    let s = ingest(&[path], &store, &options, &mut |_| {}).unwrap();
+    assert_eq!(s.records, 3);
+    assert_eq!(s.stored, 1);
+    assert_eq!(s.filtered.get("service_linked_role"), Some(&1));
+    assert_eq!(s.filtered.get("role_pattern"), Some(&1));
+    assert_eq!(store.stats().await.unwrap().events, 1);
+}
