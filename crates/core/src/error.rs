@@ -7,7 +7,7 @@ pub enum Error {
     #[error("record is not a valid JSON object: {reason}")]
     InvalidJson { reason: String },
     /// A field every CloudTrail record has is missing or empty.
-    #[error("record {event_id} has no {field}", event_id = event_id.as_deref().unwrap_or("without eventID"))]
+    #[error("record{} has no {field}", event_id.as_deref().map(|id| format!(" {id}")).unwrap_or_default())]
     MissingField {
         field: &'static str,
         event_id: Option<String>,
@@ -20,7 +20,7 @@ pub enum Error {
         reason: String,
     },
     /// The record is larger than the configured limit.
-    #[error("record {event_id} is {size} bytes, over the limit of {limit}", event_id = event_id.as_deref().unwrap_or("without eventID"))]
+    #[error("record{} is {size} bytes, over the limit of {limit}", event_id.as_deref().map(|id| format!(" {id}")).unwrap_or_default())]
     Oversized {
         size: usize,
         limit: usize,

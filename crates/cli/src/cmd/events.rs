@@ -1,0 +1,156 @@
+//! `iat events`
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use iat_core::ports::{EventQuery, IpFilter, Order};
+use iat_core::{AccountId, DenialLayer, Region, TimeWindow};
+
+use crate::output::{self, EventFormat};
+use crate::timearg::{self, End};
+
+/// Arguments of the subcommand (documented on [`crate::Command`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventsArgs {
+    /// Events at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Actor (IAM user, `role/session`, `root`, ...) or principal ARN.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Event name; repeat or separate with commas for alternatives.
+    #[arg(long = "event-name", value_delimiter = ',')]
+    pub event_names: Vec<String>,
+    /// Event source, e.g. `iam` or `iam.amazonaws.com`.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// 12-digit account id.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Region, e.g. `eu-west-1`.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Source address exactly as recorded (`AWS Internal` too), or a network (`198.51.100.0/24`).
+    #[arg(long)]
+    pub source_ip: Option<String>,
+    /// Only calls denied by a policy.
+    #[arg(long)]
+    pub denied: bool,
+    /// Only calls denied by this layer: scp, rcp, permissions_boundary, session_policy,
+    /// identity_policy, resource_policy, vpc_endpoint_policy, unknown.
+    #[arg(long)]
+    pub denial_layer: Option<String>,
+    /// Most events to print (0: all).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub oldest_first: bool,
+    #[arg(long, value_enum, default_value_t = EventFormat::Table)]
+    pub format: EventFormat,
+}
+
+impl EventsArgs {
+    /// The store query these arguments ask for (without the limit).
+    pub fn query(&self) -> anyhow::Result<EventQuery> {
+        let now = Utc::now();
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| timearg::parse(s, now, End::Start))
+            .transpose()
+            .context("--since")?;
+        let until = self
+            .until
+            .as_deref()
+            .map(|s| timearg::parse(s, now, End::End))
+            .transpose()
+            .context("--until")?;
+        let window = match (since, until) {
+            (None, None) => None,
+            (s, u) => Some(
+                TimeWindow::new(
+                    s.unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
+                    u.unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
+                )
+                .context("--since is after --until")?,
+            ),
+        };
+        let source = self.source.as_ref().map(|s| {
+            if s.contains('.') || s.contains('*') {
+                s.clone()
+            } else {
+                format!("{s}.amazonaws.com")
+            }
+        });
+        let denial_layer = self
+            .denial_layer
+            .as_deref()
+            .map(|l| {
+                DenialLayer::parse(l).with_context(|| {
+                    let names: Vec<&str> = DenialLayer::ALL.iter().map(|l| l.as_str()).collect();
+                    format!(
+                        "unknown --denial-layer {l:?}; use scp, rcp or one of {}",
+                        names.join(", ")
+                    )
+                })
+            })
+            .transpose()?;
+        let query = EventQuery {
+            window,
+            actor: self.actor.clone(),
+            event_names: self
+                .event_names
+                .iter()
+                .filter(|n| !n.is_empty())
+                .cloned()
+                .collect(),
+            event_source: source,
+            account: self.account.as_deref().map(AccountId::new).transpose()?,
+            region: self.region.as_deref().map(Region::new).transpose()?,
+            source_ip: self.source_ip.as_deref().map(IpFilter::parse).transpose()?,
+            denied_only: self.denied || denial_layer.is_some(),
+            denial_layer,
+            order: if self.oldest_first {
+                Order::Ascending
+            } else {
+                Order::Descending
+            },
+            after: None,
+            limit: None,
+        };
+        query.matcher()?;
+        Ok(query)
+    }
+}
+
+pub fn run(db: &Path, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let mut query = args.query()?;
+    let store = super::open_existing(db)?;
+    if args.limit > 0 {
+        query.limit = Some(args.limit + 1);
+    }
+    let mut events = store.query_blocking(&query)?;
+    let more = args.limit > 0 && events.len() > args.limit;
+    events.truncate(if args.limit > 0 {
+        args.limit
+    } else {
+        events.len()
+    });
+    output::events(out, &events, args.format)?;
+    if more {
+        eprintln!(
+            "showing the first {} matching events; use --limit N or --limit 0 for all",
+            args.limit
+        );
+    } else if args.format == EventFormat::Table {
+        eprintln!("{} matching events", events.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,204 @@
+//! `iat ingest PATH...`
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use iat_core::{NoiseFilter, RecordLimits};
+use iat_local::SqliteStore;
+use iat_local::ingest::{IngestOptions, IngestSummary, Progress, ingest};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::{SummaryFormat, bytes, count};
+
+/// Arguments of the subcommand (documented on [`crate::Command`]).
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Files or directories to read.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Role-name globs whose activity is noise, comma-separated (e.g. "PrismaCloud*,Wiz*").
+    #[arg(long, env = "FILTERED_ROLES", value_name = "GLOBS", default_value = "")]
+    pub filtered_roles: String,
+
+    /// Keep activity of AWS service-linked roles (filtered by default).
+    #[arg(long)]
+    pub keep_service_linked_roles: bool,
+
+    /// Records larger than this many bytes are quarantined instead of stored.
+    #[arg(long, default_value_t = RecordLimits::default().max_record_bytes, value_name = "BYTES")]
+    pub max_record_bytes: usize,
+
+    /// Parser threads (0: one less than the number of cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl IngestArgs {
+    pub(crate) fn options(&self) -> anyhow::Result<IngestOptions> {
+        let mut filter = NoiseFilter::from_list(&self.filtered_roles)
+            .context("invalid --filtered-roles / FILTERED_ROLES")?;
+        if self.keep_service_linked_roles {
+            filter = filter.keep_service_linked_roles();
+        }
+        if self.max_record_bytes < 1024 {
+            anyhow::bail!("--max-record-bytes must be at least 1024");
+        }
+        Ok(IngestOptions {
+            filter,
+            limits: RecordLimits {
+                max_record_bytes: self.max_record_bytes,
+            },
+            threads: self.threads,
+            ..Default::default()
+        })
+    }
+}
+
+pub fn run(db: &Path, args: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let options = args.options()?;
+    let store = super::open_store(db)?;
+    let show = !args.no_progress && args.format == SummaryFormat::Text;
+    let summary = ingest_with_progress(&args.paths, &store, &options, show)?;
+    match args.format {
+        SummaryFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &summary)?;
+            writeln!(out)?;
+        }
+        SummaryFormat::Text => print_summary(out, &summary, db)?,
+    }
+    Ok(if summary.files == 0 {
+        eprintln!("error: no CloudTrail log files were read from the paths given");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ingests with a progress bar on stderr when it is a terminal.
+pub(crate) fn ingest_with_progress(
+    paths: &[PathBuf],
+    store: &SqliteStore,
+    options: &IngestOptions,
+    show: bool,
+) -> anyhow::Result<IngestSummary> {
+    let bar = if show && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} ingesting [{bar:30}] {bytes}/{total_bytes} {msg} ({eta} left)",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let summary = ingest(paths, store, options, &mut |p: Progress| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_done);
+        bar.set_message(format!(
+            "{} files, {} records",
+            count(p.files_done),
+            count(p.records)
+        ));
+    })?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+pub(crate) fn print_summary(
+    out: &mut dyn Write,
+    s: &IngestSummary,
+    db: &Path,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "Ingested {} files ({}) into {} in {:.1} s ({} records/s)",
+        count(s.files),
+        bytes(s.bytes),
+        db.display(),
+        s.elapsed_seconds,
+        count(s.records_per_second() as u64)
+    )?;
+    let filtered = if s.filtered.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = s
+            .filtered
+            .iter()
+            .map(|(k, v)| format!("{} {}", k.replace('_', " "), count(*v)))
+            .collect();
+        format!("  ({})", parts.join(", "))
+    };
+    let rows = [
+        ("records read", s.records, String::new()),
+        ("stored", s.stored, String::new()),
+        (
+            "duplicates",
+            s.duplicates,
+            "  (already stored; not stored again)".to_owned(),
+        ),
+        ("filtered", s.filtered_total(), filtered),
+        (
+            "malformed",
+            s.malformed,
+            if s.malformed > 0 {
+                format!(
+                    "  (quarantined, {} oversized; see `iat status`)",
+                    count(s.oversized)
+                )
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "unknown version",
+            s.unknown_version,
+            if s.unknown_version > 0 {
+                "  (stored)".to_owned()
+            } else {
+                String::new()
+            },
+        ),
+    ];
+    for (label, n, note) in rows {
+        writeln!(out, "  {label:<16}{:>12}{note}", count(n))?;
+    }
+    if s.utf8_repaired_files > 0 {
+        writeln!(
+            out,
+            "  {} file(s) had bytes that are not UTF-8; they were replaced and the files read",
+            s.utf8_repaired_files
+        )?;
+    }
+    if !s.problems.is_empty() {
+        writeln!(
+            out,
+            "Problems ({}; records before each problem were kept):",
+            s.problems.len()
+        )?;
+        for p in s.problems.iter().take(20) {
+            writeln!(out, "  {}: {}", p.path.display(), p.error)?;
+        }
+        if s.problems.len() > 20 {
+            writeln!(
+                out,
+                "  ... and {} more (see --format json)",
+                s.problems.len() - 20
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `iat status`
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use iat_core::ports::CheckpointStore;
+use iat_local::Breakdown;
+use serde::Serialize;
+
+use crate::output::{SummaryFormat, bytes, count, table};
+
+/// Arguments of the subcommand (documented on [`crate::Command`]).
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Serialize)]
+struct Status {
+    database: String,
+    database_bytes: u64,
+    events: u64,
+    first_event: Option<String>,
+    last_event: Option<String>,
+    quarantined: u64,
+    by_source: Vec<(String, u64)>,
+    by_account: Vec<(String, u64)>,
+    by_region: Vec<(String, u64)>,
+    denied_by_layer: Vec<(String, u64)>,
+    checkpoints: Vec<iat_core::ports::Checkpoint>,
+    recent_quarantine: Vec<(String, Option<String>, String)>,
+}
+
+pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let store = super::open_existing(db)?;
+    let stats = store.stats_blocking()?;
+    let checkpoints = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(store.list())?;
+    let size = ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    let status = Status {
+        database: db.display().to_string(),
+        database_bytes: size,
+        events: stats.events,
+        first_event: stats.first.map(|t| t.to_rfc3339()),
+        last_event: stats.last.map(|t| t.to_rfc3339()),
+        quarantined: stats.quarantined,
+        by_source: store.breakdown(Breakdown::EventSource, 12)?,
+        by_account: store.breakdown(Breakdown::Account, 50)?,
+        by_region: store.breakdown(Breakdown::Region, 40)?,
+        denied_by_layer: store.breakdown(Breakdown::DenialLayer, 10)?,
+        checkpoints,
+        recent_quarantine: store.recent_quarantine(5)?,
+    };
+    if args.format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, &status)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "Database   {} ({})",
+        status.database,
+        bytes(status.database_bytes)
+    )?;
+    writeln!(out, "Events     {}", count(status.events))?;
+    if let (Some(first), Some(last)) = (&status.first_event, &status.last_event) {
+        writeln!(out, "Time range {first} .. {last}")?;
+    }
+    writeln!(
+        out,
+        "Accounts   {}   Regions {}   Quarantined records {}",
+        status.by_account.len(),
+        status.by_region.len(),
+        count(status.quarantined)
+    )?;
+    if !status.by_source.is_empty() {
+        let mut t = table();
+        t.set_header(["event source", "events"]);
+        for (k, v) in &status.by_source {
+            t.add_row([k.clone(), count(*v)]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    if !status.denied_by_layer.is_empty() {
+        let mut t = table();
+        t.set_header(["denied by", "calls"]);
+        for (k, v) in &status.denied_by_layer {
+            t.add_row([k.replace('_', " "), count(*v)]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    if status.checkpoints.is_empty() {
+        writeln!(
+            out,
+            "Collection streams: none (events come from ingested files)"
+        )?;
+    } else {
+        let mut t = table();
+        t.set_header(["stream", "complete up to", "runs", "stored", "last error"]);
+        for c in &status.checkpoints {
+            t.add_row([
+                c.stream.to_string(),
+                c.complete_up_to.map_or("-".to_owned(), |t| t.to_rfc3339()),
+                count(c.stats.runs),
+                count(c.stats.events_stored),
+                c.last_error.clone().unwrap_or_default(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    if !status.recent_quarantine.is_empty() {
+        writeln!(out, "Most recent quarantined records:")?;
+        for (origin, id, reason) in &status.recent_quarantine {
+            writeln!(
+                out,
+                "  {origin} [{}]: {reason}",
+                id.as_deref().unwrap_or("no eventID")
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,86 @@
+//! The `iat` command line, as a library so tests drive exactly what users run.
+//!
+//! Each subcommand is a module under [`cmd`] with its clap arguments and a `run` function that
+//! writes its output to the writer it is given. Only this crate chooses backends, reads the
+//! clock and the environment, and uses `anyhow`.
+
+pub mod cmd;
+mod output;
+mod timearg;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// IAM Activity Tracker: who did what with identities in your AWS accounts.
+///
+/// Collects IAM, STS, console sign-in and Identity Center activity from CloudTrail, keeps it in a
+/// local SQLite file (or DynamoDB when deployed), and lets you search it. Start with `iat demo`.
+#[derive(Debug, Parser)]
+#[command(name = "iat", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The local database file.
+    #[arg(long, global = true, env = "IAT_DB", default_value = iat_local::DEFAULT_DB_PATH)]
+    pub db: PathBuf,
+
+    /// Log filter for diagnostics on stderr, e.g. `warn`, `info`, `iat_local=debug`.
+    #[arg(long, global = true, env = "IAT_LOG")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read CloudTrail log files into the local store.
+    ///
+    /// PATH may be a file or a directory, searched recursively for *.json, *.json.gz, *.jsonl and
+    /// *.ndjson (gzip is detected by content). Reads trail files as CloudTrail delivers them to S3
+    /// ({"Records":[...]}), the output of `aws cloudtrail lookup-events`, and JSON Lines of
+    /// records. Ingesting the same files again stores nothing twice. Unreadable files and
+    /// malformed records are counted, kept in quarantine where there is text, and skipped: the
+    /// run always finishes. Exits 1 when no file could be read at all.
+    Ingest(cmd::ingest::IngestArgs),
+    /// Search stored events.
+    ///
+    /// Filters combine (all must match). Text filters are exact, or globs when they contain `*`,
+    /// `?` or `[...]`: `--actor 'Admin/*'`, `--event-name 'Create*'`. Times are RFC 3339, a date,
+    /// or an age back from now (90m, 24h, 7d, 2w). Newest first.
+    Events(cmd::events::EventsArgs),
+    /// Show what the local store holds: events, time range, sources, denied calls by layer,
+    /// collection streams and quarantined records.
+    Status(cmd::status::StatusArgs),
+    /// Generate a day of an organisation's CloudTrail, ingest it, and show what stands out.
+    ///
+    /// The organisation has several accounts, IAM users, roles, Identity Center users, service
+    /// noise, scanners and activity in many regions, with planted security scenarios (root
+    /// sign-ins, new users and keys, admin policies, opened trust policies, MFA removal,
+    /// permission-set changes, open security groups, sign-ins from unexpected networks, off-hours
+    /// activity, CloudTrail stopped, and calls denied by every policy layer). Uses a database of
+    /// its own under --dir; needs no AWS account.
+    Demo(cmd::demo::DemoArgs),
+}
+
+/// Sets up logging to stderr (warnings by default).
+pub fn init_logging(filter: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or("warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a parsed command line, writing results to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Ingest(args) => cmd::ingest::run(&cli.db, args, out),
+        Command::Events(args) => cmd::events::run(&cli.db, args, out),
+        Command::Status(args) => cmd::status::run(&cli.db, args, out),
+        Command::Demo(args) => cmd::demo::run(args, out),
+    }
+}

@@ -1,0 +1,18 @@
+//! `iat`: the IAM Activity Tracker's command line. All the work is in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = iat_cli::Cli::parse();
+    iat_cli::init_logging(cli.log_level.as_deref());
+    let mut out = std::io::stdout().lock();
+    match iat_cli::run(cli, &mut out) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

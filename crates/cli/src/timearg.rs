@@ -1,0 +1,77 @@
+//! Time arguments: RFC 3339, a date, or a duration back from now (`90m`, `24h`, `7d`, `2w`).
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+/// Which end of a range a bare date stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Start,
+    End,
+}
+
+/// Parses a time argument relative to `now`.
+pub(crate) fn parse(s: &str, now: DateTime<Utc>, end: End) -> anyhow::Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let start = d.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        return Ok(match end {
+            End::Start => start,
+            End::End => start + Duration::days(1) - Duration::microseconds(1),
+        });
+    }
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
+            let d = match unit {
+                's' => Some(Duration::seconds(n)),
+                'm' => Some(Duration::minutes(n)),
+                'h' => Some(Duration::hours(n)),
+                'd' => Some(Duration::days(n)),
+                'w' => Some(Duration::weeks(n)),
+                _ => None,
+            };
+            if let Some(d) = d.filter(|_| n >= 0) {
+                return Ok(now - d);
+            }
+        }
+    }
+    anyhow::bail!(
+        "cannot read time {s:?}: use RFC 3339 (2026-03-03T10:00:00Z), a date (2026-03-03) or an age (90m, 24h, 7d, 2w)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn forms() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 3, 12, 0, 0).unwrap();
+        assert_eq!(
+            parse("24h", now, End::Start).unwrap(),
+            now - Duration::hours(24)
+        );
+        assert_eq!(
+            parse("7d", now, End::Start).unwrap(),
+            now - Duration::days(7)
+        );
+        assert_eq!(
+            parse("2026-03-01", now, End::Start).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse("2026-03-01", now, End::End).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap() - Duration::microseconds(1)
+        );
+        assert_eq!(
+            parse("2026-03-01T10:00:00+02:00", now, End::Start).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap()
+        );
+        assert!(parse("yesterday", now, End::Start).is_err());
+        assert!(parse("5x", now, End::Start).is_err());
+        assert!(parse("-5d", now, End::Start).is_err());
+    }
+}
