@@ -1,0 +1,31 @@
+# IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite.
+.PHONY: demo test bench build check lint fmt clean help
+
+CARGO ?= cargo
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show what stands out
+	$(CARGO) run --release --quiet -p iat-cli -- demo
+
+test: ## Run every test, against a moto server this target installs, starts and stops
+	scripts/with-moto.sh scripts/test.sh
+
+bench: ## Run the benchmarks and append their figures to bench/results.jsonl
+	$(CARGO) run --release --quiet -p iat-bench -- --results bench/results.jsonl
+
+build: ## Build release binaries
+	$(CARGO) build --release --workspace
+
+check: lint ## Formatting and lints
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean: ## Remove build output, tools and local data
+	$(CARGO) clean
+	rm -rf .tools iat-data

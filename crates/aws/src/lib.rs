@@ -1,0 +1,43 @@
+//! The ports implemented on AWS services.
+//!
+//! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
+//!
+//! Adapters take an already-built SDK client, so retries, timeouts and endpoints come from the
+//! SDK's own configuration ([`sdk_config`]), and every SDK error becomes an
+//! [`iat_core::Error::Backend`] naming the operation, the resource and the service's error code.
+
+mod config;
+mod s3;
+
+pub use config::{AwsSettings, sdk_config};
+pub use s3::S3ObjectStore;
+
+/// `code: message` of an SDK error, the way operators search for it.
+pub(crate) fn describe<E>(err: &aws_sdk_s3::error::SdkError<E>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(e) => format!("cannot reach the endpoint: {e:?}"),
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        other => {
+            let mut s = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(inner) = source {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
