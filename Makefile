@@ -13,7 +13,8 @@ test: ## Run every test, against a moto server this target installs, starts and 
 	scripts/with-moto.sh scripts/test.sh
 
 bench: ## Run the benchmarks and append their figures to bench/results.jsonl
-	$(CARGO) run --release --quiet -p iat-bench -- --results bench/results.jsonl
+	$(CARGO) build --release --quiet -p iat-cli -p iat-bench
+	target/release/iat-bench --results bench/results.jsonl
 
 build: ## Build release binaries
 	$(CARGO) build --release --workspace

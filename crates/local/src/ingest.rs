@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use iat_core::ports::Quarantined;
@@ -101,11 +101,7 @@ pub struct Progress {
     pub records: u64,
 }
 
-enum Msg {
-    Batch(Batch),
-    FileDone(FileOutcome),
-}
-
+/// What a parser sends the writer: events of one or more files, and which files are done.
 #[derive(Default)]
 struct Batch {
     events: Vec<ActivityEvent>,
@@ -113,6 +109,13 @@ struct Batch {
     records: u64,
     filtered: BTreeMap<&'static str, u64>,
     unknown_version: u64,
+    files_done: Vec<FileOutcome>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.events.len() + self.rejects.len()
+    }
 }
 
 /// Ingests every log file below `inputs` into `store`.
@@ -150,7 +153,7 @@ pub fn ingest(
     }
     .min(files.len().max(1));
     let next = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = sync_channel::<Msg>(threads * 4);
+    let (tx, rx) = sync_channel::<Batch>(threads * 2);
 
     let result = std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -158,13 +161,16 @@ pub fn ingest(
             let files = Arc::clone(&files);
             let next = Arc::clone(&next);
             scope.spawn(move || {
+                // A batch spans files: many CloudTrail files hold a handful of records each.
+                let mut batch = Batch::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    if parse_file(path, options, &tx).is_err() {
-                        break; // the writer stopped
+                    if parse_file(path, options, &mut batch, &tx).is_err() {
+                        return; // the writer stopped
                     }
                 }
+                let _ = tx.send(batch);
             });
         }
         drop(tx);
@@ -175,14 +181,14 @@ pub fn ingest(
     Ok(summary)
 }
 
-/// Parses one file, sending batches; `Err` when the writer has gone away.
+/// Parses one file into `batch`, sending it whenever it is full; `Err` when the writer has gone.
 fn parse_file(
     path: &std::path::Path,
     options: &IngestOptions,
-    tx: &std::sync::mpsc::SyncSender<Msg>,
+    batch: &mut Batch,
+    tx: &SyncSender<Batch>,
 ) -> Result<(), ()> {
     let origin = path.display().to_string();
-    let mut batch = Batch::default();
     let mut send_err = false;
     let outcome = logfiles::read_file(path, &mut |item| {
         if send_err {
@@ -228,65 +234,66 @@ fn parse_file(
                 ));
             }
         }
-        if batch.events.len() + batch.rejects.len() >= options.batch_size {
-            send_err = tx.send(Msg::Batch(std::mem::take(&mut batch))).is_err();
+        if batch.len() >= options.batch_size {
+            send_err = tx.send(std::mem::take(batch)).is_err();
         }
     });
     if send_err {
         return Err(());
     }
-    if batch.records > 0 {
-        tx.send(Msg::Batch(batch)).map_err(|_| ())?;
+    batch.files_done.push(outcome);
+    if batch.len() >= options.batch_size || batch.files_done.len() >= 256 {
+        tx.send(std::mem::take(batch)).map_err(|_| ())?;
     }
-    tx.send(Msg::FileDone(outcome)).map_err(|_| ())
+    Ok(())
 }
 
 fn write_all(
-    rx: Receiver<Msg>,
+    rx: Receiver<Batch>,
     store: &SqliteStore,
     summary: &mut IngestSummary,
     p: &mut Progress,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), Error> {
-    for msg in rx {
-        match msg {
-            Msg::Batch(b) => {
-                let put = store.put_blocking(&b.events)?;
-                summary.stored += put.inserted as u64;
-                summary.duplicates += put.duplicates as u64;
-                summary.records += b.records;
-                summary.unknown_version += b.unknown_version;
-                for (k, v) in b.filtered {
-                    *summary.filtered.entry(k).or_default() += v;
-                }
-                if !b.rejects.is_empty() {
-                    summary.malformed += b.rejects.len() as u64;
-                    summary.oversized += b.rejects.iter().filter(|(_, o)| *o).count() as u64;
-                    let q: Vec<Quarantined> = b.rejects.into_iter().map(|(q, _)| q).collect();
-                    store.quarantine_blocking(&q)?;
-                }
-                p.records = summary.records;
-            }
-            Msg::FileDone(outcome) => {
-                summary.files += 1;
-                summary.bytes += outcome.bytes;
-                if outcome.utf8_repaired {
-                    summary.utf8_repaired_files += 1;
-                    tracing::warn!(file = %outcome.path.display(), "bytes that are not UTF-8 were replaced");
-                }
-                if let Some(error) = outcome.error {
-                    tracing::warn!(file = %outcome.path.display(), %error, records_read = outcome.items, "file not read to the end");
-                    summary.files_failed += 1;
-                    summary.problems.push(Problem {
-                        path: outcome.path,
-                        error,
-                    });
-                }
-                p.files_done += 1;
-                p.bytes_done += outcome.bytes;
-                progress(*p);
-            }
+    let mut writer = store.bulk_writer(COMMIT_EVERY)?;
+    for b in rx {
+        let put = writer.put(&b.events)?;
+        summary.stored += put.inserted as u64;
+        summary.duplicates += put.duplicates as u64;
+        summary.records += b.records;
+        summary.unknown_version += b.unknown_version;
+        for (k, v) in b.filtered {
+            *summary.filtered.entry(k).or_default() += v;
         }
+        if !b.rejects.is_empty() {
+            summary.malformed += b.rejects.len() as u64;
+            summary.oversized += b.rejects.iter().filter(|(_, o)| *o).count() as u64;
+            let q: Vec<Quarantined> = b.rejects.into_iter().map(|(q, _)| q).collect();
+            writer.quarantine(&q)?;
+        }
+        p.records = summary.records;
+        for outcome in b.files_done {
+            summary.files += 1;
+            summary.bytes += outcome.bytes;
+            if outcome.utf8_repaired {
+                summary.utf8_repaired_files += 1;
+                tracing::warn!(file = %outcome.path.display(), "bytes that are not UTF-8 were replaced");
+            }
+            if let Some(error) = outcome.error {
+                tracing::warn!(file = %outcome.path.display(), %error, records_read = outcome.items, "file not read to the end");
+                summary.files_failed += 1;
+                summary.problems.push(Problem {
+                    path: outcome.path,
+                    error,
+                });
+            }
+            p.files_done += 1;
+            p.bytes_done += outcome.bytes;
+        }
+        progress(*p);
     }
-    Ok(())
+    writer.finish()
 }
+
+/// Events per write transaction of an ingest run.
+const COMMIT_EVERY: usize = 100_000;

@@ -17,7 +17,7 @@ mod objects;
 mod sqlite;
 
 pub use objects::DirObjectStore;
-pub use sqlite::{Breakdown, SqliteStore};
+pub use sqlite::{Breakdown, BulkWriter, SqliteStore};
 
 /// Default location of the local database.
 pub const DEFAULT_DB_PATH: &str = "./iat-data/iat.db";

@@ -223,6 +223,14 @@ pub fn read_file_with_limit(
     out
 }
 
+/// Reads records from a file's (decompressed) contents already in memory; returns the format.
+pub fn read_bytes(bytes: Vec<u8>, each: &mut dyn FnMut(Item)) -> Result<Format, String> {
+    let mut format = None;
+    let mut repaired = false;
+    read_in_memory(bytes, None, &mut format, &mut repaired, each)?;
+    Ok(format.unwrap_or(Format::JsonLines))
+}
+
 /// What the text starts with.
 fn detect(text: &[u8]) -> Format {
     let mut i = 0;

@@ -1,0 +1,304 @@
+//! `iat-bench`: measures the foundation's throughput and memory and appends one JSON line per
+//! figure to a results file.
+//!
+//! Figures are medians of several runs measured in the same process, because the machines are
+//! shared and noisy. Generated data is cached under `target/bench-data` between runs.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::Parser;
+use iat_core::{RecordLimits, normalize};
+use iat_local::logfiles::{self, Item};
+use iat_sim::OrgConfig;
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmarks: parse, ingest throughput and peak memory")]
+struct Args {
+    /// Results file to append to (JSON Lines).
+    #[arg(long, default_value = "bench/results.jsonl")]
+    results: PathBuf,
+    /// Events for the ingest benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    ingest_events: u64,
+    /// Events for the parse benchmark.
+    #[arg(long, default_value_t = 200_000)]
+    parse_events: u64,
+    /// Runs per figure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Where generated data is cached.
+    #[arg(long, default_value = "target/bench-data")]
+    data: PathBuf,
+    /// Print the figures without appending them.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+struct Figure {
+    metric: &'static str,
+    value: f64,
+    unit: &'static str,
+    goal: &'static str,
+    note: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut figures = Vec::new();
+
+    let parse_dir = dataset(&args.data, args.parse_events)?;
+    figures.push(parse_benchmark(&parse_dir, args.runs)?);
+
+    let ingest_dir = dataset(&args.data, args.ingest_events)?;
+    figures.extend(ingest_benchmark(
+        &ingest_dir,
+        args.ingest_events,
+        args.runs.min(3),
+    )?);
+
+    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let commit = if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    };
+    let date = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let machine = machine();
+    let mut lines = String::new();
+    for f in &figures {
+        let line = serde_json::json!({
+            "metric": f.metric, "value": (f.value * 100.0).round() / 100.0, "unit": f.unit, "goal": f.goal,
+            "commit": commit, "date": date, "machine": machine, "note": f.note,
+        });
+        println!("{line}");
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    if !args.dry_run {
+        if let Some(parent) = args.results.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&args.results)?;
+        file.write_all(lines.as_bytes())?;
+        eprintln!(
+            "appended {} figures to {}",
+            figures.len(),
+            args.results.display()
+        );
+    }
+    Ok(())
+}
+
+/// A generated organisation day of about `events` events, cached by size.
+fn dataset(root: &Path, events: u64) -> anyhow::Result<PathBuf> {
+    let dir = root.join(format!("org-{events}"));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    eprintln!("generating {events} events into {}", dir.display());
+    let config = OrgConfig {
+        seed: 1,
+        day: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
+        accounts: 8,
+        background_events: events,
+        utc_offset_hours: 1,
+    };
+    iat_sim::generate(&config, &dir)?;
+    std::fs::write(done, "")?;
+    Ok(dir)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Decompressed trail files in memory → records → normalised events, on one thread.
+fn parse_benchmark(dir: &Path, runs: usize) -> anyhow::Result<Figure> {
+    let mut bodies = Vec::new();
+    let mut raw_bytes = 0usize;
+    for entry in walkdir::WalkDir::new(dir.join("AWSLogs")) {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let mut text = Vec::new();
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(entry.path())?)
+                .read_to_end(&mut text)?;
+            raw_bytes += text.len();
+            bodies.push(text);
+        }
+    }
+    let limits = RecordLimits::default();
+    let mut rates = Vec::new();
+    let mut events = 0u64;
+    for _ in 0..runs {
+        let copies = bodies.clone();
+        let start = Instant::now();
+        let mut n = 0u64;
+        for body in copies {
+            logfiles::read_bytes(body, &mut |item| {
+                if let Item::Record { text, .. } = item
+                    && normalize(text, &limits).is_ok()
+                {
+                    n += 1;
+                }
+            })
+            .map_err(anyhow::Error::msg)?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        events = n;
+        rates.push(n as f64 / secs);
+    }
+    let rate = median(rates.clone());
+    Ok(Figure {
+        metric: "foundation.parse_events_per_s",
+        value: rate,
+        unit: "events/s",
+        goal: ">= 300000",
+        note: format!(
+            "median of {runs} runs, one thread: {events} generated records in {} decompressed trail files ({} bytes/record) split and normalised; runs {:?}",
+            bodies.len(),
+            raw_bytes / events.max(1) as usize,
+            rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
+        ),
+    })
+}
+
+/// `iat ingest` of a generated tree into a fresh SQLite file, as a child process.
+fn ingest_benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<Figure>> {
+    let iat = std::env::current_exe()?.with_file_name("iat");
+    if !iat.exists() {
+        bail!(
+            "{} is missing: build it first (cargo build --release -p iat-cli)",
+            iat.display()
+        );
+    }
+    let trail = dir.join("AWSLogs");
+    let mut rates = Vec::new();
+    let mut rss = Vec::new();
+    let mut records = 0;
+    let mut files = 0;
+    for run in 0..runs {
+        let db = dir.join(format!("bench-{run}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        let start = Instant::now();
+        let mut child = Command::new(&iat)
+            .args(["--db"])
+            .arg(&db)
+            .args(["ingest", "--format", "json", "--no-progress"])
+            .arg(&trail)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("start iat")?;
+        let mut stdout = child.stdout.take().context("stdout")?;
+        let reader = std::thread::spawn(move || {
+            let mut out = String::new();
+            stdout.read_to_string(&mut out).map(|_| out)
+        });
+        let (status, max_rss_kb) = wait_sampling_peak_rss(&mut child)?;
+        let secs = start.elapsed().as_secs_f64();
+        let out = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+        if !status.success() {
+            bail!("iat ingest failed: {status}");
+        }
+        let summary: serde_json::Value = serde_json::from_str(&out)?;
+        records = summary["records"].as_u64().unwrap_or(0);
+        files = summary["files"].as_u64().unwrap_or(0);
+        if records < events {
+            bail!("ingest read {records} records, expected at least {events}");
+        }
+        rates.push(records as f64 / secs);
+        rss.push(max_rss_kb as f64 / 1024.0);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(vec![
+        Figure {
+            metric: "foundation.ingest_events_per_s",
+            value: median(rates.clone()),
+            unit: "events/s",
+            goal: ">= 100000",
+            note: format!(
+                "median of {runs} runs of `iat ingest` (release) over {records} records in {files} gzip trail files into a fresh SQLite file, wall clock, {cores} cores; runs {:?}",
+                rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
+            ),
+        },
+        Figure {
+            metric: "foundation.ingest_peak_rss_mb",
+            value: median(rss.clone()),
+            unit: "MB",
+            goal: "<= 200",
+            note: format!(
+                "peak resident set (VmHWM sampled every 10 ms) of `iat ingest` over {records} records, median of {runs} runs; runs {:?}",
+                rss.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
+            ),
+        },
+    ])
+}
+
+/// Waits for a child, sampling its peak resident set (`VmHWM`, KiB) every 10 ms.
+///
+/// `getrusage`/`wait4` would over-report: Linux carries the spawning process's peak into the
+/// child's `ru_maxrss` across exec, so a child of this (large) process would look as large.
+fn wait_sampling_peak_rss(
+    child: &mut std::process::Child,
+) -> anyhow::Result<(std::process::ExitStatus, u64)> {
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, peak));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    format!(
+        "{cores} cores, {} GiB RAM",
+        (mem_kb as f64 / 1024.0 / 1024.0).round()
+    )
+}
