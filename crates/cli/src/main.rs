@@ -10,6 +10,15 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     match iat_cli::run(cli, &mut out) {
         Ok(code) => code,
+        // A closed pipe (`iat events | head`) is the reader's choice, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

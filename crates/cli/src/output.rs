@@ -77,90 +77,158 @@ pub(crate) fn time(e: &ActivityEvent) -> String {
     e.time.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// Writes events in `format`, page by page: JSON, JSON Lines and CSV are streamed; a table is
+/// laid out when finished.
+pub(crate) struct EventWriter<'a> {
+    out: &'a mut dyn Write,
+    format: EventFormat,
+    written: usize,
+    table: Option<Table>,
+}
+
+const CSV_HEADER: [&str; 15] = [
+    "event_id",
+    "event_time",
+    "account",
+    "region",
+    "event_source",
+    "event_name",
+    "actor",
+    "principal_type",
+    "principal_arn",
+    "source_ip",
+    "user_agent",
+    "read_only",
+    "error_code",
+    "denial_layer",
+    "mfa_authenticated",
+];
+
+impl<'a> EventWriter<'a> {
+    pub(crate) fn new(out: &'a mut dyn Write, format: EventFormat) -> anyhow::Result<Self> {
+        let mut w = Self {
+            out,
+            format,
+            written: 0,
+            table: None,
+        };
+        match format {
+            EventFormat::Table => {
+                let mut t = table();
+                t.set_header([
+                    "time (UTC)",
+                    "account",
+                    "region",
+                    "action",
+                    "actor",
+                    "source IP",
+                    "result",
+                ]);
+                w.table = Some(t);
+            }
+            EventFormat::Json => w.out.write_all(b"[")?,
+            EventFormat::Jsonl => {}
+            EventFormat::Csv => csv_row(w.out, &CSV_HEADER)?,
+        }
+        Ok(w)
+    }
+
+    pub(crate) fn write(&mut self, events: &[ActivityEvent]) -> anyhow::Result<()> {
+        for e in events {
+            match self.format {
+                EventFormat::Table => {
+                    self.table
+                        .as_mut()
+                        .expect("table format has a table")
+                        .add_row([
+                            time(e),
+                            e.account.as_ref().map_or("-".to_owned(), |a| a.to_string()),
+                            e.region.to_string(),
+                            action(e),
+                            e.principal.actor.clone(),
+                            e.source_ip.raw.clone(),
+                            outcome(e),
+                        ]);
+                }
+                EventFormat::Json => {
+                    self.out
+                        .write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
+                    serde_json::to_writer_pretty(&mut *self.out, e)?;
+                }
+                EventFormat::Jsonl => {
+                    serde_json::to_writer(&mut *self.out, e)?;
+                    self.out.write_all(b"\n")?;
+                }
+                EventFormat::Csv => {
+                    let read_only = e.read_only.map_or(String::new(), |b| b.to_string());
+                    let mfa = e
+                        .principal
+                        .mfa_authenticated
+                        .map_or(String::new(), |b| b.to_string());
+                    let time = e.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                    csv_row(
+                        self.out,
+                        &[
+                            e.id.as_str(),
+                            &time,
+                            e.account.as_ref().map_or("", |a| a.as_str()),
+                            e.region.as_str(),
+                            &e.source,
+                            &e.name,
+                            &e.principal.actor,
+                            e.principal.kind.as_str(),
+                            e.principal.arn.as_deref().unwrap_or(""),
+                            &e.source_ip.raw,
+                            e.user_agent.as_deref().unwrap_or(""),
+                            &read_only,
+                            e.error_code.as_deref().unwrap_or(""),
+                            e.denial.map_or("", |d| d.layer.as_str()),
+                            &mfa,
+                        ],
+                    )?;
+                }
+            }
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> anyhow::Result<usize> {
+        match self.format {
+            EventFormat::Table => writeln!(
+                self.out,
+                "{}",
+                self.table.expect("table format has a table")
+            )?,
+            EventFormat::Json => {
+                self.out
+                    .write_all(if self.written == 0 { b"]\n" } else { b"\n]\n" })?
+            }
+            EventFormat::Jsonl | EventFormat::Csv => {}
+        }
+        self.out.flush()?;
+        Ok(self.written)
+    }
+}
+
+fn csv_row(out: &mut dyn Write, fields: &[&str]) -> anyhow::Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    w.write_record(fields)?;
+    w.flush()?;
+    Ok(())
+}
+
 /// Writes events in `format`.
 pub(crate) fn events(
     out: &mut dyn Write,
     events: &[ActivityEvent],
     format: EventFormat,
 ) -> anyhow::Result<()> {
-    match format {
-        EventFormat::Table => {
-            let mut t = table();
-            t.set_header([
-                "time (UTC)",
-                "account",
-                "region",
-                "action",
-                "actor",
-                "source IP",
-                "result",
-            ]);
-            for e in events {
-                t.add_row([
-                    time(e),
-                    e.account.as_ref().map_or("-".to_owned(), |a| a.to_string()),
-                    e.region.to_string(),
-                    action(e),
-                    e.principal.actor.clone(),
-                    e.source_ip.raw.clone(),
-                    outcome(e),
-                ]);
-            }
-            writeln!(out, "{t}")?;
-        }
-        EventFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, events)?;
-            writeln!(out)?;
-        }
-        EventFormat::Jsonl => {
-            for e in events {
-                serde_json::to_writer(&mut *out, e)?;
-                writeln!(out)?;
-            }
-        }
-        EventFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record([
-                "event_id",
-                "event_time",
-                "account",
-                "region",
-                "event_source",
-                "event_name",
-                "actor",
-                "principal_type",
-                "principal_arn",
-                "source_ip",
-                "user_agent",
-                "read_only",
-                "error_code",
-                "denial_layer",
-                "mfa_authenticated",
-            ])?;
-            for e in events {
-                w.write_record([
-                    e.id.as_str(),
-                    &e.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                    e.account.as_ref().map_or("", |a| a.as_str()),
-                    e.region.as_str(),
-                    &e.source,
-                    &e.name,
-                    &e.principal.actor,
-                    e.principal.kind.as_str(),
-                    e.principal.arn.as_deref().unwrap_or(""),
-                    &e.source_ip.raw,
-                    e.user_agent.as_deref().unwrap_or(""),
-                    &e.read_only.map_or(String::new(), |b| b.to_string()),
-                    e.error_code.as_deref().unwrap_or(""),
-                    e.denial.map_or("", |d| d.layer.as_str()),
-                    &e.principal
-                        .mfa_authenticated
-                        .map_or(String::new(), |b| b.to_string()),
-                ])?;
-            }
-            w.flush()?;
-        }
-    }
+    let mut w = EventWriter::new(out, format)?;
+    w.write(events)?;
+    w.finish()?;
     Ok(())
 }
 

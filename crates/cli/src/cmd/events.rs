@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
-use iat_core::ports::{EventQuery, IpFilter, Order};
+use iat_core::ports::{EventCursor, EventQuery, IpFilter, Order};
 use iat_core::{AccountId, DenialLayer, Region, TimeWindow};
 
 use crate::output::{self, EventFormat};
@@ -130,27 +130,45 @@ impl EventsArgs {
     }
 }
 
+/// Events fetched from the store per page while streaming.
+const PAGE: usize = 5_000;
+
 pub fn run(db: &Path, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut query = args.query()?;
     let store = super::open_existing(db)?;
-    if args.limit > 0 {
-        query.limit = Some(args.limit + 1);
-    }
-    let mut events = store.query_blocking(&query)?;
-    let more = args.limit > 0 && events.len() > args.limit;
-    events.truncate(if args.limit > 0 {
-        args.limit
+    let mut writer = output::EventWriter::new(out, args.format)?;
+    let wanted = if args.limit == 0 {
+        usize::MAX
     } else {
-        events.len()
-    });
-    output::events(out, &events, args.format)?;
+        args.limit
+    };
+    let mut written = 0;
+    let mut more = false;
+    loop {
+        // One more than needed tells whether the limit cut the list.
+        query.limit = Some(PAGE.min((wanted - written).saturating_add(1)));
+        let page = store.query_blocking(&query)?;
+        let full = page.len() == query.limit.unwrap_or(0);
+        let take = page.len().min(wanted - written);
+        writer.write(&page[..take])?;
+        written += take;
+        if written == wanted {
+            more = page.len() > take;
+            break;
+        }
+        match (full, page.last()) {
+            (true, Some(last)) => query.after = Some(EventCursor::after(last)),
+            _ => break,
+        }
+    }
+    writer.finish()?;
     if more {
         eprintln!(
             "showing the first {} matching events; use --limit N or --limit 0 for all",
             args.limit
         );
     } else if args.format == EventFormat::Table {
-        eprintln!("{} matching events", events.len());
+        eprintln!("{written} matching events");
     }
     Ok(ExitCode::SUCCESS)
 }
