@@ -72,9 +72,8 @@ CREATE TABLE IF NOT EXISTS alert_ledger (
 ) WITHOUT ROWID;
 ";
 
-/// WAL pages (16 KiB) between automatic checkpoints: 64 MiB normally, 1 GiB in bulk loads.
+/// WAL pages (16 KiB) between automatic checkpoints: 64 MiB.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 4096;
-const BULK_WAL_AUTOCHECKPOINT_PAGES: i64 = 65536;
 
 /// Longest quarantined text kept.
 const MAX_QUARANTINE_BYTES: usize = 4 * 1024 * 1024;
@@ -150,7 +149,7 @@ impl SqliteStore {
         // page_size takes effect only for a new file; larger pages halve the I/O of bulk ingest.
         conn.execute_batch(
             "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -98304;",
         )
         .map_err(db_err("open"))?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
@@ -214,12 +213,17 @@ impl SqliteStore {
         let conn = self.conn.lock().unwrap();
         // Checkpoint rarely while loading: each checkpoint copies every page changed since the
         // last one, and a bulk load changes the same index pages again and again.
-        conn.pragma_update(None, "wal_autocheckpoint", BULK_WAL_AUTOCHECKPOINT_PAGES)
+        // A rollback journal writes appended pages once; WAL writes them twice (log, then
+        // checkpoint). Switching needs the only connection: with readers open, stay in WAL.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| r.get(0))
             .map_err(db_err("bulk load"))?;
+        tracing::debug!(%mode, "bulk load journal mode");
         Ok(BulkWriter {
             conn,
             pending: 0,
             commit_every: commit_every.max(1),
+            active: true,
         })
     }
 
@@ -314,6 +318,11 @@ impl SqliteStore {
 }
 
 fn insert_events(conn: &Connection, events: &[ActivityEvent]) -> Result<PutOutcome> {
+    let refs: Vec<&ActivityEvent> = events.iter().collect();
+    insert_events_refs(conn, &refs)
+}
+
+fn insert_events_refs(conn: &Connection, events: &[&ActivityEvent]) -> Result<PutOutcome> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO events (event_id, event_time, event_source, event_name, account, region,
@@ -373,14 +382,17 @@ fn insert_quarantined(conn: &Connection, records: &[Quarantined]) -> Result<()> 
 
 /// Bulk loading in long transactions; see [`SqliteStore::bulk_writer`].
 ///
-/// Committed work is durable; work since the last commit is lost on a crash, which a bulk
-/// load of idempotent inserts can simply redo. Call [`BulkWriter::finish`]; dropping the writer
+/// While it lives the database uses a rollback journal (when no other connection is open), so
+/// appended pages are written once. Committed work is durable; work since the last commit is
+/// rolled back on a crash, which a bulk load of idempotent inserts can simply redo. Call [`BulkWriter::finish`]; dropping the writer
 /// does the same, logging instead of returning errors.
 #[derive(Debug)]
 pub struct BulkWriter<'a> {
     conn: std::sync::MutexGuard<'a, Connection>,
     pending: usize,
     commit_every: usize,
+    /// Not yet finished: the journal mode is still the bulk one.
+    active: bool,
 }
 
 impl BulkWriter<'_> {
@@ -394,7 +406,10 @@ impl BulkWriter<'_> {
     /// Stores events not yet stored.
     pub fn put(&mut self, events: &[ActivityEvent]) -> Result<PutOutcome> {
         self.begin()?;
-        let out = insert_events(&self.conn, events)?;
+        // In id order, consecutive inserts into the unique index land on nearby pages.
+        let mut sorted: Vec<&ActivityEvent> = events.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let out = insert_events_refs(&self.conn, &sorted)?;
         self.pending += events.len();
         if self.pending >= self.commit_every {
             self.commit()?;
@@ -419,16 +434,20 @@ impl BulkWriter<'_> {
         Ok(())
     }
 
-    /// Commits and restores the normal checkpoint interval.
+    /// Commits and returns the database to WAL mode.
     pub fn finish(mut self) -> Result<()> {
         self.complete()
     }
 
     fn complete(&mut self) -> Result<()> {
         self.commit()?;
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-            .map_err(db_err("bulk load"))?;
+        if std::mem::take(&mut self.active) {
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(db_err("bulk load"))?;
+            tracing::debug!(%mode, "journal mode after bulk load");
+        }
         Ok(())
     }
 }
