@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS records (
     seq    INTEGER PRIMARY KEY,     -- events.seq
     record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_time  ON events(event_time, event_id);
+CREATE INDEX IF NOT EXISTS events_by_time  ON events(event_time);
 CREATE INDEX IF NOT EXISTS events_by_actor ON events(actor, event_time);
 CREATE INDEX IF NOT EXISTS events_by_name  ON events(event_name, event_time);
 CREATE TABLE IF NOT EXISTS quarantine (
