@@ -55,7 +55,11 @@ fn main() -> anyhow::Result<()> {
     figures.push(parse_benchmark(&parse_dir, args.runs)?);
 
     let ingest_dir = dataset(&args.data, args.ingest_events)?;
-    figures.extend(ingest_benchmark(&ingest_dir, args.ingest_events, args.runs)?);
+    figures.extend(ingest_benchmark(
+        &ingest_dir,
+        args.ingest_events,
+        args.runs,
+    )?);
 
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty =

@@ -219,6 +219,8 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| r.get(0))
             .map_err(db_err("bulk load"))?;
         tracing::debug!(%mode, "bulk load journal mode");
+        // A reader holding the file makes a commit wait; a bulk load waits longer than a query.
+        conn.busy_timeout(std::time::Duration::from_secs(120)).map_err(db_err("bulk load"))?;
         Ok(BulkWriter {
             conn,
             pending: 0,
@@ -442,6 +444,9 @@ impl BulkWriter<'_> {
     fn complete(&mut self) -> Result<()> {
         self.commit()?;
         if std::mem::take(&mut self.active) {
+            self.conn
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(db_err("bulk load"))?;
             let mode: String = self
                 .conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -215,7 +215,7 @@ fn stands_out(out: &mut dyn Write, store: &SqliteStore, labels: &Labels) -> anyh
         &odd,
     )?;
 
-    let changes = [
+    let changes = names(&[
         "Create*",
         "Delete*",
         "Attach*",
@@ -226,62 +226,40 @@ fn stands_out(out: &mut dyn Write, store: &SqliteStore, labels: &Labels) -> anyh
         "Add*",
         "Remove*",
         "Set*",
+    ]);
+    let by_source = |source: &str| EventQuery {
+        event_source: Some(source.to_owned()),
+        event_names: changes.clone(),
+        ..Default::default()
+    };
+    let by_names = |list: &[&str]| EventQuery {
+        event_names: names(list),
+        ..Default::default()
+    };
+    let sections = [
+        ("IAM changes", by_source("iam.amazonaws.com")),
+        ("Identity Center changes", by_source("sso.amazonaws.com")),
+        (
+            "Security group changes",
+            by_names(&[
+                "AuthorizeSecurityGroup*",
+                "RevokeSecurityGroup*",
+                "ModifySecurityGroupRules",
+            ]),
+        ),
+        (
+            "CloudTrail changes",
+            by_names(&[
+                "StopLogging",
+                "DeleteTrail",
+                "UpdateTrail",
+                "PutEventSelectors",
+            ]),
+        ),
     ];
-    section(
-        out,
-        "IAM changes",
-        &query(
-            store,
-            EventQuery {
-                event_source: Some("iam.amazonaws.com".into()),
-                event_names: names(&changes),
-                ..Default::default()
-            },
-        )?,
-    )?;
-    section(
-        out,
-        "Identity Center changes",
-        &query(
-            store,
-            EventQuery {
-                event_source: Some("sso.amazonaws.com".into()),
-                event_names: names(&changes),
-                ..Default::default()
-            },
-        )?,
-    )?;
-    section(
-        out,
-        "Security group changes",
-        &query(
-            store,
-            EventQuery {
-                event_names: names(&[
-                    "AuthorizeSecurityGroup*",
-                    "RevokeSecurityGroup*",
-                    "ModifySecurityGroupRules",
-                ]),
-                ..Default::default()
-            },
-        )?,
-    )?;
-    section(
-        out,
-        "CloudTrail changes",
-        &query(
-            store,
-            EventQuery {
-                event_names: names(&[
-                    "StopLogging",
-                    "DeleteTrail",
-                    "UpdateTrail",
-                    "PutEventSelectors",
-                ]),
-                ..Default::default()
-            },
-        )?,
-    )?;
+    for (title, q) in sections {
+        section(out, title, &query(store, q)?)?;
+    }
     Ok(())
 }
 
