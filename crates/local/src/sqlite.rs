@@ -220,7 +220,8 @@ impl SqliteStore {
             .map_err(db_err("bulk load"))?;
         tracing::debug!(%mode, "bulk load journal mode");
         // A reader holding the file makes a commit wait; a bulk load waits longer than a query.
-        conn.busy_timeout(std::time::Duration::from_secs(120)).map_err(db_err("bulk load"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(120))
+            .map_err(db_err("bulk load"))?;
         Ok(BulkWriter {
             conn,
             pending: 0,

@@ -65,3 +65,43 @@ async fn sqlite_state_survives_reopening() {
         .unwrap();
     assert_eq!(out.duplicates, 1, "dedup holds across processes");
 }
+
+#[tokio::test]
+async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
+    use iat_core::contract::records::RecordSpec;
+    use iat_core::ports::{EventQuery, EventStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bulk.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let t0 = chrono::Utc::now();
+    let events: Vec<_> = (0..250)
+        .map(|i| RecordSpec::new(&format!("bulk-{i:03}"), t0).event())
+        .collect();
+    {
+        let mut w = store.bulk_writer(100).unwrap();
+        let first = w.put(&events[..200]).unwrap();
+        let second = w.put(&events[150..]).unwrap();
+        assert_eq!((first.inserted, first.duplicates), (200, 0));
+        assert_eq!(
+            (second.inserted, second.duplicates),
+            (50, 50),
+            "ids already written in the open transaction are duplicates"
+        );
+        w.finish().unwrap();
+    }
+    let mode: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(
+        store.query(&EventQuery::default()).await.unwrap().len(),
+        250
+    );
+    // Dropping a writer without finishing commits what it wrote.
+    {
+        let mut w = store.bulk_writer(1_000).unwrap();
+        w.put(&[RecordSpec::new("bulk-late", t0).event()]).unwrap();
+    }
+    assert_eq!(store.stats().await.unwrap().events, 251);
+}
