@@ -10,6 +10,10 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// An endpoint to use instead of AWS (an emulator such as moto, or a VPC endpoint).
     pub endpoint_url: Option<String>,
+    /// Attempts per call, first included (the SDK's standard retry mode; 1 disables retries).
+    pub max_attempts: Option<u32>,
+    /// First retry delay, doubling with jitter (the SDK's default is one second).
+    pub initial_backoff: Option<std::time::Duration>,
 }
 
 /// The SDK configuration for `settings`.
@@ -23,6 +27,16 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     }
     if let Some(endpoint) = &settings.endpoint_url {
         loader = loader.endpoint_url(endpoint);
+    }
+    if settings.max_attempts.is_some() || settings.initial_backoff.is_some() {
+        let mut retry = aws_config::retry::RetryConfig::standard();
+        if let Some(attempts) = settings.max_attempts {
+            retry = retry.with_max_attempts(attempts.max(1));
+        }
+        if let Some(backoff) = settings.initial_backoff {
+            retry = retry.with_initial_backoff(backoff);
+        }
+        loader = loader.retry_config(retry);
     }
     loader.load().await
 }

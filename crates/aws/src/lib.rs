@@ -1,14 +1,17 @@
 //! The ports implemented on AWS services.
 //!
+//! - [`CloudTrailEventSource`]: the `EventSource` port on CloudTrail `LookupEvents`.
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
 //!
 //! Adapters take an already-built SDK client, so retries, timeouts and endpoints come from the
 //! SDK's own configuration ([`sdk_config`]), and every SDK error becomes an
 //! [`iat_core::Error::Backend`] naming the operation, the resource and the service's error code.
 
+mod cloudtrail;
 mod config;
 mod s3;
 
+pub use cloudtrail::CloudTrailEventSource;
 pub use config::{AwsSettings, sdk_config};
 pub use s3::S3ObjectStore;
 

@@ -45,6 +45,13 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    /// The service refused the call for going over its rate limit; retry later, more slowly.
+    #[error("{service} {operation} throttled in {region}")]
+    Throttled {
+        service: &'static str,
+        operation: &'static str,
+        region: String,
+    },
     /// A backend (SQLite, DynamoDB, S3, a directory, ...) failed.
     #[error("{backend} {operation} failed: {message}")]
     Backend {

@@ -1,0 +1,123 @@
+//! The `EventSource` port on CloudTrail `LookupEvents`.
+//!
+//! One client per region, built from one SDK configuration, so retries, timeouts, endpoint and
+//! credentials are the SDK's. The port's query maps one to one onto the API's parameters; the
+//! caller owns paging and rate control.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_cloudtrail::Client;
+use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsError;
+use aws_sdk_cloudtrail::primitives::DateTime as SdkDateTime;
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use chrono::{DateTime, Utc};
+use iat_core::ports::{EventPage, EventSource, LookupQuery, PageToken};
+use iat_core::{AccountId, Error, Region};
+
+use crate::describe;
+
+const BACKEND: &str = "cloudtrail";
+
+/// CloudTrail Event history of one account, in any region.
+#[derive(Debug)]
+pub struct CloudTrailEventSource {
+    config: aws_config::SdkConfig,
+    account: AccountId,
+    clients: Mutex<HashMap<Region, Client>>,
+}
+
+impl CloudTrailEventSource {
+    /// Reads `account`'s Event history with the credentials in `config`.
+    pub fn new(config: &aws_config::SdkConfig, account: AccountId) -> Self {
+        Self {
+            config: config.clone(),
+            account,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, region: &Region) -> Client {
+        let mut clients = self.clients.lock().unwrap();
+        clients
+            .entry(region.clone())
+            .or_insert_with(|| {
+                let conf = aws_sdk_cloudtrail::config::Builder::from(&self.config)
+                    .region(aws_config::Region::new(region.to_string()))
+                    .build();
+                Client::from_conf(conf)
+            })
+            .clone()
+    }
+}
+
+fn sdk_time(t: DateTime<Utc>) -> SdkDateTime {
+    SdkDateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+#[async_trait]
+impl EventSource for CloudTrailEventSource {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        if query.account != self.account {
+            return Err(Error::invalid(
+                "account",
+                query.account.to_string(),
+                format!("this source reads account {}", self.account),
+            ));
+        }
+        let mut req = self
+            .client(&query.region)
+            .lookup_events()
+            .start_time(sdk_time(query.window.start()))
+            .end_time(sdk_time(query.window.end()))
+            .max_results(i32::from(query.max_results()));
+        if let Some(source) = &query.event_source {
+            let attr = LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::EventSource)
+                .attribute_value(source)
+                .build()
+                .map_err(|e| Error::backend(BACKEND, "LookupEvents", e))?;
+            req = req.lookup_attributes(attr);
+        }
+        if let Some(t) = token {
+            req = req.next_token(&t.0);
+        }
+        let out = req.send().await.map_err(|e| match e.as_service_error() {
+            Some(LookupEventsError::InvalidNextTokenException(_)) => Error::InvalidPageToken,
+            Some(err)
+                if aws_sdk_cloudtrail::error::ProvideErrorMetadata::code(err)
+                    == Some("ThrottlingException") =>
+            {
+                Error::Throttled {
+                    service: BACKEND,
+                    operation: "LookupEvents",
+                    region: query.region.to_string(),
+                }
+            }
+            _ => Error::backend(
+                BACKEND,
+                "LookupEvents",
+                format!("{} in {}: {}", self.account, query.region, describe(&e)),
+            ),
+        })?;
+        let mut records = Vec::with_capacity(out.events().len());
+        for event in out.events() {
+            match event.cloud_trail_event() {
+                Some(raw) => records.push(raw.to_owned()),
+                None => tracing::warn!(
+                    event_id = event.event_id().unwrap_or("-"),
+                    "event without CloudTrailEvent skipped"
+                ),
+            }
+        }
+        Ok(EventPage {
+            records,
+            next: out.next_token().map(|t| PageToken(t.to_owned())),
+        })
+    }
+}
