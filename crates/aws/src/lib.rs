@@ -1,6 +1,8 @@
 //! The ports implemented on AWS services.
 //!
 //! - [`CloudTrailEventSource`]: the `EventSource` port on CloudTrail `LookupEvents`.
+//! - [`DynamoCheckpointStore`], [`DynamoAlertLedger`]: checkpoints and the alert ledger on
+//!   DynamoDB, with conditional writes.
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
 //!
 //! Adapters take an already-built SDK client, so retries, timeouts and endpoints come from the
@@ -9,10 +11,12 @@
 
 mod cloudtrail;
 mod config;
+mod dynamo;
 mod s3;
 
 pub use cloudtrail::CloudTrailEventSource;
 pub use config::{AwsSettings, sdk_config};
+pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
 pub use s3::S3ObjectStore;
 
 /// `code: message` of an SDK error, the way operators search for it.

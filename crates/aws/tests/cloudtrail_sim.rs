@@ -100,7 +100,10 @@ async fn throttling_is_reported_as_throttled() {
             Err(e) => panic!("unexpected {e}"),
         }
     }
-    assert!((2..=4).contains(&ok), "a burst of 2 then 2/s: {ok} answered");
+    assert!(
+        (2..=4).contains(&ok),
+        "a burst of 2 then 2/s: {ok} answered"
+    );
     assert_eq!(ok + throttled, 10);
     assert_eq!(sim.stats().throttled, throttled);
     // Another region has its own bucket.

@@ -126,3 +126,95 @@ async fn s3_errors_name_the_bucket_and_the_cause() {
         .to_string();
     assert!(err.contains("cannot reach the endpoint"), "{err}");
 }
+
+async fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+static TABLES: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh on-demand table keyed by `pk` (and `sk` when `sorted`).
+async fn fresh_table(client: &aws_sdk_dynamodb::Client, sorted: bool) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = format!(
+        "iat-test-{}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::Relaxed)
+    );
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let mut req = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .key_schema(key("pk", KeyType::Hash));
+    if sorted {
+        req = req
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("sk", KeyType::Range));
+    }
+    req.send().await.expect("create table in moto");
+    name
+}
+
+#[tokio::test]
+async fn dynamo_checkpoint_store_contract() {
+    let Some(endpoint) = endpoint() else { return };
+    let client = dynamo_client(&endpoint).await;
+    contract::checkpoint_store_suite(|| {
+        let client = client.clone();
+        async move {
+            let table = fresh_table(&client, true).await;
+            iat_aws::DynamoCheckpointStore::new(client, table)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dynamo_alert_ledger_contract() {
+    let Some(endpoint) = endpoint() else { return };
+    let client = dynamo_client(&endpoint).await;
+    contract::alert_ledger_suite(|| {
+        let client = client.clone();
+        async move {
+            let table = fresh_table(&client, false).await;
+            iat_aws::DynamoAlertLedger::new(client, table, chrono::Duration::days(30))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dynamo_errors_name_the_table() {
+    use iat_core::ports::CheckpointStore;
+    let Some(endpoint) = endpoint() else { return };
+    let store =
+        iat_aws::DynamoCheckpointStore::new(dynamo_client(&endpoint).await, "no-such-table");
+    let err = store.list().await.unwrap_err().to_string();
+    assert!(
+        err.contains("no-such-table") && err.contains("ResourceNotFoundException"),
+        "{err}"
+    );
+}
