@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use iat_core::ports::{EventPage, EventSource, LookupQuery, PageToken};
 use iat_core::{AccountId, Error, Region};
 
-use crate::describe;
+use crate::{describe, is_transient};
 
 const BACKEND: &str = "cloudtrail";
 
@@ -99,6 +99,11 @@ impl EventSource for CloudTrailEventSource {
                     region: query.region.to_string(),
                 }
             }
+            _ if is_transient(&e) => Error::Unavailable {
+                service: BACKEND,
+                operation: "LookupEvents",
+                message: format!("{} in {}: {}", self.account, query.region, describe(&e)),
+            },
             _ => Error::backend(
                 BACKEND,
                 "LookupEvents",

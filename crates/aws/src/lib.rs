@@ -48,3 +48,16 @@ where
         }
     }
 }
+
+/// True for failures worth retrying later: the endpoint unreachable, a timeout, a broken
+/// response, or a 5xx from the service.
+pub(crate) fn is_transient<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    use aws_sdk_s3::error::SdkError;
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => e.raw().status().is_server_error(),
+        _ => false,
+    }
+}

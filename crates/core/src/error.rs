@@ -52,6 +52,14 @@ pub enum Error {
         operation: &'static str,
         region: String,
     },
+    /// The service could not be reached or failed on its side (5xx, connection lost, timeout)
+    /// even after the client's retries; the same call may succeed later.
+    #[error("{service} {operation} unavailable: {message}")]
+    Unavailable {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
     /// A backend (SQLite, DynamoDB, S3, a directory, ...) failed.
     #[error("{backend} {operation} failed: {message}")]
     Backend {

@@ -36,6 +36,11 @@ async fn save_and_load(store: &impl CheckpointStore) {
     );
     let mut cp = Checkpoint::new(key.clone(), now);
     cp.complete_up_to = Some(now - Duration::minutes(20));
+    cp.islands = vec![
+        crate::time::TimeWindow::new(now - Duration::minutes(10), now - Duration::minutes(5))
+            .unwrap(),
+        crate::time::TimeWindow::new(now - Duration::minutes(2), now).unwrap(),
+    ];
     cp.last_error = Some("AccessDenied in ap-east-1".into());
     cp.stats.runs = 3;
     cp.stats.events_stored = 1234;

@@ -1,7 +1,9 @@
 //! `CheckpointStore`: how far each collection stream is complete.
 //!
 //! A checkpoint means "every event of this stream at or before `complete_up_to` is stored" and
-//! nothing else. Writes are compare-and-set on `version`, so two collectors racing on one stream
+//! nothing else. `islands` are ranges after it that are complete too (collection pages newest
+//! first, so an interrupted window is complete at its newer end); they let the next run skip
+//! them, and merge into `complete_up_to` once the gap before them is filled. Writes are compare-and-set on `version`, so two collectors racing on one stream
 //! cannot both advance it; the loser gets [`Error::CheckpointConflict`] and must reload.
 
 use std::collections::BTreeMap;
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::StreamKey;
+use crate::time::TimeWindow;
 
 /// Counters kept with a checkpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,9 @@ pub struct Checkpoint {
     pub stream: StreamKey,
     /// Everything at or before this time is stored; `None` before the first complete window.
     pub complete_up_to: Option<DateTime<Utc>>,
+    /// Complete ranges after `complete_up_to`, oldest first, disjoint.
+    #[serde(default)]
+    pub islands: Vec<TimeWindow>,
     /// The version this value was read at: 0 for a stream never saved.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -43,6 +49,7 @@ impl Checkpoint {
         Self {
             stream,
             complete_up_to: None,
+            islands: Vec::new(),
             version: 0,
             updated_at: now,
             last_error: None,

@@ -87,10 +87,13 @@ pub trait EventSource: Send + Sync {
     async fn lookup(&self, query: &LookupQuery, token: Option<&PageToken>) -> Result<EventPage>;
 }
 
-/// An [`EventSource`] over records held in memory, with the API's paging semantics.
+/// An [`EventSource`] over records held in memory, with the API's paging semantics. Records can
+/// be given a delivery time; once [`MemoryEventSource::set_now`] is called, records not yet
+/// delivered at that time are invisible, as in Event history.
 #[derive(Debug, Default)]
 pub struct MemoryEventSource {
     records: Mutex<Vec<HeldRecord>>,
+    now: Mutex<Option<DateTime<Utc>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +102,7 @@ struct HeldRecord {
     region: Region,
     source: String,
     time: DateTime<Utc>,
+    delivered: DateTime<Utc>,
     id: String,
     raw: String,
 }
@@ -110,6 +114,17 @@ impl MemoryEventSource {
 
     /// Makes a record visible. `raw` must be a record that normalises; its fields place it.
     pub fn add(&self, raw: &str) -> Result<()> {
+        self.add_delivered(raw, None)
+    }
+
+    /// Sets the time of Event history: records delivered later are not visible yet.
+    pub fn set_now(&self, now: DateTime<Utc>) {
+        *self.now.lock().unwrap() = Some(now);
+    }
+
+    /// Adds a record delivered at `delivered` (default: its event time). Adding a record twice
+    /// makes a duplicate delivery.
+    pub fn add_delivered(&self, raw: &str, delivered: Option<DateTime<Utc>>) -> Result<()> {
         let n = crate::normalize(raw.to_owned(), &Default::default()).map_err(|r| r.error)?;
         let e = n.event;
         let account = e
@@ -121,6 +136,7 @@ impl MemoryEventSource {
             region: e.region.clone(),
             source: e.source.clone(),
             time: e.time,
+            delivered: delivered.unwrap_or(e.time),
             id: e.id.to_string(),
             raw: e.raw,
         });
@@ -141,11 +157,13 @@ impl EventSource for MemoryEventSource {
                 off.parse::<usize>().map_err(|_| Error::InvalidPageToken)?
             }
         };
+        let now = *self.now.lock().unwrap();
         let records = self.records.lock().unwrap();
         let mut matching: Vec<&HeldRecord> = records
             .iter()
             .filter(|r| {
-                r.account == query.account
+                now.is_none_or(|now| r.delivered <= now)
+                    && r.account == query.account
                     && r.region == query.region
                     && query.event_source.as_ref().is_none_or(|s| *s == r.source)
                     && query.window.contains(r.time)

@@ -1,0 +1,587 @@
+//! One collection run: every stream brought up to `now − safety lag`, losing nothing.
+//!
+//! Per stream, the run collects its gaps (the 90-day horizon on the first run, oldest first) and
+//! re-scans the overlap window before its checkpoint for late arrivals. Ranges are cut into
+//! windows; per account and region, several page chains work on disjoint windows at once (one
+//! chain cannot reach the API's 2 requests/s with pages taking up to 4 s), all through one rate
+//! limiter. A window's query is frozen for its whole page chain, as `NextToken` requires.
+//!
+//! The checkpoint only ever claims what is stored: a window counts when its last page is stored;
+//! a chain cut short (deadline) completes the newer end of its window down to the oldest event
+//! it stored. Throttling waits and retries; any other error fails the stream's remaining windows
+//! and is recorded, while other streams go on.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use iat_core::ports::{
+    Checkpoint, CheckpointStore, EventSource, EventStore, LookupQuery, PageToken, Quarantined,
+};
+use iat_core::{
+    AccountId, Error, NoiseFilter, RecordLimits, Region, StreamKey, TimeWindow, normalize,
+};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::coverage::Coverage;
+use crate::plan::StreamSpec;
+
+/// How a run collects.
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    /// Re-scanned before the checkpoint on every run, for events delivered late.
+    pub overlap: Duration,
+    /// Collect up to `now − safety_lag`.
+    pub safety_lag: Duration,
+    /// How far back a new stream starts (Event history keeps 90 days).
+    pub backfill: Duration,
+    /// Ranges are cut into windows this long; each is one frozen page chain.
+    pub window: Duration,
+    /// Page chains at once per account and region.
+    pub chains_per_region: usize,
+    /// Requests per second per account and region (the API allows 2).
+    pub requests_per_second: f64,
+    /// Records a page, 1–50.
+    pub page_size: u8,
+    /// Stop starting requests when less than this remains before the deadline.
+    pub stop_margin: StdDuration,
+    /// Wait after a throttled request before retrying it.
+    pub throttle_pause: StdDuration,
+    /// Retries of a page whose service was unavailable (5xx, connection lost), with doubling
+    /// waits from `throttle_pause`, before the stream is failed for this run.
+    pub transient_retries: u32,
+    /// Save advancing checkpoints at most this often during a run (and always at its end).
+    pub checkpoint_every: StdDuration,
+    pub limits: RecordLimits,
+    pub filter: NoiseFilter,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            overlap: Duration::minutes(20),
+            safety_lag: Duration::minutes(5),
+            backfill: Duration::days(90),
+            window: Duration::hours(6),
+            chains_per_region: 8,
+            requests_per_second: 1.9,
+            page_size: 50,
+            stop_margin: StdDuration::from_secs(30),
+            throttle_pause: StdDuration::from_secs(1),
+            transient_retries: 5,
+            checkpoint_every: StdDuration::from_secs(10),
+            limits: RecordLimits::default(),
+            filter: NoiseFilter::default(),
+        }
+    }
+}
+
+/// Time left before the run must stop (a Lambda's remaining time, say).
+pub trait Deadline: Send + Sync {
+    fn remaining(&self) -> StdDuration;
+}
+
+/// No deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct NoDeadline;
+
+impl Deadline for NoDeadline {
+    fn remaining(&self) -> StdDuration {
+        StdDuration::MAX
+    }
+}
+
+/// A deadline at an instant of the monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadlineAt(pub std::time::Instant);
+
+impl Deadline for DeadlineAt {
+    fn remaining(&self) -> StdDuration {
+        self.0.saturating_duration_since(std::time::Instant::now())
+    }
+}
+
+/// The ports a run uses.
+#[derive(Clone)]
+pub struct Ports {
+    pub source: Arc<dyn EventSource>,
+    pub store: Arc<dyn EventStore>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// What a run did for one stream.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamReport {
+    pub stream: String,
+    pub windows: u64,
+    pub windows_cut: u64,
+    pub requests: u64,
+    pub throttled: u64,
+    /// Pages retried after the service was unavailable.
+    pub retried: u64,
+    pub records: u64,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub filtered: u64,
+    pub malformed: u64,
+    pub complete_up_to: Option<DateTime<Utc>>,
+    /// The stream reached the run's target time.
+    pub caught_up: bool,
+    pub error: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub target: Option<DateTime<Utc>>,
+    pub streams: Vec<StreamReport>,
+}
+
+impl RunReport {
+    /// Every stream caught up, none failed.
+    pub fn complete(&self) -> bool {
+        self.streams
+            .iter()
+            .all(|s| s.caught_up && s.error.is_none())
+    }
+
+    pub fn total(&self, f: impl Fn(&StreamReport) -> u64) -> u64 {
+        self.streams.iter().map(f).sum()
+    }
+}
+
+struct Work {
+    stream: usize,
+    window: TimeWindow,
+    /// Re-scan of already complete time: does not change coverage.
+    rescan: bool,
+}
+
+enum Outcome {
+    Complete,
+    /// Cut short; everything newer than this time in the window is stored.
+    Cut(Option<DateTime<Utc>>),
+    Failed(Error),
+}
+
+struct Done {
+    stream: usize,
+    window: TimeWindow,
+    rescan: bool,
+    outcome: Outcome,
+    counts: StreamReport,
+}
+
+struct StreamState {
+    spec: StreamSpec,
+    checkpoint: Checkpoint,
+    coverage: Coverage,
+    report: StreamReport,
+    last_saved_prefix: Option<DateTime<Utc>>,
+    last_saved: std::time::Instant,
+}
+
+/// Runs one collection over `streams` at `now`.
+pub async fn collect(
+    ports: &Ports,
+    streams: &[StreamSpec],
+    config: &CollectConfig,
+    now: DateTime<Utc>,
+    deadline: Arc<dyn Deadline>,
+) -> Result<RunReport, Error> {
+    if !(1..=50).contains(&config.page_size) {
+        return Err(Error::invalid(
+            "page size",
+            config.page_size.to_string(),
+            "must be 1 to 50",
+        ));
+    }
+    if config.requests_per_second <= 0.0 || config.chains_per_region == 0 {
+        return Err(Error::invalid(
+            "rate",
+            config.requests_per_second.to_string(),
+            "rate and chains must be positive",
+        ));
+    }
+    let target = now - config.safety_lag;
+    let horizon = now - config.backfill;
+
+    // Plan: per stream, the overlap re-scan and the gaps, cut into windows, oldest first.
+    let mut states = Vec::with_capacity(streams.len());
+    let mut queues: BTreeMap<(AccountId, Region), VecDeque<Work>> = BTreeMap::new();
+    for (i, spec) in streams.iter().enumerate() {
+        let mut report = StreamReport {
+            stream: spec.key.to_string(),
+            ..Default::default()
+        };
+        let checkpoint = match ports.checkpoints.load(&spec.key).await {
+            Ok(cp) => cp.unwrap_or_else(|| Checkpoint::new(spec.key.clone(), now)),
+            Err(e) => {
+                tracing::warn!(stream = %spec.key, error = %e, "checkpoint not loaded; stream skipped");
+                report.error = Some(format!("checkpoint not loaded: {e}"));
+                states.push(Err(report));
+                continue;
+            }
+        };
+        let stored_prefix = checkpoint.complete_up_to;
+        let mut coverage = Coverage::new(stored_prefix, &checkpoint.islands);
+        coverage.floor(horizon);
+        let mut ranges = Vec::new();
+        if let Some(p) = stored_prefix {
+            let rescan_start = (p - config.overlap).max(horizon);
+            if rescan_start <= p.min(target) {
+                ranges.push((rescan_start, p.min(target), true));
+            }
+        }
+        ranges.extend(
+            coverage
+                .gaps(horizon, target)
+                .into_iter()
+                .map(|(s, e)| (s, e, false)),
+        );
+        let queue = queues
+            .entry((spec.key.account.clone(), spec.key.region.clone()))
+            .or_default();
+        for (start, end, rescan) in ranges {
+            let mut s = start;
+            while s <= end {
+                let e = (s + config.window - Duration::microseconds(1)).min(end);
+                queue.push_back(Work {
+                    stream: i,
+                    window: TimeWindow::new(s, e)?,
+                    rescan,
+                });
+                s = e + Duration::microseconds(1);
+            }
+        }
+        report.complete_up_to = coverage.prefix();
+        states.push(Ok(StreamState {
+            spec: spec.clone(),
+            checkpoint,
+            coverage,
+            report,
+            last_saved_prefix: stored_prefix,
+            last_saved: std::time::Instant::now(),
+        }));
+    }
+    for q in queues.values_mut() {
+        q.make_contiguous()
+            .sort_by_key(|w| (w.window.start(), w.stream));
+    }
+
+    let failed: Arc<Mutex<HashSet<usize>>> = Arc::new(Mutex::new(HashSet::new()));
+    let (tx, mut rx) = mpsc::channel::<Done>(64);
+    let mut workers = tokio::task::JoinSet::new();
+    let period = StdDuration::from_secs_f64(1.0 / config.requests_per_second);
+    for (_, queue) in queues {
+        let limiter: Arc<DefaultDirectRateLimiter> = Arc::new(RateLimiter::direct(
+            Quota::with_period(period)
+                .expect("positive period")
+                .allow_burst(NonZeroU32::MIN),
+        ));
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..config.chains_per_region {
+            let ctx = Chain {
+                queue: Arc::clone(&queue),
+                limiter: Arc::clone(&limiter),
+                failed: Arc::clone(&failed),
+                tx: tx.clone(),
+                ports: ports.clone(),
+                specs: streams.to_vec(),
+                config: config.clone(),
+                deadline: Arc::clone(&deadline),
+            };
+            workers.spawn(ctx.run());
+        }
+    }
+    drop(tx);
+
+    while let Some(done) = rx.recv().await {
+        let Ok(state) = states[done.stream].as_mut() else {
+            continue;
+        };
+        add_counts(&mut state.report, &done.counts);
+        match done.outcome {
+            Outcome::Complete => {
+                state.report.windows += 1;
+                if !done.rescan {
+                    state.coverage.add(done.window.start(), done.window.end());
+                }
+            }
+            Outcome::Cut(oldest) => {
+                state.report.windows_cut += 1;
+                if let (false, Some(t)) = (done.rescan, oldest) {
+                    state
+                        .coverage
+                        .add(t + Duration::microseconds(1), done.window.end());
+                }
+            }
+            Outcome::Failed(e) => {
+                tracing::warn!(stream = %state.spec.key, error = %e, "stream failed");
+                if state.report.error.is_none() {
+                    state.report.error = Some(e.to_string());
+                }
+            }
+        }
+        let advanced = state.coverage.prefix() != state.last_saved_prefix;
+        if advanced && state.last_saved.elapsed() >= config.checkpoint_every {
+            save(
+                ports.checkpoints.as_ref(),
+                state,
+                target - config.overlap,
+                false,
+            )
+            .await;
+        }
+    }
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "page chain panicked");
+        }
+    }
+
+    let mut report = RunReport {
+        target: Some(target),
+        streams: Vec::new(),
+    };
+    for state in states {
+        match state {
+            Ok(mut state) => {
+                save(
+                    ports.checkpoints.as_ref(),
+                    &mut state,
+                    target - config.overlap,
+                    true,
+                )
+                .await;
+                state.report.complete_up_to = state.coverage.prefix();
+                state.report.caught_up = state.coverage.prefix().is_some_and(|p| p >= target);
+                report.streams.push(state.report);
+            }
+            Err(failed) => report.streams.push(failed),
+        }
+    }
+    Ok(report)
+}
+
+fn add_counts(into: &mut StreamReport, from: &StreamReport) {
+    into.requests += from.requests;
+    into.throttled += from.throttled;
+    into.retried += from.retried;
+    into.records += from.records;
+    into.inserted += from.inserted;
+    into.duplicates += from.duplicates;
+    into.filtered += from.filtered;
+    into.malformed += from.malformed;
+}
+
+/// Saves a stream's checkpoint; on a concurrent change, merges with what is stored and retries.
+/// Islands newer than `island_limit` are not kept: late events may still arrive there.
+async fn save(
+    checkpoints: &dyn CheckpointStore,
+    state: &mut StreamState,
+    island_limit: DateTime<Utc>,
+    end_of_run: bool,
+) {
+    for _ in 0..3 {
+        let mut coverage = state.coverage.clone();
+        coverage.clip_islands(island_limit);
+        let mut cp = state.checkpoint.clone();
+        cp.complete_up_to = coverage.prefix();
+        cp.islands = coverage.islands();
+        cp.updated_at = chrono::Utc::now();
+        if end_of_run {
+            cp.stats.runs += 1;
+            cp.stats.events_stored += state.report.inserted;
+            cp.stats.duplicates += state.report.duplicates;
+            cp.stats.filtered += state.report.filtered;
+            cp.stats.errors += u64::from(state.report.error.is_some());
+            cp.last_error = state.report.error.clone();
+        }
+        match checkpoints.save(&cp).await {
+            Ok(version) => {
+                cp.version = version;
+                state.checkpoint = cp;
+                state.last_saved_prefix = coverage.prefix();
+                state.last_saved = std::time::Instant::now();
+                return;
+            }
+            Err(Error::CheckpointConflict { .. }) => {
+                match checkpoints.load(&state.spec.key).await {
+                    Ok(Some(stored)) => {
+                        // Another run advanced this stream too: keep the union of both.
+                        for island in &stored.islands {
+                            state.coverage.add(island.start(), island.end());
+                        }
+                        if let Some(p) = stored.complete_up_to {
+                            state.coverage.floor(p + Duration::microseconds(1));
+                        }
+                        state.checkpoint = stored;
+                    }
+                    Ok(None) => state.checkpoint.version = 0,
+                    Err(e) => {
+                        tracing::error!(stream = %state.spec.key, error = %e, "checkpoint reload failed");
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(stream = %state.spec.key, error = %e, "checkpoint save failed");
+                if state.report.error.is_none() {
+                    state.report.error = Some(format!("checkpoint not saved: {e}"));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// One page chain worker of an account and region.
+struct Chain {
+    queue: Arc<Mutex<VecDeque<Work>>>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    failed: Arc<Mutex<HashSet<usize>>>,
+    tx: mpsc::Sender<Done>,
+    ports: Ports,
+    specs: Vec<StreamSpec>,
+    config: CollectConfig,
+    deadline: Arc<dyn Deadline>,
+}
+
+impl Chain {
+    async fn run(self) {
+        loop {
+            let Some(work) = self.queue.lock().unwrap().pop_front() else {
+                return;
+            };
+            if self.failed.lock().unwrap().contains(&work.stream) {
+                continue;
+            }
+            let mut counts = StreamReport::default();
+            let outcome = self.window(&work, &mut counts).await;
+            if matches!(outcome, Outcome::Failed(_)) {
+                self.failed.lock().unwrap().insert(work.stream);
+            }
+            let cut = matches!(outcome, Outcome::Cut(_));
+            let done = Done {
+                stream: work.stream,
+                window: work.window,
+                rescan: work.rescan,
+                outcome,
+                counts,
+            };
+            if self.tx.send(done).await.is_err() || cut {
+                // Out of time: leave the rest of the queue for the next run.
+                return;
+            }
+        }
+    }
+
+    async fn window(&self, work: &Work, counts: &mut StreamReport) -> Outcome {
+        let spec = &self.specs[work.stream];
+        let query = match LookupQuery::new(
+            spec.key.account.clone(),
+            spec.key.region.clone(),
+            spec.event_source.clone(),
+            work.window,
+        )
+        .with_max_results(self.config.page_size)
+        {
+            Ok(q) => q,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let mut token: Option<PageToken> = None;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        let mut failures = 0u32;
+        loop {
+            if self.deadline.remaining() < self.config.stop_margin {
+                return Outcome::Cut(oldest);
+            }
+            self.limiter.until_ready().await;
+            counts.requests += 1;
+            let page = match self.ports.source.lookup(&query, token.as_ref()).await {
+                Ok(page) => page,
+                Err(Error::Throttled { .. }) => {
+                    counts.throttled += 1;
+                    tokio::time::sleep(self.config.throttle_pause).await;
+                    continue;
+                }
+                Err(e @ Error::Unavailable { .. }) if failures < self.config.transient_retries => {
+                    failures += 1;
+                    counts.retried += 1;
+                    tracing::debug!(stream = %spec.key, error = %e, attempt = failures, "retrying page");
+                    tokio::time::sleep(
+                        self.config.throttle_pause * 2u32.saturating_pow(failures - 1),
+                    )
+                    .await;
+                    continue;
+                }
+                Err(e) => return Outcome::Failed(e),
+            };
+            failures = 0;
+            if let Err(e) = self
+                .store(&spec.key, work.window, page.records, counts, &mut oldest)
+                .await
+            {
+                return Outcome::Failed(e);
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Outcome::Complete,
+            }
+        }
+    }
+
+    async fn store(
+        &self,
+        stream: &StreamKey,
+        window: TimeWindow,
+        records: Vec<String>,
+        counts: &mut StreamReport,
+        oldest: &mut Option<DateTime<Utc>>,
+    ) -> Result<(), Error> {
+        let mut events = Vec::with_capacity(records.len());
+        let mut rejects = Vec::new();
+        for raw in records {
+            counts.records += 1;
+            match normalize(raw, &self.config.limits) {
+                Ok(n) => {
+                    *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
+                    if self.config.filter.classify(&n.event).is_some() {
+                        counts.filtered += 1;
+                    } else {
+                        events.push(n.event);
+                    }
+                }
+                Err(r) => {
+                    counts.malformed += 1;
+                    let event_id = iat_core::normalize::sniff_event_id(&r.raw);
+                    tracing::warn!(%stream, event_id = event_id.as_deref().unwrap_or("-"), error = %r.error, "record skipped");
+                    rejects.push(Quarantined {
+                        origin: format!("{stream} {window}"),
+                        event_id,
+                        reason: r.error.to_string(),
+                        raw: r.raw,
+                    });
+                }
+            }
+        }
+        if !rejects.is_empty() {
+            self.ports.store.quarantine(&rejects).await?;
+        }
+        let out = self.ports.store.put(&events).await?;
+        counts.inserted += out.inserted as u64;
+        counts.duplicates += out.duplicates as u64;
+        Ok(())
+    }
+}

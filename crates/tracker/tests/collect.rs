@@ -1,0 +1,452 @@
+//! The collection service on in-memory ports: nothing lost, nothing twice, whatever happens.
+//! Each test pins one of the Python tool's failure modes or one of DESIGN invariant 1's cases.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use iat_core::contract::records::RecordSpec;
+use iat_core::ports::{
+    CheckpointStore, EventPage, EventQuery, EventSource, EventStore, LookupQuery,
+    MemoryCheckpointStore, MemoryEventSource, MemoryEventStore, PageToken,
+};
+use iat_core::{AccountId, Error, Region};
+use iat_tracker::{
+    CollectConfig, Deadline, NoDeadline, Ports, RunReport, StreamOptions, StreamSpec, collect,
+    streams,
+};
+
+const ACCOUNT: &str = "111122223333";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap()
+}
+
+fn fast() -> CollectConfig {
+    CollectConfig {
+        requests_per_second: 100_000.0,
+        chains_per_region: 4,
+        window: Duration::hours(1),
+        backfill: Duration::days(3),
+        throttle_pause: StdDuration::from_millis(1),
+        checkpoint_every: StdDuration::ZERO,
+        stop_margin: StdDuration::from_millis(1),
+        ..Default::default()
+    }
+}
+
+fn iam_stream() -> Vec<StreamSpec> {
+    streams(
+        &[AccountId::new(ACCOUNT).unwrap()],
+        &[Region::us_east_1()],
+        &StreamOptions::default(),
+    )
+    .into_iter()
+    .filter(|s| s.key.source == "iam.amazonaws.com")
+    .collect()
+}
+
+struct Rig {
+    history: Arc<MemoryEventSource>,
+    store: Arc<MemoryEventStore>,
+    checkpoints: Arc<MemoryCheckpointStore>,
+}
+
+impl Rig {
+    fn new() -> Self {
+        Self {
+            history: Arc::new(MemoryEventSource::new()),
+            store: Arc::new(MemoryEventStore::new()),
+            checkpoints: Arc::new(MemoryCheckpointStore::new()),
+        }
+    }
+
+    fn ports(&self, source: Arc<dyn EventSource>) -> Ports {
+        Ports {
+            source,
+            store: self.store.clone(),
+            checkpoints: self.checkpoints.clone(),
+        }
+    }
+
+    async fn run(
+        &self,
+        source: Arc<dyn EventSource>,
+        streams: &[StreamSpec],
+        now: DateTime<Utc>,
+        deadline: Arc<dyn Deadline>,
+    ) -> RunReport {
+        self.history.set_now(now);
+        collect(&self.ports(source), streams, &fast(), now, deadline)
+            .await
+            .unwrap()
+    }
+
+    async fn stored_ids(&self) -> BTreeSet<String> {
+        self.store
+            .query(&EventQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id.to_string())
+            .collect()
+    }
+}
+
+/// `n` IAM events, one every `every`, ending at `end`; returns their ids.
+fn iam_events(
+    history: &MemoryEventSource,
+    prefix: &str,
+    n: usize,
+    end: DateTime<Utc>,
+    every: Duration,
+) -> BTreeSet<String> {
+    timed_events(history, prefix, n, end, every)
+        .into_keys()
+        .collect()
+}
+
+fn timed_events(
+    history: &MemoryEventSource,
+    prefix: &str,
+    n: usize,
+    end: DateTime<Utc>,
+    every: Duration,
+) -> BTreeMap<String, DateTime<Utc>> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{prefix}-{i:06}");
+            let time = end - every * i as i32;
+            history
+                .add(
+                    &RecordSpec::new(&id, time)
+                        .place(ACCOUNT, "us-east-1")
+                        .json(),
+                )
+                .unwrap();
+            (id, time)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn more_than_a_thousand_events_in_one_run_are_all_stored() {
+    // The Python tool stopped at 1,000 events a stream and jumped its checkpoint to the newest.
+    let rig = Rig::new();
+    let expected = iam_events(
+        &rig.history,
+        "bulk",
+        5_000,
+        t0() - Duration::minutes(10),
+        Duration::seconds(2),
+    );
+    let report = rig
+        .run(
+            rig.history.clone(),
+            &iam_stream(),
+            t0(),
+            Arc::new(NoDeadline),
+        )
+        .await;
+    assert_eq!(rig.stored_ids().await, expected);
+    assert!(report.complete(), "{report:?}");
+    let s = &report.streams[0];
+    assert_eq!(s.inserted, 5_000);
+    assert!(
+        s.requests >= 100,
+        "5,000 events take at least 100 pages of 50"
+    );
+    let cp = rig
+        .checkpoints
+        .load(&iam_stream()[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cp.complete_up_to,
+        Some(t0() - fast().safety_lag),
+        "complete up to the target, not the newest event"
+    );
+    assert_eq!(cp.stats.events_stored, 5_000);
+}
+
+#[tokio::test]
+async fn an_event_delivered_after_a_newer_one_is_still_collected() {
+    // The Python tool's checkpoint was the newest event seen, so this event was never collected.
+    let rig = Rig::new();
+    let newer = RecordSpec::new("newer", t0() - Duration::minutes(12))
+        .place(ACCOUNT, "us-east-1")
+        .json();
+    let older = RecordSpec::new("older", t0() - Duration::minutes(13))
+        .place(ACCOUNT, "us-east-1")
+        .json();
+    rig.history
+        .add_delivered(&newer, Some(t0() - Duration::minutes(7)))
+        .unwrap();
+    rig.history
+        .add_delivered(&older, Some(t0() + Duration::minutes(3)))
+        .unwrap(); // 10 minutes later
+    rig.run(
+        rig.history.clone(),
+        &iam_stream(),
+        t0(),
+        Arc::new(NoDeadline),
+    )
+    .await;
+    assert_eq!(rig.stored_ids().await, BTreeSet::from(["newer".to_owned()]));
+    let report = rig
+        .run(
+            rig.history.clone(),
+            &iam_stream(),
+            t0() + Duration::hours(1),
+            Arc::new(NoDeadline),
+        )
+        .await;
+    assert_eq!(
+        rig.stored_ids().await,
+        BTreeSet::from(["newer".to_owned(), "older".to_owned()])
+    );
+    assert_eq!(
+        report.streams[0].inserted, 1,
+        "the re-scan of the overlap stores only what is new"
+    );
+}
+
+/// Allows `n` more requests, then reports no time left.
+struct Countdown(AtomicUsize);
+
+impl Deadline for Countdown {
+    fn remaining(&self) -> StdDuration {
+        let left = self.0.load(Ordering::SeqCst);
+        if left == 0 {
+            return StdDuration::ZERO;
+        }
+        self.0.store(left - 1, Ordering::SeqCst);
+        StdDuration::MAX
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_cut_at_any_point_resumes_and_stores_each_event_once() {
+    let rig = Rig::new();
+    // Two days of events, unevenly spread: a quiet day and a busy afternoon.
+    let mut times = timed_events(
+        &rig.history,
+        "quiet",
+        300,
+        t0() - Duration::days(1),
+        Duration::minutes(4),
+    );
+    times.extend(timed_events(
+        &rig.history,
+        "busy",
+        2_500,
+        t0() - Duration::minutes(30),
+        Duration::seconds(3),
+    ));
+    let expected: BTreeSet<String> = times.keys().cloned().collect();
+    let mut runs = 0;
+    let mut now = t0();
+    loop {
+        runs += 1;
+        let report = rig
+            .run(
+                rig.history.clone(),
+                &iam_stream(),
+                now,
+                Arc::new(Countdown(AtomicUsize::new(9))),
+            )
+            .await;
+        // The checkpoint never claims what is not stored.
+        let cp = rig
+            .checkpoints
+            .load(&iam_stream()[0].key)
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = rig.stored_ids().await;
+        let claimed = |t: &DateTime<Utc>| {
+            cp.complete_up_to.is_some_and(|p| *t <= p) || cp.islands.iter().any(|w| w.contains(*t))
+        };
+        for (id, t) in &times {
+            assert!(
+                !claimed(t) || stored.contains(id),
+                "run {runs}: {id} at {t} is claimed complete but not stored"
+            );
+        }
+        if report.complete() {
+            break;
+        }
+        assert!(runs < 300, "the backfill makes progress");
+        now += Duration::seconds(10);
+    }
+    assert!(
+        runs > 3,
+        "the deadline cut the backfill into several runs: {runs}"
+    );
+    assert_eq!(
+        rig.stored_ids().await,
+        expected,
+        "every event once, after {runs} runs"
+    );
+    assert_eq!(
+        rig.store.stats().await.unwrap().events as usize,
+        expected.len()
+    );
+}
+
+/// Event history with injected faults around a memory source.
+struct Faulty {
+    inner: Arc<MemoryEventSource>,
+    calls: AtomicUsize,
+    throttle_every: usize,
+    denied_region: Option<&'static str>,
+}
+
+#[async_trait]
+impl EventSource for Faulty {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.denied_region == Some(query.region.as_str()) {
+            return Err(Error::backend(
+                "cloudtrail",
+                "LookupEvents",
+                "AccessDeniedException: not authorized in this region",
+            ));
+        }
+        if self.throttle_every > 0 && n % self.throttle_every == 0 {
+            return Err(Error::Throttled {
+                service: "cloudtrail",
+                operation: "LookupEvents",
+                region: query.region.to_string(),
+            });
+        }
+        self.inner.lookup(query, token).await
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_waited_out_and_counted() {
+    let rig = Rig::new();
+    let expected = iam_events(
+        &rig.history,
+        "thr",
+        800,
+        t0() - Duration::minutes(10),
+        Duration::seconds(20),
+    );
+    let source = Arc::new(Faulty {
+        inner: rig.history.clone(),
+        calls: AtomicUsize::new(0),
+        throttle_every: 3,
+        denied_region: None,
+    });
+    let report = rig
+        .run(source, &iam_stream(), t0(), Arc::new(NoDeadline))
+        .await;
+    assert_eq!(rig.stored_ids().await, expected);
+    assert!(report.complete());
+    assert!(report.streams[0].throttled > 5, "{:?}", report.streams[0]);
+}
+
+#[tokio::test]
+async fn one_failing_stream_never_stops_the_others() {
+    let rig = Rig::new();
+    let regions = [Region::us_east_1(), Region::new("ap-east-1").unwrap()];
+    let all = streams(
+        &[AccountId::new(ACCOUNT).unwrap()],
+        &regions,
+        &StreamOptions::default(),
+    );
+    let expected = iam_events(
+        &rig.history,
+        "ok",
+        200,
+        t0() - Duration::minutes(10),
+        Duration::seconds(30),
+    );
+    let source = Arc::new(Faulty {
+        inner: rig.history.clone(),
+        calls: AtomicUsize::new(0),
+        throttle_every: 0,
+        denied_region: Some("ap-east-1"),
+    });
+    let report = rig.run(source, &all, t0(), Arc::new(NoDeadline)).await;
+    assert_eq!(rig.stored_ids().await, expected);
+    let failed: Vec<_> = report
+        .streams
+        .iter()
+        .filter(|s| s.error.is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:?}");
+    assert!(
+        failed[0].stream.contains("ap-east-1")
+            && failed[0].error.as_deref().unwrap().contains("AccessDenied")
+    );
+    assert!(
+        report
+            .streams
+            .iter()
+            .filter(|s| !s.stream.contains("ap-east-1"))
+            .all(|s| s.caught_up && s.error.is_none())
+    );
+    let key = all
+        .iter()
+        .find(|s| s.key.region.as_str() == "ap-east-1")
+        .unwrap()
+        .key
+        .clone();
+    let cp = rig.checkpoints.load(&key).await.unwrap().unwrap();
+    assert!(cp.last_error.as_deref().unwrap().contains("AccessDenied"));
+    assert!(
+        cp.complete_up_to.unwrap() < t0() - Duration::days(2),
+        "a failed stream does not advance"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_are_stored_once() {
+    let rig = Rig::new();
+    let raw = RecordSpec::new("twice", t0() - Duration::minutes(30))
+        .place(ACCOUNT, "us-east-1")
+        .json();
+    rig.history.add(&raw).unwrap();
+    rig.history.add(&raw).unwrap();
+    let report = rig
+        .run(
+            rig.history.clone(),
+            &iam_stream(),
+            t0(),
+            Arc::new(NoDeadline),
+        )
+        .await;
+    assert_eq!(report.streams[0].inserted, 1);
+    assert_eq!(report.streams[0].duplicates, 1);
+    assert_eq!(rig.stored_ids().await.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused() {
+    let rig = Rig::new();
+    let bad = CollectConfig {
+        page_size: 51,
+        ..fast()
+    };
+    let err = collect(
+        &rig.ports(rig.history.clone()),
+        &iam_stream(),
+        &bad,
+        t0(),
+        Arc::new(NoDeadline),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("page size"), "{err}");
+}

@@ -1,0 +1,189 @@
+//! The collection service through the real AWS SDK against the LookupEvents simulator, with
+//! throttling, injected server errors and dropped connections, late and duplicate deliveries,
+//! and runs cut short: the stored set must equal the generated set.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use iat_aws::{AwsSettings, CloudTrailEventSource, sdk_config};
+use iat_core::contract::records::RecordSpec;
+use iat_core::ports::{EventQuery, EventStore, MemoryCheckpointStore, MemoryEventStore};
+use iat_core::{AccountId, Region};
+use iat_sim::lookup::{SimConfig, Simulator};
+use iat_tracker::{CollectConfig, Deadline, NoDeadline, Ports, StreamOptions, collect, streams};
+
+const ACCOUNT: &str = "444455556666";
+
+struct Countdown(AtomicUsize);
+
+impl Deadline for Countdown {
+    fn remaining(&self) -> StdDuration {
+        match self.0.load(Ordering::SeqCst) {
+            0 => StdDuration::ZERO,
+            n => {
+                self.0.store(n - 1, Ordering::SeqCst);
+                StdDuration::MAX
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
+    let sim = Simulator::new(SimConfig {
+        // Below the collector's own rate, so throttling happens and must be waited out.
+        rate_per_second: 150.0,
+        burst: 5.0,
+        server_error_rate: 0.02,
+        drop_rate: 0.01,
+        page_latency: (StdDuration::ZERO, StdDuration::from_millis(3)),
+        default_account: ACCOUNT.to_owned(),
+        seed: 7,
+        ..Default::default()
+    });
+    let (addr, _server): (SocketAddr, _) = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+
+    let t0 = Utc.with_ymd_and_hms(2026, 5, 4, 12, 0, 0).unwrap();
+    let mut expected = BTreeSet::new();
+    let mut add = |id: String,
+                   region: &str,
+                   source: &str,
+                   name: &str,
+                   time: DateTime<Utc>,
+                   delay: Duration| {
+        let raw = RecordSpec::new(&id, time)
+            .name(source, name)
+            .place(ACCOUNT, region)
+            .json();
+        sim.add(&raw, delay).unwrap();
+        expected.insert(id);
+        raw
+    };
+    // A busy IAM stream: more than 12,000 events within one day.
+    for i in 0..12_000 {
+        let t = t0 - Duration::hours(30) + Duration::seconds(7 * i);
+        add(
+            format!("iam-{i}"),
+            "us-east-1",
+            "iam.amazonaws.com",
+            "ListUsers",
+            t,
+            Duration::minutes(5),
+        );
+    }
+    // Regional STS, with late deliveries up to 15 minutes (inside the 20-minute overlap).
+    for i in 0..1_500 {
+        let t = t0 - Duration::hours(20) + Duration::seconds(40 * i);
+        add(
+            format!("sts-{i}"),
+            "eu-west-1",
+            "sts.amazonaws.com",
+            "AssumeRole",
+            t,
+            Duration::minutes(i % 16),
+        );
+    }
+    // Duplicate deliveries.
+    for i in 0..50 {
+        let raw = add(
+            format!("dup-{i}"),
+            "eu-west-1",
+            "sts.amazonaws.com",
+            "AssumeRole",
+            t0 - Duration::hours(2) + Duration::minutes(i),
+            Duration::minutes(1),
+        );
+        sim.add(&raw, Duration::minutes(3)).unwrap();
+    }
+
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(format!("http://{addr}")),
+        max_attempts: Some(4),
+        initial_backoff: Some(StdDuration::from_millis(5)),
+        ..Default::default()
+    })
+    .await
+    .into_builder()
+    .credentials_provider(
+        aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new(ACCOUNT, "secret", None, None, "test"),
+        ),
+    )
+    .build();
+    let store = Arc::new(MemoryEventStore::new());
+    let ports = Ports {
+        source: Arc::new(CloudTrailEventSource::new(
+            &config,
+            AccountId::new(ACCOUNT).unwrap(),
+        )),
+        store: store.clone(),
+        checkpoints: Arc::new(MemoryCheckpointStore::new()),
+    };
+    let plan = streams(
+        &[AccountId::new(ACCOUNT).unwrap()],
+        &[Region::us_east_1(), Region::new("eu-west-1").unwrap()],
+        &StreamOptions::default(),
+    );
+    let collect_config = CollectConfig {
+        requests_per_second: 300.0,
+        chains_per_region: 6,
+        window: Duration::hours(2),
+        backfill: Duration::days(2),
+        throttle_pause: StdDuration::from_millis(20),
+        stop_margin: StdDuration::from_millis(1),
+        ..Default::default()
+    };
+
+    // Hourly runs from t0, the first few cut short as by a Lambda deadline, then a last run late
+    // enough for every delivery.
+    let mut now = t0;
+    let mut throttled = 0;
+    for run in 0..8 {
+        sim.set_now(now);
+        let deadline: Arc<dyn Deadline> = if run < 3 {
+            Arc::new(Countdown(AtomicUsize::new(60)))
+        } else {
+            Arc::new(NoDeadline)
+        };
+        let report = collect(&ports, &plan, &collect_config, now, deadline)
+            .await
+            .unwrap();
+        throttled += report.total(|s| s.throttled);
+        assert!(
+            report.streams.iter().all(|s| s.error.is_none()),
+            "run {run}: {report:?}"
+        );
+        now += Duration::hours(1);
+    }
+    let stored: BTreeSet<String> = store
+        .query(&EventQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    let missing: Vec<_> = expected.difference(&stored).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "{} lost, e.g. {missing:?}",
+        expected.len() - stored.len().min(expected.len())
+    );
+    assert_eq!(stored.len(), expected.len(), "nothing extra");
+    let stats = sim.stats();
+    assert!(
+        stats.server_errors > 0 && stats.dropped > 0,
+        "faults were injected: {stats:?}"
+    );
+    assert!(
+        throttled > 0 && stats.throttled > 0,
+        "the rate limit was met: {stats:?}"
+    );
+}
