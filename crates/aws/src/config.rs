@@ -40,3 +40,67 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     }
     loader.load().await
 }
+
+/// Whether credentials can be had from `config`; the error says what to do.
+pub async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), iat_core::Error> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = config.credentials_provider() else {
+        return Err(iat_core::Error::backend(
+            "credentials",
+            "load",
+            "no AWS credentials configured",
+        ));
+    };
+    provider.provide_credentials().await.map(|_| ()).map_err(|_| {
+        iat_core::Error::backend(
+            "credentials",
+            "load",
+            "no AWS credentials found: set AWS_PROFILE or --profile, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        )
+    })
+}
+
+/// Static credentials, for endpoints that only need requests signed (the simulator reads the
+/// account from the access key id).
+pub fn with_static_credentials(
+    config: aws_config::SdkConfig,
+    access_key_id: &str,
+) -> aws_config::SdkConfig {
+    config
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    access_key_id,
+                    "not-a-secret",
+                    None,
+                    None,
+                    "static",
+                ),
+            ),
+        )
+        .build()
+}
+
+/// The account the configured credentials belong to (STS `GetCallerIdentity`), or a message that
+/// says what is missing.
+pub async fn caller_account(
+    config: &aws_config::SdkConfig,
+) -> Result<iat_core::AccountId, iat_core::Error> {
+    let Some(provider) = config.credentials_provider() else {
+        return Err(iat_core::Error::backend(
+            "sts",
+            "GetCallerIdentity",
+            "no AWS credentials configured",
+        ));
+    };
+    let _ = provider;
+    check_credentials(config).await?;
+    let out = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| iat_core::Error::backend("sts", "GetCallerIdentity", crate::describe(&e)))?;
+    let account = out.account().unwrap_or_default();
+    iat_core::AccountId::new(account)
+}

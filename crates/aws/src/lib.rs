@@ -15,7 +15,9 @@ mod dynamo;
 mod s3;
 
 pub use cloudtrail::CloudTrailEventSource;
-pub use config::{AwsSettings, sdk_config};
+pub use config::{
+    AwsSettings, caller_account, check_credentials, sdk_config, with_static_credentials,
+};
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
 pub use s3::S3ObjectStore;
 
@@ -34,7 +36,10 @@ where
                 _ => e.to_string(),
             }
         }
-        SdkError::DispatchFailure(e) => format!("cannot reach the endpoint: {e:?}"),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("cannot reach the endpoint: {}", chain(c)),
+            None => "cannot reach the endpoint".to_owned(),
+        },
         SdkError::TimeoutError(_) => "timed out".to_owned(),
         other => {
             let mut s = other.to_string();
@@ -49,14 +54,28 @@ where
     }
 }
 
-/// True for failures worth retrying later: the endpoint unreachable, a timeout, a broken
-/// response, or a 5xx from the service.
+/// An error and its sources, as one line.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}
+
+/// True for failures worth retrying later: the network or a timeout, a broken response, or a
+/// 5xx from the service. Not credentials or configuration, which retrying cannot fix.
 pub(crate) fn is_transient<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool {
     use aws_sdk_s3::error::SdkError;
     match err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::DispatchFailure(e) => e.is_io() || e.is_timeout(),
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(e) => e.raw().status().is_server_error(),
         _ => false,
     }

@@ -44,6 +44,16 @@ pub enum Command {
     /// malformed records are counted, kept in quarantine where there is text, and skipped: the
     /// run always finishes. Exits 1 when no file could be read at all.
     Ingest(cmd::ingest::IngestArgs),
+    /// Collect from CloudTrail Event history (LookupEvents) into the local store.
+    ///
+    /// Collects the identity streams: IAM and console sign-in in us-east-1, console sign-in in
+    /// the sign-in regions, STS in every region given, and Identity Center in --sso-region.
+    /// The first run backfills 90 days oldest first; later runs continue from each stream's
+    /// checkpoint and re-scan an overlap window for events delivered late. Each account and
+    /// region is kept under CloudTrail's limit of 2 requests/s. Interrupt it any time: the next
+    /// run resumes. Uses your AWS credentials (--profile, AWS_PROFILE, SSO, ...), or --endpoint
+    /// for a simulator. Exits 1 when a stream failed (the others are still collected).
+    Collect(cmd::collect::CollectArgs),
     /// Search stored events.
     ///
     /// Filters combine (all must match). Text filters are exact, or globs when they contain `*`,
@@ -64,10 +74,15 @@ pub enum Command {
     Demo(cmd::demo::DemoArgs),
 }
 
+/// Our warnings; other crates' errors only (the AWS SDK warns about every credential source it
+/// tries).
+const DEFAULT_LOG: &str =
+    "error,iat_core=warn,iat_local=warn,iat_aws=warn,iat_tracker=warn,iat_cli=warn";
+
 /// Sets up logging to stderr (warnings by default).
 pub fn init_logging(filter: Option<&str>) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or("warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or(DEFAULT_LOG))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -79,6 +94,7 @@ pub fn init_logging(filter: Option<&str>) {
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => cmd::ingest::run(&cli.db, args, out),
+        Command::Collect(args) => cmd::collect::run(&cli.db, args, out),
         Command::Events(args) => cmd::events::run(&cli.db, args, out),
         Command::Status(args) => cmd::status::run(&cli.db, args, out),
         Command::Demo(args) => cmd::demo::run(args, out),

@@ -9,6 +9,25 @@ pub(crate) enum End {
     End,
 }
 
+/// Parses a length of time: `90s`, `20m`, `6h`, `90d`, `2w`.
+pub(crate) fn duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let unit = s.chars().last().filter(|c| c.is_ascii_alphabetic());
+    let n = unit
+        .and_then(|_| s[..s.len() - 1].parse::<i64>().ok())
+        .filter(|n| *n >= 0);
+    match (n, unit) {
+        (Some(n), Some('s')) => Ok(Duration::seconds(n)),
+        (Some(n), Some('m')) => Ok(Duration::minutes(n)),
+        (Some(n), Some('h')) => Ok(Duration::hours(n)),
+        (Some(n), Some('d')) => Ok(Duration::days(n)),
+        (Some(n), Some('w')) => Ok(Duration::weeks(n)),
+        _ => anyhow::bail!(
+            "cannot read length of time {s:?}: use a number and s, m, h, d or w (20m, 6h, 90d)"
+        ),
+    }
+}
+
 /// Parses a time argument relative to `now`.
 pub(crate) fn parse(s: &str, now: DateTime<Utc>, end: End) -> anyhow::Result<DateTime<Utc>> {
     let s = s.trim();

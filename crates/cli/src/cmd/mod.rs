@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod collect;
 pub mod demo;
 pub mod events;
 pub mod ingest;

@@ -1,0 +1,236 @@
+//! `iat collect`
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use iat_aws::{
+    AwsSettings, CloudTrailEventSource, caller_account, check_credentials, sdk_config,
+    with_static_credentials,
+};
+use iat_core::{AccountId, NoiseFilter, Region};
+use iat_tracker::{
+    CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, collect, streams,
+};
+
+use crate::output::{SummaryFormat, count, table};
+use crate::timearg;
+
+/// The regions enabled by default in every AWS account.
+const DEFAULT_REGIONS: [&str; 17] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "sa-east-1",
+];
+
+/// Arguments of the subcommand (documented on [`crate::Command`]).
+#[derive(Debug, clap::Args)]
+pub struct CollectArgs {
+    /// Regions to collect, repeatable or comma-separated (default: the 17 regions every account
+    /// has enabled; name opt-in regions you use).
+    #[arg(long = "region", value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// The account to collect (default: the account of your credentials, from STS).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Call this endpoint instead of AWS (e.g. `iat-sim serve`); needs --account.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Collect Identity Center events from this region (its home region).
+    #[arg(long, env = "SSO_REGION")]
+    pub sso_region: Option<String>,
+    /// With --sso-region: whether to collect Identity Center events.
+    #[arg(long, env = "PROCESS_SSO_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub process_sso_events: bool,
+    /// More event sources to collect in every region, e.g. `ec2.amazonaws.com`.
+    #[arg(long = "source", value_delimiter = ',')]
+    pub sources: Vec<String>,
+    /// Collect every management event instead of the identity sources.
+    #[arg(long)]
+    pub all_management_events: bool,
+    /// Re-scanned before each checkpoint for late deliveries.
+    #[arg(long, default_value = "20m")]
+    pub overlap: String,
+    /// How far back a new stream starts (Event history keeps 90 days).
+    #[arg(long, default_value = "90d")]
+    pub backfill: String,
+    /// Requests per second per account and region (CloudTrail allows 2, shared by every caller).
+    #[arg(long, default_value_t = 1.9)]
+    pub rate: f64,
+    /// Concurrent page chains per account and region.
+    #[arg(long, default_value_t = 8)]
+    pub chains: usize,
+    /// Retries of a page when the service is unavailable (5xx, network), waiting 1 s, 2 s, 4 s…
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Stop starting new requests after this long (e.g. 10m); the next run resumes.
+    #[arg(long)]
+    pub max_runtime: Option<String>,
+    /// Role-name globs whose activity is noise, comma-separated.
+    #[arg(long, env = "FILTERED_ROLES", default_value = "")]
+    pub filtered_roles: String,
+    /// Pretend it is this time (RFC 3339), to replay a simulated history.
+    #[arg(long)]
+    pub now: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let regions: Vec<Region> = if args.regions.is_empty() {
+        DEFAULT_REGIONS
+            .iter()
+            .map(|r| Region::new(*r).expect("valid region"))
+            .collect()
+    } else {
+        args.regions
+            .iter()
+            .map(|r| Region::new(r.trim()))
+            .collect::<Result<_, _>>()
+            .context("--region")?
+    };
+    let sso_region = match (&args.sso_region, args.process_sso_events) {
+        (Some(r), true) => Some(Region::new(r.trim()).context("--sso-region / SSO_REGION")?),
+        _ => None,
+    };
+    if args.endpoint.is_some() && args.account.is_none() {
+        anyhow::bail!("--endpoint needs --account: the account cannot be asked of a simulator");
+    }
+    let config = CollectConfig {
+        overlap: timearg::duration(&args.overlap).context("--overlap")?,
+        backfill: timearg::duration(&args.backfill).context("--backfill")?,
+        requests_per_second: args.rate,
+        chains_per_region: args.chains,
+        transient_retries: args.retries,
+        filter: NoiseFilter::from_list(&args.filtered_roles)
+            .context("--filtered-roles / FILTERED_ROLES")?,
+        ..Default::default()
+    };
+    if !(args.rate > 0.0 && args.rate <= 2.0) && args.endpoint.is_none() {
+        anyhow::bail!(
+            "--rate must be above 0 and at most 2 (CloudTrail's limit per account and region)"
+        );
+    }
+    let deadline: Arc<dyn Deadline> = match &args.max_runtime {
+        Some(d) => Arc::new(DeadlineAt(
+            std::time::Instant::now() + timearg::duration(d).context("--max-runtime")?.to_std()?,
+        )),
+        None => Arc::new(NoDeadline),
+    };
+    let store = Arc::new(super::open_store(db)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let sdk = sdk_config(&AwsSettings {
+            region: Some("us-east-1".into()),
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint.clone(),
+            max_attempts: Some(3),
+            ..Default::default()
+        })
+        .await;
+        let account = match &args.account {
+            Some(a) => AccountId::new(a.trim()).context("--account")?,
+            None => caller_account(&sdk)
+                .await
+                .context("cannot tell which account to collect (or use --account)")?,
+        };
+        let sdk = match (check_credentials(&sdk).await, &args.endpoint) {
+            (Ok(()), _) => sdk,
+            // A simulator only needs requests signed, and reads the account from the key id.
+            (Err(_), Some(_)) => with_static_credentials(sdk, account.as_str()),
+            (Err(e), None) => return Err(anyhow::Error::new(e)),
+        };
+        let plan = streams(
+            std::slice::from_ref(&account),
+            &regions,
+            &StreamOptions {
+                sso_region,
+                extra_sources: args.sources.clone(),
+                all_management_events: args.all_management_events,
+            },
+        );
+        eprintln!(
+            "collecting {} streams of account {account} in {} regions",
+            plan.len(),
+            regions.len()
+        );
+        let ports = Ports {
+            source: Arc::new(CloudTrailEventSource::new(&sdk, account)),
+            store: store.clone(),
+            checkpoints: store.clone(),
+        };
+        let now = args.now.unwrap_or_else(Utc::now);
+        anyhow::Ok(collect(&ports, &plan, &config, now, deadline).await?)
+    })?;
+
+    if args.format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        let mut t = table();
+        t.set_header([
+            "stream",
+            "requests",
+            "throttled",
+            "stored",
+            "duplicates",
+            "filtered",
+            "complete up to",
+            "status",
+        ]);
+        for s in &report.streams {
+            t.add_row([
+                s.stream.clone(),
+                count(s.requests),
+                count(s.throttled),
+                count(s.inserted),
+                count(s.duplicates),
+                count(s.filtered),
+                s.complete_up_to.map_or("-".to_owned(), |t| {
+                    t.format("%Y-%m-%d %H:%M:%S").to_string()
+                }),
+                match (&s.error, s.caught_up) {
+                    (Some(e), _) => format!("FAILED: {e}"),
+                    (None, true) => "caught up".to_owned(),
+                    (None, false) => "stopped early; run again to continue".to_owned(),
+                },
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(
+            out,
+            "{} events stored, {} already stored, {} requests, {} throttled",
+            count(report.total(|s| s.inserted)),
+            count(report.total(|s| s.duplicates)),
+            count(report.total(|s| s.requests)),
+            count(report.total(|s| s.throttled)),
+        )?;
+    }
+    Ok(if report.streams.iter().any(|s| s.error.is_some()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

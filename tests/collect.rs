@@ -1,0 +1,247 @@
+//! `iat collect` against the LookupEvents simulator serving a generated organisation: the stored
+//! set is exactly the events of the collected streams, and a second run adds nothing.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use iat_core::{NoiseFilter, RecordLimits, normalize};
+use iat_e2e::iat;
+use iat_sim::lookup::{SimConfig, Simulator, load_trail_files};
+use iat_sim::{OrgConfig, generate};
+
+/// Every generated record (as text) below `dir`.
+fn generated(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".json.gz") {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+                    .read_to_string(&mut text)
+                    .unwrap();
+                let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                out.extend(
+                    doc["Records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.to_string()),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn collect_from_the_simulator_stores_exactly_the_streams_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let day = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
+    let labels = generate(
+        &OrgConfig {
+            seed: 11,
+            day,
+            accounts: 3,
+            background_events: 4_000,
+            utc_offset_hours: 1,
+        },
+        &logs,
+    )
+    .unwrap();
+    let account = labels.accounts[0].clone();
+    let now = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+        + Duration::days(1)
+        + Duration::hours(1);
+
+    // The simulator runs on its own runtime; `iat` builds its own.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = Simulator::new(SimConfig {
+        rate_per_second: 200.0,
+        burst: 20.0,
+        ..Default::default()
+    });
+    sim.set_now(now);
+    load_trail_files(&sim, &logs, &mut |_| Duration::zero()).unwrap();
+    let (addr, _server): (SocketAddr, _) = runtime
+        .block_on(sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+
+    let db = dir.path().join("iat.db").display().to_string();
+    let endpoint = format!("http://{addr}");
+    let now_arg = now.to_rfc3339();
+    let args = [
+        "--db",
+        &db,
+        "collect",
+        "--endpoint",
+        &endpoint,
+        "--account",
+        &account,
+        "--region",
+        "us-east-1,eu-west-1,eu-north-1",
+        "--sso-region",
+        "eu-west-1",
+        "--backfill",
+        "3d",
+        "--now",
+        &now_arg,
+        "--rate",
+        "150",
+        "--format",
+        "json",
+    ];
+    let first = iat(args).unwrap();
+    assert_eq!(first.code, ExitCode::SUCCESS, "{}", first.stdout);
+    let report: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(report["streams"].as_array().unwrap().len(), 7);
+    assert!(
+        report["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["caught_up"] == true && s["error"].is_null()),
+        "{report:#}"
+    );
+
+    // What the streams should hold: this account's identity events in those regions, minus noise.
+    let sources = |region: &str, source: &str| match source {
+        "iam.amazonaws.com" => region == "us-east-1",
+        "signin.amazonaws.com" => region == "us-east-1" || region == "eu-north-1",
+        "sts.amazonaws.com" => true,
+        "sso.amazonaws.com" => region == "eu-west-1",
+        _ => false,
+    };
+    let filter = NoiseFilter::default();
+    let expected: BTreeSet<String> = generated(&logs)
+        .into_iter()
+        .filter_map(|raw| normalize(raw, &RecordLimits::default()).ok())
+        .map(|n| n.event)
+        .filter(|e| {
+            e.account.as_ref().is_some_and(|a| a.as_str() == account)
+                && ["us-east-1", "eu-west-1", "eu-north-1"].contains(&e.region.as_str())
+                && sources(e.region.as_str(), &e.source)
+                && filter.classify(e).is_none()
+        })
+        .map(|e| e.id.to_string())
+        .collect();
+    assert!(
+        expected.len() > 100,
+        "a meaningful sample: {}",
+        expected.len()
+    );
+    let listed = iat(["--db", &db, "events", "--limit", "0", "--format", "jsonl"])
+        .unwrap()
+        .stdout;
+    let stored: BTreeSet<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(stored, expected, "exactly the streams' events");
+
+    // An hour later nothing new exists: the overlap re-scan finds only what is stored.
+    let later = (now + Duration::hours(1)).to_rfc3339();
+    let mut again_args = args.to_vec();
+    let at = again_args.iter().position(|a| *a == now_arg).unwrap();
+    again_args[at] = &later;
+    let again: serde_json::Value = serde_json::from_str(&iat(again_args).unwrap().stdout).unwrap();
+    let inserted: u64 = again["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["inserted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(inserted, 0);
+
+    let status: serde_json::Value = serde_json::from_str(
+        &iat(["--db", &db, "status", "--format", "json"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let checkpoints = status["checkpoints"].as_array().unwrap();
+    assert_eq!(checkpoints.len(), 7);
+    assert!(
+        checkpoints
+            .iter()
+            .all(|c| c["stats"]["runs"] == 2 && c["last_error"].is_null())
+    );
+}
+
+#[test]
+fn collect_explains_bad_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db").display().to_string();
+    let err = iat(["--db", &db, "collect", "--region", "mars-north-1x"]).unwrap_err();
+    assert!(err.contains("--region"), "{err}");
+    let err = iat(["--db", &db, "collect", "--endpoint", "http://127.0.0.1:9"]).unwrap_err();
+    assert!(err.contains("--account"), "{err}");
+    let err = iat([
+        "--db",
+        &db,
+        "collect",
+        "--overlap",
+        "soon",
+        "--account",
+        "111122223333",
+        "--endpoint",
+        "http://127.0.0.1:9",
+    ])
+    .unwrap_err();
+    assert!(err.contains("--overlap"), "{err}");
+    let err = iat([
+        "--db",
+        &db,
+        "collect",
+        "--rate",
+        "5",
+        "--account",
+        "111122223333",
+    ])
+    .unwrap_err();
+    assert!(err.contains("at most 2"), "{err}");
+    // An endpoint that is down: the run finishes, every stream reports it, exit code 1.
+    let run = iat([
+        "--db",
+        &db,
+        "collect",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--account",
+        "111122223333",
+        "--region",
+        "us-east-1",
+        "--backfill",
+        "1h",
+        "--retries",
+        "0",
+        "--format",
+        "json",
+    ])
+    .unwrap();
+    assert_eq!(run.code, ExitCode::from(1));
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        report["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot reach the endpoint")),
+        "{report:#}"
+    );
+}
