@@ -74,7 +74,12 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 pub(crate) fn is_transient<E>(err: &aws_sdk_s3::error::SdkError<E>) -> bool {
     use aws_sdk_s3::error::SdkError;
     match err {
-        SdkError::DispatchFailure(e) => e.is_io() || e.is_timeout(),
+        // A dropped connection is `other` tagged transient; a credential failure is `other` untagged.
+        SdkError::DispatchFailure(e) => {
+            e.is_io()
+                || e.is_timeout()
+                || e.as_other() == Some(aws_config::retry::ErrorKind::TransientError)
+        }
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(e) => e.raw().status().is_server_error(),
         _ => false,

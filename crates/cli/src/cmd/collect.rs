@@ -53,7 +53,8 @@ pub struct CollectArgs {
     /// AWS profile.
     #[arg(long)]
     pub profile: Option<String>,
-    /// Call this endpoint instead of AWS (e.g. `iat-sim serve`); needs --account.
+    /// Read from a LookupEvents simulator (`iat-sim serve`) at this URL instead of AWS; needs
+    /// --account, which signs the requests (the simulator tells accounts by access key id).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Collect Identity Center events from this region (its home region).
@@ -156,11 +157,12 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
                 .await
                 .context("cannot tell which account to collect (or use --account)")?,
         };
-        let sdk = match (check_credentials(&sdk).await, &args.endpoint) {
-            (Ok(()), _) => sdk,
-            // A simulator only needs requests signed, and reads the account from the key id.
-            (Err(_), Some(_)) => with_static_credentials(sdk, account.as_str()),
-            (Err(e), None) => return Err(anyhow::Error::new(e)),
+        let sdk = if args.endpoint.is_some() {
+            // The simulator only needs requests signed, and reads the account from the key id.
+            with_static_credentials(sdk, account.as_str())
+        } else {
+            check_credentials(&sdk).await?;
+            sdk
         };
         let plan = streams(
             std::slice::from_ref(&account),
