@@ -13,7 +13,7 @@ test: ## Run every test, against a moto server this target installs, starts and 
 	scripts/with-moto.sh scripts/test.sh
 
 bench: ## Run the benchmarks and append their figures to bench/results.jsonl
-	$(CARGO) build --release --quiet -p iat-cli -p iat-bench
+	$(CARGO) build --release --quiet -p iat-cli -p iat-sim -p iat-bench
 	target/release/iat-bench --results bench/results.jsonl
 
 build: ## Build release binaries

@@ -16,6 +16,8 @@ use iat_core::{RecordLimits, normalize};
 use iat_local::logfiles::{self, Item};
 use iat_sim::OrgConfig;
 
+mod tracker;
+
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks: parse, ingest throughput and peak memory")]
 struct Args {
@@ -37,29 +39,45 @@ struct Args {
     /// Print the figures without appending them.
     #[arg(long)]
     dry_run: bool,
+    /// Which benchmarks: foundation, tracker, or all.
+    #[arg(long, default_value = "all")]
+    only: String,
+    /// Events per region for the tracker benchmark (17 regions).
+    #[arg(long, default_value_t = 5_000)]
+    tracker_events_per_region: usize,
 }
 
-struct Figure {
-    metric: &'static str,
-    value: f64,
-    unit: &'static str,
-    goal: &'static str,
-    note: String,
+pub(crate) struct Figure {
+    pub(crate) metric: &'static str,
+    pub(crate) value: f64,
+    pub(crate) unit: &'static str,
+    pub(crate) goal: &'static str,
+    pub(crate) note: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut figures = Vec::new();
-
-    let parse_dir = dataset(&args.data, args.parse_events)?;
-    figures.push(parse_benchmark(&parse_dir, args.runs)?);
-
-    let ingest_dir = dataset(&args.data, args.ingest_events)?;
-    figures.extend(ingest_benchmark(
-        &ingest_dir,
-        args.ingest_events,
-        args.runs,
-    )?);
+    if !["all", "foundation", "tracker"].contains(&args.only.as_str()) {
+        bail!("--only takes foundation, tracker or all");
+    }
+    if args.only != "tracker" {
+        let parse_dir = dataset(&args.data, args.parse_events)?;
+        figures.push(parse_benchmark(&parse_dir, args.runs)?);
+        let ingest_dir = dataset(&args.data, args.ingest_events)?;
+        figures.extend(ingest_benchmark(
+            &ingest_dir,
+            args.ingest_events,
+            args.runs,
+        )?);
+    }
+    if args.only != "foundation" {
+        figures.extend(tracker::benchmark(
+            &args.data,
+            args.tracker_events_per_region,
+            args.runs.min(3),
+        )?);
+    }
 
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty =
@@ -122,7 +140,7 @@ fn dataset(root: &Path, events: u64) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -261,7 +279,7 @@ fn ingest_benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<
 ///
 /// `getrusage`/`wait4` would over-report: Linux carries the spawning process's peak into the
 /// child's `ru_maxrss` across exec, so a child of this (large) process would look as large.
-fn wait_sampling_peak_rss(
+pub(crate) fn wait_sampling_peak_rss(
     child: &mut std::process::Child,
 ) -> anyhow::Result<(std::process::ExitStatus, u64)> {
     let status_path = format!("/proc/{}/status", child.id());

@@ -39,7 +39,10 @@ pub struct CollectConfig {
     pub safety_lag: Duration,
     /// How far back a new stream starts (Event history keeps 90 days).
     pub backfill: Duration,
-    /// Ranges are cut into windows this long; each is one frozen page chain.
+    /// Each range to collect starts as this many windows (each one frozen page chain, at
+    /// least 5 minutes long)...
+    pub initial_windows: usize,
+    /// ...of at most this length. Busy windows are then split while they are paged.
     pub window: Duration,
     /// Page chains at once per account and region.
     pub chains_per_region: usize,
@@ -66,9 +69,10 @@ impl Default for CollectConfig {
             overlap: Duration::minutes(20),
             safety_lag: Duration::minutes(5),
             backfill: Duration::days(90),
-            window: Duration::hours(6),
+            initial_windows: 4,
+            window: Duration::days(30),
             chains_per_region: 8,
-            requests_per_second: 1.9,
+            requests_per_second: 1.95,
             page_size: 50,
             stop_margin: StdDuration::from_secs(30),
             throttle_pause: StdDuration::from_secs(1),
@@ -135,6 +139,9 @@ pub struct StreamReport {
     pub filtered: u64,
     pub malformed: u64,
     pub complete_up_to: Option<DateTime<Utc>>,
+    /// When the stream's first and last requests were sent (wall clock).
+    pub first_request: Option<DateTime<Utc>>,
+    pub last_request: Option<DateTime<Utc>>,
     /// The stream reached the run's target time.
     pub caught_up: bool,
     pub error: Option<String>,
@@ -168,7 +175,9 @@ struct Work {
 }
 
 enum Outcome {
-    Complete,
+    /// Every event from this time to the end of the window is stored (the window's start, or
+    /// where a thief took over the older part).
+    Complete(DateTime<Utc>),
     /// Cut short; everything newer than this time in the window is stored.
     Cut(Option<DateTime<Utc>>),
     Failed(Error),
@@ -189,6 +198,8 @@ struct StreamState {
     report: StreamReport,
     last_saved_prefix: Option<DateTime<Utc>>,
     last_saved: std::time::Instant,
+    /// The run's `now`: all data this run reads is read at or after it.
+    run_started: DateTime<Utc>,
 }
 
 /// Runs one collection over `streams` at `now`.
@@ -238,7 +249,13 @@ pub async fn collect(
         coverage.floor(horizon);
         let mut ranges = Vec::new();
         if let Some(p) = stored_prefix {
-            let rescan_start = (p - config.overlap).max(horizon);
+            // Re-scan only what could still receive late events: data read at `collected_at`
+            // was complete up to `collected_at - overlap` (a checkpoint from before this field
+            // existed is re-scanned over the whole overlap).
+            let delivered = checkpoint
+                .collected_at
+                .map_or(p - config.overlap, |c| c - config.overlap);
+            let rescan_start = (p - config.overlap).max(delivered).max(horizon);
             if rescan_start <= p.min(target) {
                 ranges.push((rescan_start, p.min(target), true));
             }
@@ -253,9 +270,14 @@ pub async fn collect(
             .entry((spec.key.account.clone(), spec.key.region.clone()))
             .or_default();
         for (start, end, rescan) in ranges {
+            // A few windows per range so chains start at once; idle chains then split busy
+            // windows by what their first pages show.
+            let len = ((end - start) / config.initial_windows.max(1) as i32)
+                .max(Duration::minutes(5))
+                .min(config.window);
             let mut s = start;
             while s <= end {
-                let e = (s + config.window - Duration::microseconds(1)).min(end);
+                let e = (s + len - Duration::microseconds(1)).min(end);
                 queue.push_back(Work {
                     stream: i,
                     window: TimeWindow::new(s, e)?,
@@ -272,6 +294,7 @@ pub async fn collect(
             report,
             last_saved_prefix: stored_prefix,
             last_saved: std::time::Instant::now(),
+            run_started: now,
         }));
     }
     for q in queues.values_mut() {
@@ -290,9 +313,11 @@ pub async fn collect(
                 .allow_burst(NonZeroU32::MIN),
         ));
         let queue = Arc::new(Mutex::new(queue));
+        let board: Board = Arc::new(Mutex::new(Vec::new()));
         for _ in 0..config.chains_per_region {
             let ctx = Chain {
                 queue: Arc::clone(&queue),
+                board: Arc::clone(&board),
                 limiter: Arc::clone(&limiter),
                 failed: Arc::clone(&failed),
                 tx: tx.clone(),
@@ -312,10 +337,10 @@ pub async fn collect(
         };
         add_counts(&mut state.report, &done.counts);
         match done.outcome {
-            Outcome::Complete => {
+            Outcome::Complete(from) => {
                 state.report.windows += 1;
                 if !done.rescan {
-                    state.coverage.add(done.window.start(), done.window.end());
+                    state.coverage.add(from, done.window.end());
                 }
             }
             Outcome::Cut(oldest) => {
@@ -375,6 +400,11 @@ pub async fn collect(
 }
 
 fn add_counts(into: &mut StreamReport, from: &StreamReport) {
+    into.first_request = match (into.first_request, from.first_request) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    into.last_request = into.last_request.max(from.last_request);
     into.requests += from.requests;
     into.throttled += from.throttled;
     into.retried += from.retried;
@@ -397,6 +427,9 @@ async fn save(
         let mut coverage = state.coverage.clone();
         coverage.clip_islands(island_limit);
         let mut cp = state.checkpoint.clone();
+        if cp.complete_up_to != coverage.prefix() || cp.collected_at.is_none() {
+            cp.collected_at = Some(state.run_started);
+        }
         cp.complete_up_to = coverage.prefix();
         cp.islands = coverage.islands();
         cp.updated_at = chrono::Utc::now();
@@ -446,9 +479,30 @@ async fn save(
     }
 }
 
+/// A window being paged, shared so that an idle chain can take over its older part.
+struct Active {
+    stream: usize,
+    rescan: bool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// Oldest event stored so far, and how many were seen: the density that says whether the
+    /// rest is worth splitting.
+    oldest: Option<DateTime<Utc>>,
+    seen: u64,
+    /// A thief took `[.., stop_at]`: stop once past it.
+    stop_at: Option<DateTime<Utc>>,
+}
+
+/// The windows being paged in one account and region.
+type Board = Arc<Mutex<Vec<Arc<Mutex<Active>>>>>;
+
+/// Split only when the older part is estimated to hold at least this many pages.
+const MIN_STEAL_PAGES: f64 = 1.5;
+
 /// One page chain worker of an account and region.
 struct Chain {
     queue: Arc<Mutex<VecDeque<Work>>>,
+    board: Board,
     limiter: Arc<DefaultDirectRateLimiter>,
     failed: Arc<Mutex<HashSet<usize>>>,
     tx: mpsc::Sender<Done>,
@@ -461,14 +515,40 @@ struct Chain {
 impl Chain {
     async fn run(self) {
         loop {
-            let Some(work) = self.queue.lock().unwrap().pop_front() else {
-                return;
+            // The deadline is checked before each request, in `window`.
+            let next = self
+                .queue
+                .lock()
+                .unwrap()
+                .pop_front()
+                .or_else(|| self.steal());
+            let Some(work) = next else {
+                if self.board.lock().unwrap().is_empty() {
+                    return;
+                }
+                // Others are still paging; one of them may become worth splitting.
+                tokio::time::sleep(StdDuration::from_millis(50)).await;
+                continue;
             };
             if self.failed.lock().unwrap().contains(&work.stream) {
                 continue;
             }
+            let active = Arc::new(Mutex::new(Active {
+                stream: work.stream,
+                rescan: work.rescan,
+                start: work.window.start(),
+                end: work.window.end(),
+                oldest: None,
+                seen: 0,
+                stop_at: None,
+            }));
+            self.board.lock().unwrap().push(Arc::clone(&active));
             let mut counts = StreamReport::default();
-            let outcome = self.window(&work, &mut counts).await;
+            let outcome = self.window(&work, &active, &mut counts).await;
+            self.board
+                .lock()
+                .unwrap()
+                .retain(|a| !Arc::ptr_eq(a, &active));
             if matches!(outcome, Outcome::Failed(_)) {
                 self.failed.lock().unwrap().insert(work.stream);
             }
@@ -487,7 +567,48 @@ impl Chain {
         }
     }
 
-    async fn window(&self, work: &Work, counts: &mut StreamReport) -> Outcome {
+    /// Takes the older half of the busiest window still being paged, if it is worth a chain.
+    fn steal(&self) -> Option<Work> {
+        let board = self.board.lock().unwrap();
+        let failed = self.failed.lock().unwrap();
+        let mut best: Option<(f64, &Arc<Mutex<Active>>)> = None;
+        for entry in board.iter() {
+            let a = entry.lock().unwrap();
+            let Some(oldest) = a.oldest else { continue };
+            let low = a.stop_at.unwrap_or(a.start);
+            if oldest <= low || failed.contains(&a.stream) {
+                continue;
+            }
+            let seen_span = (a.end - oldest).num_milliseconds().max(1) as f64;
+            let left_span = (oldest - low).num_milliseconds() as f64;
+            let estimate = a.seen as f64 * left_span / seen_span;
+            if estimate >= MIN_STEAL_PAGES * f64::from(self.config.page_size)
+                && best.is_none_or(|(e, _)| estimate > e)
+            {
+                best = Some((estimate, entry));
+            }
+        }
+        let (_, entry) = best?;
+        let mut a = entry.lock().unwrap();
+        let low = a.stop_at.unwrap_or(a.start);
+        let oldest = a.oldest?;
+        let split = low + (oldest - low) / 2;
+        // The thief takes [low, split], the split point included; the owner stops once it has
+        // stored events older than the split, so no instant is left to neither.
+        a.stop_at = Some(split);
+        Some(Work {
+            stream: a.stream,
+            window: TimeWindow::new(low, split).ok()?,
+            rescan: a.rescan,
+        })
+    }
+
+    async fn window(
+        &self,
+        work: &Work,
+        active: &Mutex<Active>,
+        counts: &mut StreamReport,
+    ) -> Outcome {
         let spec = &self.specs[work.stream];
         let query = match LookupQuery::new(
             spec.key.account.clone(),
@@ -509,6 +630,9 @@ impl Chain {
             }
             self.limiter.until_ready().await;
             counts.requests += 1;
+            let sent = Utc::now();
+            counts.first_request.get_or_insert(sent);
+            counts.last_request = Some(sent);
             let page = match self.ports.source.lookup(&query, token.as_ref()).await {
                 Ok(page) => page,
                 Err(Error::Throttled { .. }) => {
@@ -535,9 +659,18 @@ impl Chain {
             {
                 return Outcome::Failed(e);
             }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => return Outcome::Complete,
+            let stop_at = {
+                let mut a = active.lock().unwrap();
+                a.oldest = oldest;
+                a.seen = counts.records;
+                a.stop_at
+            };
+            match (page.next, stop_at) {
+                (None, _) => return Outcome::Complete(work.window.start()),
+                (Some(_), Some(stop)) if oldest.is_some_and(|o| o < stop) => {
+                    return Outcome::Complete(stop);
+                }
+                (Some(next), _) => token = Some(next),
             }
         }
     }

@@ -76,7 +76,7 @@ pub struct CollectArgs {
     #[arg(long, default_value = "90d")]
     pub backfill: String,
     /// Requests per second per account and region (CloudTrail allows 2, shared by every caller).
-    #[arg(long, default_value_t = 1.9)]
+    #[arg(long, default_value_t = 1.95)]
     pub rate: f64,
     /// Concurrent page chains per account and region.
     #[arg(long, default_value_t = 8)]

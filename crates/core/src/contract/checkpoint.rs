@@ -42,6 +42,7 @@ async fn save_and_load(store: &impl CheckpointStore) {
         crate::time::TimeWindow::new(now - Duration::minutes(2), now).unwrap(),
     ];
     cp.last_error = Some("AccessDenied in ap-east-1".into());
+    cp.collected_at = Some(now - Duration::minutes(1));
     cp.stats.runs = 3;
     cp.stats.events_stored = 1234;
     let v = store.save(&cp).await.unwrap();

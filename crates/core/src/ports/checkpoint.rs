@@ -36,6 +36,10 @@ pub struct Checkpoint {
     /// Complete ranges after `complete_up_to`, oldest first, disjoint.
     #[serde(default)]
     pub islands: Vec<TimeWindow>,
+    /// When the run that last advanced this checkpoint started: events older than this minus
+    /// the late-delivery window had been delivered when they were read.
+    #[serde(default)]
+    pub collected_at: Option<DateTime<Utc>>,
     /// The version this value was read at: 0 for a stream never saved.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -50,6 +54,7 @@ impl Checkpoint {
             stream,
             complete_up_to: None,
             islands: Vec::new(),
+            collected_at: None,
             version: 0,
             updated_at: now,
             last_error: None,
