@@ -12,30 +12,12 @@ use anyhow::{Context, bail};
 use chrono::{Duration, TimeZone, Utc};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use iat_core::DEFAULT_REGIONS as REGIONS;
 use iat_core::contract::records::RecordSpec;
 
 use crate::{Figure, median};
 
 const ACCOUNT: &str = "123456789012";
-const REGIONS: [&str; 17] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-north-1",
-    "sa-east-1",
-];
 
 fn end() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 3, 20, 0, 0).unwrap()

@@ -24,8 +24,8 @@ pub use denial::{DenialLayer, DenyKind};
 pub use error::Error;
 pub use filter::{FilterReason, NoiseFilter};
 pub use model::{
-    AccountId, ActivityEvent, ConsoleLogin, ConsoleLoginOutcome, EventId, EventType, Principal,
-    PrincipalType, Region, Resource, RuleId, Severity, SourceIp, StreamKey,
+    AccountId, ActivityEvent, ConsoleLogin, ConsoleLoginOutcome, DEFAULT_REGIONS, EventId,
+    EventType, Principal, PrincipalType, Region, Resource, RuleId, Severity, SourceIp, StreamKey,
 };
 pub use normalize::Rejected;
 pub use normalize::{Normalized, RecordLimits, normalize};

@@ -90,6 +90,27 @@ impl EventId {
     }
 }
 
+/// The 17 regions enabled by default in every AWS account (opt-in regions must be enabled).
+pub const DEFAULT_REGIONS: [&str; 17] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "sa-east-1",
+];
+
 impl Region {
     /// Validates a region code (`xx-name-N`, any number of name parts).
     pub fn new(s: impl Into<String>) -> Result<Self> {

@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::OrgConfig;
 use crate::records::{ALNUM, HEX, id_like};
+pub(crate) use iat_core::DEFAULT_REGIONS;
 
 /// Weekday working hours, local time, `[start, end)`.
 pub(crate) const WORK_START: u32 = 8;
@@ -18,27 +19,6 @@ pub(crate) const UNEXPECTED_PREFIX: &str = "198.51.100.";
 
 /// Identity Center's home region.
 pub(crate) const SSO_REGION: &str = "eu-west-1";
-
-/// The regions enabled by default in every account.
-pub(crate) const DEFAULT_REGIONS: [&str; 17] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-north-1",
-    "sa-east-1",
-];
 
 pub(crate) const SCANNER_PATTERNS: [&str; 2] = ["PrismaCloud*", "Wiz*"];
 

@@ -11,34 +11,13 @@ use iat_aws::{
     AwsSettings, CloudTrailEventSource, caller_account, check_credentials, sdk_config,
     with_static_credentials,
 };
-use iat_core::{AccountId, NoiseFilter, Region};
+use iat_core::{AccountId, DEFAULT_REGIONS, NoiseFilter, Region};
 use iat_tracker::{
     CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, collect, streams,
 };
 
 use crate::output::{SummaryFormat, count, table};
 use crate::timearg;
-
-/// The regions enabled by default in every AWS account.
-const DEFAULT_REGIONS: [&str; 17] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-north-1",
-    "sa-east-1",
-];
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
