@@ -450,3 +450,79 @@ async fn bad_configuration_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("page size"), "{err}");
 }
+
+/// Event history that answers after a short wait, so a run can be killed mid-flight.
+struct Slow(Arc<MemoryEventSource>);
+
+#[async_trait]
+impl EventSource for Slow {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+        self.0.lookup(query, token).await
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_at_any_moment_loses_nothing_and_the_next_resumes() {
+    let rig = Rig::new();
+    let times = timed_events(
+        &rig.history,
+        "crash",
+        3_000,
+        t0() - Duration::minutes(30),
+        Duration::seconds(5),
+    );
+    let expected: BTreeSet<String> = times.keys().cloned().collect();
+    let source: Arc<dyn EventSource> = Arc::new(Slow(rig.history.clone()));
+    rig.history.set_now(t0());
+    // Kill runs after 5, 10, 15, ... ms: the future is dropped wherever it is, as in a crash.
+    let mut killed = 0;
+    for (i, kill_after) in (1..=12u64).map(|k| k * 5).enumerate() {
+        let ports = rig.ports(source.clone());
+        let streams = iam_stream();
+        let config = fast();
+        let run = collect(
+            &ports,
+            &streams,
+            &config,
+            t0() + Duration::seconds(i as i64),
+            Arc::new(NoDeadline),
+        );
+        killed += usize::from(
+            tokio::time::timeout(StdDuration::from_millis(kill_after), run)
+                .await
+                .is_err(),
+        );
+        let cp = rig.checkpoints.load(&iam_stream()[0].key).await.unwrap();
+        let stored = rig.stored_ids().await;
+        if let Some(cp) = cp {
+            for (id, t) in &times {
+                let claimed = cp.complete_up_to.is_some_and(|p| *t <= p)
+                    || cp.islands.iter().any(|w| w.contains(*t));
+                assert!(
+                    !claimed || stored.contains(id),
+                    "killed after {kill_after} ms: {id} claimed but not stored"
+                );
+            }
+        }
+    }
+    assert!(killed > 0, "runs were killed before they finished");
+    let report = rig
+        .run(
+            source,
+            &iam_stream(),
+            t0() + Duration::minutes(1),
+            Arc::new(NoDeadline),
+        )
+        .await;
+    assert!(report.complete());
+    assert_eq!(
+        rig.stored_ids().await,
+        expected,
+        "after the crashes, one full run stores the rest, each once"
+    );
+}
