@@ -103,11 +103,13 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
         )?;
     } else {
         let mut t = table();
-        t.set_header(["stream", "complete up to", "runs", "stored", "last error"]);
+        t.set_header(["stream", "complete up to", "behind", "runs", "stored", "last error"]);
+        let now = chrono::Utc::now();
         for c in &status.checkpoints {
             t.add_row([
                 c.stream.to_string(),
-                c.complete_up_to.map_or("-".to_owned(), |t| t.to_rfc3339()),
+                c.complete_up_to.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                c.complete_up_to.map_or("not started".to_owned(), |t| behind(now - t)),
                 count(c.stats.runs),
                 count(c.stats.events_stored),
                 c.last_error.clone().unwrap_or_default(),
@@ -126,4 +128,27 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A backlog as people say it: `4 min`, `3 h`, `12 d`.
+fn behind(d: chrono::Duration) -> String {
+    match d.num_minutes() {
+        m if m < 1 => "up to date".to_owned(),
+        m if m < 120 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} d", m / (24 * 60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    #[test]
+    fn backlog_in_words() {
+        assert_eq!(super::behind(Duration::seconds(30)), "up to date");
+        assert_eq!(super::behind(Duration::minutes(25)), "25 min");
+        assert_eq!(super::behind(Duration::hours(5)), "5 h");
+        assert_eq!(super::behind(Duration::days(40)), "40 d");
+    }
 }
