@@ -210,6 +210,19 @@ pub async fn collect(
     now: DateTime<Utc>,
     deadline: Arc<dyn Deadline>,
 ) -> Result<RunReport, Error> {
+    collect_with_progress(ports, streams, config, now, deadline, &|_| {}).await
+}
+
+/// [`collect`], calling `progress` with a stream's running totals each time one of its windows
+/// is done.
+pub async fn collect_with_progress(
+    ports: &Ports,
+    streams: &[StreamSpec],
+    config: &CollectConfig,
+    now: DateTime<Utc>,
+    deadline: Arc<dyn Deadline>,
+    progress: &(dyn Fn(&StreamReport) + Sync),
+) -> Result<RunReport, Error> {
     if !(1..=50).contains(&config.page_size) {
         return Err(Error::invalid(
             "page size",
@@ -358,6 +371,8 @@ pub async fn collect(
                 }
             }
         }
+        state.report.complete_up_to = state.coverage.prefix();
+        progress(&state.report);
         let advanced = state.coverage.prefix() != state.last_saved_prefix;
         if advanced && state.last_saved.elapsed() >= config.checkpoint_every {
             save(

@@ -11,5 +11,6 @@ pub mod plan;
 
 pub use collect::{
     CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, RunReport, StreamReport, collect,
+    collect_with_progress,
 };
 pub use plan::{StreamOptions, StreamSpec, streams};

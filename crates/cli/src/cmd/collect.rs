@@ -1,9 +1,11 @@
 //! `iat collect`
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -13,8 +15,10 @@ use iat_aws::{
 };
 use iat_core::{AccountId, DEFAULT_REGIONS, NoiseFilter, Region};
 use iat_tracker::{
-    CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, collect, streams,
+    CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, StreamReport,
+    StreamSpec, collect_with_progress, streams,
 };
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::output::{SummaryFormat, count, table};
 use crate::timearg;
@@ -163,7 +167,14 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
             checkpoints: store.clone(),
         };
         let now = args.now.unwrap_or_else(Utc::now);
-        anyhow::Ok(collect(&ports, &plan, &config, now, deadline).await?)
+        let bars = RegionBars::new(
+            &plan,
+            args.format == SummaryFormat::Text && std::io::stderr().is_terminal(),
+        );
+        let report =
+            collect_with_progress(&ports, &plan, &config, now, deadline, &|s| bars.update(s)).await;
+        bars.finish();
+        anyhow::Ok(report?)
     })?;
 
     if args.format == SummaryFormat::Json {
@@ -214,4 +225,63 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One spinner per region, with the region's running totals.
+struct RegionBars {
+    bars: BTreeMap<String, ProgressBar>,
+    /// Per region, the latest totals of each of its streams.
+    totals: Mutex<BTreeMap<String, BTreeMap<String, StreamReport>>>,
+    _multi: MultiProgress,
+}
+
+impl RegionBars {
+    fn new(plan: &[StreamSpec], show: bool) -> Self {
+        let multi = MultiProgress::new();
+        let style =
+            ProgressStyle::with_template("{spinner} {prefix:<15} {msg}").expect("valid template");
+        let mut bars = BTreeMap::new();
+        for s in plan {
+            bars.entry(s.key.region.to_string()).or_insert_with(|| {
+                let bar = if show {
+                    multi.add(ProgressBar::new_spinner())
+                } else {
+                    ProgressBar::hidden()
+                };
+                bar.set_style(style.clone());
+                bar.set_prefix(s.key.region.to_string());
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                bar
+            });
+        }
+        Self {
+            bars,
+            totals: Mutex::new(BTreeMap::new()),
+            _multi: multi,
+        }
+    }
+
+    fn update(&self, s: &StreamReport) {
+        let region = s.stream.split('/').nth(1).unwrap_or("").to_owned();
+        let mut totals = self.totals.lock().unwrap();
+        let streams = totals.entry(region.clone()).or_default();
+        streams.insert(s.stream.clone(), s.clone());
+        let sum = |f: fn(&StreamReport) -> u64| streams.values().map(f).sum::<u64>();
+        let oldest = streams.values().filter_map(|r| r.complete_up_to).min();
+        if let Some(bar) = self.bars.get(&region) {
+            bar.set_message(format!(
+                "{} events stored, {} requests, {} throttled, complete up to {}",
+                count(sum(|r| r.inserted)),
+                count(sum(|r| r.requests)),
+                count(sum(|r| r.throttled)),
+                oldest.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.bars.values() {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -103,13 +103,23 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
         )?;
     } else {
         let mut t = table();
-        t.set_header(["stream", "complete up to", "behind", "runs", "stored", "last error"]);
+        t.set_header([
+            "stream",
+            "complete up to",
+            "behind",
+            "runs",
+            "stored",
+            "last error",
+        ]);
         let now = chrono::Utc::now();
         for c in &status.checkpoints {
             t.add_row([
                 c.stream.to_string(),
-                c.complete_up_to.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-                c.complete_up_to.map_or("not started".to_owned(), |t| behind(now - t)),
+                c.complete_up_to.map_or("-".to_owned(), |t| {
+                    t.format("%Y-%m-%d %H:%M:%S").to_string()
+                }),
+                c.complete_up_to
+                    .map_or("not started".to_owned(), |t| behind(now - t)),
                 count(c.stats.runs),
                 count(c.stats.events_stored),
                 c.last_error.clone().unwrap_or_default(),
