@@ -87,14 +87,6 @@ pub fn with_static_credentials(
 pub async fn caller_account(
     config: &aws_config::SdkConfig,
 ) -> Result<iat_core::AccountId, iat_core::Error> {
-    let Some(provider) = config.credentials_provider() else {
-        return Err(iat_core::Error::backend(
-            "sts",
-            "GetCallerIdentity",
-            "no AWS credentials configured",
-        ));
-    };
-    let _ = provider;
     check_credentials(config).await?;
     let out = aws_sdk_sts::Client::new(config)
         .get_caller_identity()
