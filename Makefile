@@ -7,7 +7,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show what stands out
-	$(CARGO) run --release --quiet -p iat-cli -- demo
+	$(CARGO) run --release --quiet -p iat-cli --no-default-features -- demo
 
 test: ## Run every test, against a moto server this target installs, starts and stops
 	scripts/with-moto.sh scripts/test.sh

@@ -53,6 +53,7 @@ pub enum Command {
     /// region is kept under CloudTrail's limit of 2 requests/s. Interrupt it any time: the next
     /// run resumes. Uses your AWS credentials (--profile, AWS_PROFILE, SSO, ...), or --endpoint
     /// for a simulator. Exits 1 when a stream failed (the others are still collected).
+    #[cfg(feature = "aws")]
     Collect(cmd::collect::CollectArgs),
     /// Search stored events.
     ///
@@ -94,6 +95,7 @@ pub fn init_logging(filter: Option<&str>) {
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => cmd::ingest::run(&cli.db, args, out),
+        #[cfg(feature = "aws")]
         Command::Collect(args) => cmd::collect::run(&cli.db, args, out),
         Command::Events(args) => cmd::events::run(&cli.db, args, out),
         Command::Status(args) => cmd::status::run(&cli.db, args, out),

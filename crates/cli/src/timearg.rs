@@ -10,6 +10,7 @@ pub(crate) enum End {
 }
 
 /// Parses a length of time: `90s`, `20m`, `6h`, `90d`, `2w`.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub(crate) fn duration(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
     let unit = s.chars().last().filter(|c| c.is_ascii_alphabetic());
@@ -92,5 +93,15 @@ mod tests {
         assert!(parse("yesterday", now, End::Start).is_err());
         assert!(parse("5x", now, End::Start).is_err());
         assert!(parse("-5d", now, End::Start).is_err());
+    }
+
+    #[test]
+    fn lengths() {
+        assert_eq!(duration("20m").unwrap(), Duration::minutes(20));
+        assert_eq!(duration("90d").unwrap(), Duration::days(90));
+        assert_eq!(duration("2w").unwrap(), Duration::weeks(2));
+        assert!(duration("20").is_err());
+        assert!(duration("soon").is_err());
+        assert!(duration("-1h").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+#[cfg(feature = "aws")]
 pub mod collect;
 pub mod demo;
 pub mod events;
