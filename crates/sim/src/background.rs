@@ -199,10 +199,17 @@ pub(crate) fn event(rng: &mut ChaCha8Rng, org: &Org, t: DateTime<Utc>) -> Pendin
                 console: true,
                 mfa: true,
             };
-            let rec = call(rng, &who, t, "signin.amazonaws.com", "ConsoleLogin", "us-east-1", &ip, false)
-                .response(json!({"ConsoleLogin": "Success"}))
-                .set("additionalEventData", json!({"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": "Yes"}))
-                .set("eventType", json!("AwsConsoleSignIn"));
+            let rec = call(
+                rng,
+                &who,
+                t,
+                "signin.amazonaws.com",
+                "ConsoleLogin",
+                "us-east-1",
+                &ip,
+                false,
+            )
+            .console_login("Success", true);
             ("us-east-1", rec.json())
         }
         Kind::Automation => {

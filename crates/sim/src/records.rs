@@ -243,6 +243,16 @@ impl Rec {
             .set("errorMessage", json!(message))
     }
 
+    /// Makes this a console sign-in record: its outcome and whether MFA was used.
+    pub(crate) fn console_login(self, outcome: &str, mfa: bool) -> Self {
+        self.response(json!({"ConsoleLogin": outcome}))
+            .set(
+                "additionalEventData",
+                json!({"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true", "MobileVersion": "No", "MFAUsed": if mfa { "Yes" } else { "No" }}),
+            )
+            .set("eventType", json!("AwsConsoleSignIn"))
+    }
+
     pub(crate) fn json(self) -> Value {
         Value::Object(self.v)
     }

@@ -104,15 +104,6 @@ pub(crate) fn plant(
     (p.records, p.labels)
 }
 
-fn console(rec: Rec, outcome: &str, mfa: bool) -> Rec {
-    rec.response(json!({"ConsoleLogin": outcome}))
-        .set(
-            "additionalEventData",
-            json!({"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true", "MobileVersion": "No", "MFAUsed": if mfa { "Yes" } else { "No" }}),
-        )
-        .set("eventType", json!("AwsConsoleSignIn"))
-}
-
 fn root_logins(p: &mut Planter<'_>) {
     for (kind, acct, outcome, mfa, desc) in [
         (
@@ -141,20 +132,17 @@ fn root_logins(p: &mut Planter<'_>) {
         let account = &p.org.accounts[a];
         let t = p.at_work();
         let ip = office_ip(p.rng);
-        let mut rec = console(
-            call(
-                p.rng,
-                &Who::Root { account },
-                t,
-                "signin.amazonaws.com",
-                "ConsoleLogin",
-                "us-east-1",
-                &ip,
-                false,
-            ),
-            outcome,
-            mfa,
-        );
+        let mut rec = call(
+            p.rng,
+            &Who::Root { account },
+            t,
+            "signin.amazonaws.com",
+            "ConsoleLogin",
+            "us-east-1",
+            &ip,
+            false,
+        )
+        .console_login(outcome, mfa);
         if outcome == "Failure" {
             rec = rec.set("errorMessage", json!("Failed authentication"));
         }
@@ -760,25 +748,22 @@ fn console_logins(p: &mut Planter<'_>) {
     let user = &account.users[0];
     let t = p.at_work();
     let ip = format!("{UNEXPECTED_PREFIX}{}", p.rng.random_range(2..250));
-    let rec = console(
-        call(
-            p.rng,
-            &Who::User {
-                account,
-                user,
-                console: true,
-                mfa: true,
-            },
-            t,
-            "signin.amazonaws.com",
-            "ConsoleLogin",
-            "us-east-1",
-            &ip,
-            false,
-        ),
-        "Success",
-        true,
-    );
+    let rec = call(
+        p.rng,
+        &Who::User {
+            account,
+            user,
+            console: true,
+            mfa: true,
+        },
+        t,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        "us-east-1",
+        &ip,
+        false,
+    )
+    .console_login("Success", true);
     let id = p.add(a, "us-east-1", t, rec);
     p.label(
         "console_login_unexpected_network",
@@ -795,25 +780,22 @@ fn console_logins(p: &mut Planter<'_>) {
     let user = &account.users[2];
     let t = p.at_work();
     let ip = office_ip(p.rng);
-    let rec = console(
-        call(
-            p.rng,
-            &Who::User {
-                account,
-                user,
-                console: true,
-                mfa: false,
-            },
-            t,
-            "signin.amazonaws.com",
-            "ConsoleLogin",
-            "eu-north-1",
-            &ip,
-            false,
-        ),
-        "Success",
+    let rec = call(
+        p.rng,
+        &Who::User {
+            account,
+            user,
+            console: true,
+            mfa: false,
+        },
+        t,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        "eu-north-1",
+        &ip,
         false,
-    );
+    )
+    .console_login("Success", false);
     let id = p.add(a, "eu-north-1", t, rec);
     p.label(
         "console_login_without_mfa",
@@ -832,25 +814,22 @@ fn console_logins(p: &mut Planter<'_>) {
     let mut ids = Vec::new();
     for i in 0..3 {
         let ti = t + Duration::seconds(20 * i);
-        let rec = console(
-            call(
-                p.rng,
-                &Who::User {
-                    account,
-                    user,
-                    console: true,
-                    mfa: false,
-                },
-                ti,
-                "signin.amazonaws.com",
-                "ConsoleLogin",
-                "us-east-1",
-                &ip,
-                false,
-            ),
-            "Failure",
+        let rec = call(
+            p.rng,
+            &Who::User {
+                account,
+                user,
+                console: true,
+                mfa: false,
+            },
+            ti,
+            "signin.amazonaws.com",
+            "ConsoleLogin",
+            "us-east-1",
+            &ip,
             false,
         )
+        .console_login("Failure", false)
         .set("errorMessage", json!("Failed authentication"));
         ids.push(p.add(a, "us-east-1", ti, rec));
     }
