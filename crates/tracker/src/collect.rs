@@ -319,6 +319,8 @@ pub async fn collect_with_progress(
     let (tx, mut rx) = mpsc::channel::<Done>(64);
     let mut workers = tokio::task::JoinSet::new();
     let period = StdDuration::from_secs_f64(1.0 / config.requests_per_second);
+    let specs: Arc<[StreamSpec]> = streams.into();
+    let shared_config = Arc::new(config.clone());
     for (_, queue) in queues {
         let limiter: Arc<DefaultDirectRateLimiter> = Arc::new(RateLimiter::direct(
             Quota::with_period(period)
@@ -335,8 +337,8 @@ pub async fn collect_with_progress(
                 failed: Arc::clone(&failed),
                 tx: tx.clone(),
                 ports: ports.clone(),
-                specs: streams.to_vec(),
-                config: config.clone(),
+                specs: Arc::clone(&specs),
+                config: Arc::clone(&shared_config),
                 deadline: Arc::clone(&deadline),
             };
             workers.spawn(ctx.run());
@@ -522,8 +524,8 @@ struct Chain {
     failed: Arc<Mutex<HashSet<usize>>>,
     tx: mpsc::Sender<Done>,
     ports: Ports,
-    specs: Vec<StreamSpec>,
-    config: CollectConfig,
+    specs: Arc<[StreamSpec]>,
+    config: Arc<CollectConfig>,
     deadline: Arc<dyn Deadline>,
 }
 
