@@ -18,7 +18,7 @@ use iat_core::Error;
 use iat_core::StreamKey;
 use iat_core::ports::{AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome};
 
-use crate::describe;
+use crate::tables::{dynamo_error, is_condition_failure};
 
 const BACKEND: &str = "dynamodb";
 const CHECKPOINT_PK: &str = "CHECKPOINT";
@@ -35,14 +35,6 @@ fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Option<i64> {
     item.get(key)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
-}
-
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    e: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> bool {
-    e.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
 /// Checkpoints in a DynamoDB table (`pk` = `CHECKPOINT`, `sk` = the stream).
@@ -96,7 +88,7 @@ impl CheckpointStore for DynamoCheckpointStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| self.err("load checkpoint", describe(&e)))?;
+            .map_err(|e| dynamo_error(&self.table, "load checkpoint", &e))?;
         out.item().map(|i| self.decode(i)).transpose()
     }
 
@@ -126,7 +118,7 @@ impl CheckpointStore for DynamoCheckpointStore {
                 expected: checkpoint.version,
                 found: self.stored_version(&checkpoint.stream).await?,
             }),
-            Err(e) => Err(self.err("save checkpoint", describe(&e))),
+            Err(e) => Err(dynamo_error(&self.table, "save checkpoint", &e)),
         }
     }
 
@@ -142,7 +134,7 @@ impl CheckpointStore for DynamoCheckpointStore {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.err("list checkpoints", describe(&e)))?;
+            let page = page.map_err(|e| dynamo_error(&self.table, "list checkpoints", &e))?;
             for item in page.items() {
                 out.push(self.decode(item)?);
             }
@@ -173,19 +165,6 @@ impl DynamoAlertLedger {
 
     fn pk(key: &AlertKey) -> String {
         format!("{}#{}", key.event_id, key.rule_id)
-    }
-
-    fn err(
-        &self,
-        operation: &'static str,
-        key: &AlertKey,
-        detail: impl std::fmt::Display,
-    ) -> Error {
-        Error::backend(
-            BACKEND,
-            operation,
-            format!("table {} item {}: {detail}", self.table, Self::pk(key)),
-        )
     }
 
     fn expires(&self, now: DateTime<Utc>) -> AttributeValue {
@@ -227,7 +206,7 @@ impl AlertLedger for DynamoAlertLedger {
                     .consistent_read(true)
                     .send()
                     .await
-                    .map_err(|e| self.err("claim alert", key, describe(&e)))?;
+                    .map_err(|e| dynamo_error(&self.table, "claim alert", &e))?;
                 let Some(item) = out.item() else {
                     // Released between our write and our read: let the caller try again later.
                     return Ok(ClaimOutcome::InFlight { since: now });
@@ -240,7 +219,7 @@ impl AlertLedger for DynamoAlertLedger {
                     .unwrap_or(now);
                 Ok(ClaimOutcome::InFlight { since })
             }
-            Err(e) => Err(self.err("claim alert", key, describe(&e))),
+            Err(e) => Err(dynamo_error(&self.table, "claim alert", &e)),
         }
     }
 
@@ -254,7 +233,7 @@ impl AlertLedger for DynamoAlertLedger {
             .expression_attribute_values(":expires", self.expires(now))
             .send()
             .await
-            .map_err(|e| self.err("confirm alert", key, describe(&e)))?;
+            .map_err(|e| dynamo_error(&self.table, "confirm alert", &e))?;
         Ok(())
     }
 
@@ -271,7 +250,7 @@ impl AlertLedger for DynamoAlertLedger {
         match out {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()), // sent, or not there: nothing to release
-            Err(e) => Err(self.err("release alert", key, describe(&e))),
+            Err(e) => Err(dynamo_error(&self.table, "release alert", &e)),
         }
     }
 }

@@ -1,8 +1,12 @@
 //! The ports implemented on AWS services.
 //!
 //! - [`CloudTrailEventSource`]: the `EventSource` port on CloudTrail `LookupEvents`.
+//! - [`DynamoEventStore`]: the `EventStore` port on a DynamoDB table sharded by day, with
+//!   indexes by actor and by event name, and records stored compressed.
 //! - [`DynamoCheckpointStore`], [`DynamoAlertLedger`]: checkpoints and the alert ledger on
 //!   DynamoDB, with conditional writes.
+//! - [`create_table`]: the tables' layouts, for `iat create-tables` and tests.
+//! - [`discover_regions`]: the account's enabled regions (EC2 `DescribeRegions`).
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
 //!
 //! Adapters take an already-built SDK client, so retries, timeouts and endpoints come from the
@@ -10,16 +14,23 @@
 //! [`iat_core::Error::Backend`] naming the operation, the resource and the service's error code.
 
 mod cloudtrail;
+mod codec;
 mod config;
 mod dynamo;
+mod events;
+mod regions;
 mod s3;
+mod tables;
 
 pub use cloudtrail::CloudTrailEventSource;
 pub use config::{
     AwsSettings, caller_account, check_credentials, sdk_config, with_static_credentials,
 };
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
+pub use events::{BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventStore, WriteCost};
+pub use regions::{RegionDiscovery, discover_regions};
 pub use s3::S3ObjectStore;
+pub use tables::{TableKind, create_table};
 
 /// `code: message` of an SDK error, the way operators search for it.
 pub(crate) fn describe<E>(err: &aws_sdk_s3::error::SdkError<E>) -> String

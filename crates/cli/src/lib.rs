@@ -44,7 +44,7 @@ pub enum Command {
     /// malformed records are counted, kept in quarantine where there is text, and skipped: the
     /// run always finishes. Exits 1 when no file could be read at all.
     Ingest(cmd::ingest::IngestArgs),
-    /// Collect from CloudTrail Event history (LookupEvents) into the local store.
+    /// Collect from CloudTrail Event history (LookupEvents) into the local store or DynamoDB.
     ///
     /// Collects the identity streams: IAM and console sign-in in us-east-1, console sign-in in
     /// the sign-in regions, STS in every region given, and Identity Center in --sso-region.
@@ -52,9 +52,17 @@ pub enum Command {
     /// checkpoint and re-scan an overlap window for events delivered late. Each account and
     /// region is kept under CloudTrail's limit of 2 requests/s. Interrupt it any time: the next
     /// run resumes. Uses your AWS credentials (--profile, AWS_PROFILE, SSO, ...), or --endpoint
-    /// for a simulator. Exits 1 when a stream failed (the others are still collected).
+    /// for a simulator. With --events-table and --control-table, stores in DynamoDB as the
+    /// deployed tracker does. Exits 1 when a stream failed (the others are still collected).
     #[cfg(feature = "aws")]
     Collect(cmd::collect::CollectArgs),
+    /// Create the DynamoDB tables `iat collect --events-table` and the deployed functions use.
+    ///
+    /// On-demand (pay per request) tables: events (sharded by day, indexed by actor and by event
+    /// name, TTL on `x`), control (checkpoints) and the alert ledger (TTL on `expires_at`).
+    /// Tables that exist are left as they are. The deployed stack creates the same tables.
+    #[cfg(feature = "aws")]
+    CreateTables(cmd::tables::CreateTablesArgs),
     /// Search stored events.
     ///
     /// Filters combine (all must match). Text filters are exact, or globs when they contain `*`,
@@ -97,6 +105,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => cmd::ingest::run(&cli.db, args, out),
         #[cfg(feature = "aws")]
         Command::Collect(args) => cmd::collect::run(&cli.db, args, out),
+        #[cfg(feature = "aws")]
+        Command::CreateTables(args) => cmd::tables::run(args, out),
         Command::Events(args) => cmd::events::run(&cli.db, args, out),
         Command::Status(args) => cmd::status::run(&cli.db, args, out),
         Command::Demo(args) => cmd::demo::run(args, out),

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use anyhow::Context;
+use chrono::Duration;
 use chrono::{DateTime, Utc};
 use iat_aws::{
-    AwsSettings, CloudTrailEventSource, caller_account, check_credentials, sdk_config,
-    with_static_credentials,
+    AwsSettings, CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
+    check_credentials, discover_regions, sdk_config, with_static_credentials,
 };
+use iat_core::ports::{CheckpointStore, EventStore};
 use iat_core::{AccountId, DEFAULT_REGIONS, NoiseFilter, Region};
 use iat_tracker::{
     CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, StreamReport,
@@ -26,8 +28,8 @@ use crate::timearg;
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
 pub struct CollectArgs {
-    /// Regions to collect, repeatable or comma-separated (default: the 17 regions every account
-    /// has enabled; name opt-in regions you use).
+    /// Regions to collect, repeatable or comma-separated (default: the regions enabled in the
+    /// account, from EC2 DescribeRegions; with --endpoint, the 17 regions on by default).
     #[arg(long = "region", value_delimiter = ',')]
     pub regions: Vec<String>,
     /// The account to collect (default: the account of your credentials, from STS).
@@ -73,6 +75,18 @@ pub struct CollectArgs {
     /// Role-name globs whose activity is noise, comma-separated.
     #[arg(long, env = "FILTERED_ROLES", default_value = "")]
     pub filtered_roles: String,
+    /// Store events in this DynamoDB table instead of the local database (needs
+    /// --control-table; create both with `iat create-tables`, or deploy the stack).
+    #[arg(long, requires = "control_table")]
+    pub events_table: Option<String>,
+    /// The DynamoDB table of checkpoints, with --events-table.
+    #[arg(long, requires = "events_table")]
+    pub control_table: Option<String>,
+    #[command(flatten)]
+    pub dynamodb: DynamoArgs,
+    /// With --events-table: events expire this many days after they happened (DynamoDB TTL).
+    #[arg(long)]
+    pub retention_days: Option<u32>,
     /// Pretend it is this time (RFC 3339), to replay a simulated history.
     #[arg(long)]
     pub now: Option<DateTime<Utc>>,
@@ -81,18 +95,12 @@ pub struct CollectArgs {
 }
 
 pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let regions: Vec<Region> = if args.regions.is_empty() {
-        DEFAULT_REGIONS
-            .iter()
-            .map(|r| Region::new(*r).expect("valid region"))
-            .collect()
-    } else {
-        args.regions
-            .iter()
-            .map(|r| Region::new(r.trim()))
-            .collect::<Result<_, _>>()
-            .context("--region")?
-    };
+    let given_regions: Vec<Region> = args
+        .regions
+        .iter()
+        .map(|r| Region::new(r.trim()))
+        .collect::<Result<_, _>>()
+        .context("--region")?;
     let sso_region = match (&args.sso_region, args.process_sso_events) {
         (Some(r), true) => Some(Region::new(r.trim()).context("--sso-region / SSO_REGION")?),
         _ => None,
@@ -121,7 +129,11 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
         )),
         None => Arc::new(NoDeadline),
     };
-    let store = Arc::new(super::open_store(db)?);
+    let local = if args.events_table.is_none() {
+        Some(Arc::new(super::open_store(db)?))
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -147,6 +159,44 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
             check_credentials(&sdk).await?;
             sdk
         };
+        let regions = if !given_regions.is_empty() {
+            if args.endpoint.is_none() {
+                // Checked when the account can be asked: a typo is one clear error.
+                match discover_regions(&sdk).await {
+                    Ok(found) => found.check(&given_regions).context("--region")?,
+                    Err(e) => tracing::warn!(error = %e, "regions not checked"),
+                }
+            }
+            given_regions
+        } else if args.endpoint.is_some() {
+            DEFAULT_REGIONS
+                .iter()
+                .map(|r| Region::new(*r).expect("valid region"))
+                .collect()
+        } else {
+            let found = discover_regions(&sdk).await?;
+            eprintln!(
+                "{} regions enabled in the account ({} opt-in regions not enabled)",
+                found.enabled.len(),
+                found.not_enabled.len()
+            );
+            found.enabled
+        };
+        let (store, checkpoints): (Arc<dyn EventStore>, Arc<dyn CheckpointStore>) =
+            match (&local, &args.events_table, &args.control_table) {
+                (Some(local), _, _) => (local.clone(), local.clone()),
+                (None, Some(events), Some(control)) => {
+                    let client = args.dynamodb.client(args.profile.as_deref()).await;
+                    let store = DynamoEventStore::new(client.clone(), events)
+                        .with_retention(args.retention_days.map(|d| Duration::days(d.into())));
+                    let checkpoints = DynamoCheckpointStore::new(client, control);
+                    // A missing table or unreachable endpoint fails here, once, not per stream.
+                    store.check().await?;
+                    checkpoints.list().await?;
+                    (Arc::new(store), Arc::new(checkpoints))
+                }
+                _ => anyhow::bail!("--events-table and --control-table go together"),
+            };
         let plan = streams(
             std::slice::from_ref(&account),
             &regions,
@@ -163,8 +213,8 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
         );
         let ports = Ports {
             source: Arc::new(CloudTrailEventSource::new(&sdk, account)),
-            store: store.clone(),
-            checkpoints: store.clone(),
+            store,
+            checkpoints,
         };
         let now = args.now.unwrap_or_else(Utc::now);
         let bars = RegionBars::new(
@@ -225,6 +275,37 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Where DynamoDB is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DynamoArgs {
+    /// Region of the DynamoDB tables (default: your configuration's region, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub dynamodb_region: Option<String>,
+    /// Reach DynamoDB at this URL (an emulator such as moto) instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+}
+
+impl DynamoArgs {
+    /// A DynamoDB client for these settings and `profile`.
+    pub async fn client(&self, profile: Option<&str>) -> aws_sdk_dynamodb::Client {
+        let mut config = sdk_config(&AwsSettings {
+            region: self.dynamodb_region.clone(),
+            profile: profile.map(str::to_owned),
+            endpoint_url: self.dynamodb_endpoint.clone(),
+            ..Default::default()
+        })
+        .await;
+        if config.region().is_none() {
+            config = config
+                .into_builder()
+                .region(aws_config::Region::new("us-east-1"))
+                .build();
+        }
+        aws_sdk_dynamodb::Client::new(&config)
+    }
 }
 
 /// One spinner per region, with the region's running totals.

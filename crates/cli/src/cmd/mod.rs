@@ -6,6 +6,8 @@ pub mod demo;
 pub mod events;
 pub mod ingest;
 pub mod status;
+#[cfg(feature = "aws")]
+pub mod tables;
 
 use std::path::Path;
 

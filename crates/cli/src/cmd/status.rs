@@ -15,6 +15,81 @@ use crate::output::{SummaryFormat, bytes, count, table};
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
+    /// Show the DynamoDB tables of a deployment (or of `iat collect --events-table`) instead of
+    /// the local database: this events table...
+    #[cfg(feature = "aws")]
+    #[arg(long, requires = "control_table")]
+    pub events_table: Option<String>,
+    /// ...and this control table (checkpoints).
+    #[cfg(feature = "aws")]
+    #[arg(long, requires = "events_table")]
+    pub control_table: Option<String>,
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    pub dynamodb: super::collect::DynamoArgs,
+    /// AWS profile, with --events-table.
+    #[cfg(feature = "aws")]
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// What DynamoDB tables hold.
+#[cfg(feature = "aws")]
+#[derive(Serialize)]
+struct TablesStatus {
+    events_table: String,
+    control_table: String,
+    events: u64,
+    first_event: Option<String>,
+    last_event: Option<String>,
+    quarantined: u64,
+    checkpoints: Vec<iat_core::ports::Checkpoint>,
+}
+
+#[cfg(feature = "aws")]
+fn run_tables(
+    args: &StatusArgs,
+    events_table: &str,
+    control_table: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use iat_core::ports::EventStore;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime.block_on(async {
+        let client = args.dynamodb.client(args.profile.as_deref()).await;
+        let store = iat_aws::DynamoEventStore::new(client.clone(), events_table);
+        let checkpoints = iat_aws::DynamoCheckpointStore::new(client, control_table);
+        let checkpoints = checkpoints.list().await?;
+        let stats = store.stats().await?;
+        anyhow::Ok(TablesStatus {
+            events_table: events_table.to_owned(),
+            control_table: control_table.to_owned(),
+            events: stats.events,
+            first_event: stats.first.map(|t| t.to_rfc3339()),
+            last_event: stats.last.map(|t| t.to_rfc3339()),
+            quarantined: stats.quarantined,
+            checkpoints,
+        })
+    })?;
+    if args.format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, &status)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "Tables     {} (events), {} (control)",
+        status.events_table, status.control_table
+    )?;
+    writeln!(out, "Events     {}", count(status.events))?;
+    if let (Some(first), Some(last)) = (&status.first_event, &status.last_event) {
+        writeln!(out, "Time range {first} .. {last}")?;
+    }
+    writeln!(out, "Quarantined records {}", count(status.quarantined))?;
+    write_checkpoints(out, &status.checkpoints)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Serialize)]
@@ -34,6 +109,10 @@ struct Status {
 }
 
 pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    #[cfg(feature = "aws")]
+    if let (Some(events), Some(control)) = (&args.events_table, &args.control_table) {
+        return run_tables(&args, events, control, out);
+    }
     let store = super::open_existing(db)?;
     let stats = store.stats_blocking()?;
     let checkpoints = tokio::runtime::Builder::new_current_thread()
@@ -96,7 +175,26 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
         }
         writeln!(out, "{t}")?;
     }
-    if status.checkpoints.is_empty() {
+    write_checkpoints(out, &status.checkpoints)?;
+    if !status.recent_quarantine.is_empty() {
+        writeln!(out, "Most recent quarantined records:")?;
+        for (origin, id, reason) in &status.recent_quarantine {
+            writeln!(
+                out,
+                "  {origin} [{}]: {reason}",
+                id.as_deref().unwrap_or("no eventID")
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each stream's checkpoint, backlog and last error.
+fn write_checkpoints(
+    out: &mut dyn Write,
+    checkpoints: &[iat_core::ports::Checkpoint],
+) -> anyhow::Result<()> {
+    if checkpoints.is_empty() {
         writeln!(
             out,
             "Collection streams: none (events come from ingested files)"
@@ -112,7 +210,7 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
             "last error",
         ]);
         let now = chrono::Utc::now();
-        for c in &status.checkpoints {
+        for c in checkpoints {
             t.add_row([
                 c.stream.to_string(),
                 c.complete_up_to.map_or("-".to_owned(), |t| {
@@ -127,17 +225,7 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
         }
         writeln!(out, "{t}")?;
     }
-    if !status.recent_quarantine.is_empty() {
-        writeln!(out, "Most recent quarantined records:")?;
-        for (origin, id, reason) in &status.recent_quarantine {
-            writeln!(
-                out,
-                "  {origin} [{}]: {reason}",
-                id.as_deref().unwrap_or("no eventID")
-            )?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A backlog as people say it: `4 min`, `3 h`, `12 d`.

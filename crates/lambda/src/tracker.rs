@@ -1,0 +1,423 @@
+//! The tracker function: each scheduled invocation runs one collection of this account's
+//! streams into DynamoDB, stopping cleanly before the invocation's deadline; the next invocation
+//! resumes from the checkpoints.
+//!
+//! Configuration (environment variables; names from the Python tool where it had them):
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `EVENTS_TABLE` | DynamoDB table of events | required |
+//! | `CONTROL_TABLE` | DynamoDB table of checkpoints | required |
+//! | `REGIONS` | regions to collect, comma-separated | the account's enabled regions |
+//! | `PROCESS_SSO_EVENTS` | collect IAM Identity Center events | `false` |
+//! | `SSO_REGION` | Identity Center's home region | required with `PROCESS_SSO_EVENTS` |
+//! | `FILTERED_ROLES` | role-name globs whose activity is noise | none |
+//! | `EXTRA_EVENT_SOURCES` | more event sources, e.g. `ec2.amazonaws.com` | none |
+//! | `ALL_MANAGEMENT_EVENTS` | collect every management event | `false` |
+//! | `OVERLAP_MINUTES` | re-scanned each run for late deliveries | `20` |
+//! | `BACKFILL_DAYS` | how far back a new stream starts, 1–90 | `90` |
+//! | `REQUESTS_PER_SECOND` | per region; CloudTrail allows 2 | `1.95` |
+//! | `CHAINS_PER_REGION` | concurrent page chains per region | `8` |
+//! | `RETENTION_DAYS` | events expire this long after they happened | keep |
+//! | `STOP_MARGIN_SECONDS` | stop starting requests this long before the deadline | `30` |
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use iat_aws::{
+    CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
+    discover_regions,
+};
+use iat_core::{AccountId, NoiseFilter, Region};
+use iat_tracker::{CollectConfig, Deadline, Ports, RunReport, StreamOptions, collect, streams};
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::env::{Env, EnvError};
+
+/// The tracker's settings, read once at start-up.
+#[derive(Debug, Clone)]
+pub struct TrackerSettings {
+    pub events_table: String,
+    pub control_table: String,
+    /// `None`: ask EC2 which regions are enabled.
+    pub regions: Option<Vec<Region>>,
+    pub streams: StreamOptions,
+    pub collect: CollectConfig,
+    pub retention: Option<Duration>,
+}
+
+impl TrackerSettings {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, TrackerError> {
+        let invalid = |name: &'static str, value: String, expected: &str| EnvError {
+            name,
+            value,
+            expected: expected.to_owned(),
+        };
+        let regions = match env.list("REGIONS") {
+            list if list.is_empty() => None,
+            list => Some(
+                list.into_iter()
+                    .map(|r| {
+                        Region::new(&r).map_err(|_| {
+                            invalid("REGIONS", r, "comma-separated region names like eu-west-1")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let sso_region = if env.flag("PROCESS_SSO_EVENTS", false)? {
+            let r = env.required(
+                "SSO_REGION",
+                "Identity Center's home region when PROCESS_SSO_EVENTS is true",
+            )?;
+            Some(Region::new(&r).map_err(|_| invalid("SSO_REGION", r, "a region name"))?)
+        } else {
+            None
+        };
+        let filter_list = env.get("FILTERED_ROLES").unwrap_or_default();
+        let filter = NoiseFilter::from_list(&filter_list).map_err(|e| {
+            invalid(
+                "FILTERED_ROLES",
+                filter_list.clone(),
+                &format!("comma-separated role-name globs ({e})"),
+            )
+        })?;
+        let overlap: u32 = env.parse("OVERLAP_MINUTES", 20, "a whole number of minutes")?;
+        let backfill: u32 = env.parse("BACKFILL_DAYS", 90, "a whole number of days, 1 to 90")?;
+        if !(1..=90).contains(&backfill) {
+            return Err(invalid(
+                "BACKFILL_DAYS",
+                backfill.to_string(),
+                "a whole number of days, 1 to 90",
+            )
+            .into());
+        }
+        let rate: f64 = env.parse("REQUESTS_PER_SECOND", 1.95, "a number above 0, at most 2")?;
+        if !(rate > 0.0 && rate <= 2.0) {
+            return Err(invalid(
+                "REQUESTS_PER_SECOND",
+                rate.to_string(),
+                "a number above 0, at most 2 (CloudTrail's limit)",
+            )
+            .into());
+        }
+        let chains: usize = env.parse("CHAINS_PER_REGION", 8, "a whole number, 1 to 32")?;
+        if !(1..=32).contains(&chains) {
+            return Err(invalid(
+                "CHAINS_PER_REGION",
+                chains.to_string(),
+                "a whole number, 1 to 32",
+            )
+            .into());
+        }
+        let retention: Option<u32> = env.parse_opt("RETENTION_DAYS", "a whole number of days")?;
+        let stop_margin: u64 = env.parse("STOP_MARGIN_SECONDS", 30, "a whole number of seconds")?;
+        Ok(Self {
+            events_table: env.required("EVENTS_TABLE", "the DynamoDB table of events")?,
+            control_table: env.required("CONTROL_TABLE", "the DynamoDB table of checkpoints")?,
+            regions,
+            streams: StreamOptions {
+                sso_region,
+                extra_sources: env.list("EXTRA_EVENT_SOURCES"),
+                all_management_events: env.flag("ALL_MANAGEMENT_EVENTS", false)?,
+            },
+            collect: CollectConfig {
+                overlap: Duration::minutes(overlap.into()),
+                backfill: Duration::days(backfill.into()),
+                requests_per_second: rate,
+                chains_per_region: chains,
+                stop_margin: StdDuration::from_secs(stop_margin),
+                filter,
+                ..Default::default()
+            },
+            retention: retention.map(|d| Duration::days(d.into())),
+        })
+    }
+}
+
+/// Why an invocation failed. The variant is the Lambda error type (`errorType`), stable for
+/// alarms and log queries.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    #[error(transparent)]
+    Config(#[from] EnvError),
+    /// The account or its regions could not be found out.
+    #[error("{0}")]
+    Setup(iat_core::Error),
+    /// The run could not start or finish (its stores failed).
+    #[error("{0}")]
+    Run(iat_core::Error),
+    /// Some streams failed; the others were collected and their checkpoints saved.
+    #[error("{failed} of {total} streams failed, e.g. {example}")]
+    StreamsFailed {
+        failed: usize,
+        total: usize,
+        example: String,
+    },
+}
+
+impl TrackerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            TrackerError::Config(_) => "ConfigError",
+            TrackerError::Setup(_) => "SetupError",
+            TrackerError::Run(_) => "RunError",
+            TrackerError::StreamsFailed { .. } => "StreamsFailed",
+        }
+    }
+}
+
+impl From<TrackerError> for lambda_runtime::Diagnostic {
+    fn from(e: TrackerError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What an invocation returns (and logs).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub account: String,
+    pub streams: usize,
+    pub caught_up: usize,
+    pub failed: usize,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub filtered: u64,
+    pub malformed: u64,
+    pub requests: u64,
+    pub throttled: u64,
+    pub oldest_complete_up_to: Option<DateTime<Utc>>,
+}
+
+/// The tracker with its clients, built once per execution environment.
+#[derive(Debug)]
+pub struct Tracker {
+    settings: TrackerSettings,
+    sdk: aws_config::SdkConfig,
+    store: Arc<DynamoEventStore>,
+    checkpoints: Arc<DynamoCheckpointStore>,
+    /// Found out on the first invocation, not at start-up (keeps cold starts short).
+    account: OnceCell<AccountId>,
+    regions: OnceCell<Vec<Region>>,
+}
+
+impl Tracker {
+    pub fn new(settings: TrackerSettings, sdk: aws_config::SdkConfig) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        Self {
+            store: Arc::new(
+                DynamoEventStore::new(dynamo.clone(), &settings.events_table)
+                    .with_retention(settings.retention),
+            ),
+            checkpoints: Arc::new(DynamoCheckpointStore::new(dynamo, &settings.control_table)),
+            settings,
+            sdk,
+            account: OnceCell::new(),
+            regions: OnceCell::new(),
+        }
+    }
+
+    async fn account(&self) -> Result<&AccountId, TrackerError> {
+        self.account
+            .get_or_try_init(|| async {
+                caller_account(&self.sdk).await.map_err(TrackerError::Setup)
+            })
+            .await
+    }
+
+    async fn regions(&self) -> Result<&Vec<Region>, TrackerError> {
+        self.regions
+            .get_or_try_init(|| async {
+                if let Some(given) = &self.settings.regions {
+                    // Named regions are checked when the account can be asked, so a typo or an
+                    // opt-in region that is off is one clear error, not a failing stream a run.
+                    match discover_regions(&self.sdk).await {
+                        Ok(found) => found.check(given).map_err(TrackerError::Setup)?,
+                        Err(e) => tracing::warn!(error = %e, "regions not checked"),
+                    }
+                    return Ok(given.clone());
+                }
+                let found = discover_regions(&self.sdk)
+                    .await
+                    .map_err(TrackerError::Setup)?;
+                tracing::info!(
+                    enabled = found.enabled.len(),
+                    not_enabled = found.not_enabled.len(),
+                    "regions discovered"
+                );
+                Ok(found.enabled)
+            })
+            .await
+    }
+
+    /// One collection run at `now`, stopping before `deadline`.
+    pub async fn run(
+        &self,
+        now: DateTime<Utc>,
+        deadline: Arc<dyn Deadline>,
+    ) -> Result<Summary, TrackerError> {
+        let account = self.account().await?.clone();
+        let regions = self.regions().await?;
+        let plan = streams(
+            std::slice::from_ref(&account),
+            regions,
+            &self.settings.streams,
+        );
+        let ports = Ports {
+            source: Arc::new(CloudTrailEventSource::new(&self.sdk, account.clone())),
+            store: self.store.clone(),
+            checkpoints: self.checkpoints.clone(),
+        };
+        let report = collect(&ports, &plan, &self.settings.collect, now, deadline)
+            .await
+            .map_err(TrackerError::Run)?;
+        log_report(&report);
+        let summary = summarize(&account, &report);
+        tracing::info!(
+            streams = summary.streams,
+            caught_up = summary.caught_up,
+            failed = summary.failed,
+            inserted = summary.inserted,
+            requests = summary.requests,
+            throttled = summary.throttled,
+            "run finished"
+        );
+        if let Some(example) = report
+            .streams
+            .iter()
+            .find_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.stream)))
+        {
+            return Err(TrackerError::StreamsFailed {
+                failed: summary.failed,
+                total: summary.streams,
+                example,
+            });
+        }
+        Ok(summary)
+    }
+}
+
+fn log_report(report: &RunReport) {
+    for s in &report.streams {
+        match &s.error {
+            Some(error) => tracing::error!(
+                stream = %s.stream,
+                %error,
+                inserted = s.inserted,
+                "stream failed"
+            ),
+            None => tracing::info!(
+                stream = %s.stream,
+                inserted = s.inserted,
+                duplicates = s.duplicates,
+                filtered = s.filtered,
+                requests = s.requests,
+                throttled = s.throttled,
+                caught_up = s.caught_up,
+                complete_up_to = ?s.complete_up_to,
+                "stream collected"
+            ),
+        }
+    }
+}
+
+fn summarize(account: &AccountId, report: &RunReport) -> Summary {
+    Summary {
+        account: account.to_string(),
+        streams: report.streams.len(),
+        caught_up: report.streams.iter().filter(|s| s.caught_up).count(),
+        failed: report.streams.iter().filter(|s| s.error.is_some()).count(),
+        inserted: report.total(|s| s.inserted),
+        duplicates: report.total(|s| s.duplicates),
+        filtered: report.total(|s| s.filtered),
+        malformed: report.total(|s| s.malformed),
+        requests: report.total(|s| s.requests),
+        throttled: report.total(|s| s.throttled),
+        oldest_complete_up_to: report.streams.iter().filter_map(|s| s.complete_up_to).min(),
+    }
+}
+
+/// The invocation's deadline (milliseconds since the epoch, from the Lambda context) as a
+/// [`Deadline`].
+pub fn deadline_from_context(deadline_ms: u64) -> Arc<dyn Deadline> {
+    let left = (deadline_ms as i64 - Utc::now().timestamp_millis()).max(0) as u64;
+    Arc::new(iat_tracker::DeadlineAt(
+        std::time::Instant::now() + StdDuration::from_millis(left),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<TrackerSettings, TrackerError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |k: &str| vars.get(k).cloned();
+        TrackerSettings::from_env(&Env::new(&lookup))
+    }
+
+    const TABLES: [(&str, &str); 2] = [("EVENTS_TABLE", "events"), ("CONTROL_TABLE", "control")];
+
+    #[test]
+    fn defaults_follow_the_api_and_the_python_tool() {
+        let s = settings(&TABLES).unwrap();
+        assert_eq!(s.regions, None, "regions are discovered");
+        assert_eq!(s.streams.sso_region, None);
+        assert_eq!(s.collect.overlap, Duration::minutes(20));
+        assert_eq!(s.collect.backfill, Duration::days(90));
+        assert!(s.collect.requests_per_second < 2.0);
+        assert_eq!(s.retention, None);
+    }
+
+    #[test]
+    fn python_tool_variables_are_understood() {
+        let mut vars = TABLES.to_vec();
+        vars.extend([
+            ("PROCESS_SSO_EVENTS", "True"),
+            ("SSO_REGION", "eu-west-1"),
+            ("FILTERED_ROLES", "AWSServiceRole*, cdk-*"),
+            ("REGIONS", "us-east-1, eu-west-1"),
+            ("RETENTION_DAYS", "400"),
+        ]);
+        let s = settings(&vars).unwrap();
+        assert_eq!(
+            s.streams.sso_region.as_ref().map(Region::as_str),
+            Some("eu-west-1")
+        );
+        assert_eq!(s.regions.unwrap().len(), 2);
+        assert_eq!(s.retention, Some(Duration::days(400)));
+    }
+
+    #[test]
+    fn misconfiguration_names_the_variable() {
+        let err = |pairs: &[(&str, &str)]| settings(pairs).unwrap_err().to_string();
+        assert!(err(&[("CONTROL_TABLE", "c")]).contains("EVENTS_TABLE"));
+        let mut vars = TABLES.to_vec();
+        vars.push(("PROCESS_SSO_EVENTS", "true"));
+        assert!(err(&vars).contains("SSO_REGION"));
+        for (name, value) in [
+            ("REGIONS", "us-east-1,Mars"),
+            ("REQUESTS_PER_SECOND", "5"),
+            ("BACKFILL_DAYS", "120"),
+            ("OVERLAP_MINUTES", "soon"),
+            ("PROCESS_SSO_EVENTS", "maybe"),
+            ("CHAINS_PER_REGION", "0"),
+        ] {
+            let mut vars = TABLES.to_vec();
+            vars.push((name, value));
+            let e = err(&vars);
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        let e = settings(&[]).unwrap_err();
+        assert_eq!(e.error_type(), "ConfigError");
+    }
+}
