@@ -245,3 +245,159 @@ fn collect_explains_bad_configuration() {
         "{report:#}"
     );
 }
+
+fn moto() -> Option<String> {
+    match std::env::var("IAT_TEST_MOTO_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ => {
+            assert!(
+                std::env::var_os("IAT_REQUIRE_EMULATORS").is_none(),
+                "IAT_REQUIRE_EMULATORS is set but IAT_TEST_MOTO_ENDPOINT is not"
+            );
+            eprintln!("skipped: no moto endpoint (run `make test`)");
+            None
+        }
+    }
+}
+
+/// `iat create-tables`, `iat collect --events-table` and `iat status --events-table` against
+/// the simulator and DynamoDB (moto), as a user trying the deployed layout from a laptop.
+#[test]
+fn collect_into_dynamodb_from_the_command_line() {
+    let Some(moto) = moto() else { return };
+    let account = "222233334444";
+    let now = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = Simulator::new(SimConfig {
+        rate_per_second: 200.0,
+        burst: 20.0,
+        default_account: account.to_owned(),
+        ..Default::default()
+    });
+    sim.set_now(now);
+    let mut expected = BTreeSet::new();
+    for i in 0..1_200 {
+        let id = format!("cli-{i}");
+        let raw = iat_core::contract::records::RecordSpec::new(
+            &id,
+            now - Duration::hours(30) + Duration::seconds(80 * i),
+        )
+        .name("sts.amazonaws.com", "AssumeRole")
+        .place(account, if i % 2 == 0 { "us-east-1" } else { "eu-west-1" })
+        .json();
+        sim.add(&raw, Duration::minutes(5)).unwrap();
+        expected.insert(id);
+    }
+    let (addr, _server): (SocketAddr, _) = runtime
+        .block_on(sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    let endpoint = format!("http://{addr}");
+    let suffix = std::process::id();
+    let events = format!("cli-events-{suffix}");
+    let control = format!("cli-control-{suffix}");
+    let ledger = format!("cli-ledger-{suffix}");
+    let tables = [
+        "--events-table",
+        events.as_str(),
+        "--control-table",
+        control.as_str(),
+        "--dynamodb-endpoint",
+        moto.as_str(),
+    ];
+
+    let made = iat(["create-tables", "--ledger-table", &ledger]
+        .into_iter()
+        .chain(tables))
+    .unwrap();
+    assert_eq!(made.stdout.matches("created").count(), 3, "{}", made.stdout);
+    let again = iat(["create-tables", "--ledger-table", &ledger]
+        .into_iter()
+        .chain(tables))
+    .unwrap();
+    assert_eq!(
+        again.stdout.matches("exists").count(),
+        3,
+        "{}",
+        again.stdout
+    );
+
+    let now_arg = now.to_rfc3339();
+    let collect_args = |now: &str| -> Vec<String> {
+        [
+            "collect",
+            "--endpoint",
+            &endpoint,
+            "--account",
+            account,
+            "--region",
+            "us-east-1,eu-west-1",
+            "--backfill",
+            "2d",
+            "--rate",
+            "150",
+            "--now",
+            now,
+            "--format",
+            "json",
+        ]
+        .into_iter()
+        .chain(tables)
+        .map(str::to_owned)
+        .collect()
+    };
+    let run = iat(collect_args(&now_arg)).unwrap();
+    assert_eq!(run.code, ExitCode::SUCCESS, "{}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let inserted: u64 = report["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["inserted"].as_u64().unwrap())
+        .sum();
+    // Everything older than the 5-minute safety lag.
+    assert_eq!(inserted, expected.len() as u64, "{report:#}");
+
+    let later = (now + Duration::hours(1)).to_rfc3339();
+    let report: serde_json::Value =
+        serde_json::from_str(&iat(collect_args(&later)).unwrap().stdout).unwrap();
+    assert!(
+        report["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["inserted"] == 0 && s["error"].is_null()),
+        "the next run finds nothing new: {report:#}"
+    );
+
+    let status: serde_json::Value = serde_json::from_str(
+        &iat(["status", "--format", "json"].into_iter().chain(tables))
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(status["events"], expected.len() as u64, "{status:#}");
+    let checkpoints = status["checkpoints"].as_array().unwrap();
+    assert!(!checkpoints.is_empty());
+    assert!(
+        checkpoints
+            .iter()
+            .all(|c| c["stats"]["runs"] == 2 && c["last_error"].is_null()),
+        "{status:#}"
+    );
+
+    // Misconfiguration is one line naming the table, or the endpoint, and what to do.
+    let mut missing = collect_args(&now_arg);
+    let at = missing.iter().position(|a| *a == events).unwrap();
+    missing[at] = "no-such-table".to_owned();
+    let err = iat(missing).unwrap_err();
+    assert!(
+        err.contains("table no-such-table not found") && err.contains("create-tables"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let mut down = collect_args(&now_arg);
+    let at = down.iter().position(|a| *a == moto).unwrap();
+    down[at] = "http://127.0.0.1:9".to_owned();
+    let err = iat(down).unwrap_err();
+    assert!(err.contains("cannot reach the endpoint"), "{err}");
+}

@@ -376,3 +376,22 @@ async fn dynamo_event_store_missing_table_says_what_to_do() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn regions_are_discovered_with_their_opt_in_status() {
+    let Some(endpoint) = endpoint() else { return };
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        ..Default::default()
+    })
+    .await;
+    let found = iat_aws::discover_regions(&config).await.unwrap();
+    let names: Vec<&str> = found.enabled.iter().map(|r| r.as_str()).collect();
+    for default in iat_core::DEFAULT_REGIONS {
+        assert!(names.contains(&default), "{default} missing from {names:?}");
+    }
+    assert!(found.check(&found.enabled).is_ok());
+    let unknown = iat_core::Region::new("xx-nowhere-9").unwrap();
+    assert!(found.check(&[unknown]).is_err());
+}

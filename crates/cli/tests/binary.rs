@@ -81,3 +81,32 @@ fn environment_configures_like_the_lambda() {
     assert_eq!(s["filtered"]["service_linked_role"], 1);
     assert!(db.exists(), "IAT_DB chooses the database");
 }
+
+/// With no credentials anywhere, `iat collect` says so in one line and how to provide them.
+#[cfg(feature = "aws")]
+#[test]
+fn no_credentials_is_one_line_saying_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    for extra in [&[][..], &["--account", "111122223333"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_iat"))
+            .env_clear()
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", home.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("IAT_DB", home.path().join("iat.db"))
+            .args(["collect", "--region", "us-east-1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ")
+                && err.contains("no AWS credentials found")
+                && err.contains("aws sso login"),
+            "{err}"
+        );
+    }
+}

@@ -670,8 +670,18 @@ impl Chain {
                 Err(e) => return Outcome::Failed(e),
             };
             failures = 0;
+            // Events at or before a thief's split are the thief's to store: storing them here too
+            // would race its writes of the same events.
+            let handed_over = active.lock().unwrap().stop_at;
             if let Err(e) = self
-                .store(&spec.key, work.window, page.records, counts, &mut oldest)
+                .store(
+                    &spec.key,
+                    work.window,
+                    page.records,
+                    handed_over,
+                    counts,
+                    &mut oldest,
+                )
                 .await
             {
                 return Outcome::Failed(e);
@@ -685,7 +695,8 @@ impl Chain {
             match (page.next, stop_at) {
                 (None, _) => return Outcome::Complete(work.window.start()),
                 (Some(_), Some(stop)) if oldest.is_some_and(|o| o < stop) => {
-                    return Outcome::Complete(stop);
+                    // The split instant itself may have been handed over, not stored here.
+                    return Outcome::Complete(stop + Duration::microseconds(1));
                 }
                 (Some(next), _) => token = Some(next),
             }
@@ -697,6 +708,7 @@ impl Chain {
         stream: &StreamKey,
         window: TimeWindow,
         records: Vec<String>,
+        handed_over: Option<DateTime<Utc>>,
         counts: &mut StreamReport,
         oldest: &mut Option<DateTime<Utc>>,
     ) -> Result<(), Error> {
@@ -707,6 +719,9 @@ impl Chain {
             match normalize(raw, &self.config.limits) {
                 Ok(n) => {
                     *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
+                    if handed_over.is_some_and(|h| n.event.time <= h) {
+                        continue;
+                    }
                     if self.config.filter.classify(&n.event).is_some() {
                         counts.filtered += 1;
                     } else {

@@ -1,0 +1,291 @@
+//! The tracker function's real binary, run the way Lambda runs it: a Runtime API (served here)
+//! hands it a scheduled invocation; CloudTrail is the simulator and DynamoDB, STS and EC2 are
+//! moto, reached through the SDK's standard `AWS_ENDPOINT_URL*` variables.
+//!
+//! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`; run alone, the moto test skips.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use iat_aws::{AwsSettings, TableKind, create_table, sdk_config};
+use iat_core::contract::records::RecordSpec;
+use iat_sim::lookup::{SimConfig, Simulator};
+use tokio::sync::mpsc;
+
+/// moto's account for any credentials; the simulator reads the account from the key id.
+const ACCOUNT: &str = "123456789012";
+
+fn moto() -> Option<String> {
+    match std::env::var("IAT_TEST_MOTO_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ => {
+            assert!(
+                std::env::var_os("IAT_REQUIRE_EMULATORS").is_none(),
+                "IAT_REQUIRE_EMULATORS is set but IAT_TEST_MOTO_ENDPOINT is not"
+            );
+            eprintln!("skipped: no moto endpoint (run `make test`)");
+            None
+        }
+    }
+}
+
+/// What the function posted back for an invocation.
+#[derive(Debug)]
+enum Outcome {
+    Response(serde_json::Value),
+    Error(serde_json::Value),
+}
+
+/// A Lambda Runtime API serving one scheduled invocation, then none.
+async fn runtime_api(deadline_in: StdDuration) -> (SocketAddr, mpsc::UnboundedReceiver<Outcome>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let served = Arc::new(Mutex::new(false));
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (tx, served) = (tx.clone(), served.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (tx, served) = (tx.clone(), served.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        if path.ends_with("/invocation/next") {
+                            if std::mem::replace(&mut *served.lock().unwrap(), true) {
+                                // One invocation only: the next never comes.
+                                std::future::pending::<()>().await;
+                            }
+                            let deadline =
+                                Utc::now().timestamp_millis() + deadline_in.as_millis() as i64;
+                            let event = serde_json::json!({
+                                "source": "aws.events",
+                                "detail-type": "Scheduled Event",
+                                "detail": {}
+                            });
+                            return Ok::<_, Infallible>(
+                                Response::builder()
+                                    .header("lambda-runtime-aws-request-id", "req-1")
+                                    .header("lambda-runtime-deadline-ms", deadline.to_string())
+                                    .header(
+                                        "lambda-runtime-invoked-function-arn",
+                                        "arn:aws:lambda:us-east-1:123456789012:function:tracker",
+                                    )
+                                    .body(Full::new(Bytes::from(event.to_string())))
+                                    .unwrap(),
+                            );
+                        }
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                        let _ = tx.send(if path.ends_with("/response") {
+                            Outcome::Response(value)
+                        } else {
+                            Outcome::Error(value)
+                        });
+                        Ok(Response::builder()
+                            .status(202)
+                            .body(Full::new(Bytes::new()))
+                            .unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+fn tracker(runtime_api: SocketAddr, env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracker"));
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "tracker")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", ACCOUNT)
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("start the tracker binary")
+}
+
+/// The child's output once it is stopped.
+fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_invocation_collects_into_dynamodb() {
+    let Some(moto) = moto() else { return };
+    let sim = Simulator::new(SimConfig {
+        default_account: ACCOUNT.to_owned(),
+        ..Default::default()
+    });
+    let now = Utc::now();
+    let mut expected = 0;
+    for i in 0..600 {
+        let region = if i % 3 == 0 { "eu-west-1" } else { "us-east-1" };
+        let (source, name) = if region == "us-east-1" && i % 2 == 0 {
+            ("iam.amazonaws.com", "CreateUser")
+        } else {
+            ("sts.amazonaws.com", "AssumeRole")
+        };
+        let raw = RecordSpec::new(
+            &format!("lambda-{i}"),
+            now - Duration::hours(20) + Duration::seconds(100 * i),
+        )
+        .name(source, name)
+        .place(ACCOUNT, region)
+        .json();
+        // Visible once delivered; the run collects up to five minutes ago.
+        sim.add(&raw, Duration::minutes(1)).unwrap();
+        if now - Duration::hours(20) + Duration::seconds(100 * i) <= now - Duration::minutes(5) {
+            expected += 1;
+        }
+    }
+    let (sim_addr, _server) = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.clone()),
+        ..Default::default()
+    })
+    .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let suffix = std::process::id();
+    let (events, control) = (
+        format!("fn-events-{suffix}"),
+        format!("fn-control-{suffix}"),
+    );
+    create_table(&ddb, TableKind::Events, &events)
+        .await
+        .unwrap();
+    create_table(&ddb, TableKind::Control, &control)
+        .await
+        .unwrap();
+
+    let (api, mut outcomes) = runtime_api(StdDuration::from_secs(120)).await;
+    let child = tracker(
+        api,
+        &[
+            ("AWS_ENDPOINT_URL", moto.clone()),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", format!("http://{sim_addr}")),
+            ("EVENTS_TABLE", events.clone()),
+            ("CONTROL_TABLE", control.clone()),
+            ("REGIONS", "us-east-1,eu-west-1".into()),
+            ("BACKFILL_DAYS", "2".into()),
+            ("FILTERED_ROLES", "cdk-*".into()),
+        ],
+    );
+    let outcome = tokio::time::timeout(StdDuration::from_secs(180), outcomes.recv()).await;
+    let logs = stop(child);
+    let Ok(Some(Outcome::Response(summary))) = outcome else {
+        panic!("no response: {outcome:?}\n{logs}");
+    };
+    assert_eq!(summary["account"], ACCOUNT, "{summary:#}");
+    assert_eq!(summary["failed"], 0, "{summary:#}");
+    assert_eq!(summary["inserted"], expected, "{summary:#}\n{logs}");
+    // Streams: IAM, sign-in and STS in us-east-1; STS in eu-west-1.
+    assert_eq!(summary["streams"], 4, "{summary:#}");
+
+    // JSON logs, one object a line, with the run's figures as fields.
+    let finished = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "run finished")
+        .unwrap_or_else(|| panic!("no JSON 'run finished' line in:\n{logs}"));
+    assert_eq!(finished["level"], "INFO");
+    assert_eq!(finished["fields"]["inserted"], expected);
+
+    // What the function stored is what `iat status` and the exporter will read.
+    use iat_core::ports::{CheckpointStore, EventStore};
+    let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
+    assert_eq!(store.stats().await.unwrap().events, expected as u64);
+    let checkpoints = iat_aws::DynamoCheckpointStore::new(ddb, &control)
+        .list()
+        .await
+        .unwrap();
+    assert_eq!(checkpoints.len(), 4);
+
+    // A table that does not exist: the invocation fails with a stable error type, and says which
+    // table, so an alarm on the function's errors tells someone.
+    let (api, mut outcomes) = runtime_api(StdDuration::from_secs(60)).await;
+    let child = tracker(
+        api,
+        &[
+            ("AWS_ENDPOINT_URL", moto.clone()),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", format!("http://{sim_addr}")),
+            ("EVENTS_TABLE", events.clone()),
+            ("CONTROL_TABLE", "no-such-control".into()),
+            ("REGIONS", "us-east-1".into()),
+        ],
+    );
+    let outcome = tokio::time::timeout(StdDuration::from_secs(60), outcomes.recv()).await;
+    let logs = stop(child);
+    let Ok(Some(Outcome::Error(error))) = outcome else {
+        panic!("no error: {outcome:?}\n{logs}");
+    };
+    assert_eq!(error["errorType"], "StreamsFailed", "{error:#}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("table no-such-control not found"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn misconfiguration_stops_the_function_with_one_line_naming_the_variable() {
+    let (api, _outcomes) = runtime_api(StdDuration::from_secs(30)).await;
+    let child = tracker(api, &[("CONTROL_TABLE", "control".into())]);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "it must not start");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON log line: {stdout}"));
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["fields"]["error_type"], "ConfigError");
+    let error = line["fields"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("EVENTS_TABLE") && error.contains("must be set"),
+        "{error}"
+    );
+
+    let (api, _outcomes) = runtime_api(StdDuration::from_secs(30)).await;
+    let child = tracker(
+        api,
+        &[
+            ("EVENTS_TABLE", "e".into()),
+            ("CONTROL_TABLE", "c".into()),
+            ("REQUESTS_PER_SECOND", "10".into()),
+        ],
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REQUESTS_PER_SECOND"));
+}
