@@ -117,29 +117,13 @@ impl DynamoEventStore {
             .is_some_and(|x| x <= now)
     }
 
-    /// The item for `event`, or why it cannot be one.
     fn item(&self, event: &ActivityEvent) -> Result<HashMap<String, AttributeValue>, String> {
-        let key = EventKey::of(event);
-        let stored = codec::encode(&event.raw);
-        if stored.len() > MAX_STORED_BYTES {
-            return Err(format!(
-                "record compresses to {} bytes, over DynamoDB's item limit",
-                stored.len()
-            ));
-        }
-        let mut item = key.attributes();
-        item.insert("ak".into(), s(index_key(&event.principal.actor, &key.day)));
-        item.insert("nk".into(), s(index_key(&event.name, &key.day)));
-        item.insert("z".into(), AttributeValue::B(stored.into()));
-        if let Some(x) = self.expires_at(event.time) {
-            item.insert("x".into(), n(x));
-        }
-        Ok(item)
+        event_item(event, self.retention)
     }
 
     /// What storing `event` costs, computed from its item the way DynamoDB sizes items.
-    pub fn write_cost(&self, event: &ActivityEvent) -> WriteCost {
-        let Ok(item) = self.item(event) else {
+    pub fn write_cost(event: &ActivityEvent, retention: Option<Duration>) -> WriteCost {
+        let Ok(item) = event_item(event, retention) else {
             return WriteCost::default();
         };
         let size = |names: &[&str]| -> usize {
@@ -574,6 +558,29 @@ impl EventStore for DynamoEventStore {
         }
         Ok(stats)
     }
+}
+
+/// The item for `event`, or why it cannot be one.
+fn event_item(
+    event: &ActivityEvent,
+    retention: Option<Duration>,
+) -> Result<HashMap<String, AttributeValue>, String> {
+    let key = EventKey::of(event);
+    let stored = codec::encode(&event.raw);
+    if stored.len() > MAX_STORED_BYTES {
+        return Err(format!(
+            "record compresses to {} bytes, over DynamoDB's item limit",
+            stored.len()
+        ));
+    }
+    let mut item = key.attributes();
+    item.insert("ak".into(), s(index_key(&event.principal.actor, &key.day)));
+    item.insert("nk".into(), s(index_key(&event.name, &key.day)));
+    item.insert("z".into(), AttributeValue::B(stored.into()));
+    if let Some(x) = retention.map(|r| (event.time + r).timestamp()) {
+        item.insert("x".into(), n(x));
+    }
+    Ok(item)
 }
 
 /// Write units (1 KB each) spent storing one event.

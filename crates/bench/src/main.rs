@@ -17,6 +17,7 @@ use iat_local::logfiles::{self, Item};
 use iat_sim::OrgConfig;
 
 mod tracker;
+mod wcu;
 
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks: parse, ingest throughput and peak memory")]
@@ -42,6 +43,9 @@ struct Args {
     /// Which benchmarks: foundation, tracker, or all.
     #[arg(long, default_value = "all")]
     only: String,
+    /// Also size DynamoDB items for the real CloudTrail files under this directory.
+    #[arg(long, value_name = "DIR")]
+    real_cloudtrail: Option<PathBuf>,
     /// Events per region for the tracker benchmark (17 regions).
     #[arg(long, default_value_t = 5_000)]
     tracker_events_per_region: usize,
@@ -58,10 +62,17 @@ pub(crate) struct Figure {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut figures = Vec::new();
-    if !["all", "foundation", "tracker"].contains(&args.only.as_str()) {
-        bail!("--only takes foundation, tracker or all");
+    if !["all", "foundation", "tracker", "wcu"].contains(&args.only.as_str()) {
+        bail!("--only takes foundation, tracker, wcu or all");
     }
-    if args.only != "tracker" {
+    if ["all", "tracker", "wcu"].contains(&args.only.as_str()) {
+        let generated = dataset(&args.data, args.parse_events)?;
+        figures.push(wcu::figure(&generated, "generated organisation")?);
+        if let Some(real) = &args.real_cloudtrail {
+            figures.push(wcu::figure(real, "real CloudTrail files")?);
+        }
+    }
+    if ["all", "foundation"].contains(&args.only.as_str()) {
         let parse_dir = dataset(&args.data, args.parse_events)?;
         figures.push(parse_benchmark(&parse_dir, args.runs)?);
         let ingest_dir = dataset(&args.data, args.ingest_events)?;
@@ -71,7 +82,7 @@ fn main() -> anyhow::Result<()> {
             args.runs,
         )?);
     }
-    if args.only != "foundation" {
+    if ["all", "tracker"].contains(&args.only.as_str()) {
         figures.extend(tracker::benchmark(
             &args.data,
             args.tracker_events_per_region,
