@@ -9,7 +9,7 @@
 //! | `EVENTS_TABLE` | DynamoDB table of events | required |
 //! | `CONTROL_TABLE` | DynamoDB table of checkpoints | required |
 //! | `REGIONS` | regions to collect, comma-separated | the account's enabled regions |
-//! | `PROCESS_SSO_EVENTS` | collect IAM Identity Center events | `false` |
+//! | `PROCESS_SSO_EVENTS` | collect IAM Identity Center events | `true` when `SSO_REGION` is set |
 //! | `SSO_REGION` | Identity Center's home region | required with `PROCESS_SSO_EVENTS` |
 //! | `FILTERED_ROLES` | role-name globs whose activity is noise | none |
 //! | `EXTRA_EVENT_SOURCES` | more event sources, e.g. `ec2.amazonaws.com` | none |
@@ -67,7 +67,8 @@ impl TrackerSettings {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        let sso_region = if env.flag("PROCESS_SSO_EVENTS", false)? {
+        // As with `iat collect`: naming the home region turns Identity Center on.
+        let sso_region = if env.flag("PROCESS_SSO_EVENTS", env.get("SSO_REGION").is_some())? {
             let r = env.required(
                 "SSO_REGION",
                 "Identity Center's home region when PROCESS_SSO_EVENTS is true",
@@ -395,6 +396,15 @@ mod tests {
         );
         assert_eq!(s.regions.unwrap().len(), 2);
         assert_eq!(s.retention, Some(Duration::days(400)));
+    }
+
+    #[test]
+    fn naming_the_sso_region_turns_identity_center_on() {
+        let mut vars = TABLES.to_vec();
+        vars.push(("SSO_REGION", "eu-west-1"));
+        assert!(settings(&vars).unwrap().streams.sso_region.is_some());
+        vars.push(("PROCESS_SSO_EVENTS", "false"));
+        assert!(settings(&vars).unwrap().streams.sso_region.is_none());
     }
 
     #[test]

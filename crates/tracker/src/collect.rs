@@ -653,6 +653,8 @@ impl Chain {
             let page = match self.ports.source.lookup(&query, token.as_ref()).await {
                 Ok(page) => page,
                 Err(Error::Throttled { .. }) => {
+                    // The service answered: whatever failed before was transient.
+                    failures = 0;
                     counts.throttled += 1;
                     tokio::time::sleep(self.config.throttle_pause).await;
                     continue;

@@ -59,8 +59,8 @@ async fn every_event_exactly_once_into_dynamodb() {
     let Some(moto) = moto() else { return };
     let sim = Simulator::new(SimConfig {
         // Below the collector's own rate, so throttling happens and must be waited out.
-        rate_per_second: 10.0,
-        burst: 3.0,
+        rate_per_second: 30.0,
+        burst: 5.0,
         server_error_rate: 0.02,
         drop_rate: 0.005,
         page_latency: (StdDuration::ZERO, StdDuration::from_millis(2)),
@@ -161,7 +161,7 @@ async fn every_event_exactly_once_into_dynamodb() {
         &StreamOptions::default(),
     );
     let config = CollectConfig {
-        requests_per_second: 600.0,
+        requests_per_second: 45.0,
         chains_per_region: 6,
         window: Duration::hours(3),
         backfill: Duration::days(3),
