@@ -193,6 +193,16 @@ impl SqliteStore {
         })
     }
 
+    /// Sets SQLite's page cache (96 MiB by default, sized for bulk ingest). Steady writers
+    /// such as the collector need far less.
+    pub fn set_cache_mib(&self, mib: u32) -> Result<()> {
+        self.conn
+            .lock()
+            .unwrap()
+            .pragma_update(None, "cache_size", -(i64::from(mib) * 1024))
+            .map_err(db_err("set cache size"))
+    }
+
     /// The database file, if not in memory.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

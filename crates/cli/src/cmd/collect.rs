@@ -130,7 +130,11 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
         None => Arc::new(NoDeadline),
     };
     let local = if args.events_table.is_none() {
-        Some(Arc::new(super::open_store(db)?))
+        let store = super::open_store(db)?;
+        // The collector writes at most ~100 events/s per region: a small cache keeps its memory
+        // flat whatever the database's size.
+        store.set_cache_mib(16)?;
+        Some(Arc::new(store))
     } else {
         None
     };
