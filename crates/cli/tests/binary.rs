@@ -110,3 +110,35 @@ fn no_credentials_is_one_line_saying_what_to_do() {
         );
     }
 }
+
+/// A region the account does not have is refused in one line that names it, before any
+/// collection starts. (AWS itself is moto here, through the SDK's `AWS_ENDPOINT_URL`.)
+#[cfg(feature = "aws")]
+#[test]
+fn an_unknown_region_is_one_line_naming_it() {
+    let Some(moto) = std::env::var("IAT_TEST_MOTO_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    else {
+        assert!(std::env::var_os("IAT_REQUIRE_EMULATORS").is_none());
+        eprintln!("skipped: no moto endpoint (run `make test`)");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let out = iat()
+        .env("AWS_ENDPOINT_URL", moto)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("IAT_DB", home.path().join("iat.db"))
+        .args(["collect", "--region", "us-east-1,eu-west-9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--region") && err.contains("eu-west-9") && err.contains("not a region"),
+        "{err}"
+    );
+}
