@@ -247,17 +247,7 @@ fn collect_explains_bad_configuration() {
 }
 
 fn moto() -> Option<String> {
-    match std::env::var("IAT_TEST_MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            assert!(
-                std::env::var_os("IAT_REQUIRE_EMULATORS").is_none(),
-                "IAT_REQUIRE_EMULATORS is set but IAT_TEST_MOTO_ENDPOINT is not"
-            );
-            eprintln!("skipped: no moto endpoint (run `make test`)");
-            None
-        }
-    }
+    iat_sim::emulators::moto_endpoint()
 }
 
 /// `iat create-tables`, `iat collect --events-table` and `iat status --events-table` against

@@ -10,17 +10,7 @@ use iat_core::contract;
 use iat_core::ports::{ObjectKey, ObjectStore};
 
 fn endpoint() -> Option<String> {
-    match std::env::var("IAT_TEST_MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            assert!(
-                std::env::var_os("IAT_REQUIRE_EMULATORS").is_none(),
-                "IAT_REQUIRE_EMULATORS is set but IAT_TEST_MOTO_ENDPOINT is not"
-            );
-            eprintln!("skipped: no moto endpoint (run `make test`)");
-            None
-        }
-    }
+    iat_sim::emulators::moto_endpoint()
 }
 
 async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {

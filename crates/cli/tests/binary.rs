@@ -116,12 +116,7 @@ fn no_credentials_is_one_line_saying_what_to_do() {
 #[cfg(feature = "aws")]
 #[test]
 fn an_unknown_region_is_one_line_naming_it() {
-    let Some(moto) = std::env::var("IAT_TEST_MOTO_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-    else {
-        assert!(std::env::var_os("IAT_REQUIRE_EMULATORS").is_none());
-        eprintln!("skipped: no moto endpoint (run `make test`)");
+    let Some(moto) = iat_sim::emulators::moto_endpoint() else {
         return;
     };
     let home = tempfile::tempdir().unwrap();

@@ -23,17 +23,7 @@ use tokio::sync::mpsc;
 const ACCOUNT: &str = "123456789012";
 
 fn moto() -> Option<String> {
-    match std::env::var("IAT_TEST_MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            assert!(
-                std::env::var_os("IAT_REQUIRE_EMULATORS").is_none(),
-                "IAT_REQUIRE_EMULATORS is set but IAT_TEST_MOTO_ENDPOINT is not"
-            );
-            eprintln!("skipped: no moto endpoint (run `make test`)");
-            None
-        }
-    }
+    iat_sim::emulators::moto_endpoint()
 }
 
 /// What the function posted back for an invocation.

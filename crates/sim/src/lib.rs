@@ -6,7 +6,8 @@
 //! region and five minutes), and a `labels.json` that says which events belong to which planted
 //! security scenario and how to find them.
 //!
-//! [`lookup`] serves such data as CloudTrail's `LookupEvents` API, with its limits and faults.
+//! [`lookup`] serves such data as CloudTrail's `LookupEvents` API, with its limits and faults;
+//! [`emulators`] finds the other emulators tests use.
 //!
 //! The decision to know: the background is benign by construction. People work weekdays 08:00
 //! to 18:00 in the organisation's time zone, from its networks, with MFA; at night only
@@ -15,6 +16,7 @@
 //! and day always give the same bytes.
 
 mod background;
+pub mod emulators;
 pub mod lookup;
 mod org;
 mod records;
