@@ -375,6 +375,32 @@ fn collect_into_dynamodb_from_the_command_line() {
         "{status:#}"
     );
 
+    // The stored events can be searched where they are: by actor (an index), by region (the
+    // day partitions).
+    let search = |filters: &[&str]| -> Vec<serde_json::Value> {
+        let args: Vec<&str> = ["events", "--events-table", events.as_str()]
+            .into_iter()
+            .chain(["--dynamodb-endpoint", moto.as_str(), "--format", "jsonl"])
+            .chain(filters.iter().copied())
+            .collect();
+        iat(args)
+            .unwrap()
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert_eq!(search(&["--actor", "alice", "--limit", "0"]).len(), 1_200);
+    let west = search(&["--region", "eu-west-1", "--limit", "0"]);
+    assert_eq!(west.len(), 600);
+    assert!(west.iter().all(|e| e["region"] == "eu-west-1"));
+    let newest = search(&["--event-name", "AssumeRole", "--limit", "3"]);
+    assert_eq!(newest.len(), 3);
+    assert!(
+        newest[0]["event_time"].as_str() >= newest[2]["event_time"].as_str(),
+        "newest first"
+    );
+
     // Misconfiguration is one line naming the table, or the endpoint, and what to do.
     let mut missing = collect_args(&now_arg);
     let at = missing.iter().position(|a| *a == events).unwrap();
