@@ -11,11 +11,13 @@
 //!   `ak = <actor>#<day>`) and by event name (`by_name`, key `nk = <name>#<day>`) over a time
 //!   range, one `Query` per day in the range. Any other filter reads the day partitions.
 //! - The record is stored compressed ([`crate::codec`]), so a typical event item is under 1 KB:
-//!   one write unit. Everything else is derived again from it when read.
+//!   one write unit (each index entry is one more). Everything else is derived again from it
+//!   when read.
 //! - Storing first reads which keys exist (consistent `BatchGetItem`), then writes only new
 //!   events (`BatchWriteItem`, 25 at a time, unprocessed items retried with backoff). Re-reading
 //!   the overlap window every hour therefore costs reads, not writes, and the put outcome counts
-//!   duplicates exactly. Two writers racing on the same new event both write identical items.
+//!   duplicates exactly. Two processes racing on the same new event both write identical items
+//!   and both count it as new (the collector never races itself: its chains cover disjoint times).
 //! - A `META` partition registers each day before its events are written, so reads list the
 //!   days to visit without a `Scan` and can never miss a stored event. Counts are exact `Query`
 //!   counts over a day's shards, so a writer that crashes cannot skew them. Quarantined records
