@@ -381,7 +381,59 @@ impl DynamoEventStore {
             limit: Some(1),
             ..Default::default()
         };
-        Ok(self.query(&query).await?.first().map(|e| e.time))
+        let days = [day.to_owned()];
+        Ok(self
+            .query_days(&query, &days)
+            .await?
+            .first()
+            .map(|e| e.time))
+    }
+
+    /// [`EventStore::query`] over `days`, the registered days (from [`Self::days`]).
+    async fn query_days(
+        &self,
+        query: &EventQuery,
+        days: &[String],
+    ) -> Result<Vec<ActivityEvent>, Error> {
+        let matcher = query.matcher()?;
+        let limit = query.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let bounds = Bounds::of(query);
+        let mut days: Vec<&String> = days.iter().filter(|d| bounds.includes_day(d)).collect();
+        if query.order == Order::Descending {
+            days.reverse();
+        }
+        let plan = Plan::of(query);
+        let now = Utc::now().timestamp();
+        for day in days {
+            let mut lanes = plan.lanes(day);
+            let reader = DayReader {
+                store: self,
+                bounds: &bounds,
+                order: query.order,
+                page: page_size(limit - out.len(), plan.is_index()),
+            };
+            loop {
+                reader.fill(&mut lanes).await?;
+                let Some(item) = pick(&mut lanes, query.order) else {
+                    break;
+                };
+                if !bounds.after_cursor(&item.sk, query.order) || self.expired(&item.item, now) {
+                    continue;
+                }
+                let event = self.decode(&item.item)?;
+                if matcher.matches(&event) {
+                    out.push(event);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -450,46 +502,8 @@ impl EventStore for DynamoEventStore {
     }
 
     async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>, Error> {
-        let matcher = query.matcher()?;
-        let limit = query.limit.unwrap_or(usize::MAX);
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let bounds = Bounds::of(query);
         let days = self.days().await?;
-        let mut days: Vec<&String> = days.iter().filter(|d| bounds.includes_day(d)).collect();
-        if query.order == Order::Descending {
-            days.reverse();
-        }
-        let plan = Plan::of(query);
-        let now = Utc::now().timestamp();
-        for day in days {
-            let mut lanes = plan.lanes(day);
-            let reader = DayReader {
-                store: self,
-                bounds: &bounds,
-                order: query.order,
-                page: page_size(limit - out.len(), plan.is_index()),
-            };
-            loop {
-                reader.fill(&mut lanes).await?;
-                let Some(item) = pick(&mut lanes, query.order) else {
-                    break;
-                };
-                if !bounds.after_cursor(&item.sk, query.order) || self.expired(&item.item, now) {
-                    continue;
-                }
-                let event = self.decode(&item.item)?;
-                if matcher.matches(&event) {
-                    out.push(event);
-                    if out.len() >= limit {
-                        return Ok(out);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        self.query_days(query, &days).await
     }
 
     async fn quarantine(&self, records: &[Quarantined]) -> Result<(), Error> {

@@ -9,10 +9,6 @@ use iat_aws::{AwsSettings, S3ObjectStore, sdk_config};
 use iat_core::contract;
 use iat_core::ports::{ObjectKey, ObjectStore};
 
-fn endpoint() -> Option<String> {
-    iat_sim::emulators::moto_endpoint()
-}
-
 async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let config = sdk_config(&AwsSettings {
         region: Some("us-east-1".into()),
@@ -42,7 +38,9 @@ async fn fresh_bucket(client: &aws_sdk_s3::Client) -> String {
 
 #[tokio::test]
 async fn s3_object_store_contract() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = s3_client(&endpoint).await;
     contract::object_store_suite(|| {
         let client = client.clone();
@@ -73,7 +71,9 @@ async fn s3_object_store_contract() {
 
 #[tokio::test]
 async fn s3_lists_past_one_page() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = s3_client(&endpoint).await;
     let bucket = fresh_bucket(&client).await;
     let store = S3ObjectStore::new(client, bucket, "p").unwrap();
@@ -93,7 +93,9 @@ async fn s3_lists_past_one_page() {
 
 #[tokio::test]
 async fn s3_errors_name_the_bucket_and_the_cause() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = s3_client(&endpoint).await;
     let store = S3ObjectStore::new(client, "no-such-bucket-iat", "").unwrap();
     let err = store
@@ -170,7 +172,9 @@ async fn fresh_table(client: &aws_sdk_dynamodb::Client, sorted: bool) -> String 
 
 #[tokio::test]
 async fn dynamo_checkpoint_store_contract() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = dynamo_client(&endpoint).await;
     contract::checkpoint_store_suite(|| {
         let client = client.clone();
@@ -184,7 +188,9 @@ async fn dynamo_checkpoint_store_contract() {
 
 #[tokio::test]
 async fn dynamo_alert_ledger_contract() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = dynamo_client(&endpoint).await;
     contract::alert_ledger_suite(|| {
         let client = client.clone();
@@ -199,7 +205,9 @@ async fn dynamo_alert_ledger_contract() {
 #[tokio::test]
 async fn dynamo_errors_name_the_table() {
     use iat_core::ports::CheckpointStore;
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let store =
         iat_aws::DynamoCheckpointStore::new(dynamo_client(&endpoint).await, "no-such-table");
     let err = store.list().await.unwrap_err().to_string();
@@ -223,7 +231,9 @@ async fn fresh_events_table(client: &aws_sdk_dynamodb::Client) -> String {
 
 #[tokio::test]
 async fn dynamo_event_store_contract() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = dynamo_client(&endpoint).await;
     contract::event_store_suite(|| {
         let client = client.clone();
@@ -243,7 +253,9 @@ async fn dynamo_event_store_answers_like_memory() {
     use iat_core::contract::records::RecordSpec;
     use iat_core::ports::{EventCursor, EventQuery, EventStore, MemoryEventStore, Order};
 
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = dynamo_client(&endpoint).await;
     let dynamo = iat_aws::DynamoEventStore::new(client.clone(), fresh_events_table(&client).await);
     let memory = MemoryEventStore::new();
@@ -334,7 +346,9 @@ async fn dynamo_event_store_hides_expired_events() {
     use iat_core::contract::records::RecordSpec;
     use iat_core::ports::{EventQuery, EventStore};
 
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let client = dynamo_client(&endpoint).await;
     let store = iat_aws::DynamoEventStore::new(client.clone(), fresh_events_table(&client).await)
         .with_retention(Some(Duration::days(30)));
@@ -354,7 +368,9 @@ async fn dynamo_event_store_hides_expired_events() {
 #[tokio::test]
 async fn dynamo_event_store_missing_table_says_what_to_do() {
     use iat_core::ports::{EventQuery, EventStore};
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let store = iat_aws::DynamoEventStore::new(dynamo_client(&endpoint).await, "no-such-events");
     let err = store
         .query(&EventQuery::default())
@@ -369,7 +385,9 @@ async fn dynamo_event_store_missing_table_says_what_to_do() {
 
 #[tokio::test]
 async fn regions_are_discovered_with_their_opt_in_status() {
-    let Some(endpoint) = endpoint() else { return };
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let config = sdk_config(&AwsSettings {
         region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint),

@@ -22,10 +22,6 @@ use tokio::sync::mpsc;
 /// moto's account for any credentials; the simulator reads the account from the key id.
 const ACCOUNT: &str = "123456789012";
 
-fn moto() -> Option<String> {
-    iat_sim::emulators::moto_endpoint()
-}
-
 /// What the function posted back for an invocation.
 #[derive(Debug)]
 enum Outcome {
@@ -127,7 +123,9 @@ fn stop(mut child: Child) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_invocation_collects_into_dynamodb() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let sim = Simulator::new(SimConfig {
         default_account: ACCOUNT.to_owned(),
         ..Default::default()

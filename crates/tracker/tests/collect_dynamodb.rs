@@ -26,10 +26,6 @@ use rand::{Rng, SeedableRng};
 
 const ACCOUNT: &str = "777788889999";
 
-fn moto() -> Option<String> {
-    iat_sim::emulators::moto_endpoint()
-}
-
 struct Countdown(AtomicUsize);
 
 impl Deadline for Countdown {
@@ -46,7 +42,9 @@ impl Deadline for Countdown {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_exactly_once_into_dynamodb() {
-    let Some(moto) = moto() else { return };
+    let Some(moto) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
     let sim = Simulator::new(SimConfig {
         // Below the collector's own rate, so throttling happens and must be waited out.
         rate_per_second: 30.0,

@@ -83,7 +83,7 @@ pub struct CollectArgs {
     #[arg(long, requires = "events_table")]
     pub control_table: Option<String>,
     #[command(flatten)]
-    pub dynamodb: DynamoArgs,
+    pub dynamodb: super::DynamoArgs,
     /// With --events-table: events expire this many days after they happened (DynamoDB TTL).
     #[arg(long)]
     pub retention_days: Option<u32>,
@@ -279,37 +279,6 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Where DynamoDB is.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DynamoArgs {
-    /// Region of the DynamoDB tables (default: your configuration's region, else us-east-1).
-    #[arg(long, value_name = "REGION")]
-    pub dynamodb_region: Option<String>,
-    /// Reach DynamoDB at this URL (an emulator such as moto) instead of AWS.
-    #[arg(long, value_name = "URL")]
-    pub dynamodb_endpoint: Option<String>,
-}
-
-impl DynamoArgs {
-    /// A DynamoDB client for these settings and `profile`.
-    pub async fn client(&self, profile: Option<&str>) -> aws_sdk_dynamodb::Client {
-        let mut config = sdk_config(&AwsSettings {
-            region: self.dynamodb_region.clone(),
-            profile: profile.map(str::to_owned),
-            endpoint_url: self.dynamodb_endpoint.clone(),
-            ..Default::default()
-        })
-        .await;
-        if config.region().is_none() {
-            config = config
-                .into_builder()
-                .region(aws_config::Region::new("us-east-1"))
-                .build();
-        }
-        aws_sdk_dynamodb::Client::new(&config)
-    }
 }
 
 /// One spinner per region, with the region's running totals.

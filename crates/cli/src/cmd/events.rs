@@ -62,7 +62,7 @@ pub struct EventsArgs {
     pub events_table: Option<String>,
     #[cfg(feature = "aws")]
     #[command(flatten)]
-    pub dynamodb: super::collect::DynamoArgs,
+    pub dynamodb: super::DynamoArgs,
     /// AWS profile, with --events-table.
     #[cfg(feature = "aws")]
     #[arg(long)]

@@ -34,3 +34,36 @@ pub(crate) fn open_existing(db: &Path) -> anyhow::Result<SqliteStore> {
     }
     open_store(db)
 }
+
+/// Where DynamoDB is.
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone, clap::Args)]
+pub struct DynamoArgs {
+    /// Region of the DynamoDB tables (default: your configuration's region, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub dynamodb_region: Option<String>,
+    /// Reach DynamoDB at this URL (an emulator such as moto) instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+}
+
+#[cfg(feature = "aws")]
+impl DynamoArgs {
+    /// A DynamoDB client for these settings and `profile`.
+    pub async fn client(&self, profile: Option<&str>) -> aws_sdk_dynamodb::Client {
+        let mut config = iat_aws::sdk_config(&iat_aws::AwsSettings {
+            region: self.dynamodb_region.clone(),
+            profile: profile.map(str::to_owned),
+            endpoint_url: self.dynamodb_endpoint.clone(),
+            ..Default::default()
+        })
+        .await;
+        if config.region().is_none() {
+            config = config
+                .into_builder()
+                .region(aws_config::Region::new("us-east-1"))
+                .build();
+        }
+        aws_sdk_dynamodb::Client::new(&config)
+    }
+}

@@ -26,7 +26,7 @@ pub struct StatusArgs {
     pub control_table: Option<String>,
     #[cfg(feature = "aws")]
     #[command(flatten)]
-    pub dynamodb: super::collect::DynamoArgs,
+    pub dynamodb: super::DynamoArgs,
     /// AWS profile, with --events-table.
     #[cfg(feature = "aws")]
     #[arg(long)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use iat_aws::{TableKind, create_table};
 
-use super::collect::DynamoArgs;
+use super::DynamoArgs;
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
