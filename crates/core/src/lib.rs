@@ -2,12 +2,13 @@
 //!
 //! This crate owns what a CloudTrail event *means*: the lenient record shape ([`record`]), its
 //! normalisation into one [`ActivityEvent`] ([`normalize`]), which policy layer denied a call
-//! ([`denial`]), which events are noise ([`filter`]), time windows ([`time`]) and the ports every
+//! ([`denial`]), which events are noise ([`filter`]), which events are alerts ([`rules`]), time windows ([`time`]) and the ports every
 //! backend implements ([`ports`]), each with an in-memory implementation.
 //!
 //! The one decision to know: nothing here reads the clock, the environment or the network. Time
 //! and configuration come in as values, so every function is testable with plain data.
 
+pub mod alert;
 pub mod denial;
 pub mod error;
 pub mod filter;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod normalize;
 pub mod ports;
 pub mod record;
+pub mod rules;
 pub mod time;
 
 #[cfg(any(test, feature = "testkit"))]

@@ -1,0 +1,489 @@
+//! The alert rules: one file per rule, one plain list ([`ALL`]), one evaluator ([`RuleSet`]).
+//!
+//! A rule is data plus a pure function: its metadata (id, title, severity, what it detects, why
+//! it matters, what to check, how to tune it, references), the events it reads, and
+//! `fn(&ActivityEvent, &RuleSettings) -> Option<Finding>`. Adding a rule is one file and one line
+//! in [`ALL`].
+//!
+//! The decision to know: rules fire on *what happened*, so a call that failed is not reported as
+//! if it succeeded. Only rules about failure itself (a failed root sign-in, access denied, failed
+//! console sign-ins) or about a principal that should not be used at all (root) read failed
+//! calls; every other rule returns nothing when `errorCode` is set.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::filter::NoiseFilter;
+use crate::model::{ActivityEvent, Severity};
+
+pub mod policy;
+mod settings;
+
+mod access_denied;
+mod access_key_created;
+mod access_key_status_changed;
+mod account_assignment_created;
+mod admin_policy_attached;
+mod cloudtrail_tampering;
+mod console_login_failed;
+mod console_login_unexpected_network;
+mod console_login_without_mfa;
+mod dangerous_inline_policy;
+mod iam_user_created;
+mod mfa_device_removed;
+mod off_hours_activity;
+mod permission_set_admin_policy;
+mod permission_set_created;
+mod permission_set_updated;
+mod privilege_escalation;
+mod root_activity;
+mod root_console_login;
+mod security_group_changed;
+mod security_group_open_to_world;
+mod sso_application_created;
+mod sso_application_deleted;
+mod trust_policy_external;
+
+#[cfg(test)]
+mod testing;
+
+pub use settings::{
+    DEFAULT_ADMIN_POLICIES, DEFAULT_DENIED_EXCLUSIONS, RuleSettings, WorkingHours, Zone,
+};
+
+/// Every rule, in the order they are listed and documented.
+pub static ALL: &[&Rule] = &[
+    &root_console_login::RULE,
+    &root_activity::RULE,
+    &iam_user_created::RULE,
+    &access_key_created::RULE,
+    &access_key_status_changed::RULE,
+    &mfa_device_removed::RULE,
+    &admin_policy_attached::RULE,
+    &dangerous_inline_policy::RULE,
+    &trust_policy_external::RULE,
+    &privilege_escalation::RULE,
+    &permission_set_created::RULE,
+    &permission_set_updated::RULE,
+    &permission_set_admin_policy::RULE,
+    &account_assignment_created::RULE,
+    &sso_application_created::RULE,
+    &sso_application_deleted::RULE,
+    &console_login_unexpected_network::RULE,
+    &console_login_without_mfa::RULE,
+    &console_login_failed::RULE,
+    &access_denied::RULE,
+    &security_group_open_to_world::RULE,
+    &security_group_changed::RULE,
+    &cloudtrail_tampering::RULE,
+    &off_hours_activity::RULE,
+];
+
+/// The events a rule reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Reads {
+    /// These `(eventSource, eventName)` pairs only.
+    Events(&'static [(&'static str, &'static str)]),
+    /// Every event; the rule must be cheap on events it ignores.
+    Any(&'static str),
+}
+
+impl Reads {
+    /// The events as people write them: `iam:CreateUser`, or the description for `Any`.
+    pub fn describe(&self) -> Vec<String> {
+        match self {
+            Reads::Events(pairs) => pairs
+                .iter()
+                .map(|(source, name)| {
+                    format!("{}:{name}", source.trim_end_matches(".amazonaws.com"))
+                })
+                .collect(),
+            Reads::Any(what) => vec![(*what).to_owned()],
+        }
+    }
+}
+
+/// What a rule found in one event.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Finding {
+    /// One line saying what happened, without the actor or account (the alert adds those).
+    pub summary: String,
+    /// Facts worth reading: the policy, the target, the CIDR, ...
+    pub details: Vec<(&'static str, String)>,
+    /// A severity for this finding other than the rule's (an open-to-anyone trust policy is
+    /// worse than one naming an account). A configured override still wins.
+    pub severity: Option<Severity>,
+    /// Findings of one rule with the same key, in one run, make one alert (burst aggregation).
+    pub group: Option<String>,
+}
+
+impl Finding {
+    pub fn new(summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn detail(mut self, label: &'static str, value: impl Into<String>) -> Self {
+        self.details.push((label, value.into()));
+        self
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = Some(severity);
+        self
+    }
+
+    pub fn group(mut self, key: impl Into<String>) -> Self {
+        self.group = Some(key.into());
+        self
+    }
+}
+
+/// One alert rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Stable id: ledger key, message attribute, configuration key.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    /// What the rule detects.
+    pub description: &'static str,
+    /// Why it matters, for the alert body.
+    pub why: &'static str,
+    /// What the reader should check, for the alert body.
+    pub check: &'static str,
+    /// How to tune it (settings that affect it), for the documentation.
+    pub tuning: &'static str,
+    pub references: &'static [&'static str],
+    pub reads: Reads,
+    /// Rules whose finding on the same event makes this one redundant (a specific rule beats a
+    /// general one: an admin policy attached to a role is not also "privilege escalation").
+    pub superseded_by: &'static [&'static str],
+    pub eval: fn(&ActivityEvent, &RuleSettings) -> Option<Finding>,
+}
+
+impl Rule {
+    /// True when the rule reads this event (its source and name, or any event).
+    pub fn reads_event(&self, e: &ActivityEvent) -> bool {
+        match self.reads {
+            Reads::Events(pairs) => pairs.iter().any(|(s, n)| *n == e.name && *s == e.source),
+            Reads::Any(_) => true,
+        }
+    }
+
+    /// Runs the rule on one event, as the rule set would (without filters and superseding).
+    pub fn check(&self, e: &ActivityEvent, settings: &RuleSettings) -> Option<Finding> {
+        if self.reads_event(e) {
+            (self.eval)(e, settings)
+        } else {
+            None
+        }
+    }
+
+    /// Looks a rule up by id.
+    pub fn by_id(id: &str) -> Option<&'static Rule> {
+        ALL.iter().copied().find(|r| r.id == id)
+    }
+}
+
+/// A rule firing on an event, with the severity it will be sent at.
+#[derive(Debug, Clone)]
+pub struct Hit<'e> {
+    pub rule: &'static Rule,
+    pub severity: Severity,
+    pub finding: Finding,
+    pub event: &'e ActivityEvent,
+}
+
+/// Which rules run, at which severity, and for whom.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSetConfig {
+    pub settings: RuleSettings,
+    /// Rule ids that never fire.
+    pub disabled: BTreeSet<String>,
+    /// Severities that replace a rule's own.
+    pub severity: BTreeMap<String, Severity>,
+    /// `FILTERED_ROLES` and service-linked roles: their events alert no one.
+    pub filter: NoiseFilter,
+    /// Actor names or principal ARNs (globs) whose activity alerts no one.
+    pub allowed_actors: Vec<String>,
+}
+
+impl RuleSetConfig {
+    /// Parses `DISABLED_RULES` (`id,id`); every id must name a rule.
+    pub fn parse_disabled(list: &str) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for id in split_list(list) {
+            if Rule::by_id(id).is_none() {
+                return Err(unknown_rule(id));
+            }
+            out.insert(id.to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Parses `SEVERITY_OVERRIDES` (`rule_id=level,rule_id=level`).
+    pub fn parse_severities(list: &str) -> Result<BTreeMap<String, Severity>> {
+        let mut out = BTreeMap::new();
+        for pair in split_list(list) {
+            let (id, level) = pair.split_once('=').ok_or_else(|| {
+                Error::invalid(
+                    "severity override",
+                    pair,
+                    "expected rule_id=level, e.g. off_hours_activity=low",
+                )
+            })?;
+            let id = id.trim();
+            if Rule::by_id(id).is_none() {
+                return Err(unknown_rule(id));
+            }
+            out.insert(id.to_owned(), level.trim().parse()?);
+        }
+        Ok(out)
+    }
+}
+
+fn unknown_rule(id: &str) -> Error {
+    Error::invalid(
+        "rule id",
+        id,
+        "no such rule (`iat rules list` shows them all)",
+    )
+}
+
+/// `requestParameters` parsed, `Null` when absent, `null` or not JSON (never a panic: the Python
+/// tool crashed on `null`).
+pub(crate) fn params(e: &ActivityEvent) -> serde_json::Value {
+    e.request_parameters_value()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// A string field of a JSON object.
+pub(crate) fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key)?.as_str()
+}
+
+/// True when the call did what it asked (no `errorCode`).
+pub(crate) fn succeeded(e: &ActivityEvent) -> bool {
+    e.error_code.is_none()
+}
+
+/// Splits a comma-separated setting, dropping blanks.
+pub(crate) fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[derive(Debug)]
+struct Active {
+    rule: &'static Rule,
+    severity: Severity,
+    superseded_by: Vec<usize>,
+}
+
+/// The enabled rules, indexed by the events they read.
+#[derive(Debug)]
+pub struct RuleSet {
+    active: Vec<Active>,
+    by_name: HashMap<&'static str, Vec<(&'static str, usize)>>,
+    any: Vec<usize>,
+    settings: RuleSettings,
+    filter: NoiseFilter,
+    allowed: GlobSet,
+    has_allowed: bool,
+}
+
+impl RuleSet {
+    /// Every rule with default settings.
+    pub fn default_rules() -> Self {
+        Self::new(RuleSetConfig::default()).expect("the default configuration is valid")
+    }
+
+    pub fn new(config: RuleSetConfig) -> Result<Self> {
+        for id in config.disabled.iter().chain(config.severity.keys()) {
+            if Rule::by_id(id).is_none() {
+                return Err(unknown_rule(id));
+            }
+        }
+        let mut builder = GlobSetBuilder::new();
+        for pattern in &config.allowed_actors {
+            let glob = Glob::new(pattern).map_err(|e| {
+                Error::invalid("allowed actor pattern", pattern, e.kind().to_string())
+            })?;
+            builder.add(glob);
+        }
+        let allowed = builder.build().map_err(|e| {
+            Error::invalid(
+                "allowed actors",
+                config.allowed_actors.join(","),
+                e.to_string(),
+            )
+        })?;
+        let enabled: Vec<&'static Rule> = ALL
+            .iter()
+            .copied()
+            .filter(|r| !config.disabled.contains(r.id))
+            .collect();
+        let index_of = |id: &str| enabled.iter().position(|r| r.id == id);
+        let mut active = Vec::new();
+        let mut by_name: HashMap<&'static str, Vec<(&'static str, usize)>> = HashMap::new();
+        let mut any = Vec::new();
+        for (i, rule) in enabled.iter().enumerate() {
+            active.push(Active {
+                rule,
+                severity: config
+                    .severity
+                    .get(rule.id)
+                    .copied()
+                    .unwrap_or(rule.severity),
+                superseded_by: rule
+                    .superseded_by
+                    .iter()
+                    .filter_map(|id| index_of(id))
+                    .collect(),
+            });
+            match rule.reads {
+                Reads::Events(pairs) => {
+                    for (source, name) in pairs {
+                        by_name.entry(name).or_default().push((source, i));
+                    }
+                }
+                Reads::Any(_) => any.push(i),
+            }
+        }
+        Ok(Self {
+            active,
+            by_name,
+            any,
+            settings: config.settings,
+            filter: config.filter,
+            has_allowed: !config.allowed_actors.is_empty(),
+            allowed,
+        })
+    }
+
+    /// The enabled rules with the severity each is sent at.
+    pub fn rules(&self) -> impl Iterator<Item = (&'static Rule, Severity)> + '_ {
+        self.active.iter().map(|a| (a.rule, a.severity))
+    }
+
+    /// Runs every enabled rule that reads `event`, appending what fired to `out`.
+    pub fn evaluate<'e>(&self, event: &'e ActivityEvent, out: &mut Vec<Hit<'e>>) {
+        let start = out.len();
+        // Indices (into `active`) of the rules that fired, parallel to `out[start..]`.
+        let mut fired = [usize::MAX; 16];
+        let candidates = self
+            .by_name
+            .get(event.name.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(source, _)| *source == event.source)
+            .map(|(_, i)| *i)
+            .chain(self.any.iter().copied());
+        for i in candidates {
+            let active = &self.active[i];
+            if let Some(finding) = (active.rule.eval)(event, &self.settings) {
+                let severity = if active.severity != active.rule.severity {
+                    active.severity
+                } else {
+                    finding.severity.unwrap_or(active.severity)
+                };
+                if let Some(slot) = fired.get_mut(out.len() - start) {
+                    *slot = i;
+                }
+                out.push(Hit {
+                    rule: active.rule,
+                    severity,
+                    finding,
+                    event,
+                });
+            }
+        }
+        if out.len() == start {
+            return;
+        }
+        if self.filter.classify(event).is_some() || self.is_allowed(event) {
+            out.truncate(start);
+            return;
+        }
+        let fired = &fired[..(out.len() - start).min(fired.len())];
+        for (j, &i) in fired.iter().enumerate().rev() {
+            if self.active[i]
+                .superseded_by
+                .iter()
+                .any(|s| fired.contains(s))
+            {
+                out.remove(start + j);
+            }
+        }
+    }
+
+    /// Every hit for a slice of events.
+    pub fn evaluate_all<'e>(&self, events: &'e [ActivityEvent]) -> Vec<Hit<'e>> {
+        let mut out = Vec::new();
+        for e in events {
+            self.evaluate(e, &mut out);
+        }
+        out
+    }
+
+    fn is_allowed(&self, event: &ActivityEvent) -> bool {
+        self.has_allowed
+            && (self.allowed.is_match(&event.principal.actor)
+                || event
+                    .principal
+                    .arn
+                    .as_deref()
+                    .is_some_and(|a| self.allowed.is_match(a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_valid_and_documented() {
+        let mut seen = BTreeSet::new();
+        for rule in ALL {
+            crate::model::RuleId::new(rule.id).unwrap();
+            assert!(seen.insert(rule.id), "{} twice", rule.id);
+            assert!(
+                rule.title.len() < 60,
+                "{}: title too long for a subject",
+                rule.id
+            );
+            for text in [rule.description, rule.why, rule.check, rule.tuning] {
+                assert!(!text.trim().is_empty(), "{}: empty text", rule.id);
+            }
+            assert!(!rule.references.is_empty(), "{}: no references", rule.id);
+            for s in rule.superseded_by {
+                assert!(
+                    Rule::by_id(s).is_some(),
+                    "{}: superseded by unknown {s}",
+                    rule.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn settings_lists_name_real_rules() {
+        assert!(RuleSetConfig::parse_disabled("off_hours_activity, access_denied").is_ok());
+        let e = RuleSetConfig::parse_disabled("root_login")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("root_login") && e.contains("iat rules list"),
+            "{e}"
+        );
+        let s = RuleSetConfig::parse_severities("access_denied=low").unwrap();
+        assert_eq!(s["access_denied"], Severity::Low);
+        assert!(RuleSetConfig::parse_severities("access_denied").is_err());
+        assert!(RuleSetConfig::parse_severities("access_denied=urgent").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! Any API call made as the root user, other than the console sign-in itself.
+
+use super::{Finding, Reads, Rule, RuleSettings};
+use crate::model::{ActivityEvent, EventType, PrincipalType, Severity};
+
+pub(crate) static RULE: Rule = Rule {
+    id: "root_activity",
+    title: "Root user activity",
+    severity: Severity::High,
+    description: "Any call made with root credentials (console session or root access key), failed or not, except the sign-in itself (`root_console_login`) and AWS service events. Calls in one run are grouped into one alert per account.",
+    why: "Root credentials bypass every IAM policy and permissions boundary. Any use outside a documented break-glass procedure means they are shared, leaked or used by mistake; a failed call still proves someone holds them.",
+    check: "Who holds the root credentials? Does the account have a root access key (it should not)? List the calls in the alert and confirm each was intended.",
+    tuning: "SEVERITY_OVERRIDES; nothing else by design.",
+    references: &[
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/root-user-tasks.html",
+        "https://docs.aws.amazon.com/securityhub/latest/userguide/iam-controls.html",
+    ],
+    reads: Reads::Any("every event by the root user"),
+    superseded_by: &[],
+    eval,
+};
+
+fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
+    if e.principal.kind != PrincipalType::Root
+        || e.event_type == EventType::AwsServiceEvent
+        || (e.name == "ConsoleLogin" && e.source == "signin.amazonaws.com")
+        || e.principal.invoked_by.is_some()
+    {
+        return None;
+    }
+    let service = e.source.trim_end_matches(".amazonaws.com");
+    let mut summary = format!("the root user called {service}:{}", e.name);
+    if let Some(code) = &e.error_code {
+        summary.push_str(&format!(" (failed: {code})"));
+    }
+    let key = e.principal.access_key_id.as_deref().unwrap_or("none");
+    Some(
+        Finding::new(summary).detail("Access key", key).group(
+            e.account
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn fixtures() {
+        check_fixtures(&RULE);
+    }
+
+    #[test]
+    fn failed_root_calls_still_count_but_not_the_sign_in() {
+        let denied =
+            call(root(), "s3.amazonaws.com", "ListBuckets").error("AccessDenied", "denied");
+        assert!(
+            fire(&RULE, &denied.event())
+                .summary
+                .contains("failed: AccessDenied")
+        );
+        assert!(quiet(&RULE, &console_login(root(), "Success", Some(true))));
+        assert!(quiet(
+            &RULE,
+            &call(iam_user("alice"), "s3.amazonaws.com", "ListBuckets").event()
+        ));
+    }
+}
