@@ -486,3 +486,41 @@ impl<'de> Visitor<'de> for Elements<'_, '_> {
         Ok(())
     }
 }
+
+/// Every event in `inputs` (files and directories), for tools that want them all in memory
+/// (`iat rules test`). Records that do not normalise are returned with the reason, never
+/// dropped silently.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub events: Vec<iat_core::ActivityEvent>,
+    /// `(file, record index, reason)` of each record that could not be used.
+    pub rejected: Vec<(PathBuf, usize, String)>,
+    /// Files or directories that could not be read.
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+/// Reads and normalises every record under `inputs`.
+pub fn load_events(inputs: &[PathBuf], limits: &iat_core::RecordLimits) -> Loaded {
+    let discovery = discover(inputs);
+    let mut loaded = Loaded {
+        problems: discovery.problems,
+        ..Loaded::default()
+    };
+    for (path, _) in &discovery.files {
+        let outcome = read_file(path, &mut |item| match item {
+            Item::Record { index, text } => match iat_core::normalize(text, limits) {
+                Ok(n) => loaded.events.push(n.event),
+                Err(r) => loaded
+                    .rejected
+                    .push((path.clone(), index, r.error.to_string())),
+            },
+            Item::Malformed { index, reason, .. } => {
+                loaded.rejected.push((path.clone(), index, reason))
+            }
+        });
+        if let Some(e) = outcome.error {
+            loaded.problems.push((path.clone(), e));
+        }
+    }
+    loaded
+}

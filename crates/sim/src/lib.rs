@@ -135,6 +135,32 @@ pub struct ScenarioLabel {
     pub account: String,
     pub event_ids: Vec<String>,
     pub find: Finder,
+    /// The alerts the scenario must raise: one (event, rule) pair per rule and event.
+    #[serde(default)]
+    pub alerts: Vec<ExpectedAlert>,
+}
+
+/// One alert a scenario must raise.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExpectedAlert {
+    pub event_id: String,
+    pub rule_id: String,
+}
+
+/// How well a set of raised alerts matches the labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertScore {
+    pub expected: usize,
+    pub raised: usize,
+    pub true_positives: usize,
+    /// True positives over raised (1.0 when nothing was raised).
+    pub precision: f64,
+    /// True positives over expected.
+    pub recall: f64,
+    /// Expected alerts not raised, with the scenario kind.
+    pub missed: Vec<(String, ExpectedAlert)>,
+    /// Raised alerts no label expects (on background events, or the wrong rule).
+    pub unexpected: Vec<ExpectedAlert>,
 }
 
 /// The labels file.
@@ -166,6 +192,32 @@ impl Labels {
         })?;
         serde_json::from_str(&text)
             .map_err(|e| SimError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Scores raised `(event id, rule id)` pairs against the scenarios' expected alerts.
+    pub fn score_alerts(&self, raised: &std::collections::BTreeSet<ExpectedAlert>) -> AlertScore {
+        let mut expected = std::collections::BTreeSet::new();
+        let mut missed = Vec::new();
+        for s in &self.scenarios {
+            for a in &s.alerts {
+                expected.insert(a.clone());
+                if !raised.contains(a) {
+                    missed.push((s.kind.clone(), a.clone()));
+                }
+            }
+        }
+        let true_positives = raised.intersection(&expected).count();
+        let unexpected: Vec<ExpectedAlert> = raised.difference(&expected).cloned().collect();
+        let ratio = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
+        AlertScore {
+            expected: expected.len(),
+            raised: raised.len(),
+            true_positives,
+            precision: ratio(true_positives, raised.len()),
+            recall: ratio(true_positives, expected.len()),
+            missed,
+            unexpected,
+        }
     }
 
     /// Every event id that belongs to some scenario.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::org::{Org, SSO_REGION, UNEXPECTED_PREFIX, WORK_END, WORK_START};
 use crate::records::{Rec, Who, call, id_like, office_ip, uuid};
-use crate::{Finder, Pending, ScenarioLabel};
+use crate::{ExpectedAlert, Finder, Pending, ScenarioLabel};
 
 struct Planter<'a> {
     rng: &'a mut ChaCha8Rng,
@@ -55,7 +55,25 @@ impl Planter<'_> {
         event_ids: Vec<String>,
         find: Finder,
     ) {
+        let alerts = event_ids
+            .iter()
+            .flat_map(|id| {
+                let name = self
+                    .records
+                    .iter()
+                    .find(|r| r.json["eventID"] == id.as_str())
+                    .and_then(|r| r.json["eventName"].as_str())
+                    .unwrap_or_default();
+                expected_rules(kind, name)
+                    .iter()
+                    .map(move |rule| ExpectedAlert {
+                        event_id: id.clone(),
+                        rule_id: (*rule).to_owned(),
+                    })
+            })
+            .collect();
         self.labels.push(ScenarioLabel {
+            alerts,
             kind: kind.to_owned(),
             description: description.to_owned(),
             account: self.org.accounts[account].id.clone(),
@@ -71,6 +89,37 @@ impl Planter<'_> {
 
     fn names(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
+    }
+}
+
+/// The alert rules a scenario's event must raise, by scenario kind and event name.
+fn expected_rules(kind: &str, event_name: &str) -> &'static [&'static str] {
+    match (kind, event_name) {
+        (k, _) if k.starts_with("root_console_login") => &["root_console_login"],
+        ("root_api_activity", _) => &["root_activity"],
+        (_, "CreateUser") => &["iam_user_created"],
+        (_, "CreateAccessKey") => &["access_key_created"],
+        (k, _) if k.starts_with("admin_policy_attached") => &["admin_policy_attached"],
+        (k, _) if k.starts_with("inline_policy") => &["dangerous_inline_policy"],
+        (k, _) if k.starts_with("trust_policy") => &["trust_policy_external"],
+        ("mfa_deactivated", _) => &["mfa_device_removed"],
+        ("access_key_status_changed", _) => &["access_key_status_changed"],
+        ("privilege_escalation", _) => &["privilege_escalation"],
+        (_, "CreatePermissionSet") => &["permission_set_created"],
+        (_, "UpdatePermissionSet") => &["permission_set_updated"],
+        (_, "AttachManagedPolicyToPermissionSet") => &["permission_set_admin_policy"],
+        (_, "CreateAccountAssignment") => &["account_assignment_created"],
+        (_, "CreateApplication") => &["sso_application_created"],
+        (_, "DeleteApplication") => &["sso_application_deleted"],
+        ("security_group_open_to_world", _) => &["security_group_open_to_world"],
+        ("security_group_changed", _) => &["security_group_changed"],
+        ("console_login_unexpected_network", _) => &["console_login_unexpected_network"],
+        ("console_login_without_mfa", _) => &["console_login_without_mfa"],
+        ("console_login_failures", _) => &["console_login_failed"],
+        ("off_hours_activity", _) => &["off_hours_activity"],
+        (k, _) if k.starts_with("cloudtrail") => &["cloudtrail_tampering"],
+        (k, _) if k.starts_with("denied_") => &["access_denied"],
+        _ => &[],
     }
 }
 
@@ -1099,6 +1148,10 @@ fn denials(p: &mut Planter<'_>) {
         let kind = format!("denied_{}", case.layer);
         // Two cases share a layer; keep one label per layer.
         if let Some(existing) = p.labels.iter_mut().find(|l| l.kind == kind) {
+            existing.alerts.extend(ids.iter().map(|id| ExpectedAlert {
+                event_id: id.clone(),
+                rule_id: "access_denied".to_owned(),
+            }));
             existing.event_ids.extend(ids);
             continue;
         }
