@@ -576,6 +576,35 @@ impl EventStore for DynamoEventStore {
     }
 }
 
+/// The event in a DynamoDB stream record's `NewImage` (the Lambda event's JSON form, attribute
+/// values as `{"S": ...}`, `{"B": "<base64>"}`), `Ok(None)` for the table's other items (day
+/// registrations, quarantined records), or why the image cannot be read.
+pub fn event_from_stream_image(
+    image: &serde_json::Value,
+    limits: &RecordLimits,
+) -> Result<Option<ActivityEvent>, String> {
+    let pk = image
+        .pointer("/pk/S")
+        .and_then(|v| v.as_str())
+        .ok_or("image has no pk")?;
+    if !pk.starts_with("E#") {
+        return Ok(None);
+    }
+    let sk = image
+        .pointer("/sk/S")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
+    let z = image
+        .pointer("/z/B")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("item {sk} has no record"))?;
+    let stored = aws_smithy_types::base64::decode(z).map_err(|e| format!("item {sk}: {e}"))?;
+    let raw = codec::decode(&stored).map_err(|e| format!("item {sk}: {e}"))?;
+    normalize(raw, limits)
+        .map(|n| Some(n.event))
+        .map_err(|r| format!("item {sk}: {}", r.error))
+}
+
 /// The item for `event`, or why it cannot be one.
 fn event_item(
     event: &ActivityEvent,

@@ -7,6 +7,8 @@
 //!   DynamoDB, with conditional writes.
 //! - [`create_table`]: the tables' layouts, for `iat create-tables` and tests.
 //! - [`discover_regions`]: the account's enabled regions (EC2 `DescribeRegions`).
+//! - [`SnsNotifier`]: the `Notifier` port on an SNS topic, with message attributes for filters.
+//! - [`event_from_stream_image`]: an event from the events table's DynamoDB stream.
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
 //!
 //! Adapters take an already-built SDK client, so retries, timeouts and endpoints come from the
@@ -20,16 +22,22 @@ mod dynamo;
 mod events;
 mod regions;
 mod s3;
+mod sns;
 mod tables;
+#[cfg(feature = "testkit")]
+pub mod testing;
 
 pub use cloudtrail::CloudTrailEventSource;
 pub use config::{
     AwsSettings, caller_account, check_credentials, sdk_config, with_static_credentials,
 };
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
-pub use events::{BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventStore, WriteCost};
+pub use events::{
+    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventStore, WriteCost, event_from_stream_image,
+};
 pub use regions::{RegionDiscovery, discover_regions};
 pub use s3::S3ObjectStore;
+pub use sns::SnsNotifier;
 pub use tables::{TableKind, create_table};
 
 /// `code: message` of an SDK error, the way operators search for it.

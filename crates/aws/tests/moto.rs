@@ -403,3 +403,54 @@ async fn regions_are_discovered_with_their_opt_in_status() {
     let unknown = iat_core::Region::new("xx-nowhere-9").unwrap();
     assert!(found.check(&[unknown]).is_err());
 }
+
+static TOPICS: AtomicUsize = AtomicUsize::new(0);
+
+async fn inbox(endpoint: &str) -> iat_aws::testing::SnsInbox {
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let name = format!(
+        "iat-test-{}-{}",
+        std::process::id(),
+        TOPICS.fetch_add(1, Ordering::Relaxed)
+    );
+    iat_aws::testing::SnsInbox::create(&config, &name).await
+}
+
+#[tokio::test]
+async fn sns_notifier_contract_read_back_through_sqs() {
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
+    let inbox = inbox(&endpoint).await;
+    let notifier = iat_aws::SnsNotifier::new(inbox.sns.clone(), &inbox.topic_arn);
+    notifier.check().await.unwrap();
+    contract::notifier_suite(&notifier, || {
+        let inbox = inbox.clone();
+        async move {
+            inbox
+                .drain()
+                .await
+                .into_iter()
+                .map(|d| d.notification)
+                .collect()
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sns_missing_topic_is_named() {
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
+    let inbox = inbox(&endpoint).await;
+    let arn = inbox.topic_arn.replace("iat-test", "no-such-topic");
+    let notifier = iat_aws::SnsNotifier::new(inbox.sns.clone(), &arn);
+    let e = notifier.check().await.unwrap_err().to_string();
+    assert!(e.contains(&arn), "{e}");
+}

@@ -6,6 +6,7 @@
 //! the same one the `iat` command runs. A configuration error stops the function at start-up with
 //! one line naming the variable and what it must be.
 
+pub mod alerter;
 pub mod env;
 pub mod tracker;
 
@@ -15,7 +16,8 @@ pub fn init_json_logs() {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("LOG_LEVEL"))
         .unwrap_or_else(|_| {
-            "warn,iat_core=info,iat_aws=info,iat_tracker=info,iat_lambda=info".to_owned()
+            "warn,iat_core=info,iat_aws=info,iat_tracker=info,iat_alerter=info,iat_lambda=info"
+                .to_owned()
         });
     let _ = tracing_subscriber::fmt()
         .json()

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::filter::NoiseFilter;
 use crate::model::{ActivityEvent, Severity};
 
+mod config;
 pub mod policy;
 mod settings;
 
@@ -50,6 +51,7 @@ mod trust_policy_external;
 #[cfg(test)]
 mod testing;
 
+pub use config::SETTINGS;
 pub use settings::{
     DEFAULT_ADMIN_POLICIES, DEFAULT_DENIED_EXCLUSIONS, RuleSettings, WorkingHours, Zone,
 };

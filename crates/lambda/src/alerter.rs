@@ -1,0 +1,252 @@
+//! The alerter function: rules over new events, each alert sent once through SNS.
+//!
+//! Two triggers, one handler:
+//! - the events table's **DynamoDB stream** (`INSERT` records; batch size up to 1,000). The
+//!   response lists `batchItemFailures`: the first record whose alerts could not be sent, so
+//!   Lambda retries from there and one bad record never blocks the shard. Records that cannot
+//!   be read at all are logged with their key and skipped (they would fail forever);
+//! - optionally **EventBridge** rules for "AWS API Call via CloudTrail" and "AWS Console Sign In
+//!   via CloudTrail", whose `detail` is the CloudTrail record, for alerts within seconds. A
+//!   failure is returned as an error so EventBridge's retry (and the function's DLQ) applies.
+//!
+//! The ledger key is (event id, rule id) on both paths, so an event that arrives by both alerts
+//! once.
+//!
+//! Environment: `ALERT_TOPIC_ARN`, `ALERT_LEDGER_TABLE` (required); `MAX_MESSAGES_PER_SECOND`
+//! (5), `DIGEST_THRESHOLD` (20), `ALERT_LEDGER_TTL_DAYS` (30); and the rule settings of
+//! [`iat_core::rules::SETTINGS`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use iat_alerter::{Alerter, DeliveryPolicy, RunReport};
+use iat_aws::{DynamoAlertLedger, SnsNotifier, event_from_stream_image};
+use iat_core::rules::{RuleSet, RuleSetConfig};
+use iat_core::{ActivityEvent, RecordLimits, normalize};
+use serde_json::{Value, json};
+
+use crate::env::{Env, EnvError};
+
+/// The alerter's configuration.
+#[derive(Debug, Clone)]
+pub struct AlerterSettings {
+    pub topic_arn: String,
+    pub ledger_table: String,
+    pub ledger_ttl: Duration,
+    pub policy: DeliveryPolicy,
+    pub rules: RuleSetConfig,
+}
+
+impl AlerterSettings {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, AlerterError> {
+        let topic_arn = env.required("ALERT_TOPIC_ARN", "the SNS topic alerts are published to")?;
+        if !topic_arn.starts_with("arn:") || topic_arn.split(':').count() != 6 {
+            return Err(EnvError {
+                name: "ALERT_TOPIC_ARN",
+                value: topic_arn,
+                expected: "an SNS topic ARN, arn:aws:sns:<region>:<account>:<name>".into(),
+            }
+            .into());
+        }
+        let ledger_table = env.required("ALERT_LEDGER_TABLE", "the alert ledger table's name")?;
+        let rate: f64 = env.parse(
+            "MAX_MESSAGES_PER_SECOND",
+            5.0,
+            "a number of messages per second, e.g. 5",
+        )?;
+        if !(0.1..=30.0).contains(&rate) {
+            return Err(EnvError {
+                name: "MAX_MESSAGES_PER_SECOND",
+                value: rate.to_string(),
+                expected: "between 0.1 and 30 (SNS e-mail delivery allows about 10 per second)"
+                    .into(),
+            }
+            .into());
+        }
+        let digest_threshold =
+            env.parse("DIGEST_THRESHOLD", 20usize, "a number of alerts, e.g. 20")?;
+        let ttl_days: i64 = env.parse("ALERT_LEDGER_TTL_DAYS", 30, "a number of days, e.g. 30")?;
+        let lookup = |name: &str| env.get(name);
+        let rules =
+            RuleSetConfig::from_lookup(&lookup).map_err(|e| AlerterError::Rules(e.to_string()))?;
+        Ok(Self {
+            topic_arn,
+            ledger_table,
+            ledger_ttl: Duration::days(ttl_days.max(1)),
+            policy: DeliveryPolicy {
+                max_per_second: rate,
+                digest_threshold,
+                ..DeliveryPolicy::default()
+            },
+            rules,
+        })
+    }
+}
+
+/// Why an invocation (or start-up) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlerterError {
+    #[error(transparent)]
+    Config(#[from] EnvError),
+    #[error("rule settings: {0}")]
+    Rules(String),
+    /// An EventBridge event whose alerts were not all sent; EventBridge retries it.
+    #[error("alerts not sent for event {event_id}: {reason}")]
+    NotSent { event_id: String, reason: String },
+    /// An event this function does not know how to read.
+    #[error("unsupported event: {0}")]
+    Unsupported(String),
+}
+
+impl AlerterError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            AlerterError::Config(_) | AlerterError::Rules(_) => "ConfigError",
+            AlerterError::NotSent { .. } => "AlertsNotSent",
+            AlerterError::Unsupported(_) => "UnsupportedEvent",
+        }
+    }
+}
+
+impl From<AlerterError> for lambda_runtime::Diagnostic {
+    fn from(e: AlerterError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The alerter with its AWS ports.
+#[derive(Debug)]
+pub struct AlerterFunction {
+    alerter: Alerter,
+    limits: RecordLimits,
+}
+
+impl AlerterFunction {
+    pub fn new(
+        settings: AlerterSettings,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, AlerterError> {
+        let rules = RuleSet::new(settings.rules).map_err(|e| AlerterError::Rules(e.to_string()))?;
+        let ledger = DynamoAlertLedger::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            settings.ledger_table,
+            settings.ledger_ttl,
+        );
+        let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), settings.topic_arn);
+        Ok(Self {
+            alerter: Alerter::new(rules, Arc::new(ledger), Arc::new(notifier), settings.policy),
+            limits: RecordLimits::default(),
+        })
+    }
+
+    /// A function around an already-built alerter (other ports, tests).
+    pub fn from_alerter(alerter: Alerter) -> Self {
+        Self {
+            alerter,
+            limits: RecordLimits::default(),
+        }
+    }
+
+    /// Handles one invocation: a DynamoDB stream batch or an EventBridge event.
+    pub async fn handle(&self, event: Value, now: DateTime<Utc>) -> Result<Value, AlerterError> {
+        if event.get("Records").is_some() {
+            return Ok(self.stream_batch(&event, now).await);
+        }
+        if event.get("detail-type").is_some() && event.get("detail").is_some() {
+            return self.eventbridge(&event, now).await;
+        }
+        Err(AlerterError::Unsupported(
+            "expected a DynamoDB stream batch (Records) or an EventBridge CloudTrail event (detail-type, detail)".into(),
+        ))
+    }
+
+    async fn stream_batch(&self, batch: &Value, now: DateTime<Utc>) -> Value {
+        let records = batch["Records"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // (sequence number, event) in stream order.
+        let mut events: Vec<(String, ActivityEvent)> = Vec::new();
+        let mut skipped = 0;
+        for r in records {
+            let seq = r
+                .pointer("/dynamodb/SequenceNumber")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if r["eventName"].as_str() != Some("INSERT") {
+                continue;
+            }
+            let Some(image) = r.pointer("/dynamodb/NewImage") else {
+                tracing::warn!(
+                    sequence = seq,
+                    "stream record without NewImage; is the stream view NEW_IMAGE?"
+                );
+                skipped += 1;
+                continue;
+            };
+            match event_from_stream_image(image, &self.limits) {
+                Ok(Some(e)) => events.push((seq.to_owned(), e)),
+                Ok(None) => {}
+                Err(reason) => {
+                    tracing::error!(sequence = seq, %reason, "unreadable stream record skipped");
+                    skipped += 1;
+                }
+            }
+        }
+        let only: Vec<ActivityEvent> = events.iter().map(|(_, e)| e.clone()).collect();
+        let report = self.alerter.process(&only, now).await;
+        log_report("stream", &report, skipped);
+        // Retry from the first record whose alerts were not all sent.
+        let failures: Vec<Value> = events
+            .iter()
+            .find(|(_, e)| report.failed_events.contains(&e.id))
+            .map(|(seq, _)| json!({"itemIdentifier": seq}))
+            .into_iter()
+            .collect();
+        json!({"batchItemFailures": failures})
+    }
+
+    async fn eventbridge(&self, event: &Value, now: DateTime<Utc>) -> Result<Value, AlerterError> {
+        let detail = event["detail"].to_string();
+        let e = match normalize(detail, &self.limits) {
+            Ok(n) => n.event,
+            Err(r) => {
+                // Retrying cannot fix a record that does not read; log it and move on.
+                tracing::error!(error = %r.error, "unreadable EventBridge detail skipped");
+                return Ok(json!({"alerts_sent": 0, "skipped": 1}));
+            }
+        };
+        let report = self.alerter.process(std::slice::from_ref(&e), now).await;
+        log_report("eventbridge", &report, 0);
+        if !report.is_complete() {
+            return Err(AlerterError::NotSent {
+                event_id: e.id.to_string(),
+                reason: report
+                    .error
+                    .unwrap_or_else(|| "another sender holds the claim".into()),
+            });
+        }
+        Ok(json!({"alerts_sent": report.alerts_sent, "already_sent": report.already_sent}))
+    }
+}
+
+fn log_report(trigger: &str, r: &RunReport, skipped: usize) {
+    tracing::info!(
+        trigger,
+        events = r.events,
+        hits = r.hits,
+        alerts = r.alerts,
+        alerts_sent = r.alerts_sent,
+        messages = r.messages,
+        digests = r.digests,
+        already_sent = r.already_sent,
+        in_flight = r.in_flight,
+        failed_events = r.failed_events.len(),
+        skipped,
+        error = r.error.as_deref().unwrap_or(""),
+        "alert run"
+    );
+}
