@@ -1,4 +1,4 @@
-//! `iat demo` works from nothing, and finds every planted scenario.
+//! `iat demo` works from nothing, finds every planted scenario and raises its alerts.
 
 use std::process::ExitCode;
 
@@ -28,7 +28,15 @@ fn demo_generates_ingests_and_finds_every_scenario() {
             out.contains("duplicates                 0"),
             "a fresh database each run: {out}"
         );
-        assert!(out.contains("Root user activity"), "{out}");
+        assert!(out.contains("root_activity"), "{out}");
+        assert!(out.contains("47 alerts from 73 rule hits"), "{out}");
+        assert!(
+            out.contains("[CRITICAL] Root user console sign-in: root in"),
+            "{out}"
+        );
+        let sent =
+            iat_local::notify::JsonlNotifier::read(&dir.path().join("demo/alerts.jsonl")).unwrap();
+        assert_eq!(sent.len(), 7, "six criticals and one digest");
         assert!(out.contains("service control policy"), "{out}");
         assert!(out.contains("denied_vpc_endpoint_policy"), "{out}");
         assert!(!out.contains(" 0/"), "every scenario found: {out}");

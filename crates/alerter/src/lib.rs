@@ -119,14 +119,24 @@ impl Alerter {
 
     /// Evaluates `events` and sends what they raise. `now` stamps the ledger.
     pub async fn process(&self, events: &[ActivityEvent], now: DateTime<Utc>) -> RunReport {
-        let hits = self.rules.evaluate_all(events);
+        let mut report = self.deliver(self.evaluate(events), now).await;
+        report.events = events.len();
+        report
+    }
+
+    /// The alerts `events` raise, grouped; nothing is sent.
+    pub fn evaluate(&self, events: &[ActivityEvent]) -> Vec<Alert> {
+        Alert::from_hits(self.rules.evaluate_all(events))
+    }
+
+    /// Sends alerts (from [`Alerter::evaluate`], possibly of several batches merged with
+    /// [`Alert::merge`]): the digest decision is taken over all of them.
+    pub async fn deliver(&self, alerts: Vec<Alert>, now: DateTime<Utc>) -> RunReport {
         let mut report = RunReport {
-            events: events.len(),
-            hits: hits.len(),
+            hits: alerts.iter().map(|a| a.events.len()).sum(),
+            alerts: alerts.len(),
             ..RunReport::default()
         };
-        let alerts = Alert::from_hits(hits);
-        report.alerts = alerts.len();
         let mut claimed = Vec::new();
         for alert in alerts {
             if let Some(c) = self.claim(alert, now, &mut report).await {

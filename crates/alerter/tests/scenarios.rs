@@ -4,28 +4,20 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use iat_core::rules::{RuleSet, RuleSetConfig, WorkingHours};
-use iat_core::{NoiseFilter, RecordLimits};
+use iat_core::RecordLimits;
+use iat_core::rules::{RuleSet, RuleSetConfig};
 use iat_sim::{ExpectedAlert, Labels, OrgConfig, generate};
 
 /// The rule configuration an operator of the generated organisation would write.
-pub fn config_for(labels: &Labels) -> RuleSetConfig {
-    let mut c = RuleSetConfig::default();
-    c.settings
-        .set_expected_networks(&labels.expected_networks.join(","))
-        .unwrap();
-    c.settings
-        .set_trusted_accounts(&labels.accounts.join(","))
-        .unwrap();
-    let (start, end) = labels.working_hours;
-    c.settings.working_hours = WorkingHours::parse(
-        &format!("{start:02}:00-{end:02}:00"),
-        "mon-fri",
-        &format!("{:+03}:00", labels.utc_offset_hours),
-    )
-    .unwrap();
-    c.filter = NoiseFilter::new(&labels.scanner_role_patterns).unwrap();
-    c
+fn config_for(labels: &Labels) -> RuleSetConfig {
+    let settings = labels.rule_settings();
+    RuleSetConfig::from_lookup(&|name| {
+        settings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
 }
 
 fn score(config: OrgConfig) -> iat_sim::AlertScore {

@@ -72,6 +72,16 @@ pub enum Command {
     /// Show what the local store holds: events, time range, sources, denied calls by layer,
     /// collection streams and quarantined records.
     Status(cmd::status::StatusArgs),
+    /// Run the alert rules over events stored since the last run, and send what they raise.
+    ///
+    /// Each alert is recorded in the database's alert ledger when sent, so it is sent once
+    /// whatever happens (a failed send is retried by the next run). Bursts above
+    /// --digest-threshold go out as criticals one by one plus one digest. Rule settings are the
+    /// deployed alerter's environment variables (see `--set`). Exits 1 when an alert could not
+    /// be sent.
+    Alerts(cmd::alerts::AlertsArgs),
+    /// The alert rules: list them, or test them on log files.
+    Rules(cmd::rules::RulesArgs),
     /// Generate a day of an organisation's CloudTrail, ingest it, and show what stands out.
     ///
     /// The organisation has several accounts, IAM users, roles, Identity Center users, service
@@ -85,8 +95,7 @@ pub enum Command {
 
 /// Our warnings; other crates' errors only (the AWS SDK warns about every credential source it
 /// tries).
-const DEFAULT_LOG: &str =
-    "error,iat_core=warn,iat_local=warn,iat_aws=warn,iat_tracker=warn,iat_cli=warn";
+const DEFAULT_LOG: &str = "error,iat_core=warn,iat_local=warn,iat_aws=warn,iat_tracker=warn,iat_alerter=warn,iat_cli=warn";
 
 /// Sets up logging to stderr (warnings by default).
 pub fn init_logging(filter: Option<&str>) {
@@ -109,6 +118,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::CreateTables(args) => cmd::tables::run(args, out),
         Command::Events(args) => cmd::events::run(&cli.db, args, out),
         Command::Status(args) => cmd::status::run(&cli.db, args, out),
+        Command::Alerts(args) => cmd::alerts::run(&cli.db, args, out),
+        Command::Rules(args) => cmd::rules::run(args, out),
         Command::Demo(args) => cmd::demo::run(args, out),
     }
 }

@@ -220,18 +220,6 @@ fn csv_row(out: &mut dyn Write, fields: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes events in `format`.
-pub(crate) fn events(
-    out: &mut dyn Write,
-    events: &[ActivityEvent],
-    format: EventFormat,
-) -> anyhow::Result<()> {
-    let mut w = EventWriter::new(out, format)?;
-    w.write(events)?;
-    w.finish()?;
-    Ok(())
-}
-
 /// `1234567` → `1,234,567`.
 pub(crate) fn count(n: u64) -> String {
     let s = n.to_string();

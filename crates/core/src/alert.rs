@@ -83,40 +83,53 @@ pub struct Alert {
     pub events: Vec<EventFacts>,
     #[serde(skip)]
     pub rule: &'static Rule,
+    /// The burst key that grouped the events, if the rule groups.
+    #[serde(skip)]
+    pub group: Option<String>,
 }
 
 impl Alert {
     /// Groups hits into alerts, in the order their first events were given.
     pub fn from_hits(hits: Vec<Hit<'_>>) -> Vec<Alert> {
-        let mut alerts: Vec<Alert> = Vec::new();
+        Self::merge(
+            hits.into_iter()
+                .map(|hit| Alert {
+                    rule_id: hit.rule.id,
+                    title: hit.rule.title,
+                    severity: hit.severity,
+                    summary: hit.finding.summary,
+                    details: hit.finding.details,
+                    events: vec![EventFacts::of(hit.event)],
+                    rule: hit.rule,
+                    group: hit.finding.group,
+                })
+                .collect(),
+        )
+    }
+
+    /// Merges alerts of one rule with the same burst key in the same account (alerts from
+    /// several batches of one run, say), keeping the first one's text.
+    pub fn merge(alerts: Vec<Alert>) -> Vec<Alert> {
+        let mut out: Vec<Alert> = Vec::with_capacity(alerts.len());
         let mut groups: BTreeMap<(&'static str, Option<String>, String), usize> = BTreeMap::new();
-        for hit in hits {
-            let facts = EventFacts::of(hit.event);
-            if let Some(key) = &hit.finding.group {
+        for alert in alerts {
+            if let Some(key) = &alert.group {
                 let k = (
-                    hit.rule.id,
-                    hit.event.account.as_ref().map(|a| a.to_string()),
+                    alert.rule_id,
+                    alert.events[0].account.as_ref().map(|a| a.to_string()),
                     key.clone(),
                 );
                 if let Some(&i) = groups.get(&k) {
-                    let a = &mut alerts[i];
-                    a.severity = a.severity.max(hit.severity);
-                    a.events.push(facts);
+                    let a = &mut out[i];
+                    a.severity = a.severity.max(alert.severity);
+                    a.events.extend(alert.events);
                     continue;
                 }
-                groups.insert(k, alerts.len());
+                groups.insert(k, out.len());
             }
-            alerts.push(Alert {
-                rule_id: hit.rule.id,
-                title: hit.rule.title,
-                severity: hit.severity,
-                summary: hit.finding.summary,
-                details: hit.finding.details,
-                events: vec![facts],
-                rule: hit.rule,
-            });
+            out.push(alert);
         }
-        for a in &mut alerts {
+        for a in &mut out {
             a.events.sort_by(|x, y| {
                 x.time
                     .cmp(&y.time)
@@ -124,7 +137,7 @@ impl Alert {
             });
             a.events.dedup_by(|x, y| x.event_id == y.event_id);
         }
-        alerts
+        out
     }
 
     /// The ledger keys of every event in the alert.

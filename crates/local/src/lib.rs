@@ -6,6 +6,7 @@
 //! - [`logfiles`]: CloudTrail log files as an event source (trail files, `lookup-events` output,
 //!   JSON Lines; plain or gzip), streamed.
 //! - [`ingest`]: files → normalise → filter → store, in parallel, with a summary.
+//! - [`notify`]: the `Notifier` port on a terminal, a JSON Lines file or a webhook.
 //!
 //! The decision to know: SQLite keeps each record's original text and a few indexed columns;
 //! reading an event back re-normalises the text, so the stored form can never drift from the
@@ -13,6 +14,7 @@
 
 pub mod ingest;
 pub mod logfiles;
+pub mod notify;
 mod objects;
 mod sqlite;
 

@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     version INTEGER NOT NULL,
     body    TEXT NOT NULL
 );
+-- Small named values: how far `iat alerts` has read the events table (`alerts.after_seq`).
+CREATE TABLE IF NOT EXISTS marks (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alert_ledger (
     event_id   TEXT NOT NULL,
     rule_id    TEXT NOT NULL,
@@ -265,6 +270,58 @@ impl SqliteStore {
             out.push(event.event);
         }
         Ok(out)
+    }
+
+    /// Up to `limit` events stored after insertion number `after`, oldest insertion first,
+    /// each with its number (for readers that remember how far they got, like `iat alerts`).
+    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, ActivityEvent)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare_cached("SELECT e.seq, r.record FROM events e JOIN records r ON r.seq = e.seq WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2")
+            .map_err(db_err("read new events"))?;
+        let rows = stmt
+            .query_map(rusqlite::params![after, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err("read new events"))?;
+        let limits = RecordLimits {
+            max_record_bytes: usize::MAX,
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, raw) = row.map_err(db_err("read new events"))?;
+            let event = normalize(raw, &limits).map_err(|r| {
+                Error::backend(
+                    BACKEND,
+                    "read new events",
+                    format!("a stored record no longer normalises: {}", r.error),
+                )
+            })?;
+            out.push((seq, event.event));
+        }
+        Ok(out)
+    }
+
+    /// A named mark (0 when never set).
+    pub fn mark(&self, name: &str) -> Result<i64> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row("SELECT value FROM marks WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map(|v| v.unwrap_or(0))
+        .map_err(db_err("read mark"))
+    }
+
+    /// Sets a named mark.
+    pub fn set_mark(&self, name: &str, value: i64) -> Result<()> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "INSERT INTO marks (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            rusqlite::params![name, value],
+        )
+        .map(|_| ())
+        .map_err(db_err("write mark"))
     }
 
     /// Keeps rejected records.

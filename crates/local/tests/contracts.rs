@@ -105,3 +105,125 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
     }
     assert_eq!(store.stats().await.unwrap().events, 251);
 }
+
+#[tokio::test]
+async fn jsonl_notifier_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts/alerts.jsonl");
+    let n = iat_local::notify::JsonlNotifier::new(&path).unwrap();
+    iat_core::contract::notifier_suite(&n, || {
+        let path = path.clone();
+        async move { iat_local::notify::JsonlNotifier::read(&path).unwrap() }
+    })
+    .await;
+}
+
+/// A webhook receiver on 127.0.0.1 that keeps the JSON bodies it is sent, and answers `status`.
+async fn receiver(
+    status: u16,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let keep = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = s.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len: usize = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < head_end + 4 + len {
+                        continue;
+                    }
+                    let body = &buf[head_end + 4..head_end + 4 + len];
+                    keep.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(body).unwrap());
+                    let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
+                    s.write_all(resp.as_bytes()).await.unwrap();
+                    buf.clear();
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/services/T000/B000/secret"), got)
+}
+
+#[tokio::test]
+async fn webhook_notifier_contract_and_errors() {
+    let (url, got) = receiver(200).await;
+    let n = iat_local::notify::WebhookNotifier::new(&url).unwrap();
+    assert!(
+        !format!("{n:?}").contains("secret"),
+        "the URL's path stays out of logs"
+    );
+    iat_core::contract::notifier_suite(&n, || {
+        let got = got.clone();
+        async move {
+            got.lock()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    assert!(
+                        v["text"]
+                            .as_str()
+                            .unwrap()
+                            .contains(v["subject"].as_str().unwrap())
+                    );
+                    let mut n = iat_core::ports::Notification::new(
+                        v["subject"].as_str().unwrap(),
+                        v["body"].as_str().unwrap(),
+                        v["severity"].as_str().unwrap().parse().unwrap(),
+                    )
+                    .unwrap();
+                    n.attributes = serde_json::from_value(v["attributes"].clone()).unwrap();
+                    n
+                })
+                .collect()
+        }
+    })
+    .await;
+    let (url, _) = receiver(500).await;
+    let n = iat_local::notify::WebhookNotifier::new(&url).unwrap();
+    let msg = iat_core::ports::Notification::new("s", "b", iat_core::Severity::Low).unwrap();
+    let e = n.notify_err(&msg).await;
+    assert!(e.contains("500") && !e.contains("secret"), "{e}");
+    let e = iat_local::notify::WebhookNotifier::new("ftp://example.com/x")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("http"), "{e}");
+}
+
+trait NotifyErr {
+    async fn notify_err(&self, n: &iat_core::ports::Notification) -> String;
+}
+
+impl<N: iat_core::ports::Notifier> NotifyErr for N {
+    async fn notify_err(&self, n: &iat_core::ports::Notification) -> String {
+        self.notify(n).await.unwrap_err().to_string()
+    }
+}

@@ -194,6 +194,20 @@ impl Labels {
             .map_err(|e| SimError::Config(format!("{}: {e}", path.display())))
     }
 
+    /// The alert rule settings an operator of this organisation would set (the alerter's
+    /// environment variables): its networks, accounts, working hours and scanner roles.
+    pub fn rule_settings(&self) -> Vec<(&'static str, String)> {
+        let (start, end) = self.working_hours;
+        vec![
+            ("EXPECTED_NETWORKS", self.expected_networks.join(",")),
+            ("TRUSTED_ACCOUNTS", self.accounts.join(",")),
+            ("WORKING_HOURS", format!("{start:02}:00-{end:02}:00")),
+            ("WORKING_DAYS", "mon-fri".to_owned()),
+            ("TIME_ZONE", format!("{:+03}:00", self.utc_offset_hours)),
+            ("FILTERED_ROLES", self.scanner_role_patterns.join(",")),
+        ]
+    }
+
     /// Scores raised `(event id, rule id)` pairs against the scenarios' expected alerts.
     pub fn score_alerts(&self, raised: &std::collections::BTreeSet<ExpectedAlert>) -> AlertScore {
         let mut expected = std::collections::BTreeSet::new();

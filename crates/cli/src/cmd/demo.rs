@@ -1,22 +1,27 @@
 //! `iat demo`: the whole local pipeline on a generated organisation, with no AWS account.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use clap::Parser;
+use iat_alerter::DeliveryPolicy;
+use iat_core::NoiseFilter;
+use iat_core::alert::Alert;
 use iat_core::ports::{EventQuery, Order};
-use iat_core::{ActivityEvent, NoiseFilter};
+use iat_core::rules::{RuleSet, RuleSetConfig};
 use iat_local::ingest::IngestOptions;
+use iat_local::notify::JsonlNotifier;
 use iat_local::{Breakdown, SqliteStore};
 use iat_sim::{Labels, OrgConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::events::EventsArgs;
-use crate::output::{self, EventFormat, count, table};
+use crate::output::{count, table};
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
@@ -89,7 +94,7 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         trail.display()
     )?;
 
-    let store = super::open_store(&db)?;
+    let store = Arc::new(super::open_store(&db)?);
     let options = IngestOptions {
         filter: NoiseFilter::new(&labels.scanner_role_patterns)?,
         ..Default::default()
@@ -119,8 +124,8 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "{t}")?;
 
-    stands_out(out, &store, &labels)?;
-    scenarios(out, &store, &labels, &db, &logs)?;
+    let raised = alerts(out, &store, &labels, &args.dir)?;
+    scenarios(out, &store, &labels, &raised, &db, &logs)?;
 
     let dbs = db.display();
     writeln!(out, "\nExplore:")?;
@@ -131,6 +136,7 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         "  iat --db {dbs} events --source iam --event-name 'Create*,Attach*,Put*' --format json"
     )?;
     writeln!(out, "  iat --db {dbs} status")?;
+    writeln!(out, "  iat rules test {} --format summary", trail.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -150,117 +156,112 @@ fn generate(config: &OrgConfig, logs: &Path, show: bool) -> anyhow::Result<Label
     Ok(labels)
 }
 
-fn query(store: &SqliteStore, q: EventQuery) -> anyhow::Result<Vec<ActivityEvent>> {
-    Ok(store.query_blocking(&EventQuery {
+/// Runs the alert rules as the deployed alerter would (ledger, digest, notifier), and shows them.
+/// Returns the rule ids raised per event id.
+fn alerts(
+    out: &mut dyn Write,
+    store: &Arc<SqliteStore>,
+    labels: &Labels,
+    dir: &Path,
+) -> anyhow::Result<HashMap<String, Vec<&'static str>>> {
+    let settings = labels.rule_settings();
+    let lookup = |name: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let config = RuleSetConfig::from_lookup(&lookup)?;
+    let rules = RuleSet::new(config.clone())?;
+    let events = store.query_blocking(&EventQuery {
         order: Order::Ascending,
-        ..q
-    })?)
-}
-
-fn section(out: &mut dyn Write, title: &str, events: &[ActivityEvent]) -> anyhow::Result<()> {
-    if events.is_empty() {
-        return Ok(());
+        ..Default::default()
+    })?;
+    let hits = rules.evaluate_all(&events);
+    let mut raised: HashMap<String, Vec<&'static str>> = HashMap::new();
+    for h in &hits {
+        raised
+            .entry(h.event.id.to_string())
+            .or_default()
+            .push(h.rule.id);
     }
-    writeln!(out, "\n{title} ({})", events.len())?;
-    output::events(out, events, EventFormat::Table)
-}
+    let shown = Alert::from_hits(hits);
 
-fn names(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn stands_out(out: &mut dyn Write, store: &SqliteStore, labels: &Labels) -> anyhow::Result<()> {
-    writeln!(out, "\nWhat stands out")?;
-    section(
-        out,
-        "Root user activity",
-        &query(
-            store,
-            EventQuery {
-                actor: Some("root".into()),
-                ..Default::default()
-            },
-        )?,
-    )?;
-
-    let networks: Vec<ipnet::IpNet> = labels
-        .expected_networks
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let logins = query(
+    let file = dir.join("alerts.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let notifier = Arc::new(JsonlNotifier::new(&file)?);
+    let sent = super::alerts::send_new(
         store,
-        EventQuery {
-            event_names: names(&["ConsoleLogin"]),
-            ..Default::default()
+        RuleSet::new(config)?,
+        notifier,
+        DeliveryPolicy {
+            max_per_second: 1000.0,
+            ..DeliveryPolicy::default()
         },
-    )?;
-    let odd: Vec<ActivityEvent> = logins
-        .into_iter()
-        .filter(|e| {
-            let outside = e
-                .source_ip
-                .addr
-                .is_some_and(|a| !networks.iter().any(|n| n.contains(&a)));
-            let no_mfa = e.console_login.as_ref().and_then(|c| c.mfa_used) == Some(false);
-            e.principal.actor != "root" && (outside || no_mfa || e.is_failure())
-        })
-        .collect();
-    section(
-        out,
-        &format!(
-            "Console sign-ins that failed, lacked MFA, or came from outside {}",
-            labels.expected_networks.join(", ")
-        ),
-        &odd,
+        false,
     )?;
 
-    let changes = names(&[
-        "Create*",
-        "Delete*",
-        "Attach*",
-        "Detach*",
-        "Put*",
-        "Update*",
-        "Deactivate*",
-        "Add*",
-        "Remove*",
-        "Set*",
-    ]);
-    let by_source = |source: &str| EventQuery {
-        event_source: Some(source.to_owned()),
-        event_names: changes.clone(),
-        ..Default::default()
-    };
-    let by_names = |list: &[&str]| EventQuery {
-        event_names: names(list),
-        ..Default::default()
-    };
-    let sections = [
-        ("IAM changes", by_source("iam.amazonaws.com")),
-        ("Identity Center changes", by_source("sso.amazonaws.com")),
-        (
-            "Security group changes",
-            by_names(&[
-                "AuthorizeSecurityGroup*",
-                "RevokeSecurityGroup*",
-                "ModifySecurityGroupRules",
-            ]),
-        ),
-        (
-            "CloudTrail changes",
-            by_names(&[
-                "StopLogging",
-                "DeleteTrail",
-                "UpdateTrail",
-                "PutEventSelectors",
-            ]),
-        ),
-    ];
-    for (title, q) in sections {
-        section(out, title, &query(store, q)?)?;
+    writeln!(out, "\nAlerts")?;
+    let set: Vec<String> = settings.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    writeln!(out, "Rule settings: {}", set.join(" "))?;
+    let mut t = table();
+    t.set_header(["severity", "rule", "actor", "account", "what happened"]);
+    let mut sorted: Vec<&Alert> = shown.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.events[0].time.cmp(&b.events[0].time))
+    });
+    for a in &sorted {
+        let e = &a.events[0];
+        let n = if a.events.len() > 1 {
+            format!(" ({} events)", a.events.len())
+        } else {
+            String::new()
+        };
+        t.add_row([
+            a.severity.to_string(),
+            a.rule_id.to_owned(),
+            e.actor.clone(),
+            e.account
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            format!("{}{n}", a.summary),
+        ]);
     }
-    Ok(())
+    writeln!(out, "{t}")?;
+    let r = &sent.report;
+    let how = if r.digests > 0 {
+        format!(
+            "{} critical alerts one by one and the other {} in {} digest, as the threshold of {} alerts a run asks",
+            r.messages - r.digests,
+            r.alerts_sent - (r.messages - r.digests),
+            r.digests,
+            DeliveryPolicy::default().digest_threshold
+        )
+    } else {
+        "each on its own".to_owned()
+    };
+    writeln!(
+        out,
+        "{} alerts from {} rule hits, sent to {} as {} messages: {how}",
+        r.alerts_sent,
+        r.hits,
+        file.display(),
+        r.messages
+    )?;
+    if let Some(first) = sorted.first() {
+        let n = first.notification()?;
+        writeln!(
+            out,
+            "\nThe first, as SNS delivers it:\n{}\n{}\n{}",
+            n.subject.as_str(),
+            "─".repeat(78),
+            n.body.trim_end()
+        )?;
+    }
+    Ok(raised)
 }
 
 /// Checks each planted scenario is found by the `iat events` command its label gives.
@@ -268,6 +269,7 @@ fn scenarios(
     out: &mut dyn Write,
     store: &SqliteStore,
     labels: &Labels,
+    raised: &HashMap<String, Vec<&'static str>>,
     db: &Path,
     logs: &Path,
 ) -> anyhow::Result<()> {
@@ -277,8 +279,9 @@ fn scenarios(
         logs.join("labels.json").display()
     )?;
     let mut t = table();
-    t.set_header(["scenario", "found", "iat events ..."]);
+    t.set_header(["scenario", "found", "alerts", "iat events ..."]);
     let mut missed = 0;
+    let mut missed_alerts = 0;
     for s in &labels.scenarios {
         let argv = s.find.to_args();
         let cmd = EventsCommand::try_parse_from(
@@ -302,15 +305,35 @@ fn scenarios(
                 }
             })
             .collect();
+        let mut rules: Vec<&str> = s
+            .event_ids
+            .iter()
+            .flat_map(|id| raised.get(id).into_iter().flatten().copied())
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        missed_alerts += s
+            .alerts
+            .iter()
+            .filter(|a| {
+                !raised
+                    .get(&a.event_id)
+                    .is_some_and(|r| r.contains(&a.rule_id.as_str()))
+            })
+            .count();
         t.add_row([
             s.kind.clone(),
             format!("{hits}/{}", s.event_ids.len()),
+            rules.join(", "),
             quoted.join(" "),
         ]);
     }
     writeln!(out, "{t}")?;
     if missed > 0 {
         anyhow::bail!("{missed} planted events were not found in {}", db.display());
+    }
+    if missed_alerts > 0 {
+        anyhow::bail!("{missed_alerts} expected alerts were not raised");
     }
     Ok(())
 }

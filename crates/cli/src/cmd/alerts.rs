@@ -1,0 +1,208 @@
+//! `iat alerts`: run the rules over events stored since the last run, and send what they raise.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use iat_alerter::{Alerter, DeliveryPolicy, RunReport};
+use iat_core::EventId;
+use iat_core::alert::Alert;
+use iat_core::ports::Notifier;
+use iat_core::rules::RuleSet;
+use iat_local::SqliteStore;
+use iat_local::notify::{JsonlNotifier, WebhookNotifier, WriterNotifier};
+
+use super::RuleArgs;
+use crate::output::count;
+
+/// Arguments of the subcommand (documented on [`crate::Command`]).
+#[derive(Debug, clap::Args)]
+pub struct AlertsArgs {
+    /// Where alerts go: `stdout`, `jsonl:PATH` (appended, one JSON object per message), or
+    /// `webhook:URL` (JSON POST with a `text` field, as Slack and Teams incoming webhooks take).
+    #[arg(long, env = "IAT_NOTIFY", default_value = "stdout")]
+    pub notify: String,
+    /// Evaluate every stored event, not only those stored since the last run. Alerts already
+    /// sent are not sent again.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the alerts the new events raise; send nothing and remember nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Messages per second at most (default: 5 for a webhook, no limit for stdout and files).
+    #[arg(long)]
+    pub max_per_second: Option<f64>,
+    /// Above this many alerts in one run, criticals go one by one and the rest as one digest.
+    #[arg(long, default_value_t = 20)]
+    pub digest_threshold: usize,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+/// The mark that remembers the last event evaluated.
+pub(crate) const MARK: &str = "alerts.after_seq";
+
+/// Events evaluated per batch.
+const BATCH: usize = 5_000;
+
+/// What a run over the store did.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub events: usize,
+    pub report: RunReport,
+}
+
+/// Evaluates the events stored after the mark (all with `all`), sends their alerts as one run
+/// (so the digest threshold counts the whole run), and moves the mark past what was handled:
+/// to the end when everything was sent, else to just before the first event with an unsent
+/// alert, so the next run retries from there.
+pub(crate) fn send_new(
+    store: &Arc<SqliteStore>,
+    rules: RuleSet,
+    notifier: Arc<dyn Notifier>,
+    policy: DeliveryPolicy,
+    all: bool,
+) -> anyhow::Result<Outcome> {
+    let alerter = Alerter::new(rules, store.clone(), notifier, policy);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mark = store.mark(MARK)?;
+    let mut after = if all { 0 } else { mark };
+    let mut outcome = Outcome::default();
+    let mut alerts = Vec::new();
+    // Insertion numbers of the events that raised something, to place the mark after a failure.
+    let mut seq_of: HashMap<EventId, i64> = HashMap::new();
+    loop {
+        let batch = store.events_after(after, BATCH)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
+        let raised = alerter.evaluate(&events);
+        let with_alerts: HashSet<&EventId> = raised
+            .iter()
+            .flat_map(|a| a.events.iter().map(|e| &e.event_id))
+            .collect();
+        for (seq, e) in &batch {
+            if with_alerts.contains(&e.id) {
+                seq_of.insert(e.id.clone(), *seq);
+            }
+        }
+        alerts.extend(raised);
+        outcome.events += events.len();
+        after = last;
+    }
+    let r = runtime.block_on(alerter.deliver(Alert::merge(alerts), Utc::now()));
+    let end = if r.is_complete() {
+        after
+    } else {
+        r.failed_events
+            .iter()
+            .filter_map(|id| seq_of.get(id))
+            .min()
+            .map(|s| s - 1)
+            .unwrap_or(mark)
+    };
+    if end > mark {
+        store.set_mark(MARK, end)?;
+    }
+    outcome.report = r;
+    outcome.report.events = outcome.events;
+    Ok(outcome)
+}
+
+fn notifier(
+    spec: &str,
+    out_buffer: &Arc<WriterNotifier<Vec<u8>>>,
+) -> anyhow::Result<(Arc<dyn Notifier>, f64)> {
+    if spec == "stdout" {
+        return Ok((out_buffer.clone(), 1000.0));
+    }
+    if let Some(path) = spec.strip_prefix("jsonl:") {
+        return Ok((Arc::new(JsonlNotifier::new(Path::new(path))?), 1000.0));
+    }
+    if let Some(url) = spec.strip_prefix("webhook:") {
+        return Ok((Arc::new(WebhookNotifier::new(url)?), 5.0));
+    }
+    anyhow::bail!("--notify {spec:?}: expected stdout, jsonl:PATH or webhook:URL")
+}
+
+pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let store = Arc::new(super::open_existing(db)?);
+    let rules = RuleSet::new(args.rules.config()?)?;
+    if args.dry_run {
+        let mark = store.mark(MARK)?;
+        let mut after = if args.all { 0 } else { mark };
+        let mut alerts = 0;
+        loop {
+            let batch = store.events_after(after, BATCH)?;
+            let Some(&(last, _)) = batch.last() else {
+                break;
+            };
+            let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
+            for a in Alert::from_hits(rules.evaluate_all(&events)) {
+                let n = a.notification()?;
+                writeln!(
+                    out,
+                    "{}\n{}\n{}",
+                    "─".repeat(78),
+                    n.subject.as_str(),
+                    n.body.trim_end()
+                )?;
+                alerts += 1;
+            }
+            after = last;
+        }
+        writeln!(
+            out,
+            "{alerts} alerts would be raised (dry run: nothing sent, nothing remembered)"
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let buffer = Arc::new(WriterNotifier::new(Vec::new()));
+    let (notifier, default_rate) = notifier(&args.notify, &buffer)?;
+    let rate = args.max_per_second.unwrap_or(default_rate);
+    if rate.is_nan() || rate <= 0.0 {
+        anyhow::bail!("--max-per-second must be above 0");
+    }
+    let policy = DeliveryPolicy {
+        max_per_second: rate,
+        digest_threshold: args.digest_threshold,
+        ..DeliveryPolicy::default()
+    };
+    let outcome = send_new(&store, rules, notifier, policy, args.all).context("alert run")?;
+    drop(store);
+    if let Ok(b) = Arc::try_unwrap(buffer) {
+        out.write_all(&b.into_inner())?;
+    }
+    let r = &outcome.report;
+    writeln!(
+        out,
+        "{} events evaluated: {} alerts sent in {} messages ({} digests), {} events' alerts sent before",
+        count(outcome.events as u64),
+        count(r.alerts_sent as u64),
+        count(r.messages as u64),
+        r.digests,
+        count(r.already_sent as u64)
+    )?;
+    if let Some(e) = &r.error {
+        eprintln!(
+            "error: {} alerts not sent: {e}; run `iat alerts` again to retry",
+            r.failed_events.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if !r.failed_events.is_empty() {
+        eprintln!(
+            "error: {} alerts are being sent by another run; run `iat alerts` again later",
+            r.failed_events.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
