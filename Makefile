@@ -6,15 +6,15 @@ CARGO ?= cargo
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show what stands out
+demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show the alerts it raises
 	$(CARGO) run --release --quiet -p iat-cli --no-default-features -- demo
 
 test: ## Run every test, against a moto server this target installs, starts and stops
 	scripts/with-moto.sh scripts/test.sh
 
-bench: ## Run the benchmarks and append their figures to bench/results.jsonl
-	$(CARGO) build --release --quiet -p iat-cli -p iat-sim -p iat-bench
-	target/release/iat-bench --results bench/results.jsonl
+bench: ## Run the benchmarks (moto started for the alerter's) and append figures to bench/results.jsonl
+	$(CARGO) build --release --quiet -p iat-cli -p iat-sim -p iat-bench -p iat-lambda
+	scripts/with-moto.sh target/release/iat-bench --results bench/results.jsonl $(BENCH_ARGS)
 
 build: ## Build release binaries
 	$(CARGO) build --release --workspace

@@ -16,6 +16,7 @@ use iat_core::{RecordLimits, normalize};
 use iat_local::logfiles::{self, Item};
 use iat_sim::OrgConfig;
 
+mod alerter;
 mod tracker;
 mod wcu;
 
@@ -46,6 +47,10 @@ struct Args {
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
     #[arg(long, value_name = "DIR")]
     real_cloudtrail: Option<PathBuf>,
+    /// The alerter Lambda binary, for its peak memory on a 1,000-record batch (needs moto:
+    /// `make bench` starts it).
+    #[arg(long, default_value = "target/release/alerter")]
+    alerter_bin: PathBuf,
     /// Events per region for the tracker benchmark (17 regions).
     #[arg(long, default_value_t = 5_000)]
     tracker_events_per_region: usize,
@@ -62,8 +67,12 @@ pub(crate) struct Figure {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut figures = Vec::new();
-    if !["all", "foundation", "tracker", "wcu"].contains(&args.only.as_str()) {
-        bail!("--only takes foundation, tracker, wcu or all");
+    if !["all", "foundation", "tracker", "wcu", "alerter"].contains(&args.only.as_str()) {
+        bail!("--only takes foundation, tracker, wcu, alerter or all");
+    }
+    if ["all", "alerter"].contains(&args.only.as_str()) {
+        let generated = dataset(&args.data, args.parse_events)?;
+        figures.extend(alerter::benchmark(&generated, args.runs, &args.alerter_bin)?);
     }
     if ["all", "tracker", "wcu"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
@@ -293,15 +302,9 @@ fn ingest_benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<
 pub(crate) fn wait_sampling_peak_rss(
     child: &mut std::process::Child,
 ) -> anyhow::Result<(std::process::ExitStatus, u64)> {
-    let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path)
-            && let Some(kb) = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        {
+        if let Some(kb) = peak_rss_kib(child.id()) {
             peak = peak.max(kb);
         }
         if let Some(status) = child.try_wait()? {
@@ -309,6 +312,15 @@ pub(crate) fn wait_sampling_peak_rss(
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// A process's peak resident set so far (`VmHWM`, KiB).
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
 }
 
 fn git(args: &[&str]) -> Option<String> {

@@ -84,12 +84,7 @@ fn run_sampled(mut cmd: Command) -> anyhow::Result<Sample> {
     let (mut rss, mut cpu) = (0u64, 0f64);
     let pid = child.id();
     let status = loop {
-        if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            && let Some(kb) = st
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        {
+        if let Some(kb) = crate::peak_rss_kib(pid) {
             rss = rss.max(kb);
         }
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {

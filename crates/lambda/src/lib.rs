@@ -8,6 +8,8 @@
 
 pub mod alerter;
 pub mod env;
+#[cfg(feature = "testkit")]
+pub mod testing;
 pub mod tracker;
 
 /// JSON logs on stdout, which Lambda sends to CloudWatch Logs. `RUST_LOG` or `LOG_LEVEL` sets the

@@ -4,91 +4,24 @@
 //!
 //! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`; run alone, the moto test skips.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
 use iat_aws::{AwsSettings, TableKind, create_table, sdk_config};
 use iat_core::contract::records::RecordSpec;
+use iat_lambda::testing::Outcome;
 use iat_sim::lookup::{SimConfig, Simulator};
 use tokio::sync::mpsc;
 
 /// moto's account for any credentials; the simulator reads the account from the key id.
 const ACCOUNT: &str = "123456789012";
 
-/// What the function posted back for an invocation.
-#[derive(Debug)]
-enum Outcome {
-    Response(serde_json::Value),
-    Error(serde_json::Value),
-}
-
-/// A Lambda Runtime API serving one scheduled invocation, then none.
+/// A Runtime API serving one scheduled invocation, then none.
 async fn runtime_api(deadline_in: StdDuration) -> (SocketAddr, mpsc::UnboundedReceiver<Outcome>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let served = Arc::new(Mutex::new(false));
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (tx, served) = (tx.clone(), served.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (tx, served) = (tx.clone(), served.clone());
-                    async move {
-                        let path = req.uri().path().to_owned();
-                        if path.ends_with("/invocation/next") {
-                            if std::mem::replace(&mut *served.lock().unwrap(), true) {
-                                // One invocation only: the next never comes.
-                                std::future::pending::<()>().await;
-                            }
-                            let deadline =
-                                Utc::now().timestamp_millis() + deadline_in.as_millis() as i64;
-                            let event = serde_json::json!({
-                                "source": "aws.events",
-                                "detail-type": "Scheduled Event",
-                                "detail": {}
-                            });
-                            return Ok::<_, Infallible>(
-                                Response::builder()
-                                    .header("lambda-runtime-aws-request-id", "req-1")
-                                    .header("lambda-runtime-deadline-ms", deadline.to_string())
-                                    .header(
-                                        "lambda-runtime-invoked-function-arn",
-                                        "arn:aws:lambda:us-east-1:123456789012:function:tracker",
-                                    )
-                                    .body(Full::new(Bytes::from(event.to_string())))
-                                    .unwrap(),
-                            );
-                        }
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let value: serde_json::Value =
-                            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                        let _ = tx.send(if path.ends_with("/response") {
-                            Outcome::Response(value)
-                        } else {
-                            Outcome::Error(value)
-                        });
-                        Ok(Response::builder()
-                            .status(202)
-                            .body(Full::new(Bytes::new()))
-                            .unwrap())
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (addr, rx)
+    let event = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    iat_lambda::testing::runtime_api(event, deadline_in).await
 }
 
 fn tracker(runtime_api: SocketAddr, env: &[(&str, String)]) -> Child {

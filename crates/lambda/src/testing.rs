@@ -1,0 +1,79 @@
+//! Test helpers (feature `testkit`): a Lambda Runtime API that hands a function binary one
+//! invocation and reports what it posted back, so tests and benchmarks run the real binaries
+//! the way Lambda does, without Docker.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use tokio::sync::mpsc;
+
+/// What the function posted back for its invocation.
+#[derive(Debug)]
+pub enum Outcome {
+    Response(serde_json::Value),
+    Error(serde_json::Value),
+}
+
+/// Serves `event` as the one invocation (deadline `deadline_in` from now), then never another.
+pub async fn runtime_api(
+    event: serde_json::Value,
+    deadline_in: Duration,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Outcome>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("bound address");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let served = Arc::new(Mutex::new(false));
+    let event = Arc::new(event.to_string());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (tx, served, event) = (tx.clone(), served.clone(), event.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (tx, served, event) = (tx.clone(), served.clone(), event.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        if path.ends_with("/invocation/next") {
+                            if std::mem::replace(&mut *served.lock().expect("lock"), true) {
+                                std::future::pending::<()>().await;
+                            }
+                            let deadline = chrono::Utc::now().timestamp_millis() + deadline_in.as_millis() as i64;
+                            return Ok::<_, Infallible>(
+                                Response::builder()
+                                    .header("lambda-runtime-aws-request-id", "req-1")
+                                    .header("lambda-runtime-deadline-ms", deadline.to_string())
+                                    .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:test")
+                                    .body(Full::new(Bytes::from(event.as_bytes().to_vec())))
+                                    .expect("a valid response"),
+                            );
+                        }
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                        let _ = tx.send(if path.ends_with("/response") { Outcome::Response(value) } else { Outcome::Error(value) });
+                        Ok(Response::builder().status(202).body(Full::new(Bytes::new())).expect("a valid response"))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// The environment Lambda gives a function, pointed at `runtime_api`.
+pub fn lambda_env(runtime_api: SocketAddr, name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
