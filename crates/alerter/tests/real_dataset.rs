@@ -10,16 +10,7 @@ use iat_core::alert::Alert;
 use iat_core::rules::RuleSet;
 
 fn dataset() -> Option<PathBuf> {
-    let shared = std::env::var_os("IAT_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let dir = shared.join("datasets/invictus-aws-dataset/CloudTrail");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent", dir.display());
-        None
-    }
+    iat_sim::emulators::real_cloudtrail_dir()
 }
 
 #[test]

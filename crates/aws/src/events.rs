@@ -607,14 +607,19 @@ pub fn event_from_stream_image(
 
 /// The `NewImage` the events table's stream carries for `event` (as [`DynamoEventStore`]
 /// writes it), in the Lambda event's JSON form: for tests and benchmarks of stream consumers.
-pub fn stream_image(event: &ActivityEvent, retention: Option<Duration>) -> Result<serde_json::Value, String> {
+pub fn stream_image(
+    event: &ActivityEvent,
+    retention: Option<Duration>,
+) -> Result<serde_json::Value, String> {
     let item = event_item(event, retention)?;
     let mut image = serde_json::Map::new();
     for (k, v) in item {
         let value = match v {
             AttributeValue::S(s) => serde_json::json!({ "S": s }),
             AttributeValue::N(n) => serde_json::json!({ "N": n }),
-            AttributeValue::B(b) => serde_json::json!({ "B": aws_smithy_types::base64::encode(b.as_ref()) }),
+            AttributeValue::B(b) => {
+                serde_json::json!({ "B": aws_smithy_types::base64::encode(b.as_ref()) })
+            }
             other => return Err(format!("unexpected attribute {other:?}")),
         };
         image.insert(k, value);
@@ -992,13 +997,22 @@ mod tests {
         let e = RecordSpec::new("img-1", t).event();
         let image = stream_image(&e, Some(Duration::days(400))).unwrap();
         assert!(image["z"]["B"].is_string() && image["x"]["N"].is_string());
-        let back = event_from_stream_image(&image, &RecordLimits::default()).unwrap().unwrap();
+        let back = event_from_stream_image(&image, &RecordLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(back, e);
         let meta = serde_json::json!({"pk": {"S": "META"}, "sk": {"S": "D#2026-03-02"}});
-        assert_eq!(event_from_stream_image(&meta, &RecordLimits::default()), Ok(None));
+        assert_eq!(
+            event_from_stream_image(&meta, &RecordLimits::default()),
+            Ok(None)
+        );
         let mut broken = image.clone();
         broken["z"]["B"] = serde_json::json!("not base64!");
-        assert!(event_from_stream_image(&broken, &RecordLimits::default()).unwrap_err().contains("img-1"));
+        assert!(
+            event_from_stream_image(&broken, &RecordLimits::default())
+                .unwrap_err()
+                .contains("img-1")
+        );
         assert!(event_from_stream_image(&serde_json::json!({}), &RecordLimits::default()).is_err());
     }
 

@@ -13,13 +13,25 @@ use iat_sim::{ExpectedAlert, Labels};
 
 use crate::{Figure, median};
 
-pub(crate) fn benchmark(dir: &Path, runs: usize, alerter_bin: &Path) -> anyhow::Result<Vec<Figure>> {
+pub(crate) fn benchmark(
+    dir: &Path,
+    runs: usize,
+    alerter_bin: &Path,
+) -> anyhow::Result<Vec<Figure>> {
     let labels = Labels::read(&dir.join("labels.json"))?;
     let loaded = iat_local::logfiles::load_events(&[dir.join("AWSLogs")], &RecordLimits::default());
-    anyhow::ensure!(loaded.rejected.is_empty(), "generated records should all normalise");
+    anyhow::ensure!(
+        loaded.rejected.is_empty(),
+        "generated records should all normalise"
+    );
     let events = loaded.events;
     let settings = labels.rule_settings();
-    let config = RuleSetConfig::from_lookup(&|n| settings.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()))?;
+    let config = RuleSetConfig::from_lookup(&|n| {
+        settings
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.clone())
+    })?;
     let rules = RuleSet::new(config)?;
 
     // Throughput: whole passes over the events until a second has passed, per run.
@@ -42,7 +54,10 @@ pub(crate) fn benchmark(dir: &Path, runs: usize, alerter_bin: &Path) -> anyhow::
     let raised: std::collections::BTreeSet<ExpectedAlert> = rules
         .evaluate_all(&events)
         .iter()
-        .map(|h| ExpectedAlert { event_id: h.event.id.to_string(), rule_id: h.rule.id.to_owned() })
+        .map(|h| ExpectedAlert {
+            event_id: h.event.id.to_string(),
+            rule_id: h.rule.id.to_owned(),
+        })
         .collect();
     let score = labels.score_alerts(&raised);
     let kinds = labels.scenarios.len();
@@ -64,20 +79,36 @@ pub(crate) fn benchmark(dir: &Path, runs: usize, alerter_bin: &Path) -> anyhow::
             value: score.precision,
             unit: "ratio",
             goal: "1.0",
-            note: format!("{} raised (event, rule) pairs on {} events, {} expected by {kinds} labelled scenarios; {} unexpected", score.raised, events.len(), score.expected, score.unexpected.len()),
+            note: format!(
+                "{} raised (event, rule) pairs on {} events, {} expected by {kinds} labelled scenarios; {} unexpected",
+                score.raised,
+                events.len(),
+                score.expected,
+                score.unexpected.len()
+            ),
         },
         Figure {
             metric: "alerter.scenario_recall",
             value: score.recall,
             unit: "ratio",
             goal: "1.0",
-            note: format!("{} of {} expected (event, rule) pairs raised; missed: {:?}", score.true_positives, score.expected, score.missed),
+            note: format!(
+                "{} of {} expected (event, rule) pairs raised; missed: {:?}",
+                score.true_positives, score.expected, score.missed
+            ),
         },
     ];
     match iat_sim::emulators::moto_endpoint() {
-        Some(endpoint) if alerter_bin.exists() => figures.push(batch_rss(&events, &endpoint, alerter_bin, runs.min(3))?),
-        Some(_) => eprintln!("skipped alerter.batch_peak_rss_mb: no {} (cargo build --release -p iat-lambda)", alerter_bin.display()),
-        None => eprintln!("skipped alerter.batch_peak_rss_mb: needs moto (run through `make bench`)"),
+        Some(endpoint) if alerter_bin.exists() => {
+            figures.push(batch_rss(&events, &endpoint, alerter_bin, runs.min(3))?)
+        }
+        Some(_) => eprintln!(
+            "skipped alerter.batch_peak_rss_mb: no {} (cargo build --release -p iat-lambda)",
+            alerter_bin.display()
+        ),
+        None => {
+            eprintln!("skipped alerter.batch_peak_rss_mb: needs moto (run through `make bench`)")
+        }
     }
     Ok(figures)
 }
@@ -86,9 +117,23 @@ pub(crate) fn benchmark(dir: &Path, runs: usize, alerter_bin: &Path) -> anyhow::
 fn batch(events: &[iat_core::ActivityEvent]) -> anyhow::Result<serde_json::Value> {
     let rules = RuleSet::default_rules();
     let mut chosen: Vec<&iat_core::ActivityEvent> = Vec::new();
-    let alerting: std::collections::HashSet<&str> = rules.evaluate_all(events).iter().map(|h| h.event.id.as_str()).collect();
-    chosen.extend(events.iter().filter(|e| alerting.contains(e.id.as_str())).take(200));
-    chosen.extend(events.iter().filter(|e| !alerting.contains(e.id.as_str())).take(1_000 - chosen.len()));
+    let alerting: std::collections::HashSet<&str> = rules
+        .evaluate_all(events)
+        .iter()
+        .map(|h| h.event.id.as_str())
+        .collect();
+    chosen.extend(
+        events
+            .iter()
+            .filter(|e| alerting.contains(e.id.as_str()))
+            .take(200),
+    );
+    chosen.extend(
+        events
+            .iter()
+            .filter(|e| !alerting.contains(e.id.as_str()))
+            .take(1_000 - chosen.len()),
+    );
     let records: Vec<serde_json::Value> = chosen
         .iter()
         .enumerate()
@@ -102,8 +147,16 @@ fn batch(events: &[iat_core::ActivityEvent]) -> anyhow::Result<serde_json::Value
     Ok(serde_json::json!({ "Records": records }))
 }
 
-fn batch_rss(events: &[iat_core::ActivityEvent], endpoint: &str, bin: &Path, runs: usize) -> anyhow::Result<Figure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+fn batch_rss(
+    events: &[iat_core::ActivityEvent],
+    endpoint: &str,
+    bin: &Path,
+    runs: usize,
+) -> anyhow::Result<Figure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let event = batch(events)?;
     let records = event["Records"].as_array().map_or(0, Vec::len);
     let mut peaks = Vec::new();
@@ -118,8 +171,14 @@ fn batch_rss(events: &[iat_core::ActivityEvent], endpoint: &str, bin: &Path, run
             .await;
             let name = format!("iat-bench-{}-{run}", std::process::id());
             let inbox = iat_aws::testing::SnsInbox::create(&sdk, &name).await;
-            iat_aws::create_table(&aws_sdk_dynamodb::Client::new(&sdk), iat_aws::TableKind::AlertLedger, &name).await?;
-            let (api, mut rx) = iat_lambda::testing::runtime_api(event.clone(), Duration::from_secs(300)).await;
+            iat_aws::create_table(
+                &aws_sdk_dynamodb::Client::new(&sdk),
+                iat_aws::TableKind::AlertLedger,
+                &name,
+            )
+            .await?;
+            let (api, mut rx) =
+                iat_lambda::testing::runtime_api(event.clone(), Duration::from_secs(300)).await;
             let mut child = std::process::Command::new(bin)
                 .env_clear()
                 .envs(iat_lambda::testing::lambda_env(api, "alerter"))
@@ -149,7 +208,8 @@ fn batch_rss(events: &[iat_core::ActivityEvent], endpoint: &str, bin: &Path, run
             let _ = child.kill();
             let _ = child.wait();
             match outcome {
-                Some(iat_lambda::testing::Outcome::Response(v)) if v["batchItemFailures"] == serde_json::json!([]) => {}
+                Some(iat_lambda::testing::Outcome::Response(v))
+                    if v["batchItemFailures"] == serde_json::json!([]) => {}
                 other => anyhow::bail!("the alerter did not handle the batch: {other:?}"),
             }
             let sent = inbox.drain().await.len();

@@ -72,7 +72,11 @@ fn main() -> anyhow::Result<()> {
     }
     if ["all", "alerter"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
-        figures.extend(alerter::benchmark(&generated, args.runs, &args.alerter_bin)?);
+        figures.extend(alerter::benchmark(
+            &generated,
+            args.runs,
+            &args.alerter_bin,
+        )?);
     }
     if ["all", "tracker", "wcu"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;

@@ -220,6 +220,19 @@ fn csv_row(out: &mut dyn Write, fields: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints an alert as it would be delivered: a rule, the subject, the body.
+pub(crate) fn alert(out: &mut dyn Write, a: &iat_core::alert::Alert) -> anyhow::Result<()> {
+    let n = a.notification()?;
+    writeln!(
+        out,
+        "{}\n{}\n{}",
+        "─".repeat(78),
+        n.subject.as_str(),
+        n.body.trim_end()
+    )?;
+    Ok(())
+}
+
 /// `1234567` → `1,234,567`.
 pub(crate) fn count(n: u64) -> String {
     let s = n.to_string();

@@ -24,7 +24,9 @@ pub async fn runtime_api(
     event: serde_json::Value,
     deadline_in: Duration,
 ) -> (SocketAddr, mpsc::UnboundedReceiver<Outcome>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("bound address");
     let (tx, rx) = mpsc::unbounded_channel();
     let served = Arc::new(Mutex::new(false));
@@ -41,20 +43,37 @@ pub async fn runtime_api(
                             if std::mem::replace(&mut *served.lock().expect("lock"), true) {
                                 std::future::pending::<()>().await;
                             }
-                            let deadline = chrono::Utc::now().timestamp_millis() + deadline_in.as_millis() as i64;
+                            let deadline = chrono::Utc::now().timestamp_millis()
+                                + deadline_in.as_millis() as i64;
                             return Ok::<_, Infallible>(
                                 Response::builder()
                                     .header("lambda-runtime-aws-request-id", "req-1")
                                     .header("lambda-runtime-deadline-ms", deadline.to_string())
-                                    .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:test")
+                                    .header(
+                                        "lambda-runtime-invoked-function-arn",
+                                        "arn:aws:lambda:us-east-1:123456789012:function:test",
+                                    )
                                     .body(Full::new(Bytes::from(event.as_bytes().to_vec())))
                                     .expect("a valid response"),
                             );
                         }
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                        let _ = tx.send(if path.ends_with("/response") { Outcome::Response(value) } else { Outcome::Error(value) });
-                        Ok(Response::builder().status(202).body(Full::new(Bytes::new())).expect("a valid response"))
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                        let _ = tx.send(if path.ends_with("/response") {
+                            Outcome::Response(value)
+                        } else {
+                            Outcome::Error(value)
+                        });
+                        Ok(Response::builder()
+                            .status(202)
+                            .body(Full::new(Bytes::new()))
+                            .expect("a valid response"))
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()

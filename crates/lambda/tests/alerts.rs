@@ -439,7 +439,11 @@ fn alerter_binary(runtime: std::net::SocketAddr, env: &[(&str, String)]) -> std:
 fn output_of(mut child: std::process::Child) -> String {
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,42 +452,71 @@ async fn the_alerter_binary_handles_a_stream_batch_the_way_lambda_runs_it() {
     let events: Vec<ActivityEvent> = vec![
         admin_attached("ev-bin-1", "ops").event(),
         RecordSpec::new("ev-bin-quiet", t0()).event(),
-        RecordSpec::new("ev-bin-2", t0()).name("cloudtrail.amazonaws.com", "StopLogging").params(json!({"name": "org"})).event(),
+        RecordSpec::new("ev-bin-2", t0())
+            .name("cloudtrail.amazonaws.com", "StopLogging")
+            .params(json!({"name": "org"}))
+            .event(),
     ];
     let records: Vec<Value> = events
         .iter()
         .enumerate()
         .map(|(i, e)| json!({"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {"NewImage": iat_aws::stream_image(e, None).unwrap(), "SequenceNumber": format!("{}", 10 + i)}}))
         .collect();
-    let (api, mut rx) = iat_lambda::testing::runtime_api(json!({"Records": records}), StdDuration::from_secs(60)).await;
+    let (api, mut rx) =
+        iat_lambda::testing::runtime_api(json!({"Records": records}), StdDuration::from_secs(60))
+            .await;
     let endpoint = iat_sim::emulators::moto_endpoint().unwrap();
-    let child = alerter_binary(api, &[
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("ALERT_TOPIC_ARN", m.inbox.topic_arn.clone()),
-        ("ALERT_LEDGER_TABLE", m.ledger_table.clone()),
-        ("EXPECTED_NETWORKS", "203.0.113.0/24".into()),
-    ]);
-    let outcome = tokio::time::timeout(StdDuration::from_secs(60), rx.recv()).await.expect("an answer").unwrap();
+    let child = alerter_binary(
+        api,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("ALERT_TOPIC_ARN", m.inbox.topic_arn.clone()),
+            ("ALERT_LEDGER_TABLE", m.ledger_table.clone()),
+            ("EXPECTED_NETWORKS", "203.0.113.0/24".into()),
+        ],
+    );
+    let outcome = tokio::time::timeout(StdDuration::from_secs(60), rx.recv())
+        .await
+        .expect("an answer")
+        .unwrap();
     let logs = output_of(child);
     match outcome {
-        iat_lambda::testing::Outcome::Response(v) => assert_eq!(v, json!({"batchItemFailures": []}), "{logs}"),
+        iat_lambda::testing::Outcome::Response(v) => {
+            assert_eq!(v, json!({"batchItemFailures": []}), "{logs}")
+        }
         other => panic!("{other:?}\n{logs}"),
     }
     let got = m.inbox.drain().await;
     assert_eq!(got.len(), 2, "{logs}");
-    let line = logs.lines().find(|l| l.contains("alert run")).expect("a JSON log line per run");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("alert run"))
+        .expect("a JSON log line per run");
     let log: Value = serde_json::from_str(line).unwrap();
-    assert_eq!((log["fields"]["alerts_sent"].as_u64(), log["fields"]["events"].as_u64()), (Some(2), Some(3)), "{line}");
+    assert_eq!(
+        (
+            log["fields"]["alerts_sent"].as_u64(),
+            log["fields"]["events"].as_u64()
+        ),
+        (Some(2), Some(3)),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alerter_binary_stops_at_start_on_a_bad_setting() {
     let (api, _rx) = iat_lambda::testing::runtime_api(json!({}), StdDuration::from_secs(60)).await;
-    let mut child = alerter_binary(api, &[
-        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts".into()),
-        ("ALERT_LEDGER_TABLE", "ledger".into()),
-        ("TIME_ZONE", "Mars/Olympus".into()),
-    ]);
+    let mut child = alerter_binary(
+        api,
+        &[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:alerts".into(),
+            ),
+            ("ALERT_LEDGER_TABLE", "ledger".into()),
+            ("TIME_ZONE", "Mars/Olympus".into()),
+        ],
+    );
     let status = tokio::task::spawn_blocking(move || {
         for _ in 0..100 {
             if let Some(s) = child.try_wait().unwrap() {
@@ -497,6 +530,12 @@ async fn the_alerter_binary_stops_at_start_on_a_bad_setting() {
     .unwrap();
     assert!(!status.0.success());
     let logs = output_of(status.1);
-    let line = logs.lines().find(|l| l.contains("ConfigError")).unwrap_or_else(|| panic!("{logs}"));
-    assert!(line.contains("TIME_ZONE") && line.contains("Mars/Olympus"), "{line}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("ConfigError"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        line.contains("TIME_ZONE") && line.contains("Mars/Olympus"),
+        "{line}"
+    );
 }

@@ -20,7 +20,8 @@ const ACCOUNT: &str = "123456789012";
 
 /// A Runtime API serving one scheduled invocation, then none.
 async fn runtime_api(deadline_in: StdDuration) -> (SocketAddr, mpsc::UnboundedReceiver<Outcome>) {
-    let event = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let event =
+        serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     iat_lambda::testing::runtime_api(event, deadline_in).await
 }
 

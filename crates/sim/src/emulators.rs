@@ -1,4 +1,5 @@
-//! Finding the emulators a test needs, the way `make test` provides them.
+//! Finding the emulators (and the shared real-data sets) a test needs, the way `make test`
+//! provides them.
 //!
 //! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`, and sets `IAT_REQUIRE_EMULATORS`
 //! so that a missing emulator fails the run instead of skipping. A test run alone (`cargo test`)
@@ -19,5 +20,22 @@ pub fn moto_endpoint() -> Option<String> {
             eprintln!("skipped: no moto endpoint (run `make test`)");
             None
         }
+    }
+}
+
+/// The real CloudTrail files of the shared datasets beside the repository (or under
+/// `IAT_SHARED_DIR`), when present; tests that use them skip otherwise, as in a fresh clone.
+pub fn real_cloudtrail_dir() -> Option<std::path::PathBuf> {
+    let shared = std::env::var_os("IAT_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        });
+    let dir = shared.join("datasets/invictus-aws-dataset/CloudTrail");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: {} is absent", dir.display());
+        None
     }
 }

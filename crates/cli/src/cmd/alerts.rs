@@ -146,14 +146,7 @@ pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<E
             };
             let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
             for a in Alert::from_hits(rules.evaluate_all(&events)) {
-                let n = a.notification()?;
-                writeln!(
-                    out,
-                    "{}\n{}\n{}",
-                    "─".repeat(78),
-                    n.subject.as_str(),
-                    n.body.trim_end()
-                )?;
+                crate::output::alert(out, &a)?;
                 alerts += 1;
             }
             after = last;

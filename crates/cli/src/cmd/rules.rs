@@ -174,14 +174,7 @@ fn test(
             let alerts = Alert::from_hits(hits);
             if format == TestFormat::Text {
                 for a in &alerts {
-                    let n = a.notification()?;
-                    writeln!(
-                        out,
-                        "{}\n{}\n{}",
-                        "─".repeat(78),
-                        n.subject.as_str(),
-                        n.body.trim_end()
-                    )?;
+                    crate::output::alert(out, a)?;
                 }
                 if !alerts.is_empty() {
                     writeln!(out, "{}", "─".repeat(78))?;

@@ -270,6 +270,27 @@ pub(crate) fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
     v.get(key)?.as_str()
 }
 
+/// A successful Identity Center call on a named object (permission set, application): the
+/// finding names it and its instance.
+pub(crate) fn identity_center_change(
+    e: &ActivityEvent,
+    summary: impl Fn(&str) -> String,
+) -> Option<Finding> {
+    if !succeeded(e) {
+        return None;
+    }
+    let p = params(e);
+    let name = text(&p, "name")
+        .or_else(|| text(&p, "applicationArn"))
+        .or_else(|| text(&p, "permissionSetArn"))
+        .unwrap_or("(not recorded)");
+    let mut f = Finding::new(summary(name));
+    if let Some(instance) = text(&p, "instanceArn") {
+        f = f.detail("Instance", instance);
+    }
+    Some(f)
+}
+
 /// True when the call did what it asked (no `errorCode`).
 pub(crate) fn succeeded(e: &ActivityEvent) -> bool {
     e.error_code.is_none()

@@ -1,6 +1,6 @@
 //! Identity Center CreatePermissionSet.
 
-use super::{Finding, Reads, Rule, RuleSettings, params, succeeded, text};
+use super::{Finding, Reads, Rule, RuleSettings, identity_center_change};
 use crate::model::{ActivityEvent, Severity};
 
 pub(crate) static RULE: Rule = Rule {
@@ -20,19 +20,7 @@ pub(crate) static RULE: Rule = Rule {
 };
 
 fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
-    if !succeeded(e) {
-        return None;
-    }
-    let p = params(e);
-    let name = text(&p, "name")
-        .or_else(|| text(&p, "applicationArn"))
-        .or_else(|| text(&p, "permissionSetArn"))
-        .unwrap_or("(not recorded)");
-    let mut f = Finding::new(format!("permission set {name} created"));
-    if let Some(instance) = text(&p, "instanceArn") {
-        f = f.detail("Instance", instance);
-    }
-    Some(f)
+    identity_center_change(e, |name| format!("permission set {name} created"))
 }
 
 #[cfg(test)]

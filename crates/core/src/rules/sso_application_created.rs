@@ -1,6 +1,6 @@
 //! Identity Center CreateApplication (a SAML or OAuth application users can sign in to).
 
-use super::{Finding, Reads, Rule, RuleSettings, params, succeeded, text};
+use super::{Finding, Reads, Rule, RuleSettings, identity_center_change};
 use crate::model::{ActivityEvent, Severity};
 
 pub(crate) static RULE: Rule = Rule {
@@ -20,19 +20,9 @@ pub(crate) static RULE: Rule = Rule {
 };
 
 fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
-    if !succeeded(e) {
-        return None;
-    }
-    let p = params(e);
-    let name = text(&p, "name")
-        .or_else(|| text(&p, "applicationArn"))
-        .or_else(|| text(&p, "permissionSetArn"))
-        .unwrap_or("(not recorded)");
-    let mut f = Finding::new(format!("Identity Center application {name} created"));
-    if let Some(instance) = text(&p, "instanceArn") {
-        f = f.detail("Instance", instance);
-    }
-    Some(f)
+    identity_center_change(e, |name| {
+        format!("Identity Center application {name} created")
+    })
 }
 
 #[cfg(test)]
