@@ -142,10 +142,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// A generated organisation day of about `events` events, cached by size.
+/// The version of generated data a cached dataset must have.
+const DATA_VERSION: &str = "2";
+
 fn dataset(root: &Path, events: u64) -> anyhow::Result<PathBuf> {
     let dir = root.join(format!("org-{events}"));
     let done = dir.join(".complete");
-    if done.exists() {
+    // Regenerated when the generator's output changes (version 2: labels carry expected alerts).
+    if std::fs::read_to_string(&done).is_ok_and(|v| v.trim() == DATA_VERSION) {
         return Ok(dir);
     }
     if dir.exists() {
@@ -160,7 +164,7 @@ fn dataset(root: &Path, events: u64) -> anyhow::Result<PathBuf> {
         utc_offset_hours: 1,
     };
     iat_sim::generate(&config, &dir)?;
-    std::fs::write(done, "")?;
+    std::fs::write(done, DATA_VERSION)?;
     Ok(dir)
 }
 
