@@ -494,6 +494,74 @@ mod tests {
         }
     }
 
+    fn admin_attach(user: &str) -> ActivityEvent {
+        crate::contract::records::RecordSpec::new(&format!("e-{user}"), "2026-03-03T10:00:00Z".parse().unwrap())
+            .user(user)
+            .name("iam.amazonaws.com", "AttachRolePolicy")
+            .params(serde_json::json!({"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))
+            .event()
+    }
+
+    #[test]
+    fn disabled_rules_overrides_allowed_actors_and_filtered_roles_apply() {
+        let e = admin_attach("alice");
+        let fired = |c: RuleSetConfig| -> Vec<(&'static str, Severity)> {
+            RuleSet::new(c)
+                .unwrap()
+                .evaluate_all(std::slice::from_ref(&e))
+                .iter()
+                .map(|h| (h.rule.id, h.severity))
+                .collect()
+        };
+        assert_eq!(
+            fired(RuleSetConfig::default()),
+            [("admin_policy_attached", Severity::High)]
+        );
+        let mut c = RuleSetConfig::default();
+        c.severity
+            .insert("admin_policy_attached".into(), Severity::Critical);
+        assert_eq!(fired(c), [("admin_policy_attached", Severity::Critical)]);
+        let mut c = RuleSetConfig::default();
+        c.disabled.insert("admin_policy_attached".into());
+        assert_eq!(
+            fired(c),
+            [("privilege_escalation", Severity::Medium)],
+            "the general rule speaks when the specific one is off"
+        );
+        let mut c = RuleSetConfig::default();
+        c.allowed_actors = vec!["ali*".into()];
+        assert!(fired(c).is_empty());
+        let mut c = RuleSetConfig::default();
+        c.allowed_actors = vec!["arn:aws:iam::*:user/alice".into()];
+        assert!(fired(c).is_empty(), "ARNs match too");
+        let mut c = RuleSetConfig::default();
+        c.allowed_actors = vec!["bob".into()];
+        assert_eq!(fired(c).len(), 1);
+        let mut raw: serde_json::Value = serde_json::from_str(&e.raw).unwrap();
+        raw["userIdentity"] = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Wiz-Scanner/s", "accountId": "111122223333",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/Wiz-Scanner", "userName": "Wiz-Scanner"}}});
+        let scanner = crate::normalize(raw.to_string(), &Default::default())
+            .unwrap()
+            .event;
+        let c = RuleSetConfig {
+            filter: NoiseFilter::new(&["Wiz*"]).unwrap(),
+            ..RuleSetConfig::default()
+        };
+        assert!(
+            RuleSet::new(c)
+                .unwrap()
+                .evaluate_all(std::slice::from_ref(&scanner))
+                .is_empty()
+        );
+        assert!(
+            RuleSet::new(RuleSetConfig {
+                disabled: ["nope".to_owned()].into(),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
     #[test]
     fn settings_lists_name_real_rules() {
         assert!(RuleSetConfig::parse_disabled("off_hours_activity, access_denied").is_ok());
