@@ -1,0 +1,45 @@
+//! Where exported days go: `<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`.
+//!
+//! Months and days are zero-padded, always (the Python exporter wrote `month=9/day=5` and then
+//! looked for `month=09/day=05`, so it exported every day again and duplicated rows). Parts of a
+//! day are numbered from 0; a re-export writes parts 0..n and deletes any part numbered n or
+//! above, so a day holds exactly its latest export.
+
+use chrono::NaiveDate;
+
+/// The table's directory under `prefix`.
+pub fn table_prefix(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() { "events/".to_owned() } else { format!("{p}/events/") }
+}
+
+/// The prefix of one day's parts.
+pub fn day_prefix(prefix: &str, day: NaiveDate) -> String {
+    format!("{}dt={}/", table_prefix(prefix), day.format("%Y-%m-%d"))
+}
+
+/// The key of part `n` of a day.
+pub fn part_key(prefix: &str, day: NaiveDate, n: usize) -> String {
+    format!("{}part-{n:05}.parquet", day_prefix(prefix, day))
+}
+
+/// The day of a key under the table, if it is a part.
+pub fn day_of_key(key: &str) -> Option<NaiveDate> {
+    let dt = key.split('/').find_map(|s| s.strip_prefix("dt="))?;
+    (dt.len() == 10).then(|| NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_zero_padded_and_read_back() {
+        let d = NaiveDate::from_ymd_opt(2026, 9, 5).unwrap();
+        assert_eq!(part_key("lake", d, 3), "lake/events/dt=2026-09-05/part-00003.parquet");
+        assert_eq!(part_key("/", d, 0), "events/dt=2026-09-05/part-00000.parquet");
+        assert_eq!(day_prefix("a/b/", d), "a/b/events/dt=2026-09-05/");
+        assert_eq!(day_of_key(&part_key("x", d, 1)), Some(d));
+        assert_eq!(day_of_key("x/events/dt=2026-9-5/p"), None);
+    }
+}
