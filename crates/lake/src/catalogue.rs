@@ -18,28 +18,91 @@ use chrono::NaiveDate;
 
 /// The catalogue's files, compiled in so `iat` needs no checkout.
 const FILES: &[(&str, &str)] = &[
-    ("access_keys", include_str!("../../../queries/access_keys.sql")),
-    ("active_users", include_str!("../../../queries/active_users.sql")),
-    ("console_logins", include_str!("../../../queries/console_logins.sql")),
-    ("daily_summary", include_str!("../../../queries/daily_summary.sql")),
-    ("denied_by_layer", include_str!("../../../queries/denied_by_layer.sql")),
-    ("denied_calls", include_str!("../../../queries/denied_calls.sql")),
-    ("denied_new", include_str!("../../../queries/denied_new.sql")),
-    ("failed_auth", include_str!("../../../queries/failed_auth.sql")),
-    ("hourly_activity", include_str!("../../../queries/hourly_activity.sql")),
+    (
+        "access_keys",
+        include_str!("../../../queries/access_keys.sql"),
+    ),
+    (
+        "active_users",
+        include_str!("../../../queries/active_users.sql"),
+    ),
+    (
+        "console_logins",
+        include_str!("../../../queries/console_logins.sql"),
+    ),
+    (
+        "daily_summary",
+        include_str!("../../../queries/daily_summary.sql"),
+    ),
+    (
+        "denied_by_layer",
+        include_str!("../../../queries/denied_by_layer.sql"),
+    ),
+    (
+        "denied_calls",
+        include_str!("../../../queries/denied_calls.sql"),
+    ),
+    (
+        "denied_new",
+        include_str!("../../../queries/denied_new.sql"),
+    ),
+    (
+        "failed_auth",
+        include_str!("../../../queries/failed_auth.sql"),
+    ),
+    (
+        "hourly_activity",
+        include_str!("../../../queries/hourly_activity.sql"),
+    ),
     ("off_hours", include_str!("../../../queries/off_hours.sql")),
-    ("permission_changes", include_str!("../../../queries/permission_changes.sql")),
-    ("role_assumptions", include_str!("../../../queries/role_assumptions.sql")),
-    ("root_usage", include_str!("../../../queries/root_usage.sql")),
-    ("security_group_changes", include_str!("../../../queries/security_group_changes.sql")),
-    ("sso_account_assignments", include_str!("../../../queries/sso_account_assignments.sql")),
-    ("sso_activity_summary", include_str!("../../../queries/sso_activity_summary.sql")),
-    ("sso_admin_policies", include_str!("../../../queries/sso_admin_policies.sql")),
-    ("sso_admin_users", include_str!("../../../queries/sso_admin_users.sql")),
-    ("sso_applications", include_str!("../../../queries/sso_applications.sql")),
-    ("sso_permission_sets", include_str!("../../../queries/sso_permission_sets.sql")),
-    ("unexpected_regions", include_str!("../../../queries/unexpected_regions.sql")),
-    ("user_lookup", include_str!("../../../queries/user_lookup.sql")),
+    (
+        "permission_changes",
+        include_str!("../../../queries/permission_changes.sql"),
+    ),
+    (
+        "role_assumptions",
+        include_str!("../../../queries/role_assumptions.sql"),
+    ),
+    (
+        "root_usage",
+        include_str!("../../../queries/root_usage.sql"),
+    ),
+    (
+        "security_group_changes",
+        include_str!("../../../queries/security_group_changes.sql"),
+    ),
+    (
+        "sso_account_assignments",
+        include_str!("../../../queries/sso_account_assignments.sql"),
+    ),
+    (
+        "sso_activity_summary",
+        include_str!("../../../queries/sso_activity_summary.sql"),
+    ),
+    (
+        "sso_admin_policies",
+        include_str!("../../../queries/sso_admin_policies.sql"),
+    ),
+    (
+        "sso_admin_users",
+        include_str!("../../../queries/sso_admin_users.sql"),
+    ),
+    (
+        "sso_applications",
+        include_str!("../../../queries/sso_applications.sql"),
+    ),
+    (
+        "sso_permission_sets",
+        include_str!("../../../queries/sso_permission_sets.sql"),
+    ),
+    (
+        "unexpected_regions",
+        include_str!("../../../queries/unexpected_regions.sql"),
+    ),
+    (
+        "user_lookup",
+        include_str!("../../../queries/user_lookup.sql"),
+    ),
 ];
 
 /// Why a query cannot be read or rendered.
@@ -50,7 +113,11 @@ pub enum CatalogueError {
     #[error("no query named {0:?} (`iat query list` shows them)")]
     Unknown(String),
     #[error("query {query}: parameter {name} {reason}")]
-    BadParameter { query: String, name: String, reason: String },
+    BadParameter {
+        query: String,
+        name: String,
+        reason: String,
+    },
 }
 
 /// What a parameter holds.
@@ -87,30 +154,45 @@ pub struct Query {
 impl Query {
     /// Parses a file's text.
     pub fn parse(file: &str, text: &str) -> Result<Self, CatalogueError> {
-        let bad = |reason: &str| CatalogueError::BadHeader { file: file.to_owned(), reason: reason.to_owned() };
+        let bad = |reason: &str| CatalogueError::BadHeader {
+            file: file.to_owned(),
+            reason: reason.to_owned(),
+        };
         let mut header = BTreeMap::new();
         let mut sql = Vec::new();
         for line in text.lines() {
             match line.strip_prefix("-- ").and_then(|l| l.split_once(": ")) {
-                Some((k, v)) if sql.is_empty() && ["name", "description", "parameters"].contains(&k) => {
+                Some((k, v))
+                    if sql.is_empty() && ["name", "description", "parameters"].contains(&k) =>
+                {
                     header.insert(k.to_owned(), v.trim().to_owned());
                 }
                 _ => sql.push(line),
             }
         }
-        let name = header.remove("name").ok_or_else(|| bad("no `-- name:` line"))?;
+        let name = header
+            .remove("name")
+            .ok_or_else(|| bad("no `-- name:` line"))?;
         if name != file {
             return Err(bad(&format!("named {name}, expected {file}")));
         }
-        let description = header.remove("description").ok_or_else(|| bad("no `-- description:` line"))?;
+        let description = header
+            .remove("description")
+            .ok_or_else(|| bad("no `-- description:` line"))?;
         let mut params = Vec::new();
         // Parameters are separated by spaces (a list's default holds commas).
-        for p in header.remove("parameters").unwrap_or_default().split_whitespace() {
+        for p in header
+            .remove("parameters")
+            .unwrap_or_default()
+            .split_whitespace()
+        {
             let (decl, default) = match p.split_once('=') {
                 Some((d, v)) => (d, Some(v.to_owned())),
                 None => (p, None),
             };
-            let (pname, kind) = decl.split_once(':').ok_or_else(|| bad(&format!("parameter {decl}: expected name:kind")))?;
+            let (pname, kind) = decl
+                .split_once(':')
+                .ok_or_else(|| bad(&format!("parameter {decl}: expected name:kind")))?;
             let kind = match kind {
                 "date" => ParamKind::Date,
                 "text" => ParamKind::Text,
@@ -118,7 +200,11 @@ impl Query {
                 "int" => ParamKind::Int,
                 other => return Err(bad(&format!("parameter {pname}: unknown kind {other}"))),
             };
-            params.push(Param { name: pname.to_owned(), kind, default });
+            params.push(Param {
+                name: pname.to_owned(),
+                kind,
+                default,
+            });
         }
         let sql = sql.join("\n").trim().to_owned();
         for p in &params {
@@ -127,29 +213,50 @@ impl Query {
             }
         }
         if !sql.contains("dt BETWEEN '{start}' AND '{end}'") {
-            return Err(bad("every query must filter on dt BETWEEN '{start}' AND '{end}'"));
+            return Err(bad(
+                "every query must filter on dt BETWEEN '{start}' AND '{end}'",
+            ));
         }
-        Ok(Self { name, description, params, sql })
+        Ok(Self {
+            name,
+            description,
+            params,
+            sql,
+        })
     }
 
     /// The SQL with parameters filled in from `values` (then defaults).
     pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, CatalogueError> {
         let mut sql = self.sql.clone();
         for p in &self.params {
-            let bad = |reason: String| CatalogueError::BadParameter { query: self.name.clone(), name: p.name.clone(), reason };
-            let v = values.get(&p.name).or(p.default.as_ref()).ok_or_else(|| bad("is required".into()))?;
+            let bad = |reason: String| CatalogueError::BadParameter {
+                query: self.name.clone(),
+                name: p.name.clone(),
+                reason,
+            };
+            let v = values
+                .get(&p.name)
+                .or(p.default.as_ref())
+                .ok_or_else(|| bad("is required".into()))?;
             let literal = match p.kind {
                 ParamKind::Date => {
-                    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| bad(format!("{v:?} is not a date (YYYY-MM-DD)")))?;
+                    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                        .map_err(|_| bad(format!("{v:?} is not a date (YYYY-MM-DD)")))?;
                     v.clone()
                 }
                 ParamKind::Int => {
-                    v.parse::<i64>().map_err(|_| bad(format!("{v:?} is not a whole number")))?;
+                    v.parse::<i64>()
+                        .map_err(|_| bad(format!("{v:?} is not a whole number")))?;
                     v.clone()
                 }
                 ParamKind::Text => v.replace('\'', "''"),
                 ParamKind::List => {
-                    let items: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| format!("'{}'", s.replace('\'', "''"))).collect();
+                    let items: Vec<String> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| format!("'{}'", s.replace('\'', "''")))
+                        .collect();
                     if items.is_empty() {
                         return Err(bad("needs at least one value".into()));
                     }
@@ -185,7 +292,10 @@ impl QueryCatalogue {
     }
 
     pub fn get(&self, name: &str) -> Result<&Query, CatalogueError> {
-        self.queries.iter().find(|q| q.name == name).ok_or_else(|| CatalogueError::Unknown(name.to_owned()))
+        self.queries
+            .iter()
+            .find(|q| q.name == name)
+            .ok_or_else(|| CatalogueError::Unknown(name.to_owned()))
     }
 
     /// The file names the catalogue compiles in (to check `queries/` holds no others).
@@ -203,12 +313,45 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries");
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
-            .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_suffix(".sql")).map(str::to_owned))
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".sql"))
+                    .map(str::to_owned)
+            })
             .collect();
         on_disk.sort();
-        assert_eq!(on_disk, QueryCatalogue::file_names(), "add new files to FILES");
+        assert_eq!(
+            on_disk,
+            QueryCatalogue::file_names(),
+            "add new files to FILES"
+        );
         let c = QueryCatalogue::builtin();
-        for name in ["user_lookup", "failed_auth", "root_usage", "off_hours", "active_users", "permission_changes", "role_assumptions", "daily_summary", "hourly_activity", "sso_permission_sets", "sso_account_assignments", "sso_admin_policies", "sso_applications", "sso_admin_users", "sso_activity_summary", "denied_calls", "denied_by_layer", "denied_new", "unexpected_regions", "security_group_changes", "console_logins", "access_keys"] {
+        for name in [
+            "user_lookup",
+            "failed_auth",
+            "root_usage",
+            "off_hours",
+            "active_users",
+            "permission_changes",
+            "role_assumptions",
+            "daily_summary",
+            "hourly_activity",
+            "sso_permission_sets",
+            "sso_account_assignments",
+            "sso_admin_policies",
+            "sso_applications",
+            "sso_admin_users",
+            "sso_activity_summary",
+            "denied_calls",
+            "denied_by_layer",
+            "denied_new",
+            "unexpected_regions",
+            "security_group_changes",
+            "console_logins",
+            "access_keys",
+        ] {
             c.get(name).unwrap();
         }
     }
@@ -222,10 +365,16 @@ mod tests {
         v.insert("who".to_owned(), "o'brien".to_owned());
         v.insert("regions".to_owned(), "us-east-1, eu-west-1".to_owned());
         let sql = q.render(&v).unwrap();
-        assert!(sql.contains("LIKE 'o''brien'") && sql.contains("IN ('us-east-1', 'eu-west-1')"), "{sql}");
+        assert!(
+            sql.contains("LIKE 'o''brien'") && sql.contains("IN ('us-east-1', 'eu-west-1')"),
+            "{sql}"
+        );
         v.insert("start".to_owned(), "yesterday".to_owned());
         assert!(q.render(&v).unwrap_err().to_string().contains("not a date"));
-        assert!(Query::parse("t", "-- name: t\n-- description: d\nSELECT 1 FROM events").is_err(), "no partition filter");
+        assert!(
+            Query::parse("t", "-- name: t\n-- description: d\nSELECT 1 FROM events").is_err(),
+            "no partition filter"
+        );
         assert!(Query::parse("u", "-- name: t\n-- description: d\nSELECT 1 FROM events WHERE dt BETWEEN '{start}' AND '{end}'").is_err());
     }
 }

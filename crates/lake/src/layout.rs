@@ -10,7 +10,11 @@ use chrono::NaiveDate;
 /// The table's directory under `prefix`.
 pub fn table_prefix(prefix: &str) -> String {
     let p = prefix.trim_matches('/');
-    if p.is_empty() { "events/".to_owned() } else { format!("{p}/events/") }
+    if p.is_empty() {
+        "events/".to_owned()
+    } else {
+        format!("{p}/events/")
+    }
 }
 
 /// The prefix of one day's parts.
@@ -21,6 +25,17 @@ pub fn day_prefix(prefix: &str, day: NaiveDate) -> String {
 /// The key of part `n` of a day.
 pub fn part_key(prefix: &str, day: NaiveDate, n: usize) -> String {
     format!("{}part-{n:05}.parquet", day_prefix(prefix, day))
+}
+
+/// The manifest recording a day's last export, beside the table (Athena never reads it).
+pub fn manifest_key(prefix: &str, day: NaiveDate) -> String {
+    let p = prefix.trim_matches('/');
+    let base = if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    };
+    format!("{base}exports/dt={}.json", day.format("%Y-%m-%d"))
 }
 
 /// The day of a key under the table, if it is a part.
@@ -36,8 +51,14 @@ mod tests {
     #[test]
     fn keys_are_zero_padded_and_read_back() {
         let d = NaiveDate::from_ymd_opt(2026, 9, 5).unwrap();
-        assert_eq!(part_key("lake", d, 3), "lake/events/dt=2026-09-05/part-00003.parquet");
-        assert_eq!(part_key("/", d, 0), "events/dt=2026-09-05/part-00000.parquet");
+        assert_eq!(
+            part_key("lake", d, 3),
+            "lake/events/dt=2026-09-05/part-00003.parquet"
+        );
+        assert_eq!(
+            part_key("/", d, 0),
+            "events/dt=2026-09-05/part-00000.parquet"
+        );
         assert_eq!(day_prefix("a/b/", d), "a/b/events/dt=2026-09-05/");
         assert_eq!(day_of_key(&part_key("x", d, 1)), Some(d));
         assert_eq!(day_of_key("x/events/dt=2026-9-5/p"), None);

@@ -22,7 +22,11 @@ fn dict() -> DataType {
 pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("event_id", "string", "CloudTrail eventID"),
     ("event_time", "timestamp", "eventTime, UTC"),
-    ("event_source", "dict", "eventSource, e.g. iam.amazonaws.com"),
+    (
+        "event_source",
+        "dict",
+        "eventSource, e.g. iam.amazonaws.com",
+    ),
     ("event_name", "dict", "eventName"),
     ("event_type", "dict", "eventType"),
     ("event_category", "dict", "eventCategory"),
@@ -32,13 +36,29 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("principal_arn", "string", "userIdentity.arn"),
     ("principal_id", "string", "userIdentity.principalId"),
     ("principal_account", "dict", "userIdentity.accountId"),
-    ("actor", "string", "readable actor: user, role/session, root"),
-    ("session_issuer_arn", "string", "the role or user that issued the session"),
+    (
+        "actor",
+        "string",
+        "readable actor: user, role/session, root",
+    ),
+    (
+        "session_issuer_arn",
+        "string",
+        "the role or user that issued the session",
+    ),
     ("role_name", "dict", "assumed role name"),
     ("access_key_id", "string", "userIdentity.accessKeyId"),
-    ("mfa_authenticated", "bool", "session MFA (or MFAUsed for console sign-in)"),
+    (
+        "mfa_authenticated",
+        "bool",
+        "session MFA (or MFAUsed for console sign-in)",
+    ),
     ("invoked_by", "dict", "userIdentity.invokedBy"),
-    ("identity_store_user_id", "string", "Identity Center user id"),
+    (
+        "identity_store_user_id",
+        "string",
+        "Identity Center user id",
+    ),
     ("source_ip", "string", "sourceIPAddress as written"),
     ("user_agent", "string", "userAgent"),
     ("read_only", "bool", "readOnly"),
@@ -48,13 +68,25 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("denied", "bool", "denied by a policy"),
     ("denial_layer", "dict", "which policy layer denied it"),
     ("deny_kind", "dict", "explicit or implicit deny"),
-    ("console_login", "dict", "ConsoleLogin outcome: Success or Failure"),
+    (
+        "console_login",
+        "dict",
+        "ConsoleLogin outcome: Success or Failure",
+    ),
     ("mfa_used", "bool", "additionalEventData.MFAUsed"),
     ("vpc_endpoint_id", "string", "vpcEndpointId"),
     ("request_id", "string", "requestID"),
     ("request_parameters", "string", "requestParameters as JSON"),
-    ("response_elements", "string", "responseElements as JSON, session tokens removed"),
-    ("additional_event_data", "string", "additionalEventData as JSON"),
+    (
+        "response_elements",
+        "string",
+        "responseElements as JSON, session tokens removed",
+    ),
+    (
+        "additional_event_data",
+        "string",
+        "additionalEventData as JSON",
+    ),
     ("resources", "string", "resources as a JSON array"),
 ];
 
@@ -70,7 +102,14 @@ pub fn events_schema() -> SchemaRef {
                 "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
                 other => unreachable!("unknown column kind {other}"),
             };
-            Field::new(*name, t, !matches!(*name, "event_id" | "event_time" | "event_source" | "event_name" | "aws_region"))
+            Field::new(
+                *name,
+                t,
+                !matches!(
+                    *name,
+                    "event_id" | "event_time" | "event_source" | "event_name" | "aws_region"
+                ),
+            )
         })
         .collect();
     Arc::new(Schema::new(fields))
@@ -130,9 +169,15 @@ pub fn to_batch(events: &[ActivityEvent]) -> RecordBatch {
     let n = events.len();
     let count = |k: &str| COLUMNS.iter().filter(|(_, kind, _)| *kind == k).count();
     let mut b = Builders {
-        strings: (0..count("string")).map(|_| StringBuilder::with_capacity(n, n * 32)).collect(),
-        dicts: (0..count("dict")).map(|_| StringDictionaryBuilder::new()).collect(),
-        bools: (0..count("bool")).map(|_| BooleanBuilder::with_capacity(n)).collect(),
+        strings: (0..count("string"))
+            .map(|_| StringBuilder::with_capacity(n, n * 32))
+            .collect(),
+        dicts: (0..count("dict"))
+            .map(|_| StringDictionaryBuilder::new())
+            .collect(),
+        bools: (0..count("bool"))
+            .map(|_| BooleanBuilder::with_capacity(n))
+            .collect(),
         time: TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
     };
     for e in events {
@@ -144,7 +189,9 @@ pub fn to_batch(events: &[ActivityEvent]) -> RecordBatch {
         } else {
             serde_json::to_string(&e.resources).ok()
         };
-        let response = e.response_elements().map(|t| redact_response(&compact_json(t)));
+        let response = e
+            .response_elements()
+            .map(|t| redact_response(&compact_json(t)));
         let request = e.request_parameters().map(compact_json);
         let additional = e.additional_event_data().map(compact_json);
         let (mut s, mut d, mut bo) = (0, 0, 0);
@@ -256,7 +303,8 @@ mod tests {
     #[test]
     fn the_athena_ddl_matches_the_schema() {
         let ddl = include_str!("../../../queries/ddl/events.sql");
-        let body = &ddl[ddl.find("events (").unwrap() + 8..ddl.find("\n)\nPARTITIONED BY").unwrap()];
+        let body =
+            &ddl[ddl.find("events (").unwrap() + 8..ddl.find("\n)\nPARTITIONED BY").unwrap()];
         let cols: Vec<(String, String)> = body
             .lines()
             .map(|l| l.trim().trim_end_matches(','))
@@ -280,13 +328,19 @@ mod tests {
             })
             .collect();
         assert_eq!(cols, expected);
-        assert!(ddl.contains("PARTITIONED BY (dt string)") && ddl.contains("'projection.dt.format' = 'yyyy-MM-dd'"));
+        assert!(
+            ddl.contains("PARTITIONED BY (dt string)")
+                && ddl.contains("'projection.dt.format' = 'yyyy-MM-dd'")
+        );
     }
 
     #[test]
     fn documents_are_exported_compact() {
         assert_eq!(compact_json(r#"{"a":1,"b":[1,2]}"#), r#"{"a":1,"b":[1,2]}"#);
-        assert_eq!(compact_json("{\"a\": 1, \"b\": \"x\"}"), r#"{"a":1,"b":"x"}"#);
+        assert_eq!(
+            compact_json("{\"a\": 1, \"b\": \"x\"}"),
+            r#"{"a":1,"b":"x"}"#
+        );
     }
     use iat_core::contract::records::RecordSpec;
 
@@ -297,9 +351,16 @@ mod tests {
             .name("sqs.amazonaws.com", "CreateQueue")
             .error("AccessDenied", "User: x is not authorized to perform: sqs:CreateQueue with an explicit deny in a service control policy")
             .event();
-        let mut v: serde_json::Value = serde_json::from_str(&RecordSpec::new("e2", t).name("sts.amazonaws.com", "AssumeRole").json()).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(
+            &RecordSpec::new("e2", t)
+                .name("sts.amazonaws.com", "AssumeRole")
+                .json(),
+        )
+        .unwrap();
         v["responseElements"] = serde_json::json!({"credentials": {"accessKeyId": "ASIAX", "sessionToken": "IQoJsecret", "expiration": "x"}});
-        let assume = iat_core::normalize(v.to_string(), &Default::default()).unwrap().event;
+        let assume = iat_core::normalize(v.to_string(), &Default::default())
+            .unwrap()
+            .event;
         let batch = to_batch(&[denied, assume]);
         assert_eq!(batch.num_columns(), COLUMNS.len());
         assert_eq!(batch.num_rows(), 2);
@@ -308,10 +369,16 @@ mod tests {
         let layer = col("denial_layer");
         let layer = layer.as_dictionary::<Int32Type>();
         let values = layer.values().as_string::<i32>();
-        assert_eq!(values.value(layer.keys().value(0) as usize), "service_control_policy");
+        assert_eq!(
+            values.value(layer.keys().value(0) as usize),
+            "service_control_policy"
+        );
         assert!(layer.is_null(1));
         let resp = col("response_elements");
         let resp = resp.as_string::<i32>().value(1);
-        assert!(resp.contains("REDACTED") && !resp.contains("IQoJsecret") && resp.contains("ASIAX"), "{resp}");
+        assert!(
+            resp.contains("REDACTED") && !resp.contains("IQoJsecret") && resp.contains("ASIAX"),
+            "{resp}"
+        );
     }
 }

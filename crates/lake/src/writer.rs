@@ -56,14 +56,17 @@ pub struct PartWriter {
 
 impl std::fmt::Debug for PartWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartWriter").field("rows", &self.rows).finish()
+        f.debug_struct("PartWriter")
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
 impl PartWriter {
     pub fn new(compression: Compression) -> Self {
-        let inner = ArrowWriter::try_new(Vec::new(), events_schema(), Some(properties(compression)))
-            .expect("the schema is valid for Parquet");
+        let inner =
+            ArrowWriter::try_new(Vec::new(), events_schema(), Some(properties(compression)))
+                .expect("the schema is valid for Parquet");
         Self { inner, rows: 0 }
     }
 
@@ -99,7 +102,11 @@ mod tests {
     fn parts_read_back_with_the_same_rows_and_statistics() {
         let t: chrono::DateTime<chrono::Utc> = "2026-03-03T10:00:00Z".parse().unwrap();
         let events: Vec<_> = (0..1000)
-            .map(|i| RecordSpec::new(&format!("e{i:04}"), t + chrono::Duration::seconds(i)).user(&format!("u{}", i % 7)).event())
+            .map(|i| {
+                RecordSpec::new(&format!("e{i:04}"), t + chrono::Duration::seconds(i))
+                    .user(&format!("u{}", i % 7))
+                    .event()
+            })
             .collect();
         for c in [Compression::Snappy, Compression::Zstd] {
             let mut w = PartWriter::new(c);
@@ -107,9 +114,13 @@ mod tests {
             w.write(&to_batch(&events[600..])).unwrap();
             assert_eq!(w.rows(), 1000);
             let bytes = w.finish().unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
             let meta = reader.metadata().clone();
-            assert!(meta.row_group(0).column(1).statistics().is_some(), "time statistics for pruning");
+            assert!(
+                meta.row_group(0).column(1).statistics().is_some(),
+                "time statistics for pruning"
+            );
             let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
             assert_eq!(rows, 1000);
         }

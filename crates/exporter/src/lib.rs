@@ -1,0 +1,194 @@
+//! The export service: a day of stored events into Parquet parts in an object store.
+//!
+//! A day is read from the event store in time order, page by page (never a table scan: the
+//! store reads that day's partitions), encoded into parts of at most `rows_per_part` rows, and
+//! written as `events/dt=YYYY-MM-DD/part-00000.parquet`, `part-00001`, ... Then every other
+//! object under that day is deleted, so a re-export replaces the day exactly: no duplicate
+//! rows, no stale parts. A manifest per day (`exports/dt=YYYY-MM-DD.json`, outside the table)
+//! records what was exported and when.
+//!
+//! The one decision to know: a day the store has no events for, while the lake has parts, is
+//! left as it is. Events expire from the store (retention), and an export must never erase the
+//! history it exists to keep.
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use iat_core::TimeWindow;
+use iat_core::error::{Error, Result};
+use iat_core::ports::{EventCursor, EventQuery, EventStore, ObjectKey, ObjectStore, Order};
+use iat_lake::layout::{day_prefix, manifest_key, part_key};
+use iat_lake::{Compression, PartWriter, to_batch};
+use serde::Serialize;
+
+/// How days are exported.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Key prefix of the lake (`""` for the root of the bucket or directory).
+    pub prefix: String,
+    pub compression: Compression,
+    /// Rows per part file: bounds memory (one part is built in memory at a time).
+    pub rows_per_part: usize,
+    /// Events read from the store per page.
+    pub page_size: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            compression: Compression::Snappy,
+            rows_per_part: 500_000,
+            page_size: 10_000,
+        }
+    }
+}
+
+/// What exporting one day did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayExport {
+    pub day: NaiveDate,
+    pub events: u64,
+    pub parts: usize,
+    pub bytes: u64,
+    /// Objects of an earlier export removed (parts beyond the new count).
+    pub removed: usize,
+    /// The store had no events for the day but the lake did; the lake was left alone.
+    pub kept_existing: bool,
+}
+
+fn day_window(day: NaiveDate) -> Result<TimeWindow> {
+    let start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"));
+    TimeWindow::new(start, start + Duration::days(1) - Duration::microseconds(1))
+}
+
+fn key(s: String) -> Result<ObjectKey> {
+    ObjectKey::new(s)
+}
+
+/// Exports one day. `now` stamps the manifest.
+pub async fn export_day(
+    store: &dyn EventStore,
+    objects: &dyn ObjectStore,
+    day: NaiveDate,
+    options: &ExportOptions,
+    now: DateTime<Utc>,
+) -> Result<DayExport> {
+    let prefix = day_prefix(&options.prefix, day);
+    let before = objects.list(&prefix).await?;
+    let mut report = DayExport {
+        day,
+        events: 0,
+        parts: 0,
+        bytes: 0,
+        removed: 0,
+        kept_existing: false,
+    };
+    let mut written: Vec<ObjectKey> = Vec::new();
+    let mut part: Option<PartWriter> = None;
+    let mut cursor: Option<EventCursor> = None;
+    let window = day_window(day)?;
+    loop {
+        let page = store
+            .query(&EventQuery {
+                window: Some(window),
+                order: Order::Ascending,
+                after: cursor.clone(),
+                limit: Some(options.page_size),
+                ..EventQuery::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some(EventCursor::after(last));
+        let last_page = page.len() < options.page_size;
+        let mut rest: &[iat_core::ActivityEvent] = &page;
+        while !rest.is_empty() {
+            let w = part.get_or_insert_with(|| PartWriter::new(options.compression));
+            let room = options.rows_per_part.saturating_sub(w.rows()).max(1);
+            let (now_part, later) = rest.split_at(room.min(rest.len()));
+            w.write(&to_batch(now_part))
+                .map_err(|e| Error::backend("parquet", "encode", e))?;
+            report.events += now_part.len() as u64;
+            rest = later;
+            if w.rows() >= options.rows_per_part {
+                let done = part.take().expect("a part is open");
+                flush(objects, options, day, done, &mut written, &mut report).await?;
+            }
+        }
+        if last_page {
+            break;
+        }
+    }
+    if let Some(done) = part.take() {
+        flush(objects, options, day, done, &mut written, &mut report).await?;
+    }
+    if report.events == 0 && !before.is_empty() {
+        tracing::warn!(%day, parts = before.len(), "the store has no events for this day; keeping the lake's parts");
+        report.kept_existing = true;
+        return Ok(report);
+    }
+    for old in before.iter().filter(|k| !written.contains(k)) {
+        objects.delete(old).await?;
+        report.removed += 1;
+    }
+    let manifest = serde_json::json!({
+        "day": day, "events": report.events, "parts": report.parts, "bytes": report.bytes,
+        "compression": format!("{:?}", options.compression).to_lowercase(),
+        "exported_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    let manifest_key = key(manifest_key(&options.prefix, day))?;
+    objects
+        .put(&manifest_key, manifest.to_string().into_bytes())
+        .await?;
+    tracing::info!(%day, events = report.events, parts = report.parts, bytes = report.bytes, removed = report.removed, "day exported");
+    Ok(report)
+}
+
+async fn flush(
+    objects: &dyn ObjectStore,
+    options: &ExportOptions,
+    day: NaiveDate,
+    part: PartWriter,
+    written: &mut Vec<ObjectKey>,
+    report: &mut DayExport,
+) -> Result<()> {
+    let bytes = part
+        .finish()
+        .map_err(|e| Error::backend("parquet", "finish", e))?;
+    let k = key(part_key(&options.prefix, day, written.len()))?;
+    report.bytes += bytes.len() as u64;
+    objects.put(&k, bytes).await?;
+    written.push(k);
+    report.parts += 1;
+    Ok(())
+}
+
+/// Exports every day from `first` to `last`, inclusive.
+pub async fn export_days(
+    store: &dyn EventStore,
+    objects: &dyn ObjectStore,
+    first: NaiveDate,
+    last: NaiveDate,
+    options: &ExportOptions,
+    now: DateTime<Utc>,
+) -> Result<Vec<DayExport>> {
+    if last < first {
+        return Err(Error::invalid(
+            "export range",
+            format!("{first}..{last}"),
+            "the last day is before the first",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut day = first;
+    while day <= last {
+        out.push(export_day(store, objects, day, options, now).await?);
+        day = day.succ_opt().expect("a representable day");
+    }
+    Ok(out)
+}
+
+/// The days a daily run exports: yesterday and the `late_days` before it, which may still
+/// receive late events (CloudTrail delivers most within minutes, a few much later).
+pub fn daily_days(today: NaiveDate, late_days: u32) -> (NaiveDate, NaiveDate) {
+    let last = today.pred_opt().expect("a representable day");
+    (last - Duration::days(i64::from(late_days)), last)
+}
