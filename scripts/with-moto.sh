@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
 # Runs a command with a moto server (AWS emulator) on a free 127.0.0.1 port, then stops it.
 #
-# Installs the pinned moto into .tools/ when it is missing. The command sees:
+# Installs the pinned moto, pyarrow and sqlglot into .tools/ when missing. The command sees:
 #   IAT_TEST_MOTO_ENDPOINT   the server's URL
+#   IAT_TEST_PYTHON          a Python with pyarrow (an independent Parquet reader) and sqlglot
 #   IAT_REQUIRE_EMULATORS=1  tests that need an emulator fail instead of skipping
 #   AWS_* test credentials and region, so the AWS SDK never looks for real ones.
 set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+PYARROW_VERSION="26.0.1"
+SQLGLOT_VERSION="30.30.0"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 venv="$tools/venv"
 mkdir -p "$tools"
 
-have_moto() {
+have_tools() {
   [ -x "$venv/bin/moto_server" ] &&
-    "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null
+    "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(not (m.version('moto') == '$MOTO_VERSION' and m.version('pyarrow') == '$PYARROW_VERSION' and m.version('sqlglot') == '$SQLGLOT_VERSION'))" 2>/dev/null
 }
 
-if ! have_moto; then
-  echo "installing moto[server]==$MOTO_VERSION into $venv" >&2
+if ! have_tools; then
+  echo "installing moto[server]==$MOTO_VERSION pyarrow==$PYARROW_VERSION sqlglot==$SQLGLOT_VERSION into $venv" >&2
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "moto[server]==$MOTO_VERSION" "pyarrow==$PYARROW_VERSION" "sqlglot==$SQLGLOT_VERSION"
 fi
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -55,6 +59,7 @@ echo "moto $MOTO_VERSION on http://127.0.0.1:$port (pid $pid)" >&2
 
 export IAT_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
 export IAT_REQUIRE_EMULATORS=1
+export IAT_TEST_PYTHON="$venv/bin/python"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN=test
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true

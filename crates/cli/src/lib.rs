@@ -80,6 +80,18 @@ pub enum Command {
     /// deployed alerter's environment variables (see `--set`). Exits 1 when an alert could not
     /// be sent.
     Alerts(cmd::alerts::AlertsArgs),
+    /// Export days of the local store into the local Parquet lake (the Athena table's layout).
+    ///
+    /// Writes `<lake>/<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`. Exporting a day again
+    /// replaces it exactly (no duplicate rows, no stale parts); a day the store has no events
+    /// for is left as the lake has it. By default exports yesterday and the two days before,
+    /// which may have received late events.
+    Export(cmd::export::ExportArgs),
+    /// Run a query of the catalogue over the local lake (`iat query list` shows them).
+    ///
+    /// The same SQL files Athena runs, on DataFusion over the Parquet parts `iat export`
+    /// wrote. Every query reads only the days asked for: --days 7 (ending today) by default.
+    Query(cmd::query::QueryArgs),
     /// The alert rules: list them, or test them on log files.
     Rules(cmd::rules::RulesArgs),
     /// Generate a day of an organisation's CloudTrail, ingest it, and show what stands out.
@@ -120,6 +132,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Status(args) => cmd::status::run(&cli.db, args, out),
         Command::Alerts(args) => cmd::alerts::run(&cli.db, args, out),
         Command::Rules(args) => cmd::rules::run(args, out),
+        Command::Export(args) => cmd::export::run(&cli.db, args, out),
+        Command::Query(args) => cmd::query::run(args, out),
         Command::Demo(args) => cmd::demo::run(args, out),
     }
 }

@@ -6,6 +6,7 @@
 //! - [`logfiles`]: CloudTrail log files as an event source (trail files, `lookup-events` output,
 //!   JSON Lines; plain or gzip), streamed.
 //! - [`ingest`]: files → normalise → filter → store, in parallel, with a summary.
+//! - [`sql`] (feature `sql`): DataFusion over the local Parquet lake, for the query catalogue.
 //! - [`notify`]: the `Notifier` port on a terminal, a JSON Lines file or a webhook.
 //!
 //! The decision to know: SQLite keeps each record's original text and a few indexed columns;
@@ -16,6 +17,8 @@ pub mod ingest;
 pub mod logfiles;
 pub mod notify;
 mod objects;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod sqlite;
 
 pub use objects::DirObjectStore;

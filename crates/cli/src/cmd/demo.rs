@@ -125,6 +125,7 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     writeln!(out, "{t}")?;
 
     let raised = alerts(out, &store, &labels, &args.dir)?;
+    lake(out, &store, &labels, &args.dir)?;
     scenarios(out, &store, &labels, &raised, &db, &logs)?;
 
     let dbs = db.display();
@@ -137,6 +138,12 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(out, "  iat --db {dbs} status")?;
     writeln!(out, "  iat rules test {} --format summary", trail.display())?;
+    writeln!(out, "  iat query list")?;
+    writeln!(
+        out,
+        "  iat query denied_new --lake {} --since {day} --until {day}",
+        args.dir.join("lake").display()
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -262,6 +269,55 @@ fn alerts(
         )?;
     }
     Ok(raised)
+}
+
+/// Exports the day to the demo's lake and runs a few queries of the catalogue over it.
+fn lake(
+    out: &mut dyn Write,
+    store: &SqliteStore,
+    labels: &Labels,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let lake_dir = dir.join("lake");
+    let _ = std::fs::remove_dir_all(&lake_dir);
+    let objects = iat_local::DirObjectStore::new(&lake_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let export = runtime.block_on(iat_exporter::export_day(
+        store,
+        &objects,
+        labels.day,
+        &iat_exporter::ExportOptions::default(),
+        Utc::now(),
+    ))?;
+    writeln!(
+        out,
+        "\nExported {} to {}: {} events in {} Parquet part, {} bytes ({:.0} bytes an event)",
+        labels.day,
+        lake_dir.display(),
+        count(export.events),
+        export.parts,
+        count(export.bytes),
+        export.bytes as f64 / export.events.max(1) as f64
+    )?;
+    let lake = iat_local::sql::LocalLake::new(&lake_dir, "");
+    let catalogue = iat_lake::QueryCatalogue::builtin();
+    let mut values = std::collections::BTreeMap::new();
+    values.insert("start".to_owned(), labels.day.to_string());
+    values.insert("end".to_owned(), labels.day.to_string());
+    for name in ["denied_by_layer", "denied_calls"] {
+        let q = catalogue.get(name)?;
+        let rows = runtime.block_on(lake.rows(&q.render(&values)?))?;
+        writeln!(
+            out,
+            "\niat query {name} --since {day} --until {day}   ({})",
+            q.description,
+            day = labels.day
+        )?;
+        super::query::print_rows(out, &rows, super::query::Format::Table)?;
+    }
+    Ok(())
 }
 
 /// Checks each planted scenario is found by the `iat events` command its label gives.

@@ -5,7 +5,9 @@ pub mod alerts;
 pub mod collect;
 pub mod demo;
 pub mod events;
+pub mod export;
 pub mod ingest;
+pub mod query;
 pub mod rules;
 pub mod status;
 #[cfg(feature = "aws")]

@@ -173,14 +173,14 @@ pub fn external_trustees(doc: &Value, own_account: Option<&str>) -> Vec<Trustee>
                 out.push(Trustee::Anyone {
                     conditions: conditions.clone(),
                 });
-            } else if let Some(account) = principal_account(p) {
-                if Some(account) != own_account {
-                    out.push(Trustee::Account {
-                        account: account.to_owned(),
-                        principal: p.to_owned(),
-                        conditions: conditions.clone(),
-                    });
-                }
+            } else if let Some(account) = principal_account(p)
+                && Some(account) != own_account
+            {
+                out.push(Trustee::Account {
+                    account: account.to_owned(),
+                    principal: p.to_owned(),
+                    conditions: conditions.clone(),
+                });
             }
         }
     }

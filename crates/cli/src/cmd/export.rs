@@ -1,0 +1,115 @@
+//! `iat export`: days of the local store into the local Parquet lake.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{NaiveDate, Utc};
+use iat_exporter::{ExportOptions, daily_days, export_days};
+use iat_lake::Compression;
+use iat_local::DirObjectStore;
+
+use crate::output::{count, table};
+
+/// Default directory of the local lake.
+pub const DEFAULT_LAKE: &str = "./iat-data/lake";
+
+/// Arguments of the subcommand (documented on [`crate::Command`]).
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// First day to export (UTC, YYYY-MM-DD). Without --since/--until: yesterday and the
+    /// --late-days before it, as the daily export does.
+    #[arg(long)]
+    pub since: Option<NaiveDate>,
+    /// Last day to export (default: --since, or yesterday).
+    #[arg(long)]
+    pub until: Option<NaiveDate>,
+    /// Days before yesterday exported again to take in late events.
+    #[arg(long, default_value_t = 2)]
+    pub late_days: u32,
+    /// The lake's directory.
+    #[arg(long, env = "IAT_LAKE", default_value = DEFAULT_LAKE)]
+    pub lake: PathBuf,
+    /// Key prefix inside the lake.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Parquet compression: snappy or zstd.
+    #[arg(long, default_value = "snappy")]
+    pub compression: Compression,
+    /// Rows per part file (bounds memory).
+    #[arg(long, default_value_t = 500_000)]
+    pub rows_per_part: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let store = super::open_existing(db)?;
+    let (first, last) = match (args.since, args.until) {
+        (Some(s), u) => (s, u.unwrap_or(s)),
+        (None, Some(u)) => (u, u),
+        (None, None) => daily_days(Utc::now().date_naive(), args.late_days),
+    };
+    if args.rows_per_part == 0 {
+        anyhow::bail!("--rows-per-part must be at least 1");
+    }
+    let objects = DirObjectStore::new(&args.lake)?;
+    let options = ExportOptions {
+        prefix: args.prefix.clone(),
+        compression: args.compression,
+        rows_per_part: args.rows_per_part,
+        ..ExportOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let days = runtime.block_on(export_days(
+        &store,
+        &objects,
+        first,
+        last,
+        &options,
+        Utc::now(),
+    ))?;
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &days)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let mut t = table();
+            t.set_header(["day", "events", "parts", "bytes", "note"]);
+            for d in &days {
+                let note = if d.kept_existing {
+                    "no events in the store; the lake's copy was kept".to_owned()
+                } else if d.removed > 0 {
+                    format!("{} old parts removed", d.removed)
+                } else {
+                    String::new()
+                };
+                t.add_row([
+                    d.day.to_string(),
+                    count(d.events),
+                    d.parts.to_string(),
+                    count(d.bytes),
+                    note,
+                ]);
+            }
+            writeln!(out, "{t}")?;
+            let events: u64 = days.iter().map(|d| d.events).sum();
+            writeln!(
+                out,
+                "{} events exported to {}",
+                count(events),
+                args.lake.display()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

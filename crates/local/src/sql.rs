@@ -1,0 +1,128 @@
+//! SQL over the local lake with DataFusion: the query catalogue's files, unchanged, over the
+//! Parquet parts under `<root>/<prefix>/events/dt=YYYY-MM-DD/`.
+//!
+//! The table is registered with the lake's schema and `dt` as a Hive-style partition column,
+//! so `WHERE dt BETWEEN ...` prunes whole directories, as partition projection does in Athena.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use iat_core::Error;
+
+/// Rows of a query, as text, with the column names and types.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    /// Per column: true for numbers and booleans (written unquoted in JSON).
+    pub typed: Vec<bool>,
+    pub rows: Vec<Vec<Option<String>>>,
+    pub elapsed: Duration,
+}
+
+/// The local lake at `root` (a directory) under `prefix`.
+#[derive(Debug, Clone)]
+pub struct LocalLake {
+    root: PathBuf,
+    prefix: String,
+}
+
+fn err(operation: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> Error {
+    move |e| {
+        Error::backend(
+            "datafusion",
+            operation,
+            e.to_string().lines().next().unwrap_or_default().to_owned(),
+        )
+    }
+}
+
+impl LocalLake {
+    pub fn new(root: &Path, prefix: &str) -> Self {
+        Self {
+            root: root.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The directory of the `events` table.
+    pub fn table_dir(&self) -> PathBuf {
+        let mut d = self.root.clone();
+        if !self.prefix.is_empty() {
+            d.push(&self.prefix);
+        }
+        d.join("events")
+    }
+
+    async fn context(&self) -> Result<SessionContext, Error> {
+        let dir = self.table_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::backend("datafusion", "open lake", format!("{}: {e}", dir.display()))
+        })?;
+        let dir = std::fs::canonicalize(&dir).map_err(|e| {
+            Error::backend("datafusion", "open lake", format!("{}: {e}", dir.display()))
+        })?;
+        let url =
+            ListingTableUrl::parse(format!("{}/", dir.display())).map_err(err("open lake"))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![("dt".to_owned(), DataType::Utf8)]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(iat_lake::events_schema());
+        let table = ListingTable::try_new(config).map_err(err("open lake"))?;
+        let ctx = SessionContext::new();
+        ctx.register_table("events", Arc::new(table))
+            .map_err(err("open lake"))?;
+        Ok(ctx)
+    }
+
+    /// Runs one SQL statement and returns its batches.
+    pub async fn batches(&self, sql: &str) -> Result<Vec<RecordBatch>, Error> {
+        let ctx = self.context().await?;
+        let df = ctx.sql(sql).await.map_err(err("plan"))?;
+        df.collect().await.map_err(err("run"))
+    }
+
+    /// Runs one SQL statement and returns its rows as text.
+    pub async fn rows(&self, sql: &str) -> Result<Rows, Error> {
+        let start = Instant::now();
+        let batches = self.batches(sql).await?;
+        let mut out = Rows::default();
+        let options = FormatOptions::default().with_null("");
+        if let Some(first) = batches.first() {
+            for f in first.schema().fields() {
+                out.columns.push(f.name().clone());
+                out.typed
+                    .push(f.data_type().is_numeric() || f.data_type() == &DataType::Boolean);
+            }
+        }
+        for b in &batches {
+            let formatters: Vec<ArrayFormatter<'_>> = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<_, _>>()
+                .map_err(|e| Error::backend("datafusion", "format", e))?;
+            for i in 0..b.num_rows() {
+                out.rows.push(
+                    b.columns()
+                        .iter()
+                        .zip(&formatters)
+                        .map(|(c, f)| (!c.is_null(i)).then(|| f.value(i).to_string()))
+                        .collect(),
+                );
+            }
+        }
+        out.elapsed = start.elapsed();
+        Ok(out)
+    }
+}

@@ -1,0 +1,342 @@
+//! Generated organisation → `iat ingest` → `iat export` → `iat query`: every query of the
+//! catalogue runs on DataFusion over the exported day and returns what the labels predict; the
+//! Parquet files read the same in an independent reader (pyarrow); every query parses as Trino
+//! SQL (sqlglot). The Python checks run when `make test` provides its tools (`IAT_TEST_PYTHON`).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use iat_e2e::iat;
+use iat_sim::{Labels, OrgConfig, generate};
+
+struct Lake {
+    _dir: tempfile::TempDir,
+    db: String,
+    lake: String,
+    labels: Labels,
+}
+
+fn exported() -> Lake {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let labels = generate(
+        &OrgConfig {
+            background_events: 5_000,
+            ..OrgConfig::default()
+        },
+        &logs,
+    )
+    .unwrap();
+    let db = dir.path().join("iat.db").display().to_string();
+    let lake = dir.path().join("lake").display().to_string();
+    iat([
+        "--db",
+        &db,
+        "ingest",
+        &logs.join("AWSLogs").display().to_string(),
+        "--no-progress",
+    ])
+    .unwrap();
+    let day = labels.day.to_string();
+    // Three times: the day is replaced, never duplicated.
+    for _ in 0..3 {
+        let run = iat([
+            "--db", &db, "export", "--since", &day, "--lake", &lake, "--format", "json",
+        ])
+        .unwrap();
+        assert_eq!(run.code, ExitCode::SUCCESS);
+    }
+    Lake {
+        _dir: dir,
+        db,
+        lake,
+        labels,
+    }
+}
+
+fn query(l: &Lake, name: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let day = l.labels.day.to_string();
+    let mut args = vec![
+        "query", name, "--since", &day, "--until", &day, "--lake", &l.lake, "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    let run = iat(args).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{name}: {e}: {}", run.stdout))
+}
+
+fn scenario_ids<'a>(l: &'a Lake, kind_prefix: &str) -> Vec<&'a str> {
+    l.labels
+        .scenarios
+        .iter()
+        .filter(|s| s.kind.starts_with(kind_prefix))
+        .flat_map(|s| s.event_ids.iter().map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn every_query_runs_over_the_exported_day_and_finds_what_the_labels_say() {
+    let l = exported();
+    let status = iat(["--db", &l.db, "status", "--format", "json"]).unwrap();
+    let stored = serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["events"]
+        .as_u64()
+        .unwrap();
+
+    let summary = query(&l, "daily_summary", &[]);
+    assert_eq!(summary.len(), 1);
+    assert_eq!(
+        summary[0]["events"].as_u64(),
+        Some(stored),
+        "each stored event exported once"
+    );
+
+    // failed_auth: the failed console sign-ins (root's and the user's three) and every denial.
+    let failed = query(&l, "failed_auth", &[]);
+    let sign_ins: u64 = failed
+        .iter()
+        .filter(|r| r["failure"] == "failed sign-in")
+        .map(|r| r["attempts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        sign_ins as usize,
+        scenario_ids(&l, "root_console_login_failure").len()
+            + scenario_ids(&l, "console_login_failures").len()
+    );
+    let denied: u64 = failed
+        .iter()
+        .filter(|r| r["failure"] == "denied")
+        .map(|r| r["attempts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(denied as usize, scenario_ids(&l, "denied_").len());
+
+    // denied_by_layer: each generated layer with its count.
+    let by_layer: BTreeMap<String, u64> =
+        query(&l, "denied_by_layer", &[])
+            .iter()
+            .fold(BTreeMap::new(), |mut m, r| {
+                *m.entry(r["denial_layer"].as_str().unwrap().to_owned())
+                    .or_default() += r["calls"].as_u64().unwrap();
+                m
+            });
+    for s in l
+        .labels
+        .scenarios
+        .iter()
+        .filter(|s| s.kind.starts_with("denied_"))
+    {
+        let layer = s.kind.trim_start_matches("denied_");
+        assert_eq!(
+            by_layer.get(layer).copied(),
+            Some(s.event_ids.len() as u64),
+            "{layer}: {by_layer:?}"
+        );
+    }
+    let calls = query(&l, "denied_calls", &[]);
+    assert_eq!(
+        calls
+            .iter()
+            .map(|r| r["calls"].as_u64().unwrap())
+            .sum::<u64>() as usize,
+        scenario_ids(&l, "denied_").len()
+    );
+    // Nothing was denied the day before, so every denied action is new.
+    assert_eq!(query(&l, "denied_new", &[]).len(), calls.len());
+
+    let root = query(&l, "root_usage", &[]);
+    assert_eq!(root.len(), scenario_ids(&l, "root_").len());
+    let keys = query(&l, "access_keys", &[]);
+    assert_eq!(keys.len(), 2, "one created, one deactivated: {keys:?}");
+    assert!(
+        keys.iter()
+            .any(|k| k["event_name"] == "UpdateAccessKey" && k["status"] == "Inactive")
+    );
+    let sg = query(&l, "security_group_changes", &[]);
+    assert_eq!(
+        sg.iter()
+            .filter(|r| r["open_to_world"] == true
+                && r["event_name"] == "AuthorizeSecurityGroupIngress")
+            .count(),
+        2
+    );
+    let logins = query(&l, "console_logins", &[]);
+    assert!(
+        logins.iter().any(|r| r["failures"].as_u64() == Some(3)),
+        "{logins:?}"
+    );
+    let assignments = query(&l, "sso_account_assignments", &[]);
+    assert_eq!(assignments.len(), 1);
+    assert_eq!(query(&l, "sso_admin_policies", &[]).len(), 1);
+    assert_eq!(query(&l, "sso_applications", &[]).len(), 2);
+    assert_eq!(query(&l, "sso_permission_sets", &[]).len(), 3);
+    let offset = l.labels.utc_offset_hours.to_string();
+    let (ws, we) = (
+        l.labels.working_hours.0.to_string(),
+        l.labels.working_hours.1.to_string(),
+    );
+    let off = query(
+        &l,
+        "off_hours",
+        &[
+            "--param",
+            &format!("utc_offset={offset}"),
+            "--param",
+            &format!("work_start={ws}"),
+            "--param",
+            &format!("work_end={we}"),
+        ],
+    );
+    assert_eq!(
+        off.len(),
+        1,
+        "the one person reading secrets at night: {off:?}"
+    );
+    let lookup = query(&l, "user_lookup", &["--param", "actor=root"]);
+    assert_eq!(lookup.len(), root.len());
+    let regions = query(
+        &l,
+        "unexpected_regions",
+        &["--param", "allowed_regions=us-east-1,eu-west-1"],
+    );
+    assert!(
+        regions
+            .iter()
+            .all(|r| !["us-east-1", "eu-west-1"].contains(&r["aws_region"].as_str().unwrap()))
+    );
+    for name in iat_lake::QueryCatalogue::file_names() {
+        query(&l, name, &[]);
+    }
+    // The list names them all; unknown names and parameters are refused in one line.
+    let list = iat(["query", "list"]).unwrap().stdout;
+    assert!(
+        list.contains("denied_new") && list.contains("allowed_regions=us-east-1,eu-west-1"),
+        "{list}"
+    );
+    assert!(
+        iat(["query", "nope"])
+            .unwrap_err()
+            .contains("iat query list")
+    );
+    assert!(
+        iat([
+            "query",
+            "root_usage",
+            "--param",
+            "actor=x",
+            "--lake",
+            &l.lake
+        ])
+        .unwrap_err()
+        .contains("no parameter actor")
+    );
+}
+
+fn python() -> Option<String> {
+    let p = std::env::var("IAT_TEST_PYTHON").ok();
+    if p.is_none() && std::env::var_os("IAT_REQUIRE_EMULATORS").is_some() {
+        panic!("IAT_TEST_PYTHON is not set: run the tests through `make test`");
+    }
+    if p.is_none() {
+        eprintln!("skipped: IAT_TEST_PYTHON is not set");
+    }
+    p
+}
+
+#[test]
+fn an_independent_reader_sees_the_same_rows_and_athena_readable_timestamps() {
+    let Some(py) = python() else { return };
+    let l = exported();
+    let script = r#"
+import json, sys, glob
+import pyarrow.parquet as pq
+files = sorted(glob.glob(sys.argv[1] + "/events/dt=*/*.parquet"))
+t = pq.ParquetDataset(files).read()
+ts = t.schema.field("event_time").type
+meta = pq.ParquetFile(files[0]).metadata
+col = meta.schema.column(1)
+print(json.dumps({
+  "rows": t.num_rows,
+  "ids": len(set(t.column("event_id").to_pylist())),
+  "time_type": str(ts),
+  "logical": str(col.logical_type),
+  "first_time": t.column("event_time")[0].as_py().isoformat(),
+  "denied": sum(1 for v in t.column("denied").to_pylist() if v),
+  "compression": meta.row_group(0).column(0).compression,
+}))
+"#;
+    let out = std::process::Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .arg(&l.lake)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = iat(["--db", &l.db, "status", "--format", "json"]).unwrap();
+    let stored = serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["events"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(v["rows"].as_u64(), Some(stored));
+    assert_eq!(v["ids"].as_u64(), Some(stored), "each event once");
+    assert_eq!(v["time_type"], "timestamp[us, tz=UTC]");
+    assert!(
+        v["logical"]
+            .as_str()
+            .unwrap()
+            .contains("Timestamp(isAdjustedToUTC=true, timeUnit=microseconds"),
+        "{v}"
+    );
+    assert!(
+        v["first_time"]
+            .as_str()
+            .unwrap()
+            .starts_with(&l.labels.day.to_string()),
+        "{v}"
+    );
+    assert_eq!(
+        v["denied"].as_u64().unwrap() as usize,
+        scenario_ids(&l, "denied_").len()
+    );
+    assert_eq!(v["compression"], "SNAPPY");
+}
+
+#[test]
+fn every_query_parses_as_trino_sql() {
+    let Some(py) = python() else { return };
+    let catalogue = iat_lake::QueryCatalogue::builtin();
+    let mut values = BTreeMap::new();
+    for (k, v) in [
+        ("start", "2026-03-01"),
+        ("end", "2026-03-07"),
+        ("previous_start", "2026-02-22"),
+        ("previous_end", "2026-02-28"),
+    ] {
+        values.insert(k.to_owned(), v.to_owned());
+    }
+    for q in catalogue.queries() {
+        let sql = q.render(&values).unwrap();
+        let out = std::process::Command::new(&py)
+            .arg("-c")
+            .arg("import sys, sqlglot; sqlglot.parse_one(sys.stdin.read(), read='trino', error_level=sqlglot.ErrorLevel.RAISE); print('ok')")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(sql.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} is not Trino SQL: {}\n{sql}",
+            q.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ddl = include_str!("../queries/ddl/events.sql");
+    assert!(ddl.contains("PARTITIONED BY (dt string)"));
+}
