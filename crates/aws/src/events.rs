@@ -827,13 +827,13 @@ impl Plan {
                 value: actor.to_owned(),
             };
         }
-        if let [name] = query.event_names.as_slice() {
-            if literal(name) {
-                return Plan::Index {
-                    index: BY_NAME,
-                    value: name.clone(),
-                };
-            }
+        if let [name] = query.event_names.as_slice()
+            && literal(name)
+        {
+            return Plan::Index {
+                index: BY_NAME,
+                value: name.clone(),
+            };
         }
         Plan::Days
     }

@@ -42,19 +42,19 @@ pub(crate) fn parse(s: &str, now: DateTime<Utc>, end: End) -> anyhow::Result<Dat
             End::End => start + Duration::days(1) - Duration::microseconds(1),
         });
     }
-    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
-            let d = match unit {
-                's' => Some(Duration::seconds(n)),
-                'm' => Some(Duration::minutes(n)),
-                'h' => Some(Duration::hours(n)),
-                'd' => Some(Duration::days(n)),
-                'w' => Some(Duration::weeks(n)),
-                _ => None,
-            };
-            if let Some(d) = d.filter(|_| n >= 0) {
-                return Ok(now - d);
-            }
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic())
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+    {
+        let d = match unit {
+            's' => Some(Duration::seconds(n)),
+            'm' => Some(Duration::minutes(n)),
+            'h' => Some(Duration::hours(n)),
+            'd' => Some(Duration::days(n)),
+            'w' => Some(Duration::weeks(n)),
+            _ => None,
+        };
+        if let Some(d) = d.filter(|_| n >= 0) {
+            return Ok(now - d);
         }
     }
     anyhow::bail!(

@@ -321,7 +321,7 @@ impl EventSource for Faulty {
                 "AccessDeniedException: not authorized in this region",
             ));
         }
-        if self.throttle_every > 0 && n % self.throttle_every == 0 {
+        if self.throttle_every > 0 && n.is_multiple_of(self.throttle_every) {
             return Err(Error::Throttled {
                 service: "cloudtrail",
                 operation: "LookupEvents",

@@ -528,14 +528,20 @@ mod tests {
             [("privilege_escalation", Severity::Medium)],
             "the general rule speaks when the specific one is off"
         );
-        let mut c = RuleSetConfig::default();
-        c.allowed_actors = vec!["ali*".into()];
+        let c = RuleSetConfig {
+            allowed_actors: vec!["ali*".into()],
+            ..RuleSetConfig::default()
+        };
         assert!(fired(c).is_empty());
-        let mut c = RuleSetConfig::default();
-        c.allowed_actors = vec!["arn:aws:iam::*:user/alice".into()];
+        let c = RuleSetConfig {
+            allowed_actors: vec!["arn:aws:iam::*:user/alice".into()],
+            ..RuleSetConfig::default()
+        };
         assert!(fired(c).is_empty(), "ARNs match too");
-        let mut c = RuleSetConfig::default();
-        c.allowed_actors = vec!["bob".into()];
+        let c = RuleSetConfig {
+            allowed_actors: vec!["bob".into()],
+            ..RuleSetConfig::default()
+        };
         assert_eq!(fired(c).len(), 1);
         let mut raw: serde_json::Value = serde_json::from_str(&e.raw).unwrap();
         raw["userIdentity"] = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Wiz-Scanner/s", "accountId": "111122223333",
