@@ -92,6 +92,9 @@ pub enum Command {
     /// The same SQL files Athena runs, on DataFusion over the Parquet parts `iat export`
     /// wrote. Every query reads only the days asked for: --days 7 (ending today) by default.
     Query(cmd::query::QueryArgs),
+    /// The weekly denied-calls report over the local lake: newly denied actions, the most
+    /// denied ones with the layer that denied them, and activity in unexpected regions.
+    Report(cmd::report::ReportArgs),
     /// The alert rules: list them, or test them on log files.
     Rules(cmd::rules::RulesArgs),
     /// Generate a day of an organisation's CloudTrail, ingest it, and show what stands out.
@@ -134,6 +137,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Rules(args) => cmd::rules::run(args, out),
         Command::Export(args) => cmd::export::run(&cli.db, args, out),
         Command::Query(args) => cmd::query::run(args, out),
+        Command::Report(args) => cmd::report::run(args, out),
         Command::Demo(args) => cmd::demo::run(args, out),
     }
 }

@@ -17,14 +17,12 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 use iat_core::Error;
+use iat_lake::ResultRows;
 
-/// Rows of a query, as text, with the column names and types.
+/// Rows of a query as text, and how long it took.
 #[derive(Debug, Clone, Default)]
 pub struct Rows {
-    pub columns: Vec<String>,
-    /// Per column: true for numbers and booleans (written unquoted in JSON).
-    pub typed: Vec<bool>,
-    pub rows: Vec<Vec<Option<String>>>,
+    pub rows: ResultRows,
     pub elapsed: Duration,
 }
 
@@ -96,7 +94,7 @@ impl LocalLake {
     pub async fn rows(&self, sql: &str) -> Result<Rows, Error> {
         let start = Instant::now();
         let batches = self.batches(sql).await?;
-        let mut out = Rows::default();
+        let mut out = ResultRows::default();
         let options = FormatOptions::default().with_null("");
         if let Some(first) = batches.first() {
             for f in first.schema().fields() {
@@ -122,7 +120,9 @@ impl LocalLake {
                 );
             }
         }
-        out.elapsed = start.elapsed();
-        Ok(out)
+        Ok(Rows {
+            rows: out,
+            elapsed: start.elapsed(),
+        })
     }
 }

@@ -116,6 +116,17 @@ pub(crate) fn send_new(
     Ok(outcome)
 }
 
+/// A file or webhook notifier from `jsonl:PATH` or `webhook:URL`.
+pub(crate) fn notifier_for(spec: &str) -> anyhow::Result<Arc<dyn Notifier>> {
+    if let Some(path) = spec.strip_prefix("jsonl:") {
+        return Ok(Arc::new(JsonlNotifier::new(Path::new(path))?));
+    }
+    if let Some(url) = spec.strip_prefix("webhook:") {
+        return Ok(Arc::new(WebhookNotifier::new(url)?));
+    }
+    anyhow::bail!("--notify {spec:?}: expected jsonl:PATH or webhook:URL")
+}
+
 fn notifier(
     spec: &str,
     out_buffer: &Arc<WriterNotifier<Vec<u8>>>,
@@ -123,13 +134,14 @@ fn notifier(
     if spec == "stdout" {
         return Ok((out_buffer.clone(), 1000.0));
     }
-    if let Some(path) = spec.strip_prefix("jsonl:") {
-        return Ok((Arc::new(JsonlNotifier::new(Path::new(path))?), 1000.0));
-    }
-    if let Some(url) = spec.strip_prefix("webhook:") {
-        return Ok((Arc::new(WebhookNotifier::new(url)?), 5.0));
-    }
-    anyhow::bail!("--notify {spec:?}: expected stdout, jsonl:PATH or webhook:URL")
+    let rate = if spec.starts_with("webhook:") {
+        5.0
+    } else {
+        1000.0
+    };
+    notifier_for(spec).map(|n| (n, rate)).map_err(|_| {
+        anyhow::anyhow!("--notify {spec:?}: expected stdout, jsonl:PATH or webhook:URL")
+    })
 }
 
 pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {

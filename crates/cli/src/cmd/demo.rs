@@ -315,7 +315,7 @@ fn lake(
             q.description,
             day = labels.day
         )?;
-        super::query::print_rows(out, &rows, super::query::Format::Table)?;
+        super::query::print_rows(out, &rows.rows, super::query::Format::Table)?;
     }
     Ok(())
 }

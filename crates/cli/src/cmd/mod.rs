@@ -8,6 +8,7 @@ pub mod events;
 pub mod export;
 pub mod ingest;
 pub mod query;
+pub mod report;
 pub mod rules;
 pub mod status;
 #[cfg(feature = "aws")]

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, Utc};
-use iat_lake::QueryCatalogue;
-use iat_local::sql::{LocalLake, Rows};
+use iat_lake::{QueryCatalogue, ResultRows};
+use iat_local::sql::LocalLake;
 
 use super::export::DEFAULT_LAKE;
 use crate::output::table;
@@ -133,12 +133,12 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let rows = runtime
         .block_on(lake.rows(&sql))
         .with_context(|| format!("query {}", query.name))?;
-    print_rows(out, &rows, args.format)?;
+    print_rows(out, &rows.rows, args.format)?;
     if args.format == Format::Table {
         writeln!(
             out,
             "{} rows in {:.2} s ({} to {}, local lake {})",
-            rows.rows.len(),
+            rows.rows.rows.len(),
             rows.elapsed.as_secs_f64(),
             values["start"],
             values["end"],
@@ -148,7 +148,11 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn print_rows(out: &mut dyn Write, rows: &Rows, format: Format) -> anyhow::Result<()> {
+pub(crate) fn print_rows(
+    out: &mut dyn Write,
+    rows: &ResultRows,
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Table => {
             let mut t = table();

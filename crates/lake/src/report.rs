@@ -1,0 +1,281 @@
+//! The weekly denied-calls report: three queries' rows made into one readable message.
+//!
+//! A platform team reads it to see which services and actions people need before they ask:
+//! what was denied, by which policy layer, what is newly denied this week (a new need, a
+//! renamed action, new tooling), and activity in regions nobody should use.
+
+use std::fmt::Write as _;
+
+/// Rows of a query as text: column names, then values (`None` for NULL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultRows {
+    pub columns: Vec<String>,
+    /// Per column: true for numbers and booleans (JSON writes them unquoted).
+    pub typed: Vec<bool>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl ResultRows {
+    /// The value of `column` in row `i`, or "".
+    pub fn get(&self, i: usize, column: &str) -> &str {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|c| self.rows.get(i)?.get(c)?.as_deref())
+            .unwrap_or("")
+    }
+
+    fn total(&self, column: &str) -> u64 {
+        (0..self.rows.len())
+            .filter_map(|i| self.get(i, column).parse::<u64>().ok())
+            .sum()
+    }
+}
+
+/// The report's inputs.
+#[derive(Debug, Clone)]
+pub struct WeeklyReport<'a> {
+    pub start: &'a str,
+    pub end: &'a str,
+    pub denied_calls: &'a ResultRows,
+    pub denied_new: &'a ResultRows,
+    pub unexpected_regions: &'a ResultRows,
+    /// Where the numbers came from, for the footer (e.g. "Athena workgroup iat, 42 MB scanned").
+    pub source: String,
+}
+
+/// Lines listed per section; the rest are counted.
+const LISTED: usize = 25;
+
+fn service(source: &str) -> &str {
+    source.trim_end_matches(".amazonaws.com")
+}
+
+impl WeeklyReport<'_> {
+    /// A subject under 100 characters.
+    pub fn subject(&self) -> String {
+        format!(
+            "Denied calls {} to {}: {} calls, {} actions, {} new",
+            self.start,
+            self.end,
+            self.denied_calls.total("calls"),
+            self.denied_calls.rows.len(),
+            self.denied_new.rows.len()
+        )
+    }
+
+    /// The plain-text body.
+    pub fn body(&self) -> String {
+        let mut b = String::new();
+        let d = self.denied_calls;
+        let _ = writeln!(b, "Denied API calls, {} to {} (UTC)", self.start, self.end);
+        let _ = writeln!(b);
+        let _ = writeln!(
+            b,
+            "{} denied calls of {} actions. Newly denied this period: {}. Region, service and caller combinations outside the allowed regions: {}.",
+            d.total("calls"),
+            d.rows.len(),
+            self.denied_new.rows.len(),
+            self.unexpected_regions.rows.len()
+        );
+        let _ = writeln!(b);
+        let _ = writeln!(
+            b,
+            "NEWLY DENIED (not denied in the period before: new needs, renamed actions, new tooling)"
+        );
+        if self.denied_new.rows.is_empty() {
+            let _ = writeln!(b, "  none");
+        }
+        for i in 0..self.denied_new.rows.len().min(LISTED) {
+            let r = self.denied_new;
+            let _ = writeln!(
+                b,
+                "  {:>6}  {}:{}  by {} callers, first {}, denied by {}",
+                r.get(i, "calls"),
+                service(r.get(i, "event_source")),
+                r.get(i, "event_name"),
+                r.get(i, "callers"),
+                r.get(i, "first_seen"),
+                r.get(i, "a_layer").replace('_', " ")
+            );
+        }
+        more(&mut b, self.denied_new.rows.len());
+        let _ = writeln!(b);
+        let _ = writeln!(
+            b,
+            "MOST DENIED (calls, callers, accounts, regions, and a layer that denied them)"
+        );
+        if d.rows.is_empty() {
+            let _ = writeln!(b, "  none");
+        }
+        for i in 0..d.rows.len().min(LISTED) {
+            let layers = d.get(i, "layers");
+            let layer = d.get(i, "a_layer").replace('_', " ");
+            let by = if layers == "1" {
+                layer
+            } else {
+                format!(
+                    "{layer} and {} other layers",
+                    layers.parse::<u64>().unwrap_or(1) - 1
+                )
+            };
+            let _ = writeln!(
+                b,
+                "  {:>6}  {}:{}  {} callers, {} accounts, {} regions; {by}",
+                d.get(i, "calls"),
+                service(d.get(i, "event_source")),
+                d.get(i, "event_name"),
+                d.get(i, "callers"),
+                d.get(i, "accounts"),
+                d.get(i, "regions"),
+            );
+        }
+        more(&mut b, d.rows.len());
+        let _ = writeln!(b);
+        let _ = writeln!(
+            b,
+            "UNEXPECTED REGIONS (activity outside the allowed regions)"
+        );
+        let u = self.unexpected_regions;
+        if u.rows.is_empty() {
+            let _ = writeln!(b, "  none");
+        }
+        for i in 0..u.rows.len().min(LISTED) {
+            let _ = writeln!(
+                b,
+                "  {:>6}  {}  {}  by {} ({} denied), last {}",
+                u.get(i, "calls"),
+                u.get(i, "aws_region"),
+                service(u.get(i, "event_source")),
+                u.get(i, "actor"),
+                u.get(i, "denied"),
+                u.get(i, "last_seen")
+            );
+        }
+        more(&mut b, u.rows.len());
+        let _ = writeln!(b);
+        let _ = writeln!(
+            b,
+            "Service control policy and resource control policy denials need an organisation change; identity, boundary and session denials a role change; resource and VPC endpoint policy denials the resource owner."
+        );
+        let _ = writeln!(
+            b,
+            "From {}. Details: `iat query denied_calls`, `denied_new`, `denied_by_layer`, `unexpected_regions`.",
+            self.source
+        );
+        b
+    }
+}
+
+fn more(b: &mut String, n: usize) {
+    if n > LISTED {
+        let _ = writeln!(b, "  ... and {} more", n - LISTED);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(columns: &[&str], data: &[&[&str]]) -> ResultRows {
+        ResultRows {
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            typed: vec![false; columns.len()],
+            rows: data
+                .iter()
+                .map(|r| r.iter().map(|v| Some((*v).to_owned())).collect())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_report_names_new_and_top_denials_and_regions() {
+        let calls = rows(
+            &[
+                "event_source",
+                "event_name",
+                "calls",
+                "callers",
+                "accounts",
+                "regions",
+                "a_layer",
+                "layers",
+            ],
+            &[
+                &[
+                    "sqs.amazonaws.com",
+                    "CreateQueue",
+                    "12",
+                    "3",
+                    "2",
+                    "1",
+                    "service_control_policy",
+                    "1",
+                ],
+                &[
+                    "kms.amazonaws.com",
+                    "Decrypt",
+                    "5",
+                    "1",
+                    "1",
+                    "1",
+                    "resource_policy",
+                    "2",
+                ],
+            ],
+        );
+        let new = rows(
+            &[
+                "event_source",
+                "event_name",
+                "calls",
+                "callers",
+                "a_layer",
+                "first_seen",
+            ],
+            &[&[
+                "sqs.amazonaws.com",
+                "CreateQueue",
+                "12",
+                "3",
+                "service_control_policy",
+                "2026-03-02T10:00:00Z",
+            ]],
+        );
+        let regions = rows(
+            &[
+                "aws_region",
+                "event_source",
+                "actor",
+                "calls",
+                "denied",
+                "last_seen",
+            ],
+            &[],
+        );
+        let r = WeeklyReport {
+            start: "2026-03-01",
+            end: "2026-03-07",
+            denied_calls: &calls,
+            denied_new: &new,
+            unexpected_regions: &regions,
+            source: "the local lake".into(),
+        };
+        assert_eq!(
+            r.subject(),
+            "Denied calls 2026-03-01 to 2026-03-07: 17 calls, 2 actions, 1 new"
+        );
+        let body = r.body();
+        assert!(body.contains("      12  sqs:CreateQueue  by 3 callers, first 2026-03-02T10:00:00Z, denied by service control policy"), "{body}");
+        assert!(
+            body.contains(
+                "kms:Decrypt  1 callers, 1 accounts, 1 regions; resource policy and 1 other layers"
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains("UNEXPECTED REGIONS (activity outside the allowed regions)\n  none"),
+            "{body}"
+        );
+    }
+}
