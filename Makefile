@@ -6,7 +6,7 @@ CARGO ?= cargo
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show the alerts it raises
+demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show its alerts, export and query it
 	$(CARGO) run --release --quiet -p iat-cli --no-default-features -- demo
 
 test: ## Run every test, against a moto server this target installs, starts and stops

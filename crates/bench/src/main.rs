@@ -17,6 +17,7 @@ use iat_local::logfiles::{self, Item};
 use iat_sim::OrgConfig;
 
 mod alerter;
+mod lake;
 mod tracker;
 mod wcu;
 
@@ -67,8 +68,12 @@ pub(crate) struct Figure {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut figures = Vec::new();
-    if !["all", "foundation", "tracker", "wcu", "alerter"].contains(&args.only.as_str()) {
-        bail!("--only takes foundation, tracker, wcu, alerter or all");
+    if !["all", "foundation", "tracker", "wcu", "alerter", "lake"].contains(&args.only.as_str()) {
+        bail!("--only takes foundation, tracker, wcu, alerter, lake or all");
+    }
+    if ["all", "lake"].contains(&args.only.as_str()) {
+        let generated = dataset(&args.data, args.ingest_events)?;
+        figures.extend(lake::benchmark(&generated, args.ingest_events, args.runs)?);
     }
     if ["all", "alerter"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;

@@ -8,6 +8,7 @@
 
 pub mod alerter;
 pub mod env;
+pub mod exporter;
 #[cfg(feature = "testkit")]
 pub mod testing;
 pub mod tracker;
@@ -18,7 +19,7 @@ pub fn init_json_logs() {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("LOG_LEVEL"))
         .unwrap_or_else(|_| {
-            "warn,iat_core=info,iat_aws=info,iat_tracker=info,iat_alerter=info,iat_lambda=info"
+            "warn,iat_core=info,iat_aws=info,iat_tracker=info,iat_alerter=info,iat_exporter=info,iat_lambda=info"
                 .to_owned()
         });
     let _ = tracing_subscriber::fmt()

@@ -51,6 +51,9 @@ pub enum Format {
 
 pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let store = super::open_existing(db)?;
+    // Export reads each page once, in order: a small page cache is enough, and keeps the
+    // process's memory to the part being built.
+    store.set_cache_mib(16)?;
     let (first, last) = match (args.since, args.until) {
         (Some(s), u) => (s, u.unwrap_or(s)),
         (None, Some(u)) => (u, u),

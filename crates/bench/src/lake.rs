@@ -1,0 +1,225 @@
+//! Lake figures: bytes per event in Parquet against raw and gzip JSON; `iat export` of one day
+//! of 1,000,000 events (throughput and peak memory, as a child process reading SQLite); the
+//! encoding alone on one thread; and `iat query` times for failed_auth and denied_calls over
+//! 10,000,000 events (the exported day's parts copied under ten days), warm.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use iat_core::RecordLimits;
+
+use crate::{Figure, median, wait_sampling_peak_rss};
+
+fn iat() -> anyhow::Result<std::path::PathBuf> {
+    let iat = std::env::current_exe()?.with_file_name("iat");
+    if !iat.exists() {
+        bail!(
+            "{} is missing: cargo build --release -p iat-cli",
+            iat.display()
+        );
+    }
+    Ok(iat)
+}
+
+fn run_iat(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(iat()?).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "iat {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<Figure>> {
+    let labels = iat_sim::Labels::read(&dir.join("labels.json"))?;
+    let day = labels.day.to_string();
+    let trail = dir.join("AWSLogs");
+    let work = dir.join("lake-bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let db = work.join("iat.db");
+    let db_s = db.display().to_string();
+    eprintln!("ingesting {events} events for the lake benchmark");
+    run_iat(&[
+        "--db",
+        &db_s,
+        "ingest",
+        "--no-progress",
+        "--format",
+        "json",
+        &trail.display().to_string(),
+    ])?;
+
+    // Raw and gzip JSON sizes of the stored records (what CloudTrail would deliver).
+    let mut loaded = iat_local::logfiles::load_events(&[trail.clone()], &RecordLimits::default());
+    // The events `iat ingest` stores (service-linked-role noise is filtered by default).
+    let filter = iat_core::NoiseFilter::default();
+    loaded.events.retain(|e| filter.classify(e).is_none());
+    let mut raw = 0usize;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let n_all = loaded.events.len();
+    for e in &loaded.events {
+        raw += e.raw.len() + 1;
+        gz.write_all(e.raw.as_bytes())?;
+        gz.write_all(b"\n")?;
+    }
+    let gz_bytes = gz.finish()?.len();
+
+    // Encoding alone, one thread: events → Arrow → Parquet (snappy), parts of 500,000 rows.
+    let mut encode_rates = Vec::new();
+    for _ in 0..runs.min(3) {
+        let start = Instant::now();
+        let mut bytes = 0;
+        for chunk in loaded.events.chunks(500_000) {
+            let mut w = iat_lake::PartWriter::new(iat_lake::Compression::Snappy);
+            for page in chunk.chunks(10_000) {
+                w.write(&iat_lake::to_batch(page))?;
+            }
+            bytes += w.finish()?.len();
+        }
+        let _ = bytes;
+        encode_rates.push(n_all as f64 / start.elapsed().as_secs_f64());
+    }
+    drop(loaded);
+
+    // `iat export` end to end: SQLite → normalise → Arrow → Parquet files.
+    let mut rates = Vec::new();
+    let mut rss = Vec::new();
+    let mut exported = 0u64;
+    let mut parquet_bytes = 0u64;
+    let lake = work.join("lake");
+    for _ in 0..runs.min(3) {
+        let _ = std::fs::remove_dir_all(&lake);
+        let start = Instant::now();
+        let mut child = Command::new(iat()?)
+            .args([
+                "--db", &db_s, "export", "--since", &day, "--format", "json", "--lake",
+            ])
+            .arg(&lake)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("start iat export")?;
+        let mut stdout = child.stdout.take().context("stdout")?;
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            stdout.read_to_string(&mut s).map(|_| s)
+        });
+        let (status, peak_kb) = wait_sampling_peak_rss(&mut child)?;
+        let secs = start.elapsed().as_secs_f64();
+        let out = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+        if !status.success() {
+            bail!("iat export failed: {status}");
+        }
+        let days: serde_json::Value = serde_json::from_str(&out)?;
+        exported = days[0]["events"].as_u64().unwrap_or(0);
+        parquet_bytes = days[0]["bytes"].as_u64().unwrap_or(0);
+        rates.push(exported as f64 / secs);
+        rss.push(peak_kb as f64 / 1024.0);
+    }
+    let per = |b: usize| b as f64 / n_all.max(1) as f64;
+
+    // Ten days of the same million: copy the day's parts under nine more dates.
+    let table = lake.join("events");
+    let src = table.join(format!("dt={day}"));
+    let first = labels.day;
+    for k in 1..10 {
+        let d = first - chrono::Duration::days(k);
+        let dst = table.join(format!("dt={d}"));
+        std::fs::create_dir_all(&dst)?;
+        for f in std::fs::read_dir(&src)? {
+            let f = f?;
+            std::fs::copy(f.path(), dst.join(f.file_name()))?;
+        }
+    }
+    let since = (first - chrono::Duration::days(9)).to_string();
+    let lake_s = lake.display().to_string();
+    let mut query_figures = Vec::new();
+    for (metric, name) in [
+        ("lake.query_failed_auth_10m_s", "failed_auth"),
+        ("lake.query_denied_calls_10m_s", "denied_calls"),
+    ] {
+        let args = [
+            "query", name, "--since", &since, "--until", &day, "--lake", &lake_s, "--format",
+            "json",
+        ];
+        run_iat(&args)?; // warm-up: file cache and page cache
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let out = run_iat(&args)?;
+            times.push(start.elapsed().as_secs_f64());
+            rows = serde_json::from_str::<Vec<serde_json::Value>>(&out)?.len();
+        }
+        query_figures.push(Figure {
+            metric,
+            value: median(times.clone()),
+            unit: "s",
+            goal: "< 1",
+            note: format!(
+                "`iat query {name}` (a new process each run: start-up, plan, DataFusion over the Parquet parts) over 10 days x {exported} events = {} events (one exported day's parts copied under ten dates), {rows} rows out, warm, median of {runs}; runs {:?}",
+                exported * 10,
+                times.iter().map(|t| (t * 1000.0).round() / 1000.0).collect::<Vec<_>>()
+            ),
+        });
+    }
+    let _ = std::fs::remove_file(&db);
+    let mut figures = vec![
+        Figure {
+            metric: "lake.raw_json_bytes_per_event",
+            value: per(raw),
+            unit: "bytes",
+            goal: "report",
+            note: format!("the {n_all} stored events' records as JSON lines"),
+        },
+        Figure {
+            metric: "lake.gzip_json_bytes_per_event",
+            value: per(gz_bytes),
+            unit: "bytes",
+            goal: "report",
+            note: "the same JSON lines, gzip level 6, one stream".into(),
+        },
+        Figure {
+            metric: "lake.parquet_bytes_per_event",
+            value: parquet_bytes as f64 / exported.max(1) as f64,
+            unit: "bytes",
+            goal: "<= raw/10 and < gzip",
+            note: format!(
+                "`iat export` of {exported} stored events (one day), snappy, parts of 500,000 rows: {parquet_bytes} bytes; {:.1}x smaller than raw JSON, {:.2}x gzip",
+                per(raw) / (parquet_bytes as f64 / exported.max(1) as f64),
+                (parquet_bytes as f64 / exported.max(1) as f64) / per(gz_bytes)
+            ),
+        },
+        Figure {
+            metric: "lake.export_events_per_s",
+            value: median(rates.clone()),
+            unit: "events/s",
+            goal: ">= 200000",
+            note: format!(
+                "`iat export` of one day of {exported} events from SQLite to Parquet files, a child process, median of {}; runs {:?}; the encoding alone (Arrow + Parquet, one thread) {:?} events/s",
+                rates.len(),
+                rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
+                encode_rates.iter().map(|r| r.round()).collect::<Vec<_>>()
+            ),
+        },
+        Figure {
+            metric: "lake.export_peak_rss_mb",
+            value: median(rss.clone()),
+            unit: "MB",
+            goal: "<= 256",
+            note: format!(
+                "peak resident set (VmHWM sampled every 10 ms) of that export; runs {rss:?}"
+            ),
+        },
+    ];
+    figures.extend(query_figures);
+    Ok(figures)
+}

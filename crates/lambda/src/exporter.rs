@@ -1,0 +1,170 @@
+//! The exporter function: days of the events table into the Parquet lake on S3.
+//!
+//! A daily schedule exports yesterday and the `LATE_DAYS` before it (late events); an
+//! invocation with `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}` exports that range on demand.
+//! Each day is read from its own DynamoDB partitions (never a Scan) and replaces that day in
+//! the lake exactly. A day the table no longer holds (expired) is left as the lake has it.
+//!
+//! Environment: `EVENTS_TABLE`, `LAKE_BUCKET` (required); `LAKE_PREFIX` (none), `LATE_DAYS`
+//! (2), `COMPRESSION` (snappy or zstd), `ROWS_PER_PART` (500000).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use iat_aws::{DynamoEventStore, S3ObjectStore};
+use iat_exporter::{DayExport, ExportOptions, daily_days, export_days};
+use iat_lake::Compression;
+use serde_json::{Value, json};
+
+use crate::env::{Env, EnvError};
+
+/// The exporter's configuration.
+#[derive(Debug, Clone)]
+pub struct ExporterSettings {
+    pub events_table: String,
+    pub bucket: String,
+    pub late_days: u32,
+    pub options: ExportOptions,
+}
+
+impl ExporterSettings {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ExporterError> {
+        let events_table = env.required("EVENTS_TABLE", "the events table's name")?;
+        let bucket = env.required("LAKE_BUCKET", "the S3 bucket of the lake")?;
+        let late_days = env.parse("LATE_DAYS", 2u32, "a number of days, e.g. 2")?;
+        let compression = env.parse("COMPRESSION", Compression::Snappy, "snappy or zstd")?;
+        let rows_per_part = env.parse(
+            "ROWS_PER_PART",
+            500_000usize,
+            "a number of rows, e.g. 500000",
+        )?;
+        if rows_per_part == 0 || late_days > 89 {
+            return Err(EnvError {
+                name: if rows_per_part == 0 {
+                    "ROWS_PER_PART"
+                } else {
+                    "LATE_DAYS"
+                },
+                value: if rows_per_part == 0 {
+                    "0".into()
+                } else {
+                    late_days.to_string()
+                },
+                expected: "ROWS_PER_PART at least 1, LATE_DAYS at most 89".into(),
+            }
+            .into());
+        }
+        Ok(Self {
+            events_table,
+            bucket,
+            late_days,
+            options: ExportOptions {
+                prefix: env.get("LAKE_PREFIX").unwrap_or_default(),
+                compression,
+                rows_per_part,
+                ..ExportOptions::default()
+            },
+        })
+    }
+}
+
+/// Why an invocation (or start-up) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error(transparent)]
+    Config(#[from] EnvError),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("export failed: {0}")]
+    Export(#[from] iat_core::Error),
+}
+
+impl ExporterError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ExporterError::Config(_) => "ConfigError",
+            ExporterError::BadRequest(_) => "BadRequest",
+            ExporterError::Export(_) => "ExportFailed",
+        }
+    }
+}
+
+impl From<ExporterError> for lambda_runtime::Diagnostic {
+    fn from(e: ExporterError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The exporter with its AWS ports.
+#[derive(Debug)]
+pub struct ExporterFunction {
+    store: DynamoEventStore,
+    lake: S3ObjectStore,
+    settings: ExporterSettings,
+}
+
+impl ExporterFunction {
+    pub fn new(
+        settings: ExporterSettings,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ExporterError> {
+        let store =
+            DynamoEventStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.events_table);
+        let lake = S3ObjectStore::new(S3ObjectStore::client(sdk, false), &settings.bucket, "")?;
+        Ok(Self {
+            store,
+            lake,
+            settings,
+        })
+    }
+
+    /// Builds the function over given ports (tests, other stores).
+    pub fn with_ports(
+        store: DynamoEventStore,
+        lake: S3ObjectStore,
+        settings: ExporterSettings,
+    ) -> Self {
+        Self {
+            store,
+            lake,
+            settings,
+        }
+    }
+
+    /// Exports the days the event asks for (a range) or the daily set (anything else).
+    pub async fn handle(&self, event: Value, now: DateTime<Utc>) -> Result<Value, ExporterError> {
+        let day = |k: &str| -> Result<Option<NaiveDate>, ExporterError> {
+            match event.get(k).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| {
+                        ExporterError::BadRequest(format!("{k}={s:?} is not a date (YYYY-MM-DD)"))
+                    }),
+            }
+        };
+        let (first, last) = match (day("from")?, day("to")?) {
+            (Some(f), t) => (f, t.unwrap_or(f)),
+            (None, Some(t)) => (t, t),
+            (None, None) => daily_days(now.date_naive(), self.settings.late_days),
+        };
+        if (last - first).num_days() > 400 {
+            return Err(ExporterError::BadRequest(format!(
+                "{first} to {last} is over 400 days; export it in parts"
+            )));
+        }
+        let days: Vec<DayExport> = export_days(
+            &self.store,
+            &self.lake,
+            first,
+            last,
+            &self.settings.options,
+            now,
+        )
+        .await?;
+        let events: u64 = days.iter().map(|d| d.events).sum();
+        tracing::info!(%first, %last, days = days.len(), events, "export run");
+        Ok(json!({"days": days, "events": events}))
+    }
+}

@@ -1,0 +1,134 @@
+//! The exporter function against moto: a day of the DynamoDB events table into Parquet parts
+//! on S3, exported three times with a late event in between: each event once, read back.
+//!
+//! `make test` starts moto; run alone, this test skips.
+
+use chrono::{Duration, NaiveDate, Utc};
+use iat_aws::{AwsSettings, DynamoEventStore, S3ObjectStore, TableKind, create_table, sdk_config};
+use iat_core::contract::records::RecordSpec;
+use iat_core::ports::{EventStore, ObjectStore};
+use iat_lambda::env::Env;
+use iat_lambda::exporter::{ExporterFunction, ExporterSettings};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
+    let sdk = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        ..Default::default()
+    })
+    .await;
+    let name = format!("iat-export-{}", std::process::id());
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    create_table(&dynamo, TableKind::Events, &name)
+        .await
+        .unwrap();
+    let s3 = S3ObjectStore::client(&sdk, true);
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    let store = DynamoEventStore::new(dynamo.clone(), &name);
+    let t0: chrono::DateTime<Utc> = "2026-03-03T00:00:00Z".parse().unwrap();
+    let events: Vec<_> = (0..300)
+        .map(|i| RecordSpec::new(&format!("ev-{i:04}"), t0 + Duration::seconds(i * 250)).event())
+        .collect();
+    store.put(&events).await.unwrap();
+    store
+        .put(&[RecordSpec::new("next-day", t0 + Duration::days(1)).event()])
+        .await
+        .unwrap();
+
+    let env_values = [
+        ("EVENTS_TABLE", name.clone()),
+        ("LAKE_BUCKET", name.clone()),
+        ("LAKE_PREFIX", "lake".into()),
+        ("ROWS_PER_PART", "120".into()),
+    ];
+    let lookup = |k: &str| {
+        env_values
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let settings = ExporterSettings::from_env(&Env::new(&lookup)).unwrap();
+    let lake = S3ObjectStore::new(s3.clone(), &name, "").unwrap();
+    let f = ExporterFunction::with_ports(
+        DynamoEventStore::new(dynamo.clone(), &name),
+        lake.clone(),
+        settings,
+    );
+    let range = json!({"from": "2026-03-03", "to": "2026-03-03"});
+    for _ in 0..3 {
+        let out = f.handle(range.clone(), Utc::now()).await.unwrap();
+        assert_eq!(out["events"], 300);
+        assert_eq!(out["days"][0]["parts"], 3);
+    }
+    store
+        .put(&[RecordSpec::new("late-1", t0 + Duration::hours(5)).event()])
+        .await
+        .unwrap();
+    // The daily run on 2026-03-05 re-exports the 3rd (two late days) and takes the late event in.
+    let daily = f
+        .handle(
+            json!({"source": "aws.events"}),
+            "2026-03-05T01:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    let days: Vec<(String, u64)> = daily["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["day"].as_str().unwrap().to_owned(),
+                d["events"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-03-02".to_owned(), 0),
+            ("2026-03-03".to_owned(), 301),
+            ("2026-03-04".to_owned(), 1)
+        ]
+    );
+
+    let mut ids = Vec::new();
+    for key in lake.list("lake/events/dt=2026-03-03/").await.unwrap() {
+        let bytes = lake.get(&key).await.unwrap().unwrap();
+        for batch in ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let batch = batch.unwrap();
+            let col = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap();
+            ids.extend(col.iter().map(|v| v.unwrap().to_owned()));
+        }
+    }
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (301, 301), "each event of the day once");
+    assert!(
+        lake.get(&iat_core::ports::ObjectKey::new("lake/exports/dt=2026-03-03.json").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let bad = f
+        .handle(json!({"from": "March 3rd"}), Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(bad.error_type(), "BadRequest");
+    let _ = NaiveDate::from_ymd_opt(2026, 3, 3);
+}
