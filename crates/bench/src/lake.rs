@@ -57,7 +57,8 @@ pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     ])?;
 
     // Raw and gzip JSON sizes of the stored records (what CloudTrail would deliver).
-    let mut loaded = iat_local::logfiles::load_events(&[trail.clone()], &RecordLimits::default());
+    let mut loaded =
+        iat_local::logfiles::load_events(std::slice::from_ref(&trail), &RecordLimits::default());
     // The events `iat ingest` stores (service-linked-role noise is filtered by default).
     let filter = iat_core::NoiseFilter::default();
     loaded.events.retain(|e| filter.classify(e).is_none());
