@@ -204,6 +204,37 @@ fn every_query_runs_over_the_exported_day_and_finds_what_the_labels_say() {
     for name in iat_lake::QueryCatalogue::file_names() {
         query(&l, name, &[]);
     }
+    // The weekly report over the same day: every denied call counted, all of them new.
+    let day = l.labels.day.to_string();
+    let jsonl = l._dir.path().join("report.jsonl");
+    let report = iat([
+        "report",
+        "--lake",
+        &l.lake,
+        "--until",
+        &day,
+        "--days",
+        "1",
+        "--notify",
+        &format!("jsonl:{}", jsonl.display()),
+    ])
+    .unwrap()
+    .stdout;
+    let denied_total = scenario_ids(&l, "denied_").len();
+    assert!(
+        report.starts_with(&format!(
+            "Denied calls {day} to {day}: {denied_total} calls, {} actions, {} new",
+            calls.len(),
+            calls.len()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("NEWLY DENIED") && report.contains("denied by service control policy"),
+        "{report}"
+    );
+    let sent = iat_local::notify::JsonlNotifier::read(&jsonl).unwrap();
+    assert_eq!(sent[0].attributes["rule_id"], "weekly_report");
     // The list names them all; unknown names and parameters are refused in one line.
     let list = iat(["query", "list"]).unwrap().stdout;
     assert!(

@@ -62,6 +62,19 @@ pub(crate) fn parameters(
     if start > end {
         anyhow::bail!("--since {start} is after --until {end}");
     }
+    let mut values = period(start, end);
+    for p in &args.params {
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("--param {p:?}: expected NAME=VALUE"))?;
+        values.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(values)
+}
+
+/// `start`, `end`, and the period of the same length just before (`previous_start`,
+/// `previous_end`, for queries that compare, like denied_new).
+pub(crate) fn period(start: NaiveDate, end: NaiveDate) -> BTreeMap<String, String> {
     let span = (end - start).num_days() + 1;
     let mut values = BTreeMap::new();
     values.insert("start".to_owned(), start.to_string());
@@ -74,13 +87,7 @@ pub(crate) fn parameters(
         "previous_end".to_owned(),
         (start - Duration::days(1)).to_string(),
     );
-    for p in &args.params {
-        let (k, v) = p
-            .split_once('=')
-            .with_context(|| format!("--param {p:?}: expected NAME=VALUE"))?;
-        values.insert(k.trim().to_owned(), v.to_owned());
-    }
-    Ok(values)
+    values
 }
 
 pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {

@@ -38,18 +38,7 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .until
         .unwrap_or_else(|| Utc::now().date_naive() - Duration::days(1));
     let start = end - Duration::days(i64::from(args.days.max(1)) - 1);
-    let span = (end - start).num_days() + 1;
-    let mut values = std::collections::BTreeMap::new();
-    values.insert("start".to_owned(), start.to_string());
-    values.insert("end".to_owned(), end.to_string());
-    values.insert(
-        "previous_start".to_owned(),
-        (start - Duration::days(span)).to_string(),
-    );
-    values.insert(
-        "previous_end".to_owned(),
-        (start - Duration::days(1)).to_string(),
-    );
+    let mut values = super::query::period(start, end);
     values.insert("allowed_regions".to_owned(), args.allowed_regions.clone());
     let catalogue = QueryCatalogue::builtin();
     let lake = LocalLake::new(&args.lake, &args.prefix);
