@@ -168,8 +168,9 @@ impl AlerterFunction {
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_default();
-        // (sequence number, event) in stream order.
-        let mut events: Vec<(String, ActivityEvent)> = Vec::new();
+        // Events in stream order, and each one's sequence number.
+        let mut events: Vec<ActivityEvent> = Vec::new();
+        let mut sequences: Vec<&str> = Vec::new();
         let mut skipped = 0;
         for r in records {
             let seq = r
@@ -188,7 +189,10 @@ impl AlerterFunction {
                 continue;
             };
             match event_from_stream_image(image, &self.limits) {
-                Ok(Some(e)) => events.push((seq.to_owned(), e)),
+                Ok(Some(e)) => {
+                    events.push(e);
+                    sequences.push(seq);
+                }
                 Ok(None) => {}
                 Err(reason) => {
                     tracing::error!(sequence = seq, %reason, "unreadable stream record skipped");
@@ -196,14 +200,13 @@ impl AlerterFunction {
                 }
             }
         }
-        let only: Vec<ActivityEvent> = events.iter().map(|(_, e)| e.clone()).collect();
-        let report = self.alerter.process(&only, now).await;
+        let report = self.alerter.process(&events, now).await;
         log_report("stream", &report, skipped);
         // Retry from the first record whose alerts were not all sent.
         let failures: Vec<Value> = events
             .iter()
-            .find(|(_, e)| report.failed_events.contains(&e.id))
-            .map(|(seq, _)| json!({"itemIdentifier": seq}))
+            .position(|e| report.failed_events.contains(&e.id))
+            .map(|i| json!({"itemIdentifier": sequences[i]}))
             .into_iter()
             .collect();
         json!({"batchItemFailures": failures})

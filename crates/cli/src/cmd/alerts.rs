@@ -49,11 +49,46 @@ pub(crate) const MARK: &str = "alerts.after_seq";
 /// Events evaluated per batch.
 const BATCH: usize = 5_000;
 
-/// What a run over the store did.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    pub events: usize,
-    pub report: RunReport,
+/// The alerts raised by the events stored after insertion number `after`, merged across
+/// batches as one run.
+struct Evaluated {
+    alerts: Vec<Alert>,
+    /// Insertion numbers of the events that raised something, to place the mark after a failure.
+    seq_of: HashMap<EventId, i64>,
+    events: usize,
+    /// The last insertion number read.
+    last: i64,
+}
+
+fn evaluate_after(store: &SqliteStore, rules: &RuleSet, after: i64) -> anyhow::Result<Evaluated> {
+    let mut e = Evaluated {
+        alerts: Vec::new(),
+        seq_of: HashMap::new(),
+        events: 0,
+        last: after,
+    };
+    loop {
+        let batch = store.events_after(e.last, BATCH)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        let (seqs, events): (Vec<i64>, Vec<_>) = batch.into_iter().unzip();
+        let raised = Alert::from_hits(rules.evaluate_all(&events));
+        let with_alerts: HashSet<&EventId> = raised
+            .iter()
+            .flat_map(|a| a.events.iter().map(|f| &f.event_id))
+            .collect();
+        for (seq, ev) in seqs.iter().zip(&events) {
+            if with_alerts.contains(&ev.id) {
+                e.seq_of.insert(ev.id.clone(), *seq);
+            }
+        }
+        e.alerts.extend(raised);
+        e.events += events.len();
+        e.last = last;
+    }
+    e.alerts = Alert::merge(std::mem::take(&mut e.alerts));
+    Ok(e)
 }
 
 /// Evaluates the events stored after the mark (all with `all`), sends their alerts as one run
@@ -66,44 +101,20 @@ pub(crate) fn send_new(
     notifier: Arc<dyn Notifier>,
     policy: DeliveryPolicy,
     all: bool,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<RunReport> {
+    let mark = store.mark(MARK)?;
+    let found = evaluate_after(store, &rules, if all { 0 } else { mark })?;
     let alerter = Alerter::new(rules, store.clone(), notifier, policy);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mark = store.mark(MARK)?;
-    let mut after = if all { 0 } else { mark };
-    let mut outcome = Outcome::default();
-    let mut alerts = Vec::new();
-    // Insertion numbers of the events that raised something, to place the mark after a failure.
-    let mut seq_of: HashMap<EventId, i64> = HashMap::new();
-    loop {
-        let batch = store.events_after(after, BATCH)?;
-        let Some(&(last, _)) = batch.last() else {
-            break;
-        };
-        let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-        let raised = alerter.evaluate(&events);
-        let with_alerts: HashSet<&EventId> = raised
-            .iter()
-            .flat_map(|a| a.events.iter().map(|e| &e.event_id))
-            .collect();
-        for (seq, e) in &batch {
-            if with_alerts.contains(&e.id) {
-                seq_of.insert(e.id.clone(), *seq);
-            }
-        }
-        alerts.extend(raised);
-        outcome.events += events.len();
-        after = last;
-    }
-    let r = runtime.block_on(alerter.deliver(Alert::merge(alerts), Utc::now()));
+    let r = runtime.block_on(alerter.deliver(found.alerts, Utc::now()));
     let end = if r.is_complete() {
-        after
+        found.last
     } else {
         r.failed_events
             .iter()
-            .filter_map(|id| seq_of.get(id))
+            .filter_map(|id| found.seq_of.get(id))
             .min()
             .map(|s| s - 1)
             .unwrap_or(mark)
@@ -111,9 +122,10 @@ pub(crate) fn send_new(
     if end > mark {
         store.set_mark(MARK, end)?;
     }
-    outcome.report = r;
-    outcome.report.events = outcome.events;
-    Ok(outcome)
+    Ok(RunReport {
+        events: found.events,
+        ..r
+    })
 }
 
 /// A file or webhook notifier from `jsonl:PATH` or `webhook:URL`.
@@ -148,24 +160,15 @@ pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<E
     let store = Arc::new(super::open_existing(db)?);
     let rules = RuleSet::new(args.rules.config()?)?;
     if args.dry_run {
-        let mark = store.mark(MARK)?;
-        let mut after = if args.all { 0 } else { mark };
-        let mut alerts = 0;
-        loop {
-            let batch = store.events_after(after, BATCH)?;
-            let Some(&(last, _)) = batch.last() else {
-                break;
-            };
-            let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
-            for a in Alert::from_hits(rules.evaluate_all(&events)) {
-                crate::output::alert(out, &a)?;
-                alerts += 1;
-            }
-            after = last;
+        let after = if args.all { 0 } else { store.mark(MARK)? };
+        let found = evaluate_after(&store, &rules, after)?;
+        for a in &found.alerts {
+            crate::output::alert(out, a)?;
         }
         writeln!(
             out,
-            "{alerts} alerts would be raised (dry run: nothing sent, nothing remembered)"
+            "{} alerts would be raised (dry run: nothing sent, nothing remembered)",
+            found.alerts.len()
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -180,16 +183,15 @@ pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<E
         digest_threshold: args.digest_threshold,
         ..DeliveryPolicy::default()
     };
-    let outcome = send_new(&store, rules, notifier, policy, args.all).context("alert run")?;
+    let r = send_new(&store, rules, notifier, policy, args.all).context("alert run")?;
     drop(store);
     if let Ok(b) = Arc::try_unwrap(buffer) {
         out.write_all(&b.into_inner())?;
     }
-    let r = &outcome.report;
     writeln!(
         out,
         "{} events evaluated: {} alerts sent in {} messages ({} digests), {} events' alerts sent before",
-        count(outcome.events as u64),
+        count(r.events as u64),
         count(r.alerts_sent as u64),
         count(r.messages as u64),
         r.digests,

@@ -238,7 +238,7 @@ fn alerts(
         ]);
     }
     writeln!(out, "{t}")?;
-    let r = &sent.report;
+    let r = &sent;
     let how = if r.digests > 0 {
         format!(
             "{} critical alerts one by one and the other {} in {} digest, as the threshold of {} alerts a run asks",
