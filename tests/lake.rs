@@ -10,7 +10,7 @@ use iat_e2e::iat;
 use iat_sim::{Labels, OrgConfig, generate};
 
 struct Lake {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     db: String,
     lake: String,
     labels: Labels,
@@ -47,7 +47,7 @@ fn exported() -> Lake {
         assert_eq!(run.code, ExitCode::SUCCESS);
     }
     Lake {
-        _dir: dir,
+        dir,
         db,
         lake,
         labels,
@@ -206,7 +206,7 @@ fn every_query_runs_over_the_exported_day_and_finds_what_the_labels_say() {
     }
     // The weekly report over the same day: every denied call counted, all of them new.
     let day = l.labels.day.to_string();
-    let jsonl = l._dir.path().join("report.jsonl");
+    let jsonl = l.dir.path().join("report.jsonl");
     let report = iat([
         "report",
         "--lake",

@@ -38,12 +38,6 @@ pub fn manifest_key(prefix: &str, day: NaiveDate) -> String {
     format!("{base}exports/dt={}.json", day.format("%Y-%m-%d"))
 }
 
-/// The day of a key under the table, if it is a part.
-pub fn day_of_key(key: &str) -> Option<NaiveDate> {
-    let dt = key.split('/').find_map(|s| s.strip_prefix("dt="))?;
-    (dt.len() == 10).then(|| NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok())?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +54,6 @@ mod tests {
             "events/dt=2026-09-05/part-00000.parquet"
         );
         assert_eq!(day_prefix("a/b/", d), "a/b/events/dt=2026-09-05/");
-        assert_eq!(day_of_key(&part_key("x", d, 1)), Some(d));
-        assert_eq!(day_of_key("x/events/dt=2026-9-5/p"), None);
+        assert_eq!(manifest_key("lake/", d), "lake/exports/dt=2026-09-05.json");
     }
 }

@@ -80,11 +80,6 @@ impl PartWriter {
         self.rows
     }
 
-    /// Encoded bytes so far plus the row group being built.
-    pub fn memory_size(&self) -> usize {
-        self.inner.bytes_written() + self.inner.in_progress_size()
-    }
-
     /// The finished file.
     pub fn finish(self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
         self.inner.into_inner()

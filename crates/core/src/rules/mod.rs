@@ -317,7 +317,6 @@ pub struct RuleSet {
     settings: RuleSettings,
     filter: NoiseFilter,
     allowed: GlobSet,
-    has_allowed: bool,
 }
 
 impl RuleSet {
@@ -384,7 +383,6 @@ impl RuleSet {
             any,
             settings: config.settings,
             filter: config.filter,
-            has_allowed: !config.allowed_actors.is_empty(),
             allowed,
         })
     }
@@ -455,7 +453,7 @@ impl RuleSet {
     }
 
     fn is_allowed(&self, event: &ActivityEvent) -> bool {
-        self.has_allowed
+        !self.allowed.is_empty()
             && (self.allowed.is_match(&event.principal.actor)
                 || event
                     .principal

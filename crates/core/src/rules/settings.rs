@@ -27,7 +27,6 @@ pub struct RuleSettings {
     admin_policies: BTreeSet<String>,
     trusted_accounts: BTreeSet<String>,
     expected_networks: Vec<IpNet>,
-    denied_exclusions: Vec<String>,
     denied_set: GlobSet,
     pub working_hours: WorkingHours,
 }
@@ -38,7 +37,6 @@ impl Default for RuleSettings {
             admin_policies: BTreeSet::new(),
             trusted_accounts: BTreeSet::new(),
             expected_networks: Vec::new(),
-            denied_exclusions: Vec::new(),
             denied_set: GlobSet::empty(),
             working_hours: WorkingHours::default(),
         };
@@ -146,13 +144,12 @@ impl RuleSettings {
         self.denied_set = builder
             .build()
             .map_err(|e| Error::invalid("denied exclusions", patterns.join(","), e.to_string()))?;
-        self.denied_exclusions = patterns;
         Ok(())
     }
 
     /// True when the event's `service:Action` matches a denied exclusion.
     pub fn is_excluded_denial(&self, event: &ActivityEvent) -> bool {
-        if self.denied_exclusions.is_empty() {
+        if self.denied_set.is_empty() {
             return false;
         }
         let service = event.source.split('.').next().unwrap_or(&event.source);
