@@ -41,9 +41,6 @@ fn percent_decode(s: &str) -> Option<String> {
             let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
-        } else if bytes[i] == b'+' {
-            out.push(b' ');
-            i += 1;
         } else {
             out.push(bytes[i]);
             i += 1;
