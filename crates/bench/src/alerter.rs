@@ -184,12 +184,8 @@ fn batch_rss(
             .await?;
             let (api, mut rx) =
                 iat_lambda::testing::runtime_api(event.clone(), Duration::from_secs(300)).await;
-            let mut child = std::process::Command::new(bin)
-                .env_clear()
-                .envs(iat_lambda::testing::lambda_env(api, "alerter"))
+            let mut child = iat_lambda::testing::function_command(bin, api, "alerter")
                 .env("AWS_ENDPOINT_URL", endpoint)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
                 .env("ALERT_TOPIC_ARN", &inbox.topic_arn)
                 .env("ALERT_LEDGER_TABLE", &name)
                 .stdout(std::process::Stdio::null())

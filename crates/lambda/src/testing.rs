@@ -85,14 +85,37 @@ pub async fn runtime_api(
     (addr, rx)
 }
 
-/// The environment Lambda gives a function, pointed at `runtime_api`.
-pub fn lambda_env(runtime_api: SocketAddr, name: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ]
+/// A function binary run the way Lambda runs it: an empty environment but for what Lambda sets
+/// (pointed at `runtime_api`) and test credentials, with its output captured.
+pub fn function_command(
+    bin: &std::path::Path,
+    runtime_api: SocketAddr,
+    name: &str,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// Stops a function binary and returns what it printed (its JSON logs).
+pub fn stop(mut child: std::process::Child) -> String {
+    let _ = child.kill();
+    match child.wait_with_output() {
+        Ok(out) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => format!("(no output: {e})"),
+    }
 }

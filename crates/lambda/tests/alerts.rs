@@ -22,6 +22,7 @@ use iat_core::ports::{EventStore, Notification, Notifier};
 use iat_core::rules::RuleSet;
 use iat_core::{ActivityEvent, Error, Severity};
 use iat_lambda::alerter::AlerterFunction;
+use iat_lambda::testing::{function_command, stop};
 use serde_json::{Value, json};
 
 static NAMES: AtomicUsize = AtomicUsize::new(0);
@@ -423,27 +424,15 @@ async fn a_burst_of_500_alerts_is_criticals_plus_one_digest_never_faster_than_th
 }
 
 fn alerter_binary(runtime: std::net::SocketAddr, env: &[(&str, String)]) -> std::process::Child {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_alerter"));
-    cmd.env_clear()
-        .envs(iat_lambda::testing::lambda_env(runtime, "alerter"))
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut cmd = function_command(
+        std::path::Path::new(env!("CARGO_BIN_EXE_alerter")),
+        runtime,
+        "alerter",
+    );
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().expect("start the alerter binary")
-}
-
-fn output_of(mut child: std::process::Child) -> String {
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,7 +468,7 @@ async fn the_alerter_binary_handles_a_stream_batch_the_way_lambda_runs_it() {
         .await
         .expect("an answer")
         .unwrap();
-    let logs = output_of(child);
+    let logs = stop(child);
     match outcome {
         iat_lambda::testing::Outcome::Response(v) => {
             assert_eq!(v, json!({"batchItemFailures": []}), "{logs}")
@@ -529,7 +518,7 @@ async fn the_alerter_binary_stops_at_start_on_a_bad_setting() {
     .await
     .unwrap();
     assert!(!status.0.success());
-    let logs = output_of(status.1);
+    let logs = stop(status.1);
     let line = logs
         .lines()
         .find(|l| l.contains("ConfigError"))

@@ -5,13 +5,14 @@
 //! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`; run alone, the moto test skips.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use iat_aws::{AwsSettings, TableKind, create_table, sdk_config};
 use iat_core::contract::records::RecordSpec;
-use iat_lambda::testing::Outcome;
+use iat_lambda::testing::{Outcome, function_command, stop};
 use iat_sim::lookup::{SimConfig, Simulator};
 use tokio::sync::mpsc;
 
@@ -26,33 +27,17 @@ async fn runtime_api(deadline_in: StdDuration) -> (SocketAddr, mpsc::UnboundedRe
 }
 
 fn tracker(runtime_api: SocketAddr, env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracker"));
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "tracker")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", ACCOUNT)
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = function_command(
+        Path::new(env!("CARGO_BIN_EXE_tracker")),
+        runtime_api,
+        "tracker",
+    );
+    // The simulator reads the account from the access key id.
+    cmd.env("AWS_ACCESS_KEY_ID", ACCOUNT);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().expect("start the tracker binary")
-}
-
-/// The child's output once it is stopped.
-fn stop(mut child: Child) -> String {
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
