@@ -1,0 +1,8 @@
+//! End-to-end tests: the `iat` command run in-process as a user runs it, from a generated or real
+//! CloudTrail source to stored events, alerts, the lake and its queries.
+
+mod alerts;
+mod collect;
+mod demo;
+mod lake;
+mod scenarios;
