@@ -1,5 +1,6 @@
 //! The ports implemented on AWS services.
 //!
+//! - [`AthenaQueryEngine`]: the `QueryEngine` port on Athena (start, poll, rows, bytes scanned).
 //! - [`CloudTrailEventSource`]: the `EventSource` port on CloudTrail `LookupEvents`.
 //! - [`DynamoEventStore`]: the `EventStore` port on a DynamoDB table sharded by day, with
 //!   indexes by actor and by event name, and records stored compressed.
@@ -15,6 +16,7 @@
 //! SDK's own configuration ([`sdk_config`]), and every SDK error becomes an
 //! [`iat_core::Error::Backend`] naming the operation, the resource and the service's error code.
 
+mod athena;
 mod cloudtrail;
 mod codec;
 mod config;
@@ -27,6 +29,7 @@ mod tables;
 #[cfg(feature = "testkit")]
 pub mod testing;
 
+pub use athena::{AthenaQueryEngine, AthenaSettings};
 pub use cloudtrail::CloudTrailEventSource;
 pub use config::{
     AwsSettings, caller_account, check_credentials, sdk_config, with_static_credentials,

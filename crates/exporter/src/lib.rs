@@ -10,6 +10,11 @@
 //! The one decision to know: a day the store has no events for, while the lake has parts, is
 //! left as it is. Events expire from the store (retention), and an export must never erase the
 //! history it exists to keep.
+//!
+//! [`report`] is the other half of the analytics service: the weekly denied-calls report,
+//! run on whichever query engine the caller gives it.
+
+pub mod report;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use iat_core::TimeWindow;

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate};
 
 /// The catalogue's files, compiled in so `iat` needs no checkout.
 const FILES: &[(&str, &str)] = &[
@@ -269,6 +269,24 @@ impl Query {
         }
         Ok(sql)
     }
+}
+
+/// The date parameters of a period: `start`, `end`, and the period of the same length just
+/// before it (`previous_start`, `previous_end`, for queries that compare, like denied_new).
+pub fn period(start: NaiveDate, end: NaiveDate) -> BTreeMap<String, String> {
+    let span = (end - start).num_days() + 1;
+    let mut values = BTreeMap::new();
+    values.insert("start".to_owned(), start.to_string());
+    values.insert("end".to_owned(), end.to_string());
+    values.insert(
+        "previous_start".to_owned(),
+        (start - Duration::days(span)).to_string(),
+    );
+    values.insert(
+        "previous_end".to_owned(),
+        (start - Duration::days(1)).to_string(),
+    );
+    values
 }
 
 /// Every query.

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use async_trait::async_trait;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
@@ -17,14 +19,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 use iat_core::Error;
-use iat_lake::ResultRows;
-
-/// Rows of a query as text, and how long it took.
-#[derive(Debug, Clone, Default)]
-pub struct Rows {
-    pub rows: ResultRows,
-    pub elapsed: Duration,
-}
+use iat_lake::{QueryEngine, QueryRun, ResultRows};
 
 /// The local lake at `root` (a directory) under `prefix`.
 #[derive(Debug, Clone)]
@@ -91,7 +86,7 @@ impl LocalLake {
     }
 
     /// Runs one SQL statement and returns its rows as text.
-    pub async fn rows(&self, sql: &str) -> Result<Rows, Error> {
+    pub async fn rows(&self, sql: &str) -> Result<QueryRun, Error> {
         let start = Instant::now();
         let batches = self.batches(sql).await?;
         let mut out = ResultRows::default();
@@ -120,9 +115,22 @@ impl LocalLake {
                 );
             }
         }
-        Ok(Rows {
+        Ok(QueryRun {
             rows: out,
             elapsed: start.elapsed(),
+            scanned_bytes: None,
+            query_id: None,
         })
+    }
+}
+
+#[async_trait]
+impl QueryEngine for LocalLake {
+    fn describe(&self) -> String {
+        format!("the local lake {}", self.table_dir().display())
+    }
+
+    async fn run(&self, sql: &str) -> Result<QueryRun, Error> {
+        self.rows(sql).await
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn parameters(
     if start > end {
         anyhow::bail!("--since {start} is after --until {end}");
     }
-    let mut values = period(start, end);
+    let mut values = iat_lake::catalogue::period(start, end);
     for p in &args.params {
         let (k, v) = p
             .split_once('=')
@@ -70,24 +70,6 @@ pub(crate) fn parameters(
         values.insert(k.trim().to_owned(), v.to_owned());
     }
     Ok(values)
-}
-
-/// `start`, `end`, and the period of the same length just before (`previous_start`,
-/// `previous_end`, for queries that compare, like denied_new).
-pub(crate) fn period(start: NaiveDate, end: NaiveDate) -> BTreeMap<String, String> {
-    let span = (end - start).num_days() + 1;
-    let mut values = BTreeMap::new();
-    values.insert("start".to_owned(), start.to_string());
-    values.insert("end".to_owned(), end.to_string());
-    values.insert(
-        "previous_start".to_owned(),
-        (start - Duration::days(span)).to_string(),
-    );
-    values.insert(
-        "previous_end".to_owned(),
-        (start - Duration::days(1)).to_string(),
-    );
-    values
 }
 
 pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
