@@ -58,6 +58,7 @@ fn query(l: &Lake, name: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let day = l.labels.day.to_string();
     let mut args = vec![
         "query", name, "--since", &day, "--until", &day, "--lake", &l.lake, "--format", "json",
+        "--local",
     ];
     args.extend_from_slice(extra);
     let run = iat(args).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -209,6 +210,7 @@ fn every_query_runs_over_the_exported_day_and_finds_what_the_labels_say() {
     let jsonl = l.dir.path().join("report.jsonl");
     let report = iat([
         "report",
+        "--local",
         "--lake",
         &l.lake,
         "--until",
@@ -370,4 +372,139 @@ fn every_query_parses_as_trino_sql() {
     }
     let ddl = include_str!("../queries/ddl/events.sql");
     assert!(ddl.contains("PARTITIONED BY (dt string)"));
+}
+
+/// The same commands on Athena (moto, which runs no SQL: it answers with rows queued for it).
+#[test]
+fn query_and_report_run_on_athena_with_bytes_scanned_and_cost() {
+    use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
+    let text = |v: &str| Some(v.to_owned());
+    let columns = |c: &[(&str, &str)]| -> Vec<(String, String)> {
+        c.iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect()
+    };
+    // Regions of their own: moto hands queued answers to the next queries of a region.
+    let athena = |region: &'static str| {
+        vec![
+            "--athena-database".to_owned(),
+            "iat".to_owned(),
+            "--athena-endpoint".to_owned(),
+            endpoint.clone(),
+            "--athena-region".to_owned(),
+            region.to_owned(),
+            "--athena-output".to_owned(),
+            "s3://iat-athena-results/".to_owned(),
+        ]
+    };
+    queue_athena_answers(
+        &endpoint,
+        "ap-southeast-3",
+        &[AthenaAnswer {
+            columns: columns(&[("actor", "varchar"), ("failures", "bigint")]),
+            rows: vec![vec![text("mallory"), text("12")]],
+        }],
+    );
+    let mut args: Vec<String> = [
+        "query",
+        "failed_auth",
+        "--since",
+        "2026-03-01",
+        "--until",
+        "2026-03-07",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(athena("ap-southeast-3"));
+    let run = iat(args).unwrap();
+    assert!(
+        run.stdout.contains("mallory") && run.stdout.contains("12"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("1 rows in ")
+            && run.stdout.contains("0 bytes scanned, $0.000048 at $5 per TB (10.0 MB billed) (2026-03-01 to 2026-03-07, Athena workgroup primary, database iat, query id "),
+        "{}",
+        run.stdout
+    );
+
+    queue_athena_answers(
+        &endpoint,
+        "ap-southeast-4",
+        &[
+            AthenaAnswer {
+                columns: columns(&[
+                    ("event_source", "varchar"),
+                    ("event_name", "varchar"),
+                    ("calls", "bigint"),
+                    ("callers", "bigint"),
+                    ("accounts", "bigint"),
+                    ("regions", "bigint"),
+                    ("a_layer", "varchar"),
+                    ("layers", "bigint"),
+                ]),
+                rows: vec![vec![
+                    text("sqs.amazonaws.com"),
+                    text("CreateQueue"),
+                    text("12"),
+                    text("3"),
+                    text("2"),
+                    text("1"),
+                    text("service_control_policy"),
+                    text("1"),
+                ]],
+            },
+            AthenaAnswer {
+                columns: columns(&[
+                    ("event_source", "varchar"),
+                    ("event_name", "varchar"),
+                    ("calls", "bigint"),
+                    ("callers", "bigint"),
+                    ("a_layer", "varchar"),
+                    ("first_seen", "timestamp"),
+                ]),
+                rows: vec![vec![
+                    text("sqs.amazonaws.com"),
+                    text("CreateQueue"),
+                    text("12"),
+                    text("3"),
+                    text("service_control_policy"),
+                    text("2026-03-02 10:00:00.000"),
+                ]],
+            },
+            AthenaAnswer::default(),
+        ],
+    );
+    let mut args: Vec<String> = ["report", "--until", "2026-03-07"]
+        .map(String::from)
+        .to_vec();
+    args.extend(athena("ap-southeast-4"));
+    let report = iat(args).unwrap().stdout;
+    assert!(
+        report.starts_with("Denied calls 2026-03-01 to 2026-03-07: 12 calls, 1 actions, 1 new"),
+        "{report}"
+    );
+    assert!(
+        report.contains("sqs:CreateQueue  by 3 callers, first 2026-03-02 10:00:00.000, denied by service control policy")
+            && report.contains("From Athena workgroup primary, database iat; 3 queries scanned 0 bytes for $0.0001."),
+        "{report}"
+    );
+    // A bad setting is one line naming it.
+    let e = iat([
+        "query",
+        "failed_auth",
+        "--athena-database",
+        "iat",
+        "--athena-output",
+        "bucket/x",
+    ])
+    .unwrap_err();
+    assert!(
+        e.contains("--athena-output \"bucket/x\": expected s3://bucket/prefix/"),
+        "{e}"
+    );
 }

@@ -69,7 +69,11 @@ impl AthenaQueryEngine {
             .start_query_execution()
             .query_string(sql)
             .work_group(&s.workgroup)
-            .query_execution_context(QueryExecutionContext::builder().database(&s.database).build());
+            .query_execution_context(
+                QueryExecutionContext::builder()
+                    .database(&s.database)
+                    .build(),
+            );
         if let Some(location) = &s.output_location {
             req = req.result_configuration(
                 ResultConfiguration::builder()
@@ -103,7 +107,11 @@ impl AthenaQueryEngine {
                 .send()
                 .await
                 .map_err(|e| {
-                    Error::backend("athena", "GetQueryExecution", format!("query {id}: {}", describe(&e)))
+                    Error::backend(
+                        "athena",
+                        "GetQueryExecution",
+                        format!("query {id}: {}", describe(&e)),
+                    )
                 })?;
             let execution = out.query_execution;
             let status = execution.as_ref().and_then(|e| e.status.as_ref());
@@ -149,7 +157,11 @@ impl AthenaQueryEngine {
                     format!(
                         "query {id} did not finish within {:?} and was {}",
                         self.settings.timeout,
-                        if stopped.is_ok() { "stopped" } else { "left running (StopQueryExecution failed)" }
+                        if stopped.is_ok() {
+                            "stopped"
+                        } else {
+                            "left running (StopQueryExecution failed)"
+                        }
                     ),
                 ));
             }
@@ -173,7 +185,11 @@ impl AthenaQueryEngine {
                 .send()
                 .await
                 .map_err(|e| {
-                    Error::backend("athena", "GetQueryResults", format!("query {id}: {}", describe(&e)))
+                    Error::backend(
+                        "athena",
+                        "GetQueryResults",
+                        format!("query {id}: {}", describe(&e)),
+                    )
                 })?;
             let Some(set) = page.result_set else { break };
             if first_page {
@@ -183,7 +199,8 @@ impl AthenaQueryEngine {
                     .map(|m| m.column_info())
                     .unwrap_or_default()
                 {
-                    out.columns.push(c.label.clone().unwrap_or_else(|| c.name.clone()));
+                    out.columns
+                        .push(c.label.clone().unwrap_or_else(|| c.name.clone()));
                     out.typed.push(is_typed(&c.r#type));
                 }
             }
@@ -199,7 +216,10 @@ impl AthenaQueryEngine {
                 if let Some(head) = rows.peek() {
                     let is_header = !out.columns.is_empty()
                         && head.len() == out.columns.len()
-                        && head.iter().zip(&out.columns).all(|(v, c)| v.as_deref() == Some(c));
+                        && head
+                            .iter()
+                            .zip(&out.columns)
+                            .all(|(v, c)| v.as_deref() == Some(c));
                     if is_header {
                         rows.next();
                     }
@@ -227,9 +247,12 @@ impl AthenaQueryEngine {
 /// Numbers and booleans (JSON prints them unquoted).
 fn is_typed(athena_type: &str) -> bool {
     let t = athena_type.to_ascii_lowercase();
-    ["tinyint", "smallint", "integer", "int", "bigint", "real", "float", "double", "decimal", "boolean"]
-        .iter()
-        .any(|n| t == *n || t.starts_with(&format!("{n}(")))
+    [
+        "tinyint", "smallint", "integer", "int", "bigint", "real", "float", "double", "decimal",
+        "boolean",
+    ]
+    .iter()
+    .any(|n| t == *n || t.starts_with(&format!("{n}(")))
 }
 
 #[async_trait]
@@ -302,14 +325,23 @@ mod tests {
             .set_data(Some(
                 values
                     .iter()
-                    .map(|v| Datum::builder().set_var_char_value(v.map(str::to_owned)).build())
+                    .map(|v| {
+                        Datum::builder()
+                            .set_var_char_value(v.map(str::to_owned))
+                            .build()
+                    })
                     .collect(),
             ))
             .build()
     }
 
     fn column(name: &str, t: &str) -> ColumnInfo {
-        ColumnInfo::builder().name(name).label(name).r#type(t).build().unwrap()
+        ColumnInfo::builder()
+            .name(name)
+            .label(name)
+            .r#type(t)
+            .build()
+            .unwrap()
     }
 
     fn page(rows: Vec<Row>, next: Option<&str>) -> GetQueryResultsOutput {
@@ -342,7 +374,11 @@ mod tests {
                 r.work_group() == Some("iat")
                     && r.query_execution_context().and_then(|c| c.database()) == Some("iat")
             })
-            .then_output(|| StartQueryExecutionOutput::builder().query_execution_id("q-1").build())
+            .then_output(|| {
+                StartQueryExecutionOutput::builder()
+                    .query_execution_id("q-1")
+                    .build()
+            })
     }
 
     #[tokio::test]
@@ -369,7 +405,11 @@ mod tests {
             })
             .output(|| page(vec![row(&[Some("event_name"), Some("7")])], None))
             .build();
-        let client = mock_client!(aws_sdk_athena, RuleMode::MatchAny, [&start, &status, &results]);
+        let client = mock_client!(
+            aws_sdk_athena,
+            RuleMode::MatchAny,
+            [&start, &status, &results]
+        );
         let engine = AthenaQueryEngine::new(client, settings());
         let run = engine.run("SELECT 1").await.unwrap();
         assert_eq!(status.num_calls(), 4, "queued, running twice, succeeded");
@@ -433,15 +473,31 @@ mod tests {
         let e = engine.run("SELECT 1").await.unwrap_err().to_string();
         assert_eq!(stop.num_calls(), 1);
         assert!(status.num_calls() >= 3, "polled until the limit");
-        assert!(e.contains("query q-1 did not finish within 200ms and was stopped"), "{e}");
+        assert!(
+            e.contains("query q-1 did not finish within 200ms and was stopped"),
+            "{e}"
+        );
     }
 
     #[test]
     fn numbers_and_booleans_are_typed() {
-        for t in ["bigint", "integer", "double", "boolean", "decimal(10,2)", "BIGINT"] {
+        for t in [
+            "bigint",
+            "integer",
+            "double",
+            "boolean",
+            "decimal(10,2)",
+            "BIGINT",
+        ] {
             assert!(is_typed(t), "{t}");
         }
-        for t in ["varchar", "timestamp", "date", "array(varchar)", "row(a integer)"] {
+        for t in [
+            "varchar",
+            "timestamp",
+            "date",
+            "array(varchar)",
+            "row(a integer)",
+        ] {
             assert!(!is_typed(t), "{t}");
         }
     }

@@ -1,5 +1,5 @@
 //! Test helpers (feature `testkit`): an SNS topic whose deliveries land in an SQS queue, read
-//! back as the notifications they carry.
+//! back as the notifications they carry; and rows for moto's Athena to answer with.
 
 use std::collections::BTreeMap;
 
@@ -132,4 +132,60 @@ impl SnsInbox {
         });
         out
     }
+}
+
+/// The rows one Athena query should answer with, for moto (which runs no SQL).
+#[derive(Debug, Clone, Default)]
+pub struct AthenaAnswer {
+    /// (name, Athena type) per column.
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// Queues answers in moto for the next queries started in `region` (account 123456789012),
+/// in order. Rows are laid out as Athena does: the column names first.
+///
+/// # Panics
+/// When moto cannot be reached or refuses the request.
+pub fn queue_athena_answers(endpoint: &str, region: &str, answers: &[AthenaAnswer]) {
+    use std::io::{Read, Write};
+    let datum = |v: &Option<String>| match v {
+        Some(v) => serde_json::json!({ "VarCharValue": v }),
+        None => serde_json::json!({}),
+    };
+    let results: Vec<serde_json::Value> = answers
+        .iter()
+        .map(|a| {
+            let header: Vec<Option<String>> = a.columns.iter().map(|(n, _)| Some(n.clone())).collect();
+            let rows: Vec<serde_json::Value> = std::iter::once(&header)
+                .chain(&a.rows)
+                .map(|r| serde_json::json!({ "Data": r.iter().map(datum).collect::<Vec<_>>() }))
+                .collect();
+            let columns: Vec<serde_json::Value> = a
+                .columns
+                .iter()
+                .map(|(n, t)| serde_json::json!({ "Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN" }))
+                .collect();
+            serde_json::json!({ "rows": rows, "column_info": columns })
+        })
+        .collect();
+    let body = serde_json::json!({ "region": region, "results": results }).to_string();
+    let authority = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&authority).expect("connect to moto");
+    let request = format!(
+        "POST /moto-api/static/athena/query-results HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send to moto");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .expect("read moto's answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"),
+        "moto: {answer}"
+    );
 }

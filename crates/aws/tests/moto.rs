@@ -454,3 +454,102 @@ async fn sns_missing_topic_is_named() {
     let e = notifier.check().await.unwrap_err().to_string();
     assert!(e.contains(&arn), "{e}");
 }
+
+async fn athena_engine(endpoint: &str, region: &str) -> iat_aws::AthenaQueryEngine {
+    let config = sdk_config(&AwsSettings {
+        region: Some(region.into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let mut settings = iat_aws::AthenaSettings::new("iat", "primary");
+    settings.output_location = Some("s3://iat-athena-results/".into());
+    iat_aws::AthenaQueryEngine::new(aws_sdk_athena::Client::new(&config), settings)
+}
+
+#[tokio::test]
+async fn athena_rows_come_back_as_the_catalogue_expects() {
+    use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
+    use iat_lake::QueryEngine;
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
+    // A region of its own: moto hands queued answers to the next queries of that region.
+    let region = "ap-northeast-3";
+    let text = |v: &str| Some(v.to_owned());
+    queue_athena_answers(
+        &endpoint,
+        region,
+        &[AthenaAnswer {
+            columns: vec![
+                ("event_source".into(), "varchar".into()),
+                ("calls".into(), "bigint".into()),
+                ("a_layer".into(), "varchar".into()),
+            ],
+            rows: vec![
+                vec![
+                    text("s3.amazonaws.com"),
+                    text("40"),
+                    text("resource_policy"),
+                ],
+                vec![text("sqs.amazonaws.com"), text("2"), None],
+            ],
+        }],
+    );
+    let engine = athena_engine(&endpoint, region).await;
+    let sql = iat_lake::QueryCatalogue::builtin()
+        .get("denied_calls")
+        .unwrap()
+        .render(&iat_lake::catalogue::period(
+            "2026-03-01".parse().unwrap(),
+            "2026-03-07".parse().unwrap(),
+        ))
+        .unwrap();
+    let run = engine.run(&sql).await.unwrap();
+    assert_eq!(run.rows.columns, ["event_source", "calls", "a_layer"]);
+    assert_eq!(run.rows.typed, [false, true, false]);
+    assert_eq!(
+        run.rows.rows,
+        vec![
+            vec![
+                text("s3.amazonaws.com"),
+                text("40"),
+                text("resource_policy")
+            ],
+            vec![text("sqs.amazonaws.com"), text("2"), None],
+        ]
+    );
+    // moto scans nothing; Athena bills its 10 MB minimum for that.
+    assert_eq!(run.scanned_bytes, Some(0));
+    assert!(
+        run.summary().contains("0 bytes scanned, $0.000048"),
+        "{}",
+        run.summary()
+    );
+    // An answer not queued: no rows, still a success.
+    let empty = engine.run(&sql).await.unwrap();
+    assert!(empty.rows.rows.is_empty());
+}
+
+#[tokio::test]
+async fn athena_missing_workgroup_is_named() {
+    use iat_lake::QueryEngine;
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
+        return;
+    };
+    let config = sdk_config(&AwsSettings {
+        region: Some("ap-northeast-3".into()),
+        endpoint_url: Some(endpoint.clone()),
+        ..Default::default()
+    })
+    .await;
+    let engine = iat_aws::AthenaQueryEngine::new(
+        aws_sdk_athena::Client::new(&config),
+        iat_aws::AthenaSettings::new("iat", "no-such-workgroup"),
+    );
+    let e = engine.run("SELECT 1").await.unwrap_err().to_string();
+    assert!(
+        e.contains("StartQueryExecution") && e.contains("no-such-workgroup"),
+        "{e}"
+    );
+}

@@ -87,13 +87,15 @@ pub enum Command {
     /// for is left as the lake has it. By default exports yesterday and the two days before,
     /// which may have received late events.
     Export(cmd::export::ExportArgs),
-    /// Run a query of the catalogue over the local lake (`iat query list` shows them).
+    /// Run a query of the catalogue (`iat query list` shows them), on the local lake or Athena.
     ///
-    /// The same SQL files Athena runs, on DataFusion over the Parquet parts `iat export`
-    /// wrote. Every query reads only the days asked for: --days 7 (ending today) by default.
+    /// Locally: DataFusion over the Parquet parts `iat export` wrote. With --athena-database
+    /// (or ATHENA_DATABASE): the same SQL file on Athena, with the bytes scanned and what they
+    /// cost. Every query reads only the days asked for: --days 7 (ending today) by default.
     Query(cmd::query::QueryArgs),
-    /// The weekly denied-calls report over the local lake: newly denied actions, the most
-    /// denied ones with the layer that denied them, and activity in unexpected regions.
+    /// The weekly denied-calls report: newly denied actions, the most denied ones with the
+    /// layer that denied them, and activity in unexpected regions. On the local lake, or on
+    /// Athena with --athena-database (or ATHENA_DATABASE), as the report function runs it.
     Report(cmd::report::ReportArgs),
     /// The alert rules: list them, or test them on log files.
     Rules(cmd::rules::RulesArgs),

@@ -5,9 +5,9 @@
 //! denied), so on Athena a week's report costs three small scans, not the whole history.
 
 use chrono::{Duration, NaiveDate};
-use iat_core::ports::Notification;
 use iat_core::Severity;
 use iat_core::error::{Error, Result};
+use iat_core::ports::Notification;
 use iat_lake::engine::{athena_cost_usd, human_bytes};
 use iat_lake::{QueryCatalogue, QueryEngine, QueryRun, WeeklyReport};
 
@@ -98,7 +98,13 @@ pub async fn weekly_report(
             },
             other => other,
         })?;
-        tracing::info!(query = name, rows = run.rows.rows.len(), elapsed_ms = run.elapsed.as_millis() as u64, scanned_bytes = run.scanned_bytes, "report query done");
+        tracing::info!(
+            query = name,
+            rows = run.rows.rows.len(),
+            elapsed_ms = run.elapsed.as_millis() as u64,
+            scanned_bytes = run.scanned_bytes,
+            "report query done"
+        );
         runs.push((name, run));
     }
     let mut source = engine.describe();
@@ -168,17 +174,63 @@ mod tests {
             let mut seen = self.seen.lock().unwrap();
             seen.push(sql.to_owned());
             if self.fail_on == Some(seen.len()) {
-                return Err(Error::backend("athena", "GetQueryExecution", "FAILED: Query exhausted resources"));
+                return Err(Error::backend(
+                    "athena",
+                    "GetQueryExecution",
+                    "FAILED: Query exhausted resources",
+                ));
             }
             let rows = match seen.len() {
                 1 => rows(
-                    &["event_source", "event_name", "calls", "callers", "accounts", "regions", "a_layer", "layers"],
-                    &[&["s3.amazonaws.com", "GetObject", "40", "2", "1", "1", "resource_policy", "1"]],
+                    &[
+                        "event_source",
+                        "event_name",
+                        "calls",
+                        "callers",
+                        "accounts",
+                        "regions",
+                        "a_layer",
+                        "layers",
+                    ],
+                    &[&[
+                        "s3.amazonaws.com",
+                        "GetObject",
+                        "40",
+                        "2",
+                        "1",
+                        "1",
+                        "resource_policy",
+                        "1",
+                    ]],
                 ),
-                2 => rows(&["event_source", "event_name", "calls", "callers", "a_layer", "first_seen"], &[]),
+                2 => rows(
+                    &[
+                        "event_source",
+                        "event_name",
+                        "calls",
+                        "callers",
+                        "a_layer",
+                        "first_seen",
+                    ],
+                    &[],
+                ),
                 _ => rows(
-                    &["aws_region", "event_source", "actor", "calls", "denied", "last_seen"],
-                    &[&["ap-east-1", "ec2.amazonaws.com", "mallory", "3", "3", "2026-03-06 01:00:00"]],
+                    &[
+                        "aws_region",
+                        "event_source",
+                        "actor",
+                        "calls",
+                        "denied",
+                        "last_seen",
+                    ],
+                    &[&[
+                        "ap-east-1",
+                        "ec2.amazonaws.com",
+                        "mallory",
+                        "3",
+                        "3",
+                        "2026-03-06 01:00:00",
+                    ]],
                 ),
             };
             Ok(QueryRun {
@@ -196,25 +248,60 @@ mod tests {
 
     #[tokio::test]
     async fn the_report_reads_only_its_days_and_the_period_before() {
-        let engine = Canned { seen: Mutex::new(Vec::new()), fail_on: None };
+        let engine = Canned {
+            seen: Mutex::new(Vec::new()),
+            fail_on: None,
+        };
         let period = ReportPeriod::ending(day("2026-03-07"), 7).unwrap();
         assert_eq!(period.start, day("2026-03-01"));
-        let report = weekly_report(&engine, &QueryCatalogue::builtin(), period, "us-east-1,eu-west-1")
-            .await
-            .unwrap();
+        let report = weekly_report(
+            &engine,
+            &QueryCatalogue::builtin(),
+            period,
+            "us-east-1,eu-west-1",
+        )
+        .await
+        .unwrap();
         let seen = engine.seen.lock().unwrap();
         assert_eq!(seen.len(), 3);
         for sql in seen.iter() {
-            assert!(sql.contains("'2026-03-01'") && sql.contains("'2026-03-07'"), "{sql}");
+            assert!(
+                sql.contains("'2026-03-01'") && sql.contains("'2026-03-07'"),
+                "{sql}"
+            );
         }
         // denied_new compares with the week before.
-        assert!(seen[1].contains("'2026-02-22'") && seen[1].contains("'2026-02-28'"), "{}", seen[1]);
-        assert!(seen[2].contains("'us-east-1', 'eu-west-1'") || seen[2].contains("'us-east-1','eu-west-1'"), "{}", seen[2]);
-        assert_eq!(report.subject, "Denied calls 2026-03-01 to 2026-03-07: 40 calls, 1 actions, 0 new");
+        assert!(
+            seen[1].contains("'2026-02-22'") && seen[1].contains("'2026-02-28'"),
+            "{}",
+            seen[1]
+        );
+        assert!(
+            seen[2].contains("'us-east-1', 'eu-west-1'")
+                || seen[2].contains("'us-east-1','eu-west-1'"),
+            "{}",
+            seen[2]
+        );
+        assert_eq!(
+            report.subject,
+            "Denied calls 2026-03-01 to 2026-03-07: 40 calls, 1 actions, 0 new"
+        );
         assert!(report.body.contains("s3:GetObject"), "{}", report.body);
-        assert!(report.body.contains("ap-east-1  ec2  by mallory (3 denied)"), "{}", report.body);
+        assert!(
+            report
+                .body
+                .contains("ap-east-1  ec2  by mallory (3 denied)"),
+            "{}",
+            report.body
+        );
         // Three queries at the 10 MB minimum each.
-        assert!(report.body.contains("a canned engine; 3 queries scanned 9.0 MB for $0.0001"), "{}", report.body);
+        assert!(
+            report
+                .body
+                .contains("a canned engine; 3 queries scanned 9.0 MB for $0.0001"),
+            "{}",
+            report.body
+        );
         assert_eq!(report.scanned_bytes(), Some(9 << 20));
         let n = report.notification().unwrap();
         assert_eq!(n.subject.as_str(), report.subject);
@@ -222,24 +309,40 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_query_fails_the_report_and_names_the_query() {
-        let engine = Canned { seen: Mutex::new(Vec::new()), fail_on: Some(2) };
+        let engine = Canned {
+            seen: Mutex::new(Vec::new()),
+            fail_on: Some(2),
+        };
         let period = ReportPeriod::ending(day("2026-03-07"), 7).unwrap();
         let e = weekly_report(&engine, &QueryCatalogue::builtin(), period, "us-east-1")
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.contains("denied_new: FAILED: Query exhausted resources"), "{e}");
+        assert!(
+            e.contains("denied_new: FAILED: Query exhausted resources"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_periods_and_regions_are_refused() {
         assert!(ReportPeriod::ending(day("2026-03-07"), 0).is_err());
         assert!(ReportPeriod::ending(day("2026-03-07"), 91).is_err());
-        let engine = Canned { seen: Mutex::new(Vec::new()), fail_on: None };
+        let engine = Canned {
+            seen: Mutex::new(Vec::new()),
+            fail_on: None,
+        };
         let period = ReportPeriod::ending(day("2026-03-07"), 7).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let e = rt
-            .block_on(weekly_report(&engine, &QueryCatalogue::builtin(), period, " , "))
+            .block_on(weekly_report(
+                &engine,
+                &QueryCatalogue::builtin(),
+                period,
+                " , ",
+            ))
             .unwrap_err();
         assert!(e.to_string().contains("name at least one region"), "{e}");
         assert!(engine.seen.lock().unwrap().is_empty());

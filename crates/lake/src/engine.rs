@@ -18,7 +18,10 @@ const ATHENA_MIN_BYTES: u64 = 10 * MB;
 
 /// The bytes Athena bills for a query that scanned `scanned` bytes.
 pub fn athena_billed_bytes(scanned: u64) -> u64 {
-    scanned.div_ceil(MB).saturating_mul(MB).max(ATHENA_MIN_BYTES)
+    scanned
+        .div_ceil(MB)
+        .saturating_mul(MB)
+        .max(ATHENA_MIN_BYTES)
 }
 
 /// What Athena charges for a query that scanned `scanned` bytes, in US dollars.

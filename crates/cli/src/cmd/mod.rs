@@ -115,3 +115,102 @@ impl DynamoArgs {
         aws_sdk_dynamodb::Client::new(&config)
     }
 }
+
+/// Where queries run: Athena when a database is named (flag or `ATHENA_DATABASE`), else
+/// DataFusion over the local lake.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// The lake's directory, for local queries.
+    #[arg(long, env = "IAT_LAKE", default_value = export::DEFAULT_LAKE)]
+    pub lake: std::path::PathBuf,
+    /// Key prefix inside the lake.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Run on the local lake even when ATHENA_DATABASE is set.
+    #[arg(long)]
+    pub local: bool,
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+}
+
+/// Athena's settings (all from flags or the environment variables the report function reads).
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone, clap::Args)]
+pub struct AthenaArgs {
+    /// Run on Athena: the Glue database holding the `events` table.
+    #[arg(
+        long = "athena-database",
+        env = "ATHENA_DATABASE",
+        value_name = "DATABASE"
+    )]
+    pub database: Option<String>,
+    /// The Athena workgroup (its bytes-scanned cutoff applies).
+    #[arg(
+        long = "athena-workgroup",
+        env = "ATHENA_WORKGROUP",
+        default_value = "primary",
+        value_name = "NAME"
+    )]
+    pub workgroup: String,
+    /// Where Athena writes results (s3://bucket/prefix/), when the workgroup sets none.
+    #[arg(
+        long = "athena-output",
+        env = "ATHENA_OUTPUT_LOCATION",
+        value_name = "S3_URL"
+    )]
+    pub output: Option<String>,
+    /// Stop a query that runs longer than this many seconds.
+    #[arg(long = "athena-timeout", default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Athena's region (default: your configuration's region).
+    #[arg(long = "athena-region", value_name = "REGION")]
+    pub region: Option<String>,
+    /// Reach Athena at this URL (an emulator such as moto) instead of AWS.
+    #[arg(long = "athena-endpoint", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// AWS profile, with Athena.
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+impl EngineArgs {
+    /// The engine these settings choose. Call inside a Tokio runtime.
+    pub async fn engine(&self) -> anyhow::Result<Box<dyn iat_lake::QueryEngine>> {
+        #[cfg(feature = "aws")]
+        if let (false, Some(database)) = (self.local, &self.athena.database) {
+            let a = &self.athena;
+            if let Some(o) = &a.output {
+                if !o.starts_with("s3://") {
+                    anyhow::bail!("--athena-output {o:?}: expected s3://bucket/prefix/");
+                }
+            }
+            if a.timeout == 0 {
+                anyhow::bail!("--athena-timeout must be at least 1 second");
+            }
+            let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
+                region: a.region.clone(),
+                profile: a.profile.clone(),
+                endpoint_url: a.endpoint.clone(),
+                ..Default::default()
+            })
+            .await;
+            if config.region().is_none() {
+                anyhow::bail!(
+                    "Athena needs a region: set --athena-region, AWS_REGION or a profile's region"
+                );
+            }
+            let mut settings = iat_aws::AthenaSettings::new(database, &a.workgroup);
+            settings.output_location = a.output.clone();
+            settings.timeout = std::time::Duration::from_secs(a.timeout);
+            return Ok(Box::new(iat_aws::AthenaQueryEngine::new(
+                aws_sdk_athena::Client::new(&config),
+                settings,
+            )));
+        }
+        Ok(Box::new(iat_local::sql::LocalLake::new(
+            &self.lake,
+            &self.prefix,
+        )))
+    }
+}

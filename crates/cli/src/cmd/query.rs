@@ -1,16 +1,13 @@
-//! `iat query`: the query catalogue over the local lake (DataFusion).
+//! `iat query`: the query catalogue on Athena, or on DataFusion over the local lake.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, Utc};
 use iat_lake::{QueryCatalogue, ResultRows};
-use iat_local::sql::LocalLake;
 
-use super::export::DEFAULT_LAKE;
 use crate::output::table;
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
@@ -35,12 +32,8 @@ pub struct QueryArgs {
     /// Print the SQL as run, then the rows.
     #[arg(long)]
     pub show_sql: bool,
-    /// The lake's directory.
-    #[arg(long, env = "IAT_LAKE", default_value = DEFAULT_LAKE)]
-    pub lake: PathBuf,
-    /// Key prefix inside the lake.
-    #[arg(long, default_value = "")]
-    pub prefix: String,
+    #[command(flatten)]
+    pub engine: super::EngineArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -115,23 +108,30 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if args.show_sql {
         writeln!(out, "{sql}\n")?;
     }
-    let lake = LocalLake::new(&args.lake, &args.prefix);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let rows = runtime
-        .block_on(lake.rows(&sql))
-        .with_context(|| format!("query {}", query.name))?;
-    print_rows(out, &rows.rows, args.format)?;
+    let run = runtime.block_on(async {
+        let engine = args.engine.engine().await?;
+        let run = engine
+            .run(&sql)
+            .await
+            .with_context(|| format!("query {} on {}", query.name, engine.describe()))?;
+        anyhow::Ok((run, engine.describe()))
+    });
+    let (run, source) = run?;
+    print_rows(out, &run.rows, args.format)?;
     if args.format == Format::Table {
         writeln!(
             out,
-            "{} rows in {:.2} s ({} to {}, local lake {})",
-            rows.rows.rows.len(),
-            rows.elapsed.as_secs_f64(),
+            "{} ({} to {}, {source}{})",
+            run.summary(),
             values["start"],
             values["end"],
-            lake.table_dir().display()
+            run.query_id
+                .as_deref()
+                .map(|id| format!(", query id {id}"))
+                .unwrap_or_default()
         )?;
     }
     Ok(ExitCode::SUCCESS)

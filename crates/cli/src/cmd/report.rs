@@ -1,14 +1,11 @@
-//! `iat report`: the weekly denied-calls report over the local lake.
+//! `iat report`: the weekly denied-calls report, on Athena or over the local lake.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{Duration, NaiveDate, Utc};
-use iat_lake::{QueryCatalogue, WeeklyReport};
-use iat_local::sql::LocalLake;
-
-use super::export::DEFAULT_LAKE;
+use iat_exporter::report::{ReportPeriod, weekly_report};
+use iat_lake::QueryCatalogue;
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
@@ -25,47 +22,34 @@ pub struct ReportArgs {
     /// Also send the report: `jsonl:PATH` or `webhook:URL`.
     #[arg(long)]
     pub notify: Option<String>,
-    /// The lake's directory.
-    #[arg(long, env = "IAT_LAKE", default_value = DEFAULT_LAKE)]
-    pub lake: PathBuf,
-    /// Key prefix inside the lake.
-    #[arg(long, default_value = "")]
-    pub prefix: String,
+    #[command(flatten)]
+    pub engine: super::EngineArgs,
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let end = args
         .until
         .unwrap_or_else(|| Utc::now().date_naive() - Duration::days(1));
-    let start = end - Duration::days(i64::from(args.days.max(1)) - 1);
-    let mut values = super::query::period(start, end);
-    values.insert("allowed_regions".to_owned(), args.allowed_regions.clone());
-    let catalogue = QueryCatalogue::builtin();
-    let lake = LocalLake::new(&args.lake, &args.prefix);
+    let period = ReportPeriod::ending(end, args.days)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let mut results = Vec::new();
-    for name in ["denied_calls", "denied_new", "unexpected_regions"] {
-        let sql = catalogue.get(name)?.render(&values)?;
-        results.push(runtime.block_on(lake.rows(&sql))?.rows);
-    }
-    let report = WeeklyReport {
-        start: &values["start"],
-        end: &values["end"],
-        denied_calls: &results[0],
-        denied_new: &results[1],
-        unexpected_regions: &results[2],
-        source: format!("the local lake {}", lake.table_dir().display()),
-    };
-    let (subject, body) = (report.subject(), report.body());
-    writeln!(out, "{subject}\n\n{body}")?;
+    let report = runtime.block_on(async {
+        let engine = args.engine.engine().await?;
+        anyhow::Ok(
+            weekly_report(
+                engine.as_ref(),
+                &QueryCatalogue::builtin(),
+                period,
+                &args.allowed_regions,
+            )
+            .await?,
+        )
+    })?;
+    writeln!(out, "{}\n\n{}", report.subject, report.body)?;
     if let Some(spec) = &args.notify {
-        let n = iat_core::ports::Notification::new(&subject, body, iat_core::Severity::Low)?
-            .with_attribute("rule_id", "weekly_report")
-            .with_attribute("severity", "low");
         let notifier = super::alerts::notifier_for(spec)?;
-        runtime.block_on(notifier.notify(&n))?;
+        runtime.block_on(notifier.notify(&report.notification()?))?;
     }
     Ok(ExitCode::SUCCESS)
 }
