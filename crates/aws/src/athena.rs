@@ -62,6 +62,17 @@ impl AthenaQueryEngine {
         &self.settings
     }
 
+    /// The same engine with another time limit per query (a Lambda gives each invocation a
+    /// deadline).
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        let mut settings = self.settings.clone();
+        settings.timeout = timeout;
+        Self {
+            client: self.client.clone(),
+            settings,
+        }
+    }
+
     async fn start(&self, sql: &str) -> Result<String, Error> {
         let s = &self.settings;
         let mut req = self
@@ -234,11 +245,9 @@ impl AthenaQueryEngine {
                 _ => break,
             }
         }
-        if out.columns.is_empty() {
-            if let Some(width) = out.rows.first().map(Vec::len) {
-                out.columns = (1..=width).map(|i| format!("_col{i}")).collect();
-                out.typed = vec![false; width];
-            }
+        if let (true, Some(width)) = (out.columns.is_empty(), out.rows.first().map(Vec::len)) {
+            out.columns = (1..=width).map(|i| format!("_col{i}")).collect();
+            out.typed = vec![false; width];
         }
         Ok(out)
     }

@@ -180,10 +180,8 @@ impl EngineArgs {
         #[cfg(feature = "aws")]
         if let (false, Some(database)) = (self.local, &self.athena.database) {
             let a = &self.athena;
-            if let Some(o) = &a.output {
-                if !o.starts_with("s3://") {
-                    anyhow::bail!("--athena-output {o:?}: expected s3://bucket/prefix/");
-                }
+            if let Some(o) = a.output.as_ref().filter(|o| !o.starts_with("s3://")) {
+                anyhow::bail!("--athena-output {o:?}: expected s3://bucket/prefix/");
             }
             if a.timeout == 0 {
                 anyhow::bail!("--athena-timeout must be at least 1 second");
