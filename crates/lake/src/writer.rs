@@ -8,6 +8,7 @@ use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::schema::events_schema;
 
@@ -17,7 +18,7 @@ pub enum Compression {
     /// Fast, and what Athena's examples use.
     #[default]
     Snappy,
-    /// Smaller files (about a third less here), a little slower to write.
+    /// Smaller files (about 40% less here: under gzipped JSON), a little slower to write.
     Zstd,
 }
 
@@ -42,6 +43,9 @@ fn properties(compression: Compression) -> WriterProperties {
             Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).expect("a valid level")),
         })
         .set_dictionary_enabled(true)
+        // Unique per event: a dictionary would only be built to be thrown away.
+        .set_column_dictionary_enabled(ColumnPath::from("event_id"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("request_id"), false)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(concat!("iam-activity-tracker ", env!("CARGO_PKG_VERSION")).to_owned())
