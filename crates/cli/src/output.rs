@@ -246,21 +246,8 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
-/// Bytes as `12.3 MB`.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+/// Bytes as `12.3 MB` (binary units), the way every command and the lake print them.
+pub(crate) use iat_lake::engine::human_bytes as bytes;
 
 #[cfg(test)]
 mod tests {
@@ -270,7 +257,7 @@ mod tests {
         assert_eq!(super::count(999), "999");
         assert_eq!(super::count(1000), "1,000");
         assert_eq!(super::count(1234567), "1,234,567");
-        assert_eq!(super::bytes(512), "512 B");
-        assert_eq!(super::bytes(12_300_000), "12.3 MB");
+        assert_eq!(super::bytes(512), "512 bytes");
+        assert_eq!(super::bytes(12_900_000), "12.3 MB");
     }
 }
