@@ -88,16 +88,17 @@ impl LocalLake {
     /// Runs one SQL statement and returns its rows as text.
     pub async fn rows(&self, sql: &str) -> Result<QueryRun, Error> {
         let start = Instant::now();
-        let batches = self.batches(sql).await?;
+        let ctx = self.context().await?;
+        let df = ctx.sql(sql).await.map_err(err("plan"))?;
         let mut out = ResultRows::default();
-        let options = FormatOptions::default().with_null("");
-        if let Some(first) = batches.first() {
-            for f in first.schema().fields() {
-                out.columns.push(f.name().clone());
-                out.typed
-                    .push(f.data_type().is_numeric() || f.data_type() == &DataType::Boolean);
-            }
+        // From the plan, so that a result without rows still has its columns.
+        for f in df.schema().fields() {
+            out.columns.push(f.name().clone());
+            out.typed
+                .push(f.data_type().is_numeric() || f.data_type() == &DataType::Boolean);
         }
+        let batches = df.collect().await.map_err(err("run"))?;
+        let options = FormatOptions::default().with_null("");
         for b in &batches {
             let formatters: Vec<ArrayFormatter<'_>> = b
                 .columns()
@@ -132,5 +133,25 @@ impl QueryEngine for LocalLake {
 
     async fn run(&self, sql: &str) -> Result<QueryRun, Error> {
         self.rows(sql).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_result_without_rows_still_has_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LocalLake::new(dir.path(), "");
+        let run = lake
+            .run("SELECT event_name, count(*) AS n FROM events WHERE dt BETWEEN '2026-01-01' AND '2026-01-02' GROUP BY event_name")
+            .await
+            .unwrap();
+        assert_eq!(run.rows.columns, ["event_name", "n"]);
+        assert_eq!(run.rows.typed, [false, true]);
+        assert!(run.rows.rows.is_empty());
+        assert_eq!(run.scanned_bytes, None);
+        assert!(lake.describe().starts_with("the local lake "));
     }
 }
