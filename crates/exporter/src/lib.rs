@@ -89,37 +89,39 @@ pub async fn export_day(
     };
     let mut written: Vec<ObjectKey> = Vec::new();
     let mut part: Option<PartWriter> = None;
-    let mut cursor: Option<EventCursor> = None;
     let window = day_window(day)?;
-    loop {
-        let page = store
-            .query(&EventQuery {
-                window: Some(window),
-                order: Order::Ascending,
-                after: cursor.clone(),
-                limit: Some(options.page_size),
-                ..EventQuery::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        cursor = Some(EventCursor::after(last));
-        let last_page = page.len() < options.page_size;
-        let mut rest: &[iat_core::ActivityEvent] = &page;
-        while !rest.is_empty() {
-            let w = part.get_or_insert_with(|| PartWriter::new(options.compression));
-            let room = options.rows_per_part.saturating_sub(w.rows()).max(1);
-            let (now_part, later) = rest.split_at(room.min(rest.len()));
-            w.write(&to_batch(now_part))
-                .map_err(|e| Error::backend("parquet", "encode", e))?;
-            report.events += now_part.len() as u64;
-            rest = later;
-            if w.rows() >= options.rows_per_part {
-                let done = part.take().expect("a part is open");
-                flush(objects, options, day, done, &mut written, &mut report).await?;
+    let page_query = |after: Option<EventCursor>| EventQuery {
+        window: Some(window),
+        order: Order::Ascending,
+        after,
+        limit: Some(options.page_size),
+        ..EventQuery::default()
+    };
+    let mut page = store.query(&page_query(None)).await?;
+    while let Some(last) = page.last() {
+        let next_query =
+            (page.len() >= options.page_size).then(|| page_query(Some(EventCursor::after(last))));
+        // The next page is read while this one is encoded.
+        let next = async {
+            match &next_query {
+                Some(q) => store.query(q).await.map(Some),
+                None => Ok(None),
             }
-        }
-        if last_page {
-            break;
+        };
+        let encode = encode_page(
+            &page,
+            &mut part,
+            objects,
+            options,
+            day,
+            &mut written,
+            &mut report,
+        );
+        let (next, encoded) = futures_util::future::join(next, encode).await;
+        encoded?;
+        match next? {
+            Some(p) => page = p,
+            None => break,
         }
     }
     if let Some(done) = part.take() {
@@ -145,6 +147,33 @@ pub async fn export_day(
         .await?;
     tracing::info!(%day, events = report.events, parts = report.parts, bytes = report.bytes, removed = report.removed, "day exported");
     Ok(report)
+}
+
+/// Appends a page to the open part, starting and flushing parts at `rows_per_part`.
+async fn encode_page(
+    page: &[iat_core::ActivityEvent],
+    part: &mut Option<PartWriter>,
+    objects: &dyn ObjectStore,
+    options: &ExportOptions,
+    day: NaiveDate,
+    written: &mut Vec<ObjectKey>,
+    report: &mut DayExport,
+) -> Result<()> {
+    let mut rest = page;
+    while !rest.is_empty() {
+        let w = part.get_or_insert_with(|| PartWriter::new(options.compression));
+        let room = options.rows_per_part.saturating_sub(w.rows()).max(1);
+        let (now_part, later) = rest.split_at(room.min(rest.len()));
+        w.write(&to_batch(now_part))
+            .map_err(|e| Error::backend("parquet", "encode", e))?;
+        report.events += now_part.len() as u64;
+        rest = later;
+        if w.rows() >= options.rows_per_part {
+            let done = part.take().expect("a part is open");
+            flush(objects, options, day, done, written, report).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn flush(

@@ -9,7 +9,7 @@
 //! this is simpler and faster than a thread hop. Bulk callers use the `*_blocking` methods.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -112,7 +112,7 @@ impl Breakdown {
 /// Events, checkpoints and the alert ledger in one SQLite database.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
 }
 
@@ -195,7 +195,7 @@ impl SqliteStore {
         )
         .map_err(db_err("open"))?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             path,
         })
     }
@@ -249,52 +249,7 @@ impl SqliteStore {
 
     /// Events matching `query`.
     pub fn query_blocking(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
-        query.matcher()?; // rejects malformed globs with the same message as every backend
-        let (sql, args) = build_query(query);
-        let conn = self.conn.lock().unwrap();
-        // One read transaction: one snapshot, and one lock instead of one per statement.
-        let tx = conn.unchecked_transaction().map_err(db_err("query"))?;
-        let mut stmt = tx.prepare_cached(&sql).map_err(db_err("query"))?;
-        let mut keys: Vec<(usize, i64)> = stmt
-            .query_map(params_from_iter(args), |r| r.get::<_, i64>(0))
-            .map_err(db_err("query"))?
-            .enumerate()
-            .map(|(i, seq)| seq.map(|seq| (i, seq)))
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db_err("query"))?;
-        // Records in storage order: each page of the records table is read once, not once per
-        // record as the query's (time) order would, which matters when a day outgrows the cache.
-        keys.sort_unstable_by_key(|&(_, seq)| seq);
-        let mut fetch = tx
-            .prepare_cached("SELECT record FROM records WHERE seq = ?1")
-            .map_err(db_err("query"))?;
-        let mut rows: Vec<Option<String>> = vec![None; keys.len()];
-        for (i, seq) in keys {
-            rows[i] = Some(
-                fetch
-                    .query_row([seq], |r| r.get::<_, String>(0))
-                    .map_err(db_err("query"))?,
-            );
-        }
-        drop(fetch);
-        drop(stmt);
-        tx.finish().map_err(db_err("query"))?;
-        drop(conn);
-        let limits = RecordLimits {
-            max_record_bytes: usize::MAX,
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        for raw in rows.into_iter().flatten() {
-            let event = normalize(raw, &limits).map_err(|r| {
-                Error::backend(
-                    BACKEND,
-                    "query",
-                    format!("a stored record no longer normalises: {}", r.error),
-                )
-            })?;
-            out.push(event.event);
-        }
-        Ok(out)
+        query_events(&self.conn, query)
     }
 
     /// Up to `limit` events stored after insertion number `after`, oldest insertion first,
@@ -571,6 +526,57 @@ fn text_match(column: &str, value: &str, args: &mut Vec<Value>) -> String {
     }
 }
 
+/// Events matching `query`: the narrow table picks and orders them, then their records are
+/// read and normalised.
+fn query_events(conn: &Mutex<Connection>, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
+    query.matcher()?; // rejects malformed globs with the same message as every backend
+    let (sql, args) = build_query(query);
+    let conn = conn.lock().unwrap();
+    // One read transaction: one snapshot, and one lock instead of one per statement.
+    let tx = conn.unchecked_transaction().map_err(db_err("query"))?;
+    let mut stmt = tx.prepare_cached(&sql).map_err(db_err("query"))?;
+    let mut keys: Vec<(usize, i64)> = stmt
+        .query_map(params_from_iter(args), |r| r.get::<_, i64>(0))
+        .map_err(db_err("query"))?
+        .enumerate()
+        .map(|(i, seq)| seq.map(|seq| (i, seq)))
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db_err("query"))?;
+    // Records in storage order: each page of the records table is read once, not once per
+    // record as the query's (time) order would, which matters when a day outgrows the cache.
+    keys.sort_unstable_by_key(|&(_, seq)| seq);
+    let mut fetch = tx
+        .prepare_cached("SELECT record FROM records WHERE seq = ?1")
+        .map_err(db_err("query"))?;
+    let mut rows: Vec<Option<String>> = vec![None; keys.len()];
+    for (i, seq) in keys {
+        rows[i] = Some(
+            fetch
+                .query_row([seq], |r| r.get::<_, String>(0))
+                .map_err(db_err("query"))?,
+        );
+    }
+    drop(fetch);
+    drop(stmt);
+    tx.finish().map_err(db_err("query"))?;
+    drop(conn);
+    let limits = RecordLimits {
+        max_record_bytes: usize::MAX,
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for raw in rows.into_iter().flatten() {
+        let event = normalize(raw, &limits).map_err(|r| {
+            Error::backend(
+                BACKEND,
+                "query",
+                format!("a stored record no longer normalises: {}", r.error),
+            )
+        })?;
+        out.push(event.event);
+    }
+    Ok(out)
+}
+
 fn build_query(q: &EventQuery) -> (String, Vec<Value>) {
     let mut wh: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
@@ -664,8 +670,13 @@ impl EventStore for SqliteStore {
         self.put_blocking(events)
     }
 
+    /// On a blocking thread, so a caller can do other work meanwhile (the exporter encodes one
+    /// page while the next is read).
     async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
-        self.query_blocking(query)
+        let (conn, query) = (self.conn.clone(), query.clone());
+        tokio::task::spawn_blocking(move || query_events(&conn, &query))
+            .await
+            .map_err(|e| Error::backend(BACKEND, "query", e))?
     }
 
     async fn quarantine(&self, records: &[Quarantined]) -> Result<()> {
