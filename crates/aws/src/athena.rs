@@ -58,10 +58,6 @@ impl AthenaQueryEngine {
         Self { client, settings }
     }
 
-    pub fn settings(&self) -> &AthenaSettings {
-        &self.settings
-    }
-
     /// The same engine with another time limit per query (a Lambda gives each invocation a
     /// deadline).
     pub fn with_timeout(&self, timeout: Duration) -> Self {

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -76,13 +75,6 @@ impl LocalLake {
         ctx.register_table("events", Arc::new(table))
             .map_err(err("open lake"))?;
         Ok(ctx)
-    }
-
-    /// Runs one SQL statement and returns its batches.
-    pub async fn batches(&self, sql: &str) -> Result<Vec<RecordBatch>, Error> {
-        let ctx = self.context().await?;
-        let df = ctx.sql(sql).await.map_err(err("plan"))?;
-        df.collect().await.map_err(err("run"))
     }
 
     /// Runs one SQL statement and returns its rows as text.
