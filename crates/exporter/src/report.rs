@@ -8,7 +8,7 @@ use chrono::{Duration, NaiveDate};
 use iat_core::Severity;
 use iat_core::error::{Error, Result};
 use iat_core::ports::Notification;
-use iat_lake::engine::{athena_cost_usd, human_bytes};
+use iat_lake::engine::human_bytes;
 use iat_lake::{QueryCatalogue, QueryEngine, QueryRun, WeeklyReport};
 
 /// The catalogue queries the report runs, in order.
@@ -59,8 +59,21 @@ impl Report {
 
     /// Bytes the engine scanned over all queries, when it reports them.
     pub fn scanned_bytes(&self) -> Option<u64> {
-        self.runs.iter().map(|(_, r)| r.scanned_bytes).sum()
+        scanned(&self.runs)
     }
+
+    /// What the queries cost on Athena (each billed on its own, 10 MB at least).
+    pub fn cost_usd(&self) -> f64 {
+        cost(&self.runs)
+    }
+}
+
+fn scanned(runs: &[(&'static str, QueryRun)]) -> Option<u64> {
+    runs.iter().map(|(_, r)| r.scanned_bytes).sum()
+}
+
+fn cost(runs: &[(&'static str, QueryRun)]) -> f64 {
+    runs.iter().filter_map(|(_, r)| r.cost_usd()).sum()
 }
 
 /// Runs the report's queries for `period` and writes the report. `allowed_regions` is the
@@ -108,16 +121,12 @@ pub async fn weekly_report(
         runs.push((name, run));
     }
     let mut source = engine.describe();
-    let scanned: Option<u64> = runs.iter().map(|(_, r)| r.scanned_bytes).sum();
-    if let Some(bytes) = scanned {
-        let cost: f64 = runs
-            .iter()
-            .filter_map(|(_, r)| r.scanned_bytes.map(athena_cost_usd))
-            .sum();
+    if let Some(bytes) = scanned(&runs) {
         source.push_str(&format!(
-            "; {} queries scanned {} for ${cost:.4}",
+            "; {} queries scanned {} for ${:.4}",
             runs.len(),
-            human_bytes(bytes)
+            human_bytes(bytes),
+            cost(&runs)
         ));
     }
     let (start, end) = (period.start.to_string(), period.end.to_string());

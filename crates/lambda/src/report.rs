@@ -196,7 +196,7 @@ impl ReportFunction {
             .map(|(name, run)| ((*name).to_owned(), json!(run.rows.rows.len())))
             .collect();
         let scanned = report.scanned_bytes().unwrap_or(0);
-        let cost: f64 = report.runs.iter().filter_map(|(_, r)| r.cost_usd()).sum();
+        let cost = report.cost_usd();
         tracing::info!(start = %period.start, end = %period.end, scanned_bytes = scanned, cost_usd = cost, "report sent");
         Ok(json!({
             "subject": report.subject,

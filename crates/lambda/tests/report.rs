@@ -20,6 +20,14 @@ fn report(api: std::net::SocketAddr, env: &[(&str, String)]) -> Child {
     cmd.spawn().expect("start the report binary")
 }
 
+/// Serves `event` to the report binary started with `env`; its answer and its logs.
+async fn invoke(event: serde_json::Value, env: &[(&str, String)]) -> (Option<Outcome>, String) {
+    let (api, mut outcomes) = runtime_api(event, Duration::from_secs(120)).await;
+    let child = report(api, env);
+    let outcome = tokio::time::timeout(Duration::from_secs(60), outcomes.recv()).await;
+    (outcome.ok().flatten(), stop(child))
+}
+
 async fn inbox(endpoint: &str, region: &str) -> SnsInbox {
     let config = sdk_config(&AwsSettings {
         region: Some(region.into()),
@@ -127,13 +135,8 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
             ),
         ],
     );
-    let (api, mut outcomes) = runtime_api(
+    let (outcome, logs) = invoke(
         serde_json::json!({"until": "2026-03-07"}),
-        Duration::from_secs(120),
-    )
-    .await;
-    let child = report(
-        api,
         &[
             ("AWS_REGION", region.to_owned()),
             ("AWS_ENDPOINT_URL", moto.clone()),
@@ -141,10 +144,9 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
             ("ATHENA_OUTPUT_LOCATION", "s3://iat-athena-results/".into()),
             ("REPORT_TOPIC_ARN", inbox.topic_arn.clone()),
         ],
-    );
-    let outcome = tokio::time::timeout(Duration::from_secs(60), outcomes.recv()).await;
-    let logs = stop(child);
-    let Ok(Some(Outcome::Response(out))) = outcome else {
+    )
+    .await;
+    let Some(Outcome::Response(out)) = outcome else {
         panic!("no response: {outcome:?}\n{logs}");
     };
     assert_eq!(out["start"], "2026-03-01");
@@ -180,13 +182,8 @@ async fn a_failed_query_is_an_error_and_sends_nothing() {
     };
     let region = "me-central-1";
     let inbox = inbox(&moto, region).await;
-    let (api, mut outcomes) = runtime_api(
+    let (outcome, logs) = invoke(
         serde_json::json!({"source": "aws.events"}),
-        Duration::from_secs(120),
-    )
-    .await;
-    let child = report(
-        api,
         &[
             ("AWS_REGION", region.to_owned()),
             ("AWS_ENDPOINT_URL", moto.clone()),
@@ -194,10 +191,9 @@ async fn a_failed_query_is_an_error_and_sends_nothing() {
             ("ATHENA_WORKGROUP", "no-such-workgroup".into()),
             ("REPORT_TOPIC_ARN", inbox.topic_arn.clone()),
         ],
-    );
-    let outcome = tokio::time::timeout(Duration::from_secs(60), outcomes.recv()).await;
-    let logs = stop(child);
-    let Ok(Some(Outcome::Error(error))) = outcome else {
+    )
+    .await;
+    let Some(Outcome::Error(error)) = outcome else {
         panic!("no error: {outcome:?}\n{logs}");
     };
     assert_eq!(error["errorType"], "ReportFailed");
