@@ -1,32 +1,78 @@
-# IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite.
-.PHONY: demo test bench build check lint fmt clean help run-query report
+# IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite;
+# `make build deploy init` puts it in an AWS account.
+.PHONY: help demo test bench build check-glibc validate deploy init status logs test-alerts \
+	destroy run-query report lint check fmt clean
 
 CARGO ?= cargo
+STACK ?= iam-activity-tracker
+ARCH ?= $(or $(ARCHITECTURE),x86_64)
+# The deploy tools' Python (cfn-lint, the SAM CLI and boto3, pinned; installed on first use).
+PY = "$$(scripts/deploy-tools.sh)/python"
+# The stack's output KEY, read when a target needs it.
+output = $$($(PY) scripts/stack.py outputs $(STACK) | sed -n 's/^$(1)=//p')
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show its alerts, export and query it
 	$(CARGO) run --release --quiet -p iat-cli --no-default-features -- demo
 
-test: ## Run every test, against a moto server this target installs, starts and stops
+test: ## Run every test (moto installed, started and stopped), lint the template, check the binaries' glibc
 	scripts/with-moto.sh scripts/test.sh
+	scripts/validate.sh
+	$(CARGO) build --quiet -p iat-lambda --bins
+	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report
 
 bench: ## Run the benchmarks (moto started for the alerter's) and append figures to bench/results.jsonl
 	$(CARGO) build --release --quiet -p iat-cli -p iat-sim -p iat-bench -p iat-lambda
 	scripts/with-moto.sh target/release/iat-bench --results bench/results.jsonl $(BENCH_ARGS)
 
+build: ## Build the Lambda functions for provided.al2023 into target/lambda/ (ARCH=x86_64|arm64)
+	scripts/build-lambda.sh $(ARCH)
+
+check-glibc: ## Check the built functions need at most glibc 2.34 (provided.al2023)
+	scripts/check-glibc.sh target/lambda/*/bootstrap
+
+validate: ## Lint infra/template.yaml offline: cfn-lint and sam validate --lint
+	scripts/validate.sh
+
+deploy: build ## Build, then create or update the stack (parameters from the environment or deploy.env)
+	STACK=$(STACK) scripts/deploy.sh
+
+init: ## After the first deploy: backfill 90 days, invocation after invocation, then export them
+	$(PY) scripts/stack.py init $(STACK)
+
+status: ## The stack, its functions' last day, firing alarms, and each stream's checkpoint and last error
+	$(PY) scripts/stack.py status $(STACK)
+	$(CARGO) run --release --quiet -p iat-cli -- status \
+		--events-table "$(call output,EventsTableName)" --control-table "$(call output,ControlTableName)"
+
+FUNCTION ?=
+logs: ## Tail and follow the functions' logs (FUNCTION=tracker|alerter|exporter|report for one)
+	SAM_CLI_TELEMETRY=0 "$$(scripts/deploy-tools.sh)/sam" logs --stack-name $(STACK) --tail \
+		$(if $(FUNCTION),--name $(shell echo $(FUNCTION) | sed 's/./\U&/')Function)
+
+test-alerts: ## Send one synthetic admin-policy event through the deployed alerter (an e-mail follows)
+	$(PY) scripts/stack.py test-alerts $(STACK)
+
+destroy: ## Delete the stack (asks first; the tables and the bucket are kept)
+	@printf 'Delete stack %s? Its DynamoDB tables and S3 bucket are kept. Type the stack name: ' '$(STACK)'; \
+		read answer; [ "$$answer" = '$(STACK)' ] || { echo 'not deleted'; exit 1; }
+	SAM_CLI_TELEMETRY=0 "$$(scripts/deploy-tools.sh)/sam" delete --stack-name $(STACK) --no-prompts
+
 Q ?= daily_summary
 DAYS ?= 7
 FORMAT ?= table
-run-query: ## Run a query of the catalogue on the local lake: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv]
+run-query: ## Run a catalogue query: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv] [ATHENA=1 for the stack's]
+ifdef ATHENA
+	$(CARGO) run --release --quiet -p iat-cli -- query $(Q) --days $(DAYS) --format $(FORMAT) \
+		--athena-database "$(call output,AthenaDatabase)" --athena-workgroup "$(call output,AthenaWorkGroup)"
+else
 	$(CARGO) run --release --quiet -p iat-cli -- query $(Q) --days $(DAYS) --format $(FORMAT)
+endif
 
 report: ## The weekly denied-calls report over the local lake
 	$(CARGO) run --release --quiet -p iat-cli -- report
-
-build: ## Build release binaries
-	$(CARGO) build --release --workspace
 
 check: lint ## Formatting and lints
 lint:

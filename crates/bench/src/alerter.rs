@@ -188,6 +188,8 @@ fn batch_rss(
                 .env("AWS_ENDPOINT_URL", endpoint)
                 .env("ALERT_TOPIC_ARN", &inbox.topic_arn)
                 .env("ALERT_LEDGER_TABLE", &name)
+                // The generated day is in the past; every event must be evaluated.
+                .env("MAX_EVENT_AGE_HOURS", "0")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -17,6 +17,7 @@ use iat_local::logfiles::{self, Item};
 use iat_sim::OrgConfig;
 
 mod alerter;
+mod deploy;
 mod lake;
 mod tracker;
 mod wcu;
@@ -42,7 +43,7 @@ struct Args {
     /// Print the figures without appending them.
     #[arg(long)]
     dry_run: bool,
-    /// Which benchmarks: foundation, tracker, or all.
+    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -52,6 +53,9 @@ struct Args {
     /// `make bench` starts it).
     #[arg(long, default_value = "target/release/alerter")]
     alerter_bin: PathBuf,
+    /// Where the release Lambda binaries are, for their sizes and cold starts.
+    #[arg(long, default_value = "target/release")]
+    lambda_bins: PathBuf,
     /// Events per region for the tracker benchmark (17 regions).
     #[arg(long, default_value_t = 5_000)]
     tracker_events_per_region: usize,
@@ -68,8 +72,18 @@ pub(crate) struct Figure {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut figures = Vec::new();
-    if !["all", "foundation", "tracker", "wcu", "alerter", "lake"].contains(&args.only.as_str()) {
-        bail!("--only takes foundation, tracker, wcu, alerter, lake or all");
+    if ![
+        "all",
+        "foundation",
+        "tracker",
+        "wcu",
+        "alerter",
+        "lake",
+        "deploy",
+    ]
+    .contains(&args.only.as_str())
+    {
+        bail!("--only takes foundation, tracker, wcu, alerter, lake, deploy or all");
     }
     if ["all", "lake"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.ingest_events)?;
@@ -105,6 +119,15 @@ fn main() -> anyhow::Result<()> {
             &args.data,
             args.tracker_events_per_region,
             args.runs.min(3),
+        )?);
+    }
+
+    if ["all", "deploy"].contains(&args.only.as_str()) {
+        // Costs use the per-event figures already in the results file.
+        figures.extend(deploy::benchmark(
+            &args.lambda_bins,
+            args.runs,
+            &args.results,
         )?);
     }
 

@@ -12,9 +12,13 @@
 //! The ledger key is (event id, rule id) on both paths, so an event that arrives by both alerts
 //! once.
 //!
+//! Events older than `MAX_EVENT_AGE_HOURS` (24; 0 for no limit) raise no alert: the first
+//! 90-day backfill stores months of history, and mailing it as alerts would bury what is new.
+//! They are counted and logged, and stay queryable.
+//!
 //! Environment: `ALERT_TOPIC_ARN`, `ALERT_LEDGER_TABLE` (required); `MAX_MESSAGES_PER_SECOND`
-//! (5), `DIGEST_THRESHOLD` (20), `ALERT_LEDGER_TTL_DAYS` (30); and the rule settings of
-//! [`iat_core::rules::SETTINGS`].
+//! (5), `DIGEST_THRESHOLD` (20), `ALERT_LEDGER_TTL_DAYS` (30), `MAX_EVENT_AGE_HOURS` (24); and
+//! the rule settings of [`iat_core::rules::SETTINGS`].
 
 use std::sync::Arc;
 
@@ -33,6 +37,8 @@ pub struct AlerterSettings {
     pub topic_arn: String,
     pub ledger_table: String,
     pub ledger_ttl: Duration,
+    /// Older events raise no alert; `None`: no limit.
+    pub max_event_age: Option<Duration>,
     pub policy: DeliveryPolicy,
     pub rules: RuleSetConfig,
 }
@@ -66,6 +72,19 @@ impl AlerterSettings {
         let digest_threshold =
             env.parse("DIGEST_THRESHOLD", 20usize, "a number of alerts, e.g. 20")?;
         let ttl_days: i64 = env.parse("ALERT_LEDGER_TTL_DAYS", 30, "a number of days, e.g. 30")?;
+        let max_age_hours: i64 = env.parse(
+            "MAX_EVENT_AGE_HOURS",
+            24,
+            "a whole number of hours, 0 for no limit",
+        )?;
+        if max_age_hours < 0 {
+            return Err(EnvError {
+                name: "MAX_EVENT_AGE_HOURS",
+                value: max_age_hours.to_string(),
+                expected: "a whole number of hours, 0 for no limit".into(),
+            }
+            .into());
+        }
         let lookup = |name: &str| env.get(name);
         let rules =
             RuleSetConfig::from_lookup(&lookup).map_err(|e| AlerterError::Rules(e.to_string()))?;
@@ -73,6 +92,7 @@ impl AlerterSettings {
             topic_arn,
             ledger_table,
             ledger_ttl: Duration::days(ttl_days.max(1)),
+            max_event_age: (max_age_hours > 0).then(|| Duration::hours(max_age_hours)),
             policy: DeliveryPolicy {
                 max_per_second: rate,
                 digest_threshold,
@@ -122,6 +142,7 @@ impl From<AlerterError> for lambda_runtime::Diagnostic {
 pub struct AlerterFunction {
     alerter: Alerter,
     limits: RecordLimits,
+    max_event_age: Option<Duration>,
 }
 
 impl AlerterFunction {
@@ -139,6 +160,7 @@ impl AlerterFunction {
         Ok(Self {
             alerter: Alerter::new(rules, Arc::new(ledger), Arc::new(notifier), settings.policy),
             limits: RecordLimits::default(),
+            max_event_age: settings.max_event_age,
         })
     }
 
@@ -147,7 +169,18 @@ impl AlerterFunction {
         Self {
             alerter,
             limits: RecordLimits::default(),
+            max_event_age: None,
         }
+    }
+
+    /// Events older than `age` (at the invocation's `now`) raise no alert.
+    pub fn with_max_event_age(mut self, age: Option<Duration>) -> Self {
+        self.max_event_age = age;
+        self
+    }
+
+    fn too_old(&self, e: &ActivityEvent, now: DateTime<Utc>) -> bool {
+        self.max_event_age.is_some_and(|age| e.time < now - age)
     }
 
     /// Handles one invocation: a DynamoDB stream batch or an EventBridge event.
@@ -172,6 +205,7 @@ impl AlerterFunction {
         let mut events: Vec<ActivityEvent> = Vec::new();
         let mut sequences: Vec<&str> = Vec::new();
         let mut skipped = 0;
+        let mut too_old = 0;
         for r in records {
             let seq = r
                 .pointer("/dynamodb/SequenceNumber")
@@ -189,6 +223,7 @@ impl AlerterFunction {
                 continue;
             };
             match event_from_stream_image(image, &self.limits) {
+                Ok(Some(e)) if self.too_old(&e, now) => too_old += 1,
                 Ok(Some(e)) => {
                     events.push(e);
                     sequences.push(seq);
@@ -201,7 +236,7 @@ impl AlerterFunction {
             }
         }
         let report = self.alerter.process(&events, now).await;
-        log_report("stream", &report, skipped);
+        log_report("stream", &report, skipped, too_old);
         // Retry from the first record whose alerts were not all sent.
         let failures: Vec<Value> = events
             .iter()
@@ -222,8 +257,12 @@ impl AlerterFunction {
                 return Ok(json!({"alerts_sent": 0, "skipped": 1}));
             }
         };
+        if self.too_old(&e, now) {
+            log_report("eventbridge", &RunReport::default(), 0, 1);
+            return Ok(json!({"alerts_sent": 0, "too_old": 1}));
+        }
         let report = self.alerter.process(std::slice::from_ref(&e), now).await;
-        log_report("eventbridge", &report, 0);
+        log_report("eventbridge", &report, 0, 0);
         if !report.is_complete() {
             return Err(AlerterError::NotSent {
                 event_id: e.id.to_string(),
@@ -236,7 +275,7 @@ impl AlerterFunction {
     }
 }
 
-fn log_report(trigger: &str, r: &RunReport, skipped: usize) {
+fn log_report(trigger: &str, r: &RunReport, skipped: usize, too_old: usize) {
     tracing::info!(
         trigger,
         events = r.events,
@@ -249,7 +288,89 @@ fn log_report(trigger: &str, r: &RunReport, skipped: usize) {
         in_flight = r.in_flight,
         failed_events = r.failed_events.len(),
         skipped,
+        too_old,
         error = r.error.as_deref().unwrap_or(""),
         "alert run"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iat_alerter::DeliveryPolicy;
+    use iat_core::contract::records::RecordSpec;
+    use iat_core::ports::{MemoryAlertLedger, MemoryNotifier};
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<AlerterSettings, AlerterError> {
+        let vars: HashMap<String, String> = [
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:111122223333:alerts",
+            ),
+            ("ALERT_LEDGER_TABLE", "ledger"),
+        ]
+        .iter()
+        .chain(pairs)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let lookup = move |k: &str| vars.get(k).cloned();
+        AlerterSettings::from_env(&Env::new(&lookup))
+    }
+
+    #[test]
+    fn the_event_age_limit_defaults_to_a_day_and_zero_lifts_it() {
+        assert_eq!(
+            settings(&[]).unwrap().max_event_age,
+            Some(Duration::hours(24))
+        );
+        assert_eq!(
+            settings(&[("MAX_EVENT_AGE_HOURS", "0")])
+                .unwrap()
+                .max_event_age,
+            None
+        );
+        for bad in ["-1", "a day"] {
+            let e = settings(&[("MAX_EVENT_AGE_HOURS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("MAX_EVENT_AGE_HOURS"), "{e}");
+        }
+    }
+
+    fn admin_attached(id: &str, at: DateTime<Utc>) -> Value {
+        let spec = RecordSpec::new(id, at)
+            .name("iam.amazonaws.com", "AttachRolePolicy")
+            .params(json!({"roleName": "ci", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}));
+        json!({
+            "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+            "detail": serde_json::from_str::<Value>(&spec.json()).unwrap(),
+        })
+    }
+
+    #[tokio::test]
+    async fn history_older_than_the_limit_raises_no_alert() {
+        let notifier = Arc::new(MemoryNotifier::new());
+        let alerter = Alerter::new(
+            RuleSet::default_rules(),
+            Arc::new(MemoryAlertLedger::new()),
+            notifier.clone(),
+            DeliveryPolicy::default(),
+        );
+        let f =
+            AlerterFunction::from_alerter(alerter).with_max_event_age(Some(Duration::hours(24)));
+        let now: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+        let old = f
+            .handle(admin_attached("old-1", now - Duration::days(30)), now)
+            .await
+            .unwrap();
+        assert_eq!(old["too_old"], 1);
+        assert!(notifier.sent().is_empty());
+        let fresh = f
+            .handle(admin_attached("new-1", now - Duration::minutes(10)), now)
+            .await
+            .unwrap();
+        assert_eq!(fresh["alerts_sent"], 1, "{fresh}");
+        assert_eq!(notifier.sent().len(), 1);
+    }
 }

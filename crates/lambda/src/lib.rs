@@ -14,11 +14,16 @@ pub mod report;
 pub mod testing;
 pub mod tracker;
 
+/// The variables [`init_json_logs`] reads: `RUST_LOG` (a full filter, for debugging) and
+/// `LOG_LEVEL` (what the deployed stack sets).
+pub const LOG_VARIABLES: [&str; 2] = ["RUST_LOG", "LOG_LEVEL"];
+
 /// JSON logs on stdout, which Lambda sends to CloudWatch Logs. `RUST_LOG` or `LOG_LEVEL` sets the
 /// filter (default: `info` for our crates, `warn` for the rest).
 pub fn init_json_logs() {
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
+    let [rust_log, log_level] = LOG_VARIABLES;
+    let filter = std::env::var(rust_log)
+        .or_else(|_| std::env::var(log_level))
         .unwrap_or_else(|_| {
             "warn,iat_core=info,iat_aws=info,iat_tracker=info,iat_alerter=info,iat_exporter=info,iat_lambda=info"
                 .to_owned()

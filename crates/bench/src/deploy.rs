@@ -1,0 +1,355 @@
+//! Deployment figures: the Lambda binaries' sizes, their cold start (process start to the first
+//! request for an event, measured locally against a stub Runtime API), and the monthly cost of a
+//! small and a large organisation computed from the per-event figures earlier benchmarks wrote
+//! to the results file.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::{Figure, median};
+
+const FUNCTIONS: [&str; 4] = ["tracker", "alerter", "exporter", "report"];
+
+/// The variables each function needs to start (values only have to be well formed).
+fn required_env(function: &str) -> &'static [(&'static str, &'static str)] {
+    match function {
+        "tracker" => &[("EVENTS_TABLE", "events"), ("CONTROL_TABLE", "control")],
+        "alerter" => &[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:111122223333:alerts",
+            ),
+            ("ALERT_LEDGER_TABLE", "ledger"),
+        ],
+        "exporter" => &[("EVENTS_TABLE", "events"), ("LAKE_BUCKET", "lake")],
+        "report" => &[
+            ("ATHENA_DATABASE", "iam_activity"),
+            (
+                "REPORT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:111122223333:alerts",
+            ),
+        ],
+        _ => &[],
+    }
+}
+
+pub(crate) fn benchmark(bins: &Path, runs: usize, results: &Path) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for function in FUNCTIONS {
+        let bin = bins.join(function);
+        let bytes = std::fs::metadata(&bin)
+            .with_context(|| format!("{} (build it: make bench builds it)", bin.display()))?
+            .len();
+        let zipped = zipped_size(&bin)?;
+        figures.push(Figure {
+            metric: metric_name("deploy.binary_size_mb", function),
+            value: bytes as f64 / 1e6,
+            unit: "MB",
+            goal: "-",
+            note: format!(
+                "{}: release build, symbols stripped, {bytes} bytes; {:.1} MB deflated (the deployment package)",
+                bin.display(),
+                zipped as f64 / 1e6
+            ),
+        });
+        let mut times = Vec::new();
+        for _ in 0..runs.max(5) * 3 {
+            times.push(cold_start(&bin, function)?.as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        figures.push(Figure {
+            metric: metric_name("deploy.cold_start_ms", function),
+            value: median(times.clone()),
+            unit: "ms",
+            goal: "-",
+            note: format!(
+                "process start to its first request for an event on a local stub Runtime API (configuration read, SDK clients built), median of {} starts, range {:.1}-{:.1} ms; Lambda adds its own sandbox and code download time",
+                times.len(),
+                times[0],
+                times[times.len() - 1]
+            ),
+        });
+    }
+    figures.extend(cost::figures(results)?);
+    Ok(figures)
+}
+
+/// Metric names are `'static` in the results; the four functions' names are known here.
+fn metric_name(prefix: &str, function: &str) -> &'static str {
+    Box::leak(format!("{prefix}.{function}").into_boxed_str())
+}
+
+fn zipped_size(bin: &Path) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&std::fs::read(bin)?)?;
+    Ok(enc.finish()?.len() as u64)
+}
+
+/// Starts the binary against a Runtime API that only notes when the first
+/// `GET .../invocation/next` arrives, then stops it.
+fn cold_start(bin: &Path, function: &str) -> anyhow::Result<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut cmd = iat_lambda::testing::function_command(bin, addr, function);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in required_env(function) {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    listener.set_nonblocking(false)?;
+    let (stream, _) = listener.accept()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let ready = start.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    if !line.contains("/runtime/invocation/next") {
+        bail!("{function}: expected a request for the next event, got {line:?}");
+    }
+    Ok(ready)
+}
+
+/// The monthly bill of a deployment, from measured per-event figures and AWS list prices.
+pub(crate) mod cost {
+    use std::path::Path;
+
+    use anyhow::Context;
+
+    use crate::Figure;
+
+    // us-east-1 list prices (USD). On-demand DynamoDB after the November 2024 price cut.
+    const DYNAMO_PER_MILLION_WRITES: f64 = 0.625;
+    const DYNAMO_PER_MILLION_READS: f64 = 0.125;
+    const DYNAMO_GB_MONTH: f64 = 0.25;
+    const DYNAMO_PITR_GB_MONTH: f64 = 0.20;
+    const LAMBDA_GB_SECOND_X86: f64 = 0.000_016_666_7;
+    const LAMBDA_PER_MILLION_REQUESTS: f64 = 0.20;
+    const S3_STANDARD_GB_MONTH: f64 = 0.023;
+    const S3_IA_GB_MONTH: f64 = 0.0125;
+    const S3_PER_1000_PUTS: f64 = 0.005;
+    const ATHENA_PER_TB: f64 = 5.0;
+    const ATHENA_MIN_BYTES: f64 = 10.0 * 1024.0 * 1024.0;
+    const ALARM_MONTH: f64 = 0.10;
+    const CUSTOM_METRIC_MONTH: f64 = 0.30;
+    const LOGS_PER_GB: f64 = 0.50;
+    const KMS_KEY_MONTH: f64 = 1.0;
+    const GB: f64 = 1e9;
+    const DAYS_PER_MONTH: f64 = 30.4;
+
+    /// What the stack deploys (infra/template.yaml).
+    const ALARMS: f64 = 14.0;
+    const CUSTOM_METRICS: f64 = 1.0;
+    const INDEX_WRITES_PER_EVENT: f64 = 2.0; // two key-only GSIs, one unit per entry
+    const INDEX_BYTES_PER_EVENT: f64 = 2.0 * 120.0; // each entry: keys plus 100 bytes overhead
+    const ITEM_OVERHEAD_BYTES: f64 = 100.0;
+    const TRACKER_GB: f64 = 0.25;
+    const ALERTER_GB: f64 = 0.25;
+    const EXPORTER_GB: f64 = 1.0;
+    const EXPORTER_VCPU: f64 = 1024.0 / 1769.0; // Lambda gives a full vCPU at 1,769 MB
+    const REPORT_GB: f64 = 0.25;
+
+    /// An organisation, and how it uses the tracker.
+    pub(crate) struct Org {
+        pub(crate) name: &'static str,
+        pub(crate) users: u32,
+        pub(crate) events_per_day: f64,
+        /// Share of events in the busiest region (IAM, global STS and sign-in are in us-east-1).
+        pub(crate) busiest_region_share: f64,
+        pub(crate) streams: f64,
+        pub(crate) ad_hoc_queries_per_month: f64,
+    }
+
+    pub(crate) const SMALL: Org = Org {
+        name: "small",
+        users: 100,
+        events_per_day: 10_000.0,
+        busiest_region_share: 0.6,
+        streams: 36.0,
+        ad_hoc_queries_per_month: 20.0,
+    };
+    pub(crate) const LARGE: Org = Org {
+        name: "large",
+        users: 1_000,
+        events_per_day: 300_000.0,
+        busiest_region_share: 0.6,
+        streams: 40.0,
+        ad_hoc_queries_per_month: 100.0,
+    };
+
+    /// The per-event figures measured by earlier benchmarks, newest of each.
+    pub(crate) struct Measured {
+        pub(crate) item_write_units: f64,
+        pub(crate) item_bytes: f64,
+        pub(crate) parquet_bytes: f64,
+        pub(crate) export_events_per_s: f64,
+        pub(crate) sources: String,
+    }
+
+    pub(crate) fn measured(results: &Path) -> anyhow::Result<Measured> {
+        let text = std::fs::read_to_string(results)
+            .with_context(|| format!("{}: run the other benchmarks first", results.display()))?;
+        let latest = |metric: &str| -> anyhow::Result<(f64, String, String)> {
+            text.lines()
+                .rev()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["metric"] == metric)
+                .map(|v| {
+                    (
+                        v["value"].as_f64().unwrap_or(f64::NAN),
+                        v["commit"].as_str().unwrap_or("?").to_owned(),
+                        v["note"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .with_context(|| format!("no {metric} in {}: run make bench", results.display()))
+        };
+        let (wcu, wcu_commit, wcu_note) = latest("tracker.wcu_per_event")?;
+        // "table item 484 bytes on average" in the write-unit figure's note.
+        let item_bytes = wcu_note
+            .split("table item ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or(1_000.0);
+        let (parquet, parquet_commit, _) = latest("lake.parquet_snappy_bytes_per_event")?;
+        let (export, export_commit, _) = latest("lake.export_events_per_s")?;
+        Ok(Measured {
+            item_write_units: wcu,
+            item_bytes,
+            parquet_bytes: parquet,
+            export_events_per_s: export,
+            sources: format!(
+                "tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})"
+            ),
+        })
+    }
+
+    /// Monthly cost lines (service, USD) in the steady state after a year: DynamoDB keeps 90
+    /// days (`RETENTION_DAYS=90`), the lake a year, one month of it in Standard and the rest in
+    /// Standard-IA.
+    pub(crate) fn monthly(org: &Org, m: &Measured) -> Vec<(&'static str, f64)> {
+        let events = org.events_per_day * DAYS_PER_MONTH;
+        let runs = 24.0 * DAYS_PER_MONTH;
+        // The 20-minute overlap is read again each hourly run: a third of the events twice.
+        let fetched = events * (1.0 + 20.0 / 60.0);
+
+        let writes = events * (m.item_write_units + INDEX_WRITES_PER_EVENT) + org.streams * runs;
+        let reads_tracker = fetched; // one consistent read unit per fetched event (items < 4 KB)
+        let reads_export = events * 3.0 * 0.5 * (m.item_bytes / 4096.0); // yesterday + 2 late days
+        let table_gb =
+            events * 3.0 * (m.item_bytes + ITEM_OVERHEAD_BYTES + INDEX_BYTES_PER_EVENT) / GB;
+        let dynamo_requests = writes / 1e6 * DYNAMO_PER_MILLION_WRITES
+            + (reads_tracker + reads_export) / 1e6 * DYNAMO_PER_MILLION_READS;
+        let dynamo_storage = table_gb * (DYNAMO_GB_MONTH + DYNAMO_PITR_GB_MONTH);
+
+        // The tracker waits on LookupEvents: 50 events a page at 1.95 requests/s in the busiest
+        // region, one page a stream at least, plus a second of start-up and the last page.
+        let pages = fetched / runs * org.busiest_region_share / 50.0 + org.streams / 4.0;
+        let tracker_s = runs * (pages / 1.95 + 2.0);
+        let alerter_invocations = (events / 500.0).max(runs * 4.0);
+        let alerter_s = alerter_invocations * 0.1;
+        let exporter_s = DAYS_PER_MONTH
+            * (2.0 + 3.0 * org.events_per_day / (m.export_events_per_s * EXPORTER_VCPU));
+        let report_s = 4.3 * 20.0;
+        let lambda = (tracker_s * TRACKER_GB
+            + alerter_s * ALERTER_GB
+            + exporter_s * EXPORTER_GB
+            + report_s * REPORT_GB)
+            * LAMBDA_GB_SECOND_X86
+            + (runs + alerter_invocations + DAYS_PER_MONTH + 4.3) / 1e6
+                * LAMBDA_PER_MILLION_REQUESTS;
+
+        let month_gb = events * m.parquet_bytes / GB;
+        let s3 = month_gb * S3_STANDARD_GB_MONTH
+            + 11.0 * month_gb * S3_IA_GB_MONTH
+            + DAYS_PER_MONTH * 3.0 * 3.0 / 1000.0 * S3_PER_1000_PUTS;
+
+        // Queries read about a third of the columns' bytes of the days they cover.
+        let scan =
+            |days: f64| (org.events_per_day * days * m.parquet_bytes / 3.0).max(ATHENA_MIN_BYTES);
+        let athena_bytes = 4.3 * 3.0 * scan(7.0) + org.ad_hoc_queries_per_month * scan(30.0);
+        let athena = athena_bytes / 1024f64.powi(4) * ATHENA_PER_TB;
+
+        let log_gb = (runs * (org.streams + 4.0) * 400.0 + alerter_invocations * 600.0) / GB;
+        let cloudwatch =
+            ALARMS * ALARM_MONTH + CUSTOM_METRICS * CUSTOM_METRIC_MONTH + log_gb * LOGS_PER_GB;
+
+        vec![
+            ("DynamoDB requests", dynamo_requests),
+            ("DynamoDB storage and backups", dynamo_storage),
+            ("Lambda", lambda),
+            ("S3", s3),
+            ("Athena", athena),
+            ("CloudWatch alarms, metric, logs", cloudwatch),
+            ("KMS key", KMS_KEY_MONTH),
+        ]
+    }
+
+    pub(crate) fn figures(results: &Path) -> anyhow::Result<Vec<Figure>> {
+        let m = measured(results)?;
+        Ok([(SMALL, "deploy.monthly_cost_usd.small"), (LARGE, "deploy.monthly_cost_usd.large")]
+            .into_iter()
+            .map(|(org, metric)| {
+                let lines = monthly(&org, &m);
+                let total: f64 = lines.iter().map(|(_, usd)| usd).sum();
+                let goal = if org.name == "small" { "Python tool: $0-3" } else { "Python tool: $22-70" };
+                let breakdown: Vec<String> =
+                    lines.iter().map(|(what, usd)| format!("{what} ${usd:.2}")).collect();
+                Figure {
+                    metric,
+                    value: total,
+                    unit: "USD/month",
+                    goal,
+                    note: format!(
+                        "{} users, {} events/day; steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices, real-time alerts off; {}; from {}",
+                        org.users,
+                        org.events_per_day,
+                        breakdown.join(", "),
+                        m.sources
+                    ),
+                }
+            })
+            .collect())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn measured() -> Measured {
+            Measured {
+                item_write_units: 1.0,
+                item_bytes: 484.0,
+                parquet_bytes: 132.0,
+                export_events_per_s: 130_000.0,
+                sources: String::new(),
+            }
+        }
+
+        #[test]
+        fn cost_grows_with_events_and_fixed_costs_stay() {
+            let small: f64 = monthly(&SMALL, &measured()).iter().map(|(_, v)| v).sum();
+            let large: f64 = monthly(&LARGE, &measured()).iter().map(|(_, v)| v).sum();
+            assert!(small > ALARMS * ALARM_MONTH + KMS_KEY_MONTH, "{small}");
+            assert!(large > 5.0 * small, "{small} {large}");
+            // Requests: 3 write units per event at $0.625 per million, and 1.33 read units at
+            // $0.125 (plus the export's fraction of a unit).
+            let requests = monthly(&LARGE, &measured())[0].1;
+            let events = LARGE.events_per_day * DAYS_PER_MONTH;
+            let expected = events * 3.0 / 1e6 * 0.625 + events * 1.333 / 1e6 * 0.125;
+            assert!(
+                (requests - expected).abs() / expected < 0.05,
+                "{requests} vs {expected}"
+            );
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The deployed stack (`infra/template.yaml`) against the code:
+//! - every environment variable a function reads is set by the template, and every variable the
+//!   template sets is read (no drift), and the template's defaults are accepted;
+//! - no role grants a `*` action, and a `*` resource only for the APIs that have no resource
+//!   level, each with its reason;
+//! - the Glue table has the exported Parquet schema's columns;
+//! - every parameter's environment variable (what `make deploy` reads) is in the README and in
+//!   `infra/deploy.env.example`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use iat_lambda::alerter::AlerterSettings;
+use iat_lambda::env::Env;
+use iat_lambda::exporter::ExporterSettings;
+use iat_lambda::report::ReportSettings;
+use iat_lambda::tracker::TrackerSettings;
+use serde_yaml::Value;
+
+/// Actions allowed on `Resource: "*"`, because the API has no resource-level permissions.
+const STAR_RESOURCE_ACTIONS: &[(&str, &str)] = &[
+    (
+        "cloudtrail:LookupEvents",
+        "Event history is not a resource: LookupEvents supports no resource ARN or condition key",
+    ),
+    (
+        "ec2:DescribeRegions",
+        "DescribeRegions lists the account's regions and supports no resource-level permissions",
+    ),
+];
+
+/// Variables a function may read that the template does not set, and why.
+const NOT_SET_BY_TEMPLATE: &[(&str, &str)] = &[
+    ("AWS_REGION", "set by Lambda in every function"),
+    (
+        "RUST_LOG",
+        "a full log filter for debugging; LOG_LEVEL is the deployed setting",
+    ),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(ty))
+        .collect()
+}
+
+/// A value as the function would see it once deployed: parameters at their defaults,
+/// resource references as plausible names and ARNs.
+fn resolve(t: &Value, v: &Value) -> String {
+    let reference = |name: &str| -> String {
+        match name {
+            "AWS::Region" => return "eu-west-1".into(),
+            "AWS::AccountId" => return "111122223333".into(),
+            "AWS::StackName" => return "iat".into(),
+            "AWS::Partition" => return "aws".into(),
+            _ => {}
+        }
+        if let Some(p) = t["Parameters"].get(name) {
+            return match &p["Default"] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => panic!("parameter {name} has default {other:?}"),
+            };
+        }
+        match t["Resources"][name]["Type"].as_str() {
+            Some("AWS::SNS::Topic") => format!("arn:aws:sns:eu-west-1:111122223333:{name}"),
+            Some(_) => format!("iat-{name}"),
+            None => panic!("reference to unknown {name}"),
+        }
+    };
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
+            ("!Ref", Value::String(name)) => reference(name),
+            ("!Sub", Value::String(text)) => {
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find("${") {
+                    out.push_str(&rest[..i]);
+                    let end = rest[i..].find('}').unwrap() + i;
+                    let name = &rest[i + 2..end];
+                    match name.split_once('.') {
+                        Some((resource, attr)) => out.push_str(&get_att(t, resource, attr)),
+                        None => out.push_str(&reference(name)),
+                    }
+                    rest = &rest[end + 1..];
+                }
+                out + rest
+            }
+            ("!GetAtt", Value::String(path)) => {
+                let (resource, attr) = path.split_once('.').unwrap();
+                get_att(t, resource, attr)
+            }
+            (tag, value) => panic!("no resolution for {tag} {value:?}"),
+        },
+        other => panic!("unexpected value {other:?}"),
+    }
+}
+
+/// What `!GetAtt resource.attr` gives once deployed, in the shape AWS documents for it.
+fn get_att(t: &Value, resource: &str, attr: &str) -> String {
+    let ty = t["Resources"][resource]["Type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("!GetAtt of unknown {resource}"));
+    let at = "eu-west-1:111122223333";
+    match (ty, attr) {
+        ("AWS::DynamoDB::Table", "Arn") => format!("arn:aws:dynamodb:{at}:table/iat-{resource}"),
+        ("AWS::DynamoDB::Table", "StreamArn") => {
+            format!("arn:aws:dynamodb:{at}:table/iat-{resource}/stream/2026-01-01T00:00:00.000")
+        }
+        ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::iat-{}", resource.to_lowercase()),
+        ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{at}:iat-{resource}"),
+        ("AWS::SQS::Queue", "QueueName") => format!("iat-{resource}"),
+        ("AWS::KMS::Key", "Arn") => format!("arn:aws:kms:{at}:key/0000-{resource}"),
+        // A log group's ARN ends in `:*` (its streams).
+        ("AWS::Logs::LogGroup", "Arn") => {
+            format!("arn:aws:logs:{at}:log-group:/aws/lambda/iat-{resource}:*")
+        }
+        ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::111122223333:role/iat-{resource}"),
+        ("AWS::Events::Rule", "Arn") => format!("arn:aws:events:{at}:rule/iat-{resource}"),
+        _ => panic!("no shape for !GetAtt {resource}.{attr} ({ty})"),
+    }
+}
+
+/// Each function's binary name (from its code directory) and environment.
+fn functions(t: &Value) -> BTreeMap<String, HashMap<String, String>> {
+    of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, f)| {
+            let code = f["Properties"]["CodeUri"].as_str().unwrap();
+            let bin = code.trim_end_matches('/').rsplit('/').next().unwrap();
+            let vars = f["Properties"]["Environment"]["Variables"]
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{id} has no environment"))
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_owned(), resolve(t, v)))
+                .collect();
+            (bin.to_owned(), vars)
+        })
+        .collect()
+}
+
+/// The names a function's configuration asks for, given these variables, and whether it
+/// accepted them.
+fn names_read(bin: &str, vars: &HashMap<String, String>) -> (BTreeSet<String>, Result<(), String>) {
+    let seen = RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| {
+        seen.borrow_mut().insert(name.to_owned());
+        vars.get(name).cloned()
+    };
+    let env = Env::new(&lookup);
+    let outcome = match bin {
+        "tracker" => TrackerSettings::from_env(&env)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "alerter" => AlerterSettings::from_env(&env)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "exporter" => ExporterSettings::from_env(&env)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "report" => ReportSettings::from_env(&env)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        other => panic!("the template deploys an unknown function {other}"),
+    };
+    let mut names = seen.into_inner();
+    names.extend(iat_lambda::LOG_VARIABLES.map(str::to_owned));
+    (names, outcome)
+}
+
+/// The names the function's source asks `Env` for, found in its text: a second witness, for
+/// variables read only on some paths.
+fn names_in_source(bin: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join(format!("crates/lambda/src/{bin}.rs"))).unwrap();
+    let mut names = BTreeSet::new();
+    for method in ["required", "get", "parse", "parse_opt", "flag", "list"] {
+        // `env.get("X")`, also when rustfmt puts `.get(` on the next line.
+        let call = format!(".{method}(");
+        let mut at = 0;
+        while let Some(i) = text[at..].find(&call) {
+            let start = at + i;
+            at = start + call.len();
+            if !text[..start].trim_end().ends_with("env") {
+                continue;
+            }
+            let arg = text[at..].trim_start();
+            if let Some(quoted) = arg.strip_prefix('"') {
+                names.insert(quoted[..quoted.find('"').unwrap()].to_owned());
+            }
+        }
+    }
+    if bin == "alerter" {
+        names.extend(
+            iat_core::rules::SETTINGS
+                .iter()
+                .map(|(n, _, _)| (*n).to_owned()),
+        );
+    }
+    names.extend(iat_lambda::LOG_VARIABLES.map(str::to_owned));
+    names
+}
+
+#[test]
+fn every_variable_read_is_set_and_every_variable_set_is_read() {
+    let t = template();
+    let fns = functions(&t);
+    assert_eq!(
+        fns.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["alerter", "exporter", "report", "tracker"]
+    );
+    let exempt: BTreeSet<&str> = NOT_SET_BY_TEMPLATE.iter().map(|(n, _)| *n).collect();
+    for (bin, vars) in &fns {
+        let (read, accepted) = names_read(bin, vars);
+        accepted.unwrap_or_else(|e| panic!("{bin} rejects the template's defaults: {e}"));
+        assert_eq!(
+            read,
+            names_in_source(bin),
+            "{bin}: the variables read differ from those its source names"
+        );
+        let set: BTreeSet<String> = vars.keys().cloned().collect();
+        let not_set: Vec<&String> = read
+            .iter()
+            .filter(|n| !set.contains(*n) && !exempt.contains(n.as_str()))
+            .collect();
+        let not_read: Vec<&String> = set.iter().filter(|n| !read.contains(*n)).collect();
+        assert!(
+            not_set.is_empty(),
+            "{bin} reads {not_set:?}, which the template does not set"
+        );
+        assert!(
+            not_read.is_empty(),
+            "the template sets {not_read:?} for {bin}, which it never reads"
+        );
+    }
+}
+
+fn strings(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn no_role_grants_a_star_except_where_the_api_requires_it() {
+    let t = template();
+    let allowed: HashMap<&str, &str> = STAR_RESOURCE_ACTIONS.iter().copied().collect();
+    let roles = of_type(&t, "AWS::IAM::Role");
+    assert_eq!(roles.len(), 4, "one role per function");
+    let mut star_grants = Vec::new();
+    for (role, r) in &roles {
+        let trust = &r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+        assert_eq!(
+            trust["Principal"]["Service"].as_str(),
+            Some("lambda.amazonaws.com"),
+            "{role}"
+        );
+        assert!(
+            r["Properties"].get("ManagedPolicyArns").is_none(),
+            "{role}: managed policies grant more than the function calls"
+        );
+        for policy in r["Properties"]["Policies"].as_sequence().unwrap() {
+            for st in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                let sid = st["Sid"].as_str().unwrap_or("?");
+                assert_eq!(st["Effect"].as_str(), Some("Allow"));
+                assert!(
+                    st.get("NotAction").is_none() && st.get("NotResource").is_none(),
+                    "{role}/{sid}"
+                );
+                let actions: Vec<&str> = strings(&st["Action"])
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                for a in &actions {
+                    assert!(
+                        !a.contains('*'),
+                        "{role}/{sid} grants the action pattern {a}"
+                    );
+                }
+                for resource in strings(&st["Resource"]) {
+                    match resource {
+                        Value::String(s) if s == "*" => {
+                            for a in &actions {
+                                let why = allowed.get(a).unwrap_or_else(|| {
+                                    panic!("{role}/{sid} grants {a} on every resource")
+                                });
+                                star_grants.push(format!("{role}: {a} ({why})"));
+                            }
+                        }
+                        Value::String(s) => {
+                            panic!("{role}/{sid}: literal resource {s}; reference the stack's own")
+                        }
+                        other => {
+                            // ARNs built from the stack's resources: no wildcard in the service,
+                            // region or account; only an object-key suffix like `/events/*`.
+                            let arn = resolve(&t, other);
+                            let fields: Vec<&str> = arn.splitn(6, ':').collect();
+                            if fields.len() == 6 {
+                                assert!(
+                                    fields[..5].iter().all(|f| !f.contains('*')),
+                                    "{role}/{sid}: {arn}"
+                                );
+                            }
+                            let scoped_suffix = arn.ends_with("/*")
+                                || arn.starts_with("arn:aws:logs:") && arn.ends_with(":*");
+                            assert!(
+                                arn.matches('*').count() == 0
+                                    || arn.matches('*').count() == 1 && scoped_suffix,
+                                "{role}/{sid}: {arn}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Printed so the grants and their reasons are visible in the test output.
+    println!("grants on Resource \"*\":\n  {}", star_grants.join("\n  "));
+    assert_eq!(star_grants.len(), 2, "{star_grants:?}");
+}
+
+#[test]
+fn every_function_has_its_own_role_logs_dead_letters_and_alarms() {
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
+        let p = &f["Properties"];
+        let role = match &p["Role"] {
+            Value::Tagged(g) => g
+                .value
+                .as_str()
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+                .to_owned(),
+            other => panic!("{id}: role {other:?}"),
+        };
+        assert_eq!(
+            t["Resources"][role.as_str()]["Type"].as_str(),
+            Some("AWS::IAM::Role")
+        );
+        assert!(
+            matches!(p["DeadLetterQueue"]["TargetArn"], Value::Tagged(_)),
+            "{id} has no dead-letter queue"
+        );
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                alarms.iter().any(|(_, a)| {
+                    let ap = &a["Properties"];
+                    ap["MetricName"].as_str() == Some(metric)
+                        && ap["Dimensions"][0]["Value"].clone() == tagged_ref(&id)
+                        && !ap["AlarmActions"].as_sequence().unwrap().is_empty()
+                }),
+                "{id} has no {metric} alarm with an action"
+            );
+        }
+    }
+    for (id, a) in &alarms {
+        assert_eq!(
+            a["Properties"]["AlarmActions"][0],
+            tagged_ref("AlertTopic"),
+            "{id} notifies nobody"
+        );
+    }
+    for metric in [
+        "IteratorAge",
+        "ApproximateNumberOfMessagesVisible",
+        "EventsCollected",
+    ] {
+        assert!(
+            alarms
+                .iter()
+                .any(|(_, a)| a["Properties"]["MetricName"].as_str() == Some(metric)),
+            "no {metric} alarm"
+        );
+    }
+}
+
+fn tagged_ref(name: &str) -> Value {
+    serde_yaml::from_str(&format!("!Ref {name}")).unwrap()
+}
+
+#[test]
+fn the_glue_table_has_the_exported_columns() {
+    let t = template();
+    let table = &t["Resources"]["GlueEventsTable"]["Properties"]["TableInput"];
+    let columns: Vec<(String, String)> = table["StorageDescriptor"]["Columns"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["Name"].as_str().unwrap().to_owned(),
+                c["Type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = iat_lake::schema::events_schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let arrow_type = f.data_type().to_string();
+            let ty = match arrow_type.split('(').next().unwrap() {
+                "Utf8" | "Dictionary" => "string",
+                "Boolean" => "boolean",
+                "Timestamp" => "timestamp",
+                other => panic!("no Glue type for {other}"),
+            };
+            (f.name().clone(), ty.to_owned())
+        })
+        .collect();
+    assert_eq!(columns, expected);
+    assert_eq!(table["PartitionKeys"][0]["Name"].as_str(), Some("dt"));
+    assert_eq!(
+        table["Parameters"]["projection.dt.format"].as_str(),
+        Some("yyyy-MM-dd")
+    );
+    let location = resolve(&t, &table["StorageDescriptor"]["Location"]);
+    assert!(
+        location.ends_with(&format!("/{}", iat_lake::layout::table_prefix(""))),
+        "{location}"
+    );
+}
+
+#[test]
+fn every_parameter_has_its_variable_in_the_readme() {
+    let t = template();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let missing: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| upper_snake(k.as_str().unwrap()))
+        .filter(|v| !readme.contains(&format!("`{v}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's configuration table lacks {missing:?}"
+    );
+    let example = std::fs::read_to_string(root().join("infra/deploy.env.example")).unwrap();
+    let missing: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| upper_snake(k.as_str().unwrap()))
+        .filter(|v| !example.contains(&format!("\n#{v}=")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "infra/deploy.env.example lacks {missing:?}"
+    );
+}
+
+/// `AlertsEmailAddress` → `ALERTS_EMAIL_ADDRESS`, as `scripts/deploy.sh` maps them.
+fn upper_snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Operating a deployed IAM Activity Tracker stack (the Makefile's deploy, init, status,
+test-alerts targets call this; it runs in the deploy tools' venv, which has boto3).
+
+  stack.py params TEMPLATE [--env-file F] [--set Key=Value ...]
+                                                   sam deploy parameter overrides from the env
+  stack.py outputs STACK                           the stack's outputs, KEY=VALUE per line
+  stack.py init STACK                              first backfill, then the first export
+  stack.py status STACK                            stack, functions, alarms, dead letters
+  stack.py test-alerts STACK                       one synthetic event through the alerter
+  stack.py self-test                               this script's own checks (no AWS)
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import sys
+import time
+import uuid
+
+
+def env_name(parameter):
+    """AlertsEmailAddress -> ALERTS_EMAIL_ADDRESS (the variable make deploy reads)."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", parameter).upper()
+
+
+def template_parameters(path):
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # CloudFormation's short forms (!Ref, !Sub, ...) are not needed to read the parameters.
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    with open(path) as f:
+        return yaml.load(f, Loader=Loader)["Parameters"]
+
+
+def quote(value):
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parameter_overrides(parameters, environ, forced):
+    """`Key="value"` for each parameter whose variable is set (set but empty counts: it clears
+    the value), and each forced one. Unset variables leave the template's default."""
+    out = []
+    for name in parameters:
+        if name in forced:
+            out.append(f"{name}={quote(forced[name])}")
+        elif env_name(name) in environ:
+            out.append(f"{name}={quote(environ[env_name(name)])}")
+    unknown = set(forced) - set(parameters)
+    if unknown:
+        raise SystemExit(f"unknown parameters: {', '.join(sorted(unknown))}")
+    return out
+
+
+def read_env_file(path):
+    """KEY=VALUE lines (comments, blank lines and `export ` allowed; quotes around values
+    dropped), as defaults the environment overrides."""
+    values = {}
+    if not path or not os.path.exists(path):
+        return values
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            line = line.removeprefix("export ").strip()
+            if "=" not in line:
+                raise SystemExit(f"{path}:{n}: expected KEY=VALUE, found {line!r}")
+            key, value = line.split("=", 1)
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
+
+
+def session():
+    import boto3
+
+    return boto3.session.Session()
+
+
+def outputs(stack):
+    cfn = session().client("cloudformation")
+    try:
+        s = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    except Exception as e:  # noqa: BLE001 - one line for the operator
+        raise SystemExit(f"stack {stack}: {e} (deploy it with make deploy STACK={stack})")
+    return s, {o["OutputKey"]: o["OutputValue"] for o in s.get("Outputs", [])}
+
+
+def lambda_client():
+    from botocore.config import Config
+
+    # A synchronous invocation lasts up to the function's 15 minutes.
+    return session().client(
+        "lambda", config=Config(read_timeout=960, connect_timeout=10, retries={"max_attempts": 0})
+    )
+
+
+def invoke(client, function, payload):
+    """(response payload, error type or None)."""
+    r = client.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+    body = json.loads(r["Payload"].read() or b"null")
+    if r.get("FunctionError"):
+        return body, (body or {}).get("errorType", "Unhandled")
+    return body, None
+
+
+# Errors that another invocation cannot fix.
+FATAL = {"ConfigError", "SetupError", "RunError", "Unhandled"}
+
+
+def backfill(invoke_tracker, say, max_runs=200):
+    """Invokes the tracker until every stream is caught up. Returns the last summary.
+    `invoke_tracker()` returns (payload, error type)."""
+    stalled = 0
+    for run in range(1, max_runs + 1):
+        body, error = invoke_tracker()
+        if error in FATAL:
+            raise SystemExit(f"tracker run {run} failed ({error}): {body.get('errorMessage', body)}")
+        if error:
+            # Some streams failed (say, a region the account cannot read); the others progressed.
+            say(f"run {run}: {error}: {body.get('errorMessage', body)}")
+            stalled += 1
+            if stalled >= 3:
+                raise SystemExit("the same streams keep failing; see make status and make logs")
+            continue
+        stalled = 0
+        say(
+            f"run {run}: {body['inserted']:,} new events, {body['caught_up']}/{body['streams']} "
+            f"streams caught up, complete up to {body.get('oldest_complete_up_to') or '-'}"
+        )
+        if body["caught_up"] == body["streams"]:
+            return body
+    raise SystemExit(f"not caught up after {max_runs} runs; run make init again to go on")
+
+
+def export_ranges(today, days, chunk=7):
+    """[(from, to)] covering the `days` days before today, oldest first, `chunk` days each."""
+    first = today - dt.timedelta(days=days)
+    last = today - dt.timedelta(days=1)
+    out = []
+    while first <= last:
+        end = min(first + dt.timedelta(days=chunk - 1), last)
+        out.append((first.isoformat(), end.isoformat()))
+        first = end + dt.timedelta(days=1)
+    return out
+
+
+def cmd_init(args):
+    _, out = outputs(args.stack)
+    client = lambda_client()
+    say = lambda m: print(m, flush=True)  # noqa: E731
+    say(f"backfilling with {out['TrackerFunctionName']} (each run stops before 15 minutes)")
+    backfill(lambda: invoke(client, out["TrackerFunctionName"], {}), say, args.max_runs)
+    total = 0
+    for first, last in export_ranges(dt.date.today(), args.days):
+        body, error = invoke(client, out["ExporterFunctionName"], {"from": first, "to": last})
+        if error:
+            raise SystemExit(f"export {first}..{last} failed ({error}): {body.get('errorMessage')}")
+        total += body["events"]
+        say(f"exported {first}..{last}: {body['events']:,} events")
+    say(f"done: {total:,} events in the lake; query them with make run-query ATHENA=1 Q=daily_summary")
+
+
+def cmd_status(args):
+    stack, out = outputs(args.stack)
+    s = session()
+    print(f"stack {args.stack}: {stack['StackStatus']} (updated {stack.get('LastUpdatedTime', stack['CreationTime'])})")
+    cw = s.client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc)
+    for key in ["TrackerFunctionName", "AlerterFunctionName", "ExporterFunctionName", "ReportFunctionName"]:
+        name = out[key]
+        figures = {}
+        for metric in ["Invocations", "Errors", "Throttles"]:
+            points = cw.get_metric_statistics(
+                Namespace="AWS/Lambda", MetricName=metric,
+                Dimensions=[{"Name": "FunctionName", "Value": name}],
+                StartTime=now - dt.timedelta(days=1), EndTime=now, Period=86400, Statistics=["Sum"],
+            )["Datapoints"]
+            figures[metric] = int(sum(p["Sum"] for p in points))
+        print(f"  {name}: last 24 h {figures['Invocations']} runs, {figures['Errors']} errors, {figures['Throttles']} throttled")
+    alarms = cw.describe_alarms(AlarmNamePrefix=f"{args.stack}-", StateValue="ALARM")["MetricAlarms"]
+    if alarms:
+        for a in alarms:
+            print(f"  ALARM {a['AlarmName']}: {a['AlarmDescription']}")
+    else:
+        print("  no alarm firing")
+
+
+def cmd_test_alerts(args):
+    _, out = outputs(args.stack)
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    account = session().client("sts").get_caller_identity()["Account"]
+    event_id = f"iat-test-{uuid.uuid4()}"
+    detail = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser", "principalId": "AIDATESTALERTS", "accountId": account,
+            "arn": f"arn:aws:iam::{account}:user/iat-test-alerts", "userName": "iat-test-alerts",
+        },
+        "eventTime": now, "eventSource": "iam.amazonaws.com", "eventName": "AttachUserPolicy",
+        "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.1", "userAgent": "make test-alerts",
+        "requestParameters": {
+            "userName": "iat-test-alerts (a test alert from make test-alerts; nothing happened)",
+            "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+        },
+        "responseElements": None, "requestID": str(uuid.uuid4()), "eventID": event_id,
+        "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
+        "recipientAccountId": account, "eventCategory": "Management",
+    }
+    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS API Call via CloudTrail",
+             "source": "aws.iam", "account": account, "time": now, "region": "us-east-1",
+             "resources": [], "detail": detail}
+    body, error = invoke(lambda_client(), out["AlerterFunctionName"], event)
+    if error:
+        raise SystemExit(f"the alerter failed ({error}): {body.get('errorMessage')}")
+    print(f"event {event_id}: {body}")
+    print(f"an alert (admin policy attached) is on its way to {out['AlertTopicArn']}")
+
+
+def self_test():
+    """Checks that need no AWS: parameter names, quoting as the SAM CLI reads it, the backfill
+    loop and the export ranges."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    params = template_parameters(os.path.join(here, "..", "infra", "template.yaml"))
+    assert env_name("AlertsEmailAddress") == "ALERTS_EMAIL_ADDRESS"
+    assert env_name("SsoRegion") == "SSO_REGION"
+    names = [env_name(p) for p in params]
+    assert len(set(names)) == len(names), names
+
+    environ = {"FILTERED_ROLES": "PrismaCloud*, Wiz*", "WORKING_HOURS": '08:00-18:00 "local"',
+               "REGIONS": "", "UNRELATED": "x"}
+    overrides = parameter_overrides(params, environ, {"Architecture": "arm64"})
+    from samcli.cli.types import CfnParameterOverridesType
+
+    parsed = CfnParameterOverridesType().convert(tuple(overrides), None, None)
+    assert parsed == {"FilteredRoles": "PrismaCloud*, Wiz*", "WorkingHours": '08:00-18:00 "local"',
+                      "Regions": "", "Architecture": "arm64"}, parsed
+
+    say = []
+    runs = iter([
+        ({"inserted": 5000, "caught_up": 3, "streams": 20, "oldest_complete_up_to": None}, None),
+        ({"errorMessage": "1 of 20 streams failed"}, "StreamsFailed"),
+        ({"inserted": 10, "caught_up": 20, "streams": 20, "oldest_complete_up_to": "2026-03-01T00:00:00Z"}, None),
+    ])
+    last = backfill(lambda: next(runs), say.append)
+    assert last["caught_up"] == 20 and len(say) == 3, say
+    try:
+        backfill(lambda: ({"errorMessage": "EVENTS_TABLE must be set"}, "ConfigError"), say.append)
+        raise AssertionError("a configuration error must stop the backfill")
+    except SystemExit as e:
+        assert "ConfigError" in str(e)
+    try:
+        backfill(lambda: ({"errorMessage": "AccessDenied"}, "StreamsFailed"), say.append)
+        raise AssertionError("streams failing every run must stop the backfill")
+    except SystemExit as e:
+        assert "keep failing" in str(e)
+
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as f:
+        f.write("# defaults\nexport TIME_ZONE='Europe/Berlin'\nEXPECTED_NETWORKS=203.0.113.0/24, 2001:db8::/32\n")
+    assert read_env_file(f.name) == {"TIME_ZONE": "Europe/Berlin", "EXPECTED_NETWORKS": "203.0.113.0/24, 2001:db8::/32"}
+    os.unlink(f.name)
+
+    ranges = export_ranges(dt.date(2026, 3, 31), 10, chunk=7)
+    assert ranges == [("2026-03-21", "2026-03-27"), ("2026-03-28", "2026-03-30")], ranges
+    print(f"stack.py self-test: {len(params)} parameters, overrides, backfill and export ranges ok")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    pp = sub.add_parser("params")
+    pp.add_argument("template")
+    pp.add_argument("--set", action="append", default=[], metavar="Key=Value")
+    pp.add_argument("--env-file", help="KEY=VALUE defaults, e.g. deploy.env")
+    po = sub.add_parser("outputs")
+    po.add_argument("stack")
+    pi = sub.add_parser("init")
+    pi.add_argument("stack")
+    pi.add_argument("--max-runs", type=int, default=200)
+    pi.add_argument("--days", type=int, default=90, help="days exported after the backfill")
+    for name in ["status", "test-alerts"]:
+        sub.add_parser(name).add_argument("stack")
+    sub.add_parser("self-test")
+    args = p.parse_args()
+
+    if args.command == "params":
+        forced = dict(kv.split("=", 1) for kv in args.set)
+        environ = {**read_env_file(args.env_file), **os.environ}
+        print("\n".join(parameter_overrides(template_parameters(args.template), environ, forced)))
+    elif args.command == "outputs":
+        for k, v in outputs(args.stack)[1].items():
+            print(f"{k}={v}")
+    elif args.command == "init":
+        cmd_init(args)
+    elif args.command == "status":
+        cmd_status(args)
+    elif args.command == "test-alerts":
+        cmd_test_alerts(args)
+    else:
+        self_test()
+
+
+if __name__ == "__main__":
+    main()
