@@ -17,14 +17,15 @@ help: ## List the targets
 demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show its alerts, export and query it
 	$(CARGO) run --release --quiet -p iat-cli --no-default-features -- demo
 
-test: ## Run every test (moto installed, started and stopped), lint the template, check the binaries' glibc
+test: ## Run every test (moto installed, started and stopped), lint the template, deploy it to moto, check glibc
 	scripts/with-moto.sh scripts/test.sh
 	scripts/validate.sh
-	$(CARGO) build --quiet -p iat-lambda --bins
+	scripts/with-moto.sh "$$(scripts/deploy-tools.sh)/python" scripts/deploy-check.py target/debug/iat
 	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report
 
 bench: ## Run the benchmarks (moto started for the alerter's) and append figures to bench/results.jsonl
 	$(CARGO) build --release --quiet -p iat-cli -p iat-sim -p iat-bench -p iat-lambda
+	scripts/build-lambda.sh $(ARCH)
 	scripts/with-moto.sh target/release/iat-bench --results bench/results.jsonl $(BENCH_ARGS)
 
 build: ## Build the Lambda functions for provided.al2023 into target/lambda/ (ARCH=x86_64|arm64)

@@ -40,9 +40,9 @@ fn required_env(function: &str) -> &'static [(&'static str, &'static str)] {
 pub(crate) fn benchmark(bins: &Path, runs: usize, results: &Path) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();
     for function in FUNCTIONS {
-        let bin = bins.join(function);
+        let bin = bins.join(function).join("bootstrap");
         let bytes = std::fs::metadata(&bin)
-            .with_context(|| format!("{} (build it: make bench builds it)", bin.display()))?
+            .with_context(|| format!("{} (build it: make build)", bin.display()))?
             .len();
         let zipped = zipped_size(&bin)?;
         figures.push(Figure {

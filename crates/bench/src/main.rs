@@ -53,8 +53,9 @@ struct Args {
     /// `make bench` starts it).
     #[arg(long, default_value = "target/release/alerter")]
     alerter_bin: PathBuf,
-    /// Where the release Lambda binaries are, for their sizes and cold starts.
-    #[arg(long, default_value = "target/release")]
+    /// The Lambda functions as `make build` lays them out (`<function>/bootstrap`), for their
+    /// sizes and cold starts.
+    #[arg(long, default_value = "target/lambda")]
     lambda_bins: PathBuf,
     /// Events per region for the tracker benchmark (17 regions).
     #[arg(long, default_value_t = 5_000)]

@@ -197,7 +197,7 @@ fn write_checkpoints(
     if checkpoints.is_empty() {
         writeln!(
             out,
-            "Collection streams: none (events come from ingested files)"
+            "Collection streams: none yet (`iat collect` or the tracker function records them)"
         )?;
     } else {
         let mut t = table();
