@@ -93,4 +93,18 @@ status = subprocess.run(
 state = json.loads(status.stdout)
 assert state["events"] == 0 and state["checkpoints"] == [], state
 print(f"iat status reads the deployed tables {outputs['EventsTableName']}, {outputs['ControlTableName']}")
+
+# The event `make test-alerts` sends raises an alert.
+sys.path.insert(0, os.path.join(root, "scripts"))
+import stack as ops  # noqa: E402
+
+event = ops.test_alert_event("111122223333", "2026-03-02T10:00:00Z", "iat-test-check")
+path = os.path.join(root, "target", "test-alert-event.jsonl")
+with open(path, "w") as f:
+    f.write(json.dumps(event["detail"]) + "\n")
+fired = subprocess.run([iat, "rules", "test", path, "--format", "jsonl"],
+                       check=True, capture_output=True, text=True).stdout
+rules = json.loads(fired.splitlines()[0])["rules"]
+assert rules, f"the test-alerts event raised nothing: {fired}"
+print(f"the make test-alerts event raises {rules}")
 cfn.delete_stack(StackName=stack)

@@ -194,11 +194,9 @@ def cmd_status(args):
         print("  no alarm firing")
 
 
-def cmd_test_alerts(args):
-    _, out = outputs(args.stack)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    account = session().client("sts").get_caller_identity()["Account"]
-    event_id = f"iat-test-{uuid.uuid4()}"
+def test_alert_event(account, now, event_id):
+    """An EventBridge "AWS API Call via CloudTrail" event: AdministratorAccess attached to a user
+    named for the test. The alerter raises its admin-policy alert; nothing happened in IAM."""
     detail = {
         "eventVersion": "1.08",
         "userIdentity": {
@@ -215,13 +213,22 @@ def cmd_test_alerts(args):
         "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
         "recipientAccountId": account, "eventCategory": "Management",
     }
-    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS API Call via CloudTrail",
-             "source": "aws.iam", "account": account, "time": now, "region": "us-east-1",
-             "resources": [], "detail": detail}
-    body, error = invoke(lambda_client(), out["AlerterFunctionName"], event)
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.iam", "account": account, "time": now, "region": "us-east-1",
+            "resources": [], "detail": detail}
+
+
+def cmd_test_alerts(args):
+    _, out = outputs(args.stack)
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    account = session().client("sts").get_caller_identity()["Account"]
+    event_id = f"iat-test-{uuid.uuid4()}"
+    body, error = invoke(lambda_client(), out["AlerterFunctionName"], test_alert_event(account, now, event_id))
     if error:
         raise SystemExit(f"the alerter failed ({error}): {body.get('errorMessage')}")
     print(f"event {event_id}: {body}")
+    if body.get("alerts_sent", 0) < 1:
+        raise SystemExit("no alert was sent: is admin_policy_attached disabled (DISABLED_RULES)?")
     print(f"an alert (admin policy attached) is on its way to {out['AlertTopicArn']}")
 
 
