@@ -103,9 +103,17 @@ def lambda_client():
     )
 
 
-def invoke(client, function, payload):
-    """(response payload, error type or None)."""
-    r = client.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+def invoke(client, function, payload, wait=30, attempts=20):
+    """(response payload, error type or None). Waits while Lambda throttles the call."""
+    for attempt in range(attempts):
+        try:
+            r = client.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+            break
+        except client.exceptions.TooManyRequestsException:
+            if attempt == attempts - 1:
+                raise SystemExit(f"{function}: Lambda kept throttling the invocation")
+            print(f"{function}: throttled (the account's concurrency is in use); retrying in {wait} s", flush=True)
+            time.sleep(wait)
     body = json.loads(r["Payload"].read() or b"null")
     if r.get("FunctionError"):
         return body, (body or {}).get("errorType", "Unhandled")
