@@ -15,6 +15,11 @@ bin="$(scripts/deploy-tools.sh)"
 export SAM_CLI_TELEMETRY=0
 mapfile -t overrides < <("$bin/python" scripts/stack.py params infra/template.yaml \
   --env-file deploy.env --set "Architecture=$(cat target/lambda/ARCH)")
+# Where sam uploads the packaged functions: DEPLOY_BUCKET if set, else SAM's managed bucket.
+artifacts=(--resolve-s3)
+if [ -n "${DEPLOY_BUCKET:-}" ]; then
+  artifacts=(--s3-bucket "$DEPLOY_BUCKET" --s3-prefix "$stack")
+fi
 region=()
 if [ -n "${AWS_REGION:-${AWS_DEFAULT_REGION:-}}" ]; then
   region=(--region "${AWS_REGION:-$AWS_DEFAULT_REGION}")
@@ -24,7 +29,7 @@ echo "deploying stack $stack with: ${overrides[*]}" >&2
   --template-file infra/template.yaml \
   --stack-name "$stack" \
   "${region[@]}" \
-  --resolve-s3 \
+  "${artifacts[@]}" \
   --capabilities CAPABILITY_IAM \
   --no-fail-on-empty-changeset \
   --tags "application=iam-activity-tracker" \
