@@ -448,32 +448,26 @@ fn the_glue_table_has_the_exported_columns() {
 }
 
 #[test]
-fn every_parameter_has_its_variable_in_the_readme() {
+fn every_parameter_has_its_variable_in_the_readme_and_the_example() {
     let t = template();
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let missing: Vec<String> = t["Parameters"]
+    let variables: Vec<String> = t["Parameters"]
         .as_mapping()
         .unwrap()
         .keys()
         .map(|k| upper_snake(k.as_str().unwrap()))
-        .filter(|v| !readme.contains(&format!("`{v}`")))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "README's configuration table lacks {missing:?}"
-    );
-    let example = std::fs::read_to_string(root().join("infra/deploy.env.example")).unwrap();
-    let missing: Vec<String> = t["Parameters"]
-        .as_mapping()
-        .unwrap()
-        .keys()
-        .map(|k| upper_snake(k.as_str().unwrap()))
-        .filter(|v| !example.contains(&format!("\n#{v}=")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "infra/deploy.env.example lacks {missing:?}"
-    );
+    // The README's configuration table, and the commented lines of infra/deploy.env.example.
+    for (file, mention) in [
+        ("README.md", "`{}`"),
+        ("infra/deploy.env.example", "\n#{}="),
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let missing: Vec<&String> = variables
+            .iter()
+            .filter(|v| !text.contains(&mention.replace("{}", v)))
+            .collect();
+        assert!(missing.is_empty(), "{file} lacks {missing:?}");
+    }
 }
 
 /// `AlertsEmailAddress` → `ALERTS_EMAIL_ADDRESS`, as `scripts/deploy.sh` maps them.

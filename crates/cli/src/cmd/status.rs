@@ -205,6 +205,7 @@ fn write_checkpoints(
             "stream",
             "complete up to",
             "behind",
+            "last run",
             "runs",
             "stored",
             "last error",
@@ -218,6 +219,7 @@ fn write_checkpoints(
                 }),
                 c.complete_up_to
                     .map_or("not started".to_owned(), |t| behind(now - t)),
+                ago(now - c.updated_at),
                 count(c.stats.runs),
                 count(c.stats.events_stored),
                 c.last_error.clone().unwrap_or_default(),
@@ -226,6 +228,15 @@ fn write_checkpoints(
         writeln!(out, "{t}")?;
     }
     Ok(())
+}
+
+/// How long ago a run was: `just now`, `4 min ago`, `3 h ago`.
+fn ago(d: chrono::Duration) -> String {
+    if d.num_minutes() < 1 {
+        "just now".to_owned()
+    } else {
+        format!("{} ago", behind(d))
+    }
 }
 
 /// A backlog as people say it: `4 min`, `3 h`, `12 d`.
