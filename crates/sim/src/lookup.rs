@@ -374,7 +374,10 @@ impl Simulator {
         {
             return Err((
                 "InvalidTimeRangeException",
-                "StartTime is after EndTime".into(),
+                format!(
+                    "StartTime {s} is after EndTime {e} ({:?} > {:?})",
+                    req.start_time, req.end_time
+                ),
             ));
         }
         let start = start

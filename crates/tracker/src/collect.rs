@@ -16,7 +16,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use iat_core::ports::{
     Checkpoint, CheckpointStore, EventSource, EventStore, LookupQuery, PageToken, Quarantined,
@@ -237,6 +237,9 @@ pub async fn collect_with_progress(
             "rate and chains must be positive",
         ));
     }
+    // Window boundaries are whole microseconds: a window's ends travel as decimal seconds and
+    // come back at microsecond precision, and ends finer than that can round past each other.
+    let now = now.duration_trunc(Duration::microseconds(1)).unwrap_or(now);
     let target = now - config.safety_lag;
     let horizon = now - config.backfill;
 
@@ -285,9 +288,13 @@ pub async fn collect_with_progress(
         for (start, end, rescan) in ranges {
             // A few windows per range so chains start at once; idle chains then split busy
             // windows by what their first pages show.
-            let len = ((end - start) / config.initial_windows.max(1) as i32)
-                .max(Duration::minutes(5))
-                .min(config.window);
+            // Whole microseconds, as every boundary (see `steal`).
+            let len = Duration::microseconds(
+                (end - start).num_microseconds().unwrap_or(i64::MAX)
+                    / config.initial_windows.max(1) as i64,
+            )
+            .max(Duration::minutes(5))
+            .min(config.window);
             let mut s = start;
             while s <= end {
                 let e = (s + len - Duration::microseconds(1)).min(end);
@@ -609,7 +616,11 @@ impl Chain {
         let mut a = entry.lock().unwrap();
         let low = a.stop_at.unwrap_or(a.start);
         let oldest = a.oldest?;
-        let split = low + (oldest - low) / 2;
+        // Whole microseconds, like every other boundary: a window's times travel as decimal
+        // seconds and are read back at microsecond precision, and a half-microsecond split left
+        // windows whose ends rounded past each other ("StartTime is after EndTime").
+        let half = (oldest - low).num_microseconds().unwrap_or(i64::MAX) / 2;
+        let split = low + Duration::microseconds(half);
         // The thief takes [low, split], the split point included; the owner stops once it has
         // stored events older than the split, so no instant is left to neither.
         a.stop_at = Some(split);

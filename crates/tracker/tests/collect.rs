@@ -526,3 +526,54 @@ async fn a_run_killed_at_any_moment_loses_nothing_and_the_next_resumes() {
         "after the crashes, one full run stores the rest, each once"
     );
 }
+
+/// Event history that notes every window it is asked for.
+struct Recording(
+    Arc<MemoryEventSource>,
+    std::sync::Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+);
+
+#[async_trait]
+impl EventSource for Recording {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        self.1
+            .lock()
+            .unwrap()
+            .push((query.window.start(), query.window.end()));
+        tokio::time::sleep(StdDuration::from_millis(1)).await;
+        self.0.lookup(query, token).await
+    }
+}
+
+#[tokio::test]
+async fn windows_end_on_whole_microseconds_however_they_are_split() {
+    // Window ends travel as decimal seconds and come back at microsecond precision: ends finer
+    // than that once rounded past each other ("StartTime is after EndTime").
+    let rig = Rig::new();
+    let now = t0() + Duration::nanoseconds(123_456_789);
+    let expected = iam_events(
+        &rig.history,
+        "split",
+        3_000,
+        t0() - Duration::minutes(10),
+        Duration::seconds(7),
+    );
+    let source = Arc::new(Recording(rig.history.clone(), Default::default()));
+    let report = rig
+        .run(source.clone(), &iam_stream(), now, Arc::new(NoDeadline))
+        .await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(rig.stored_ids().await, expected);
+    let windows = source.1.lock().unwrap().clone();
+    assert!(windows.len() >= 60, "{} requests", windows.len());
+    for (start, end) in &windows {
+        assert!(start <= end);
+        for t in [start, end] {
+            assert_eq!(t.timestamp_subsec_nanos() % 1_000, 0, "{t} in {windows:?}");
+        }
+    }
+}
