@@ -374,10 +374,7 @@ impl Simulator {
         {
             return Err((
                 "InvalidTimeRangeException",
-                format!(
-                    "StartTime {s} is after EndTime {e} ({:?} > {:?})",
-                    req.start_time, req.end_time
-                ),
+                format!("StartTime {s} is after EndTime {e}"),
             ));
         }
         let start = start
