@@ -172,19 +172,14 @@ fn names_read(bin: &str, vars: &HashMap<String, String>) -> (BTreeSet<String>, R
         vars.get(name).cloned()
     };
     let env = Env::new(&lookup);
+    fn accepted<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<(), String> {
+        r.map(drop).map_err(|e| e.to_string())
+    }
     let outcome = match bin {
-        "tracker" => TrackerSettings::from_env(&env)
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        "alerter" => AlerterSettings::from_env(&env)
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        "exporter" => ExporterSettings::from_env(&env)
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        "report" => ReportSettings::from_env(&env)
-            .map(drop)
-            .map_err(|e| e.to_string()),
+        "tracker" => accepted(TrackerSettings::from_env(&env)),
+        "alerter" => accepted(AlerterSettings::from_env(&env)),
+        "exporter" => accepted(ExporterSettings::from_env(&env)),
+        "report" => accepted(ReportSettings::from_env(&env)),
         other => panic!("the template deploys an unknown function {other}"),
     };
     let mut names = seen.into_inner();
