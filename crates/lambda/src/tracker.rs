@@ -290,7 +290,7 @@ impl Tracker {
         let summary = summarize(&account, &report);
         if let Some(namespace) = &self.settings.metrics_namespace {
             // Lambda sends stdout to CloudWatch Logs, which turns this line into metrics.
-            println!("{}", metrics_line(namespace, &summary, Utc::now()));
+            println!("{}", metrics_line(namespace, &summary, now));
         }
         tracing::info!(
             streams = summary.streams,
