@@ -4,7 +4,7 @@
 # Installs the pinned moto, pyarrow and sqlglot into .tools/ when missing. The command sees:
 #   IAT_TEST_MOTO_ENDPOINT   the server's URL
 #   IAT_TEST_PYTHON          a Python with pyarrow (an independent Parquet reader) and sqlglot
-#   IAT_REQUIRE_EMULATORS=1  tests that need an emulator fail instead of skipping
+#   IAT_REQUIRE_EMULATORS=1  the command runs with emulators (tests needing one are #[ignore]d otherwise)
 #   AWS_* test credentials and region, so the AWS SDK never looks for real ones.
 set -euo pipefail
 

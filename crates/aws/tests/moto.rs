@@ -1,7 +1,7 @@
 //! The AWS adapters pass the ports' contract suites against moto.
 //!
-//! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT` (and `IAT_REQUIRE_EMULATORS`, so a
-//! missing emulator fails the run instead of skipping). Run alone, these tests skip.
+//! `make test` starts moto, sets `IAT_TEST_MOTO_ENDPOINT` and runs these tests; a plain `cargo
+//! test` lists them as ignored (they need moto).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,10 +37,9 @@ async fn fresh_bucket(client: &aws_sdk_s3::Client) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn s3_object_store_contract() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = s3_client(&endpoint).await;
     contract::object_store_suite(|| {
         let client = client.clone();
@@ -70,10 +69,9 @@ async fn s3_object_store_contract() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn s3_lists_past_one_page() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = s3_client(&endpoint).await;
     let bucket = fresh_bucket(&client).await;
     let store = S3ObjectStore::new(client, bucket, "p").unwrap();
@@ -92,10 +90,9 @@ async fn s3_lists_past_one_page() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn s3_errors_name_the_bucket_and_the_cause() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = s3_client(&endpoint).await;
     let store = S3ObjectStore::new(client, "no-such-bucket-iat", "").unwrap();
     let err = store
@@ -171,10 +168,9 @@ async fn fresh_table(client: &aws_sdk_dynamodb::Client, sorted: bool) -> String 
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_checkpoint_store_contract() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     contract::checkpoint_store_suite(|| {
         let client = client.clone();
@@ -187,10 +183,9 @@ async fn dynamo_checkpoint_store_contract() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_alert_ledger_contract() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     contract::alert_ledger_suite(|| {
         let client = client.clone();
@@ -203,11 +198,10 @@ async fn dynamo_alert_ledger_contract() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_errors_name_the_table() {
     use iat_core::ports::CheckpointStore;
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let store =
         iat_aws::DynamoCheckpointStore::new(dynamo_client(&endpoint).await, "no-such-table");
     let err = store.list().await.unwrap_err().to_string();
@@ -230,10 +224,9 @@ async fn fresh_events_table(client: &aws_sdk_dynamodb::Client) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_store_contract() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     contract::event_store_suite(|| {
         let client = client.clone();
@@ -247,15 +240,14 @@ async fn dynamo_event_store_contract() {
 
 /// Every query answers what the in-memory store answers, over days, shards and both indexes.
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_store_answers_like_memory() {
     use chrono::{Duration, TimeZone, Utc};
     use iat_core::TimeWindow;
     use iat_core::contract::records::RecordSpec;
     use iat_core::ports::{EventCursor, EventQuery, EventStore, MemoryEventStore, Order};
 
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     let dynamo = iat_aws::DynamoEventStore::new(client.clone(), fresh_events_table(&client).await);
     let memory = MemoryEventStore::new();
@@ -341,14 +333,13 @@ async fn dynamo_event_store_answers_like_memory() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_store_hides_expired_events() {
     use chrono::{Duration, Utc};
     use iat_core::contract::records::RecordSpec;
     use iat_core::ports::{EventQuery, EventStore};
 
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     let store = iat_aws::DynamoEventStore::new(client.clone(), fresh_events_table(&client).await)
         .with_retention(Some(Duration::days(30)));
@@ -366,11 +357,10 @@ async fn dynamo_event_store_hides_expired_events() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_store_missing_table_says_what_to_do() {
     use iat_core::ports::{EventQuery, EventStore};
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let store = iat_aws::DynamoEventStore::new(dynamo_client(&endpoint).await, "no-such-events");
     let err = store
         .query(&EventQuery::default())
@@ -384,10 +374,9 @@ async fn dynamo_event_store_missing_table_says_what_to_do() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn regions_are_discovered_with_their_opt_in_status() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let config = sdk_config(&AwsSettings {
         region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint),
@@ -422,10 +411,9 @@ async fn inbox(endpoint: &str) -> iat_aws::testing::SnsInbox {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn sns_notifier_contract_read_back_through_sqs() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let inbox = inbox(&endpoint).await;
     let notifier = iat_aws::SnsNotifier::new(inbox.sns.clone(), &inbox.topic_arn);
     notifier.check().await.unwrap();
@@ -444,10 +432,9 @@ async fn sns_notifier_contract_read_back_through_sqs() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn sns_missing_topic_is_named() {
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let inbox = inbox(&endpoint).await;
     let arn = inbox.topic_arn.replace("iat-test", "no-such-topic");
     let notifier = iat_aws::SnsNotifier::new(inbox.sns.clone(), &arn);
@@ -468,12 +455,11 @@ async fn athena_engine(endpoint: &str, region: &str) -> iat_aws::AthenaQueryEngi
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn athena_rows_come_back_as_the_catalogue_expects() {
     use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
     use iat_lake::QueryEngine;
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     // A region of its own: moto hands queued answers to the next queries of that region.
     let region = "ap-northeast-3";
     let text = |v: &str| Some(v.to_owned());
@@ -532,11 +518,10 @@ async fn athena_rows_come_back_as_the_catalogue_expects() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn athena_missing_workgroup_is_named() {
     use iat_lake::QueryEngine;
-    let Some(endpoint) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
     let config = sdk_config(&AwsSettings {
         region: Some("ap-northeast-3".into()),
         endpoint_url: Some(endpoint.clone()),

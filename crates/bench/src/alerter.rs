@@ -103,7 +103,7 @@ pub(crate) fn benchmark(
             ),
         },
     ];
-    match iat_sim::emulators::moto_endpoint() {
+    match iat_sim::emulators::moto_endpoint_if_running() {
         Some(endpoint) if alerter_bin.exists() => {
             figures.push(batch_rss(&events, &endpoint, alerter_bin, runs.min(3))?)
         }

@@ -1,26 +1,26 @@
 //! Finding the emulators (and the shared real-data sets) a test needs, the way `make test`
 //! provides them.
 //!
-//! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`, and sets `IAT_REQUIRE_EMULATORS`
-//! so that a missing emulator fails the run instead of skipping. A test run alone (`cargo test`)
-//! skips what needs moto.
+//! Tests that need moto are marked `#[ignore = "needs moto: run `make test`"]`, so a plain
+//! `cargo test` lists them as ignored, never as passed. `make test` starts moto, sets
+//! `IAT_TEST_MOTO_ENDPOINT` and runs the ignored tests too; such a test asks for the endpoint
+//! with [`moto_endpoint`], which fails it when moto is missing.
 
-/// moto's URL, or `None` (with a note on stderr) when the test should skip.
+/// moto's URL, as `make test` provides it.
 ///
 /// # Panics
-/// When emulators are required but moto's endpoint is not set.
-pub fn moto_endpoint() -> Option<String> {
-    match std::env::var("IAT_TEST_MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            assert!(
-                std::env::var_os("IAT_REQUIRE_EMULATORS").is_none(),
-                "IAT_REQUIRE_EMULATORS is set but IAT_TEST_MOTO_ENDPOINT is not"
-            );
-            eprintln!("skipped: no moto endpoint (run `make test`)");
-            None
-        }
-    }
+/// When `IAT_TEST_MOTO_ENDPOINT` is not set: the test was run without moto.
+pub fn moto_endpoint() -> String {
+    moto_endpoint_if_running().expect(
+        "IAT_TEST_MOTO_ENDPOINT is not set: this test needs moto; run it through `make test`",
+    )
+}
+
+/// moto's URL when one is running (for the benchmarks, which measure what they can).
+pub fn moto_endpoint_if_running() -> Option<String> {
+    std::env::var("IAT_TEST_MOTO_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
 }
 
 /// The real CloudTrail files of the shared datasets beside the repository (or under

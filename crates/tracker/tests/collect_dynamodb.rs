@@ -4,7 +4,7 @@
 //! and a backfill cut at random points by deadlines and by crashes, then resumed: the stored set
 //! must equal the generated set, each event once.
 //!
-//! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`; run alone, this test skips.
+//! `make test` starts moto and sets `IAT_TEST_MOTO_ENDPOINT`; a plain `cargo test` lists this test as ignored.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -41,10 +41,9 @@ impl Deadline for Countdown {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
 async fn every_event_exactly_once_into_dynamodb() {
-    let Some(moto) = iat_sim::emulators::moto_endpoint() else {
-        return;
-    };
+    let moto = iat_sim::emulators::moto_endpoint();
     let sim = Simulator::new(SimConfig {
         // Below the collector's own rate, so throttling happens and must be waited out.
         rate_per_second: 30.0,
