@@ -195,8 +195,14 @@ struct StreamState {
     spec: StreamSpec,
     checkpoint: Checkpoint,
     coverage: Coverage,
+    /// What was read at least the overlap after it happened (this run reads at or after
+    /// `run_started`, so everything it reads up to `run_started − overlap` is settled).
+    settled: Coverage,
     report: StreamReport,
+    /// The counts already added to the checkpoint's totals.
+    saved_counts: StreamReport,
     last_saved_prefix: Option<DateTime<Utc>>,
+    last_saved_settled: Option<DateTime<Utc>>,
     last_saved: std::time::Instant,
     /// The run's `now`: all data this run reads is read at or after it.
     run_started: DateTime<Utc>,
@@ -242,6 +248,8 @@ pub async fn collect_with_progress(
     let now = now.duration_trunc(Duration::microseconds(1)).unwrap_or(now);
     let target = now - config.safety_lag;
     let horizon = now - config.backfill;
+    // Everything this run reads up to here had the whole overlap to be delivered.
+    let settle_limit = now - config.overlap;
 
     // Plan: per stream, the overlap re-scan and the gaps, cut into windows, oldest first.
     let mut states = Vec::with_capacity(streams.len());
@@ -263,15 +271,15 @@ pub async fn collect_with_progress(
         let stored_prefix = checkpoint.complete_up_to;
         let mut coverage = Coverage::new(stored_prefix, &checkpoint.islands);
         coverage.floor(horizon);
+        // Saved islands were clipped to what their run had settled, so they are settled too.
+        let stored_settled = settled_up_to(&checkpoint, config.overlap);
+        let mut settled = Coverage::new(stored_settled, &checkpoint.islands);
+        settled.floor(horizon);
         let mut ranges = Vec::new();
-        if let Some(p) = stored_prefix {
-            // Re-scan only what could still receive late events: data read at `collected_at`
-            // was complete up to `collected_at - overlap` (a checkpoint from before this field
-            // existed is re-scanned over the whole overlap).
-            let delivered = checkpoint
-                .collected_at
-                .map_or(p - config.overlap, |c| c - config.overlap);
-            let rescan_start = (p - config.overlap).max(delivered).max(horizon);
+        if let (Some(p), Some(s)) = (coverage.prefix(), settled.prefix()) {
+            // Re-scan what could still receive late events: everything complete but not yet
+            // settled, however many runs ago a re-scan was cut or failed.
+            let rescan_start = (s + Duration::microseconds(1)).max(horizon);
             if rescan_start <= p.min(target) {
                 ranges.push((rescan_start, p.min(target), true));
             }
@@ -311,8 +319,11 @@ pub async fn collect_with_progress(
             spec: spec.clone(),
             checkpoint,
             coverage,
+            settled,
             report,
+            saved_counts: StreamReport::default(),
             last_saved_prefix: stored_prefix,
+            last_saved_settled: stored_settled,
             last_saved: std::time::Instant::now(),
             run_started: now,
         }));
@@ -358,31 +369,35 @@ pub async fn collect_with_progress(
             continue;
         };
         add_counts(&mut state.report, &done.counts);
-        match done.outcome {
+        let read = match done.outcome {
             Outcome::Complete(from) => {
                 state.report.windows += 1;
-                if !done.rescan {
-                    state.coverage.add(from, done.window.end());
-                }
+                Some(from)
             }
             Outcome::Cut(oldest) => {
                 state.report.windows_cut += 1;
-                if let (false, Some(t)) = (done.rescan, oldest) {
-                    state
-                        .coverage
-                        .add(t + Duration::microseconds(1), done.window.end());
-                }
+                oldest.map(|t| t + Duration::microseconds(1))
             }
             Outcome::Failed(e) => {
                 tracing::warn!(stream = %state.spec.key, error = %e, "stream failed");
                 if state.report.error.is_none() {
                     state.report.error = Some(e.to_string());
                 }
+                None
             }
+        };
+        if let Some(from) = read {
+            // Stored: `[from, end]`, read at or after this run's start.
+            let end = done.window.end();
+            if !done.rescan {
+                state.coverage.add(from, end);
+            }
+            state.settled.add(from, end.min(settle_limit));
         }
         state.report.complete_up_to = state.coverage.prefix();
         progress(&state.report);
-        let advanced = state.coverage.prefix() != state.last_saved_prefix;
+        let advanced = state.coverage.prefix() != state.last_saved_prefix
+            || state.settled_prefix() != state.last_saved_settled;
         if advanced && state.last_saved.elapsed() >= config.checkpoint_every {
             save(
                 ports.checkpoints.as_ref(),
@@ -414,13 +429,35 @@ pub async fn collect_with_progress(
                 )
                 .await;
                 state.report.complete_up_to = state.coverage.prefix();
-                state.report.caught_up = state.coverage.prefix().is_some_and(|p| p >= target);
+                // Caught up: complete to the target, and the re-scan for late events finished.
+                state.report.caught_up = state.coverage.prefix().is_some_and(|p| p >= target)
+                    && state
+                        .settled_prefix()
+                        .is_some_and(|s| s >= settle_limit.min(target));
                 report.streams.push(state.report);
             }
             Err(failed) => report.streams.push(failed),
         }
     }
     Ok(report)
+}
+
+impl StreamState {
+    /// Settled up to here (never past complete).
+    fn settled_prefix(&self) -> Option<DateTime<Utc>> {
+        self.settled.prefix().min(self.coverage.prefix())
+    }
+}
+
+/// How far a checkpoint is settled; for one saved before `settled_up_to` existed, what its
+/// `collected_at` implied (the run that last moved it read up to `collected_at − overlap`).
+fn settled_up_to(cp: &Checkpoint, overlap: Duration) -> Option<DateTime<Utc>> {
+    if cp.settled_up_to.is_some() {
+        return cp.settled_up_to.min(cp.complete_up_to);
+    }
+    let p = cp.complete_up_to?;
+    let read = cp.collected_at.map_or(p - overlap, |c| c - overlap);
+    Some(read.max(p - overlap).min(p))
 }
 
 fn add_counts(into: &mut StreamReport, from: &StreamReport) {
@@ -439,15 +476,19 @@ fn add_counts(into: &mut StreamReport, from: &StreamReport) {
     into.malformed += from.malformed;
 }
 
+/// How many times a save is retried after a concurrent change before the stream reports it.
+const SAVE_ATTEMPTS: usize = 3;
+
 /// Saves a stream's checkpoint; on a concurrent change, merges with what is stored and retries.
-/// Islands newer than `island_limit` are not kept: late events may still arrive there.
+/// Islands newer than `island_limit` are not kept: late events may still arrive there. A save
+/// that cannot be made is the stream's error for this run, never dropped quietly.
 async fn save(
     checkpoints: &dyn CheckpointStore,
     state: &mut StreamState,
     island_limit: DateTime<Utc>,
     end_of_run: bool,
 ) {
-    for _ in 0..3 {
+    for attempt in 1..=SAVE_ATTEMPTS {
         let mut coverage = state.coverage.clone();
         coverage.clip_islands(island_limit);
         let mut cp = state.checkpoint.clone();
@@ -455,13 +496,17 @@ async fn save(
             cp.collected_at = Some(state.run_started);
         }
         cp.complete_up_to = coverage.prefix();
+        cp.settled_up_to = state.settled_prefix();
         cp.islands = coverage.islands();
         cp.updated_at = chrono::Utc::now();
+        // Totals grow as pages are stored, so a run killed midway still counts what it stored.
+        let r = &state.report;
+        let done = &state.saved_counts;
+        cp.stats.events_stored += r.inserted - done.inserted;
+        cp.stats.duplicates += r.duplicates - done.duplicates;
+        cp.stats.filtered += r.filtered - done.filtered;
         if end_of_run {
             cp.stats.runs += 1;
-            cp.stats.events_stored += state.report.inserted;
-            cp.stats.duplicates += state.report.duplicates;
-            cp.stats.filtered += state.report.filtered;
             cp.stats.errors += u64::from(state.report.error.is_some());
             cp.last_error = state.report.error.clone();
         }
@@ -469,34 +514,48 @@ async fn save(
             Ok(version) => {
                 cp.version = version;
                 state.checkpoint = cp;
+                state.saved_counts.inserted = state.report.inserted;
+                state.saved_counts.duplicates = state.report.duplicates;
+                state.saved_counts.filtered = state.report.filtered;
                 state.last_saved_prefix = coverage.prefix();
+                state.last_saved_settled = state.settled_prefix();
                 state.last_saved = std::time::Instant::now();
                 return;
             }
-            Err(Error::CheckpointConflict { .. }) => {
+            Err(Error::CheckpointConflict { .. }) if attempt < SAVE_ATTEMPTS => {
                 match checkpoints.load(&state.spec.key).await {
                     Ok(Some(stored)) => {
                         // Another run advanced this stream too: keep the union of both.
                         for island in &stored.islands {
                             state.coverage.add(island.start(), island.end());
+                            state.settled.add(island.start(), island.end());
                         }
                         if let Some(p) = stored.complete_up_to {
                             state.coverage.floor(p + Duration::microseconds(1));
+                        }
+                        if let Some(s) = stored.settled_up_to {
+                            state.settled.floor(s + Duration::microseconds(1));
                         }
                         state.checkpoint = stored;
                     }
                     Ok(None) => state.checkpoint.version = 0,
                     Err(e) => {
                         tracing::error!(stream = %state.spec.key, error = %e, "checkpoint reload failed");
+                        state.report.error.get_or_insert_with(|| {
+                            format!(
+                                "checkpoint not saved: reloading it after a conflict failed: {e}"
+                            )
+                        });
                         return;
                     }
                 }
             }
             Err(e) => {
-                tracing::error!(stream = %state.spec.key, error = %e, "checkpoint save failed");
-                if state.report.error.is_none() {
-                    state.report.error = Some(format!("checkpoint not saved: {e}"));
-                }
+                tracing::error!(stream = %state.spec.key, error = %e, attempt, "checkpoint save failed");
+                state
+                    .report
+                    .error
+                    .get_or_insert_with(|| format!("checkpoint not saved: {e}"));
                 return;
             }
         }
@@ -654,7 +713,10 @@ impl Chain {
         let mut failures = 0u32;
         loop {
             if self.deadline.remaining() < self.config.stop_margin {
-                return Outcome::Cut(oldest);
+                // Everything newer than the oldest event seen is stored, except what was handed
+                // over to a thief: that is the thief's to claim.
+                let handed_over = active.lock().unwrap().stop_at;
+                return Outcome::Cut(oldest.map(|o| handed_over.map_or(o, |h| o.max(h))));
             }
             self.limiter.until_ready().await;
             counts.requests += 1;
@@ -705,13 +767,16 @@ impl Chain {
                 a.seen = counts.records;
                 a.stop_at
             };
-            match (page.next, stop_at) {
-                (None, _) => return Outcome::Complete(work.window.start()),
-                (Some(_), Some(stop)) if oldest.is_some_and(|o| o < stop) => {
-                    // The split instant itself may have been handed over, not stored here.
-                    return Outcome::Complete(stop + Duration::microseconds(1));
+            // A chain claims only what it stored: below a split, the thief's own outcome
+            // claims the older part (and a thief that fails claims nothing).
+            let own_start =
+                stop_at.map_or(work.window.start(), |stop| stop + Duration::microseconds(1));
+            match page.next {
+                None => return Outcome::Complete(own_start),
+                Some(_) if stop_at.is_some() && oldest.is_some_and(|o| o < own_start) => {
+                    return Outcome::Complete(own_start);
                 }
-                (Some(next), _) => token = Some(next),
+                Some(next) => token = Some(next),
             }
         }
     }

@@ -7,6 +7,8 @@
 
 pub mod collect;
 pub mod coverage;
+#[cfg(feature = "testkit")]
+pub mod model;
 pub mod plan;
 
 pub use collect::{

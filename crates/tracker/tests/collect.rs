@@ -577,3 +577,311 @@ async fn windows_end_on_whole_microseconds_however_they_are_split() {
         }
     }
 }
+
+/// Event history where the second page of the window ending at `owner_end` is slow (so an idle
+/// chain splits it) and every request for a window ending before it (the stolen half) fails.
+struct StolenHalfFails {
+    inner: Arc<MemoryEventSource>,
+    owner_end: DateTime<Utc>,
+}
+
+#[async_trait]
+impl EventSource for StolenHalfFails {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        if query.window.end() < self.owner_end {
+            return Err(Error::backend(
+                "cloudtrail",
+                "LookupEvents",
+                "InternalFailure: the stolen half never answers",
+            ));
+        }
+        if token.is_some() {
+            tokio::time::sleep(StdDuration::from_millis(300)).await;
+        }
+        self.inner.lookup(query, token).await
+    }
+}
+
+#[tokio::test]
+async fn a_split_window_claims_only_what_its_own_chain_stored() {
+    // One hour: 60 events in its last 6 minutes above 20 over the 40 minutes before. The owner's
+    // first page shows the burst, an idle chain takes the older half, and that half fails.
+    let rig = Rig::new();
+    let start = t0() - Duration::hours(2);
+    let end = start + Duration::hours(1) - Duration::microseconds(1);
+    let mut expected = iam_events(
+        &rig.history,
+        "dense",
+        60,
+        end - Duration::seconds(1),
+        Duration::seconds(6),
+    );
+    let sparse = timed_events(
+        &rig.history,
+        "sparse",
+        20,
+        end - Duration::minutes(7),
+        Duration::minutes(2),
+    );
+    expected.extend(sparse.keys().cloned());
+    // Complete up to the hour's start, so this run collects the one window.
+    let key = iam_stream()[0].key.clone();
+    let now = end + Duration::microseconds(1) + Duration::minutes(5);
+    let mut cp = iat_core::ports::Checkpoint::new(key.clone(), now);
+    cp.complete_up_to = Some(start - Duration::microseconds(1));
+    cp.collected_at = Some(now);
+    rig.checkpoints.save(&cp).await.unwrap();
+    let config = CollectConfig {
+        initial_windows: 1,
+        overlap: Duration::zero(),
+        ..fast()
+    };
+    let source = Arc::new(StolenHalfFails {
+        inner: rig.history.clone(),
+        owner_end: end,
+    });
+    rig.history.set_now(now);
+    let report = collect(
+        &rig.ports(source),
+        &iam_stream(),
+        &config,
+        now,
+        Arc::new(NoDeadline),
+    )
+    .await
+    .unwrap();
+    assert!(report.streams[0].error.is_some(), "{report:?}");
+    let stored = rig.stored_ids().await;
+    let cp = rig.checkpoints.load(&key).await.unwrap().unwrap();
+    for (id, t) in &sparse {
+        let claimed =
+            cp.complete_up_to.is_some_and(|p| *t <= p) || cp.islands.iter().any(|w| w.contains(*t));
+        assert!(
+            !claimed || stored.contains(id),
+            "{id} at {t} is claimed complete ({cp:?}) but was never stored"
+        );
+    }
+    assert!(
+        sparse.keys().any(|id| !stored.contains(id)),
+        "the stolen half really failed: {report:?} {cp:?}"
+    );
+    // The next run, without faults, asks for the unclaimed half and stores it.
+    let report = collect(
+        &rig.ports(rig.history.clone()),
+        &iam_stream(),
+        &config,
+        now + Duration::minutes(1),
+        Arc::new(NoDeadline),
+    )
+    .await
+    .unwrap();
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(rig.stored_ids().await, expected);
+}
+
+/// Event history where every request for a window ending at or before `fail_before` fails.
+struct FailingBefore {
+    inner: Arc<MemoryEventSource>,
+    fail_before: std::sync::Mutex<Option<DateTime<Utc>>>,
+}
+
+#[async_trait]
+impl EventSource for FailingBefore {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        // Every window of the run is under way before the first answer.
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+        if let Some(before) = *self.fail_before.lock().unwrap()
+            && query.window.end() <= before
+        {
+            return Err(Error::backend(
+                "cloudtrail",
+                "LookupEvents",
+                "InternalFailure: the re-scan fails",
+            ));
+        }
+        self.inner.lookup(query, token).await
+    }
+}
+
+#[tokio::test]
+async fn an_unfinished_rescan_is_resumed_by_the_next_run() {
+    // Run 1 collects; 30 events 12-16 minutes old at that time arrive after it (inside the
+    // overlap). Run 2's re-scan fails while its new window completes; run 3 must still re-scan
+    // run 1's overlap, not only run 2's.
+    let rig = Rig::new();
+    let now1 = t0();
+    let config = CollectConfig {
+        initial_windows: 1,
+        ..fast()
+    };
+    let mut expected = iam_events(
+        &rig.history,
+        "early",
+        50,
+        now1 - Duration::minutes(30),
+        Duration::minutes(3),
+    );
+    for i in 0..30 {
+        let id = format!("late-{i:02}");
+        let time = now1 - Duration::minutes(16) + Duration::seconds(8 * i);
+        rig.history
+            .add_delivered(
+                &RecordSpec::new(&id, time)
+                    .place(ACCOUNT, "us-east-1")
+                    .json(),
+                Some(now1 + Duration::minutes(2)),
+            )
+            .unwrap();
+        expected.insert(id);
+    }
+    let source = Arc::new(FailingBefore {
+        inner: rig.history.clone(),
+        fail_before: Default::default(),
+    });
+    let ports = rig.ports(source.clone());
+    let streams = iam_stream();
+    let run = |now: DateTime<Utc>| {
+        rig.history.set_now(now);
+        collect(&ports, &streams, &config, now, Arc::new(NoDeadline))
+    };
+    let first = run(now1).await.unwrap();
+    assert!(first.complete(), "{first:?}");
+    let key = iam_stream()[0].key.clone();
+    let p1 = rig
+        .checkpoints
+        .load(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .complete_up_to
+        .unwrap();
+    *source.fail_before.lock().unwrap() = Some(p1);
+    let now2 = now1 + Duration::minutes(60);
+    let second = run(now2).await.unwrap();
+    let s = &second.streams[0];
+    assert!(s.error.is_some(), "the re-scan failed: {s:?}");
+    assert!(
+        !s.caught_up,
+        "a run whose re-scan failed is not caught up: {s:?}"
+    );
+    let cp = rig.checkpoints.load(&key).await.unwrap().unwrap();
+    assert!(
+        cp.complete_up_to.unwrap() >= now2 - Duration::minutes(5),
+        "the new window completed: {cp:?}"
+    );
+    assert!(
+        cp.settled_up_to.unwrap() < now1 - Duration::minutes(16),
+        "the failed re-scan is not settled: {cp:?}"
+    );
+    *source.fail_before.lock().unwrap() = None;
+    let third = run(now2 + Duration::minutes(60)).await.unwrap();
+    assert!(third.complete(), "{third:?}");
+    assert_eq!(
+        rig.stored_ids().await,
+        expected,
+        "the late events of run 1's overlap are collected"
+    );
+}
+
+/// Checkpoints whose every save conflicts, as if another collector always wrote first.
+struct AlwaysConflicting(MemoryCheckpointStore);
+
+#[async_trait]
+impl CheckpointStore for AlwaysConflicting {
+    async fn load(
+        &self,
+        stream: &iat_core::StreamKey,
+    ) -> Result<Option<iat_core::ports::Checkpoint>, Error> {
+        self.0.load(stream).await
+    }
+
+    async fn save(&self, cp: &iat_core::ports::Checkpoint) -> Result<u64, Error> {
+        Err(Error::CheckpointConflict {
+            stream: cp.stream.to_string(),
+            expected: cp.version,
+            found: cp.version + 1,
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<iat_core::ports::Checkpoint>, Error> {
+        self.0.list().await
+    }
+}
+
+#[tokio::test]
+async fn a_checkpoint_that_cannot_be_saved_is_the_streams_error() {
+    let rig = Rig::new();
+    iam_events(
+        &rig.history,
+        "cas",
+        20,
+        t0() - Duration::minutes(10),
+        Duration::minutes(1),
+    );
+    rig.history.set_now(t0());
+    let ports = Ports {
+        source: rig.history.clone(),
+        store: rig.store.clone(),
+        checkpoints: Arc::new(AlwaysConflicting(MemoryCheckpointStore::new())),
+    };
+    let report = collect(&ports, &iam_stream(), &fast(), t0(), Arc::new(NoDeadline))
+        .await
+        .unwrap();
+    let s = &report.streams[0];
+    assert!(!report.complete(), "{report:?}");
+    assert!(
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.contains("checkpoint not saved")),
+        "{s:?}"
+    );
+}
+
+#[tokio::test]
+async fn stored_counts_are_kept_as_pages_are_stored_not_only_at_a_runs_end() {
+    let rig = Rig::new();
+    iam_events(
+        &rig.history,
+        "count",
+        2_000,
+        t0() - Duration::minutes(10),
+        Duration::seconds(10),
+    );
+    let source: Arc<dyn EventSource> = Arc::new(Slow(rig.history.clone()));
+    rig.history.set_now(t0());
+    let config = CollectConfig {
+        chains_per_region: 1,
+        backfill: Duration::hours(6),
+        ..fast()
+    };
+    let ports = rig.ports(source);
+    let streams = iam_stream();
+    let run = collect(&ports, &streams, &config, t0(), Arc::new(NoDeadline));
+    // Killed midway, as a Lambda timeout or a crash would.
+    assert!(
+        tokio::time::timeout(StdDuration::from_millis(120), run)
+            .await
+            .is_err()
+    );
+    let stored = rig.stored_ids().await.len() as u64;
+    let cp = rig
+        .checkpoints
+        .load(&iam_stream()[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored > 0 && stored < 2_000, "{stored}");
+    assert!(
+        cp.stats.events_stored > 0 && cp.stats.events_stored <= stored,
+        "{:?} for {stored} stored",
+        cp.stats
+    );
+}

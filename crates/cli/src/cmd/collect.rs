@@ -124,9 +124,17 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
         );
     }
     let deadline: Arc<dyn Deadline> = match &args.max_runtime {
-        Some(d) => Arc::new(DeadlineAt(
-            std::time::Instant::now() + timearg::duration(d).context("--max-runtime")?.to_std()?,
-        )),
+        Some(d) => {
+            let max = timearg::duration(d).context("--max-runtime")?.to_std()?;
+            if max <= config.stop_margin {
+                anyhow::bail!(
+                    "--max-runtime {d} leaves no time to collect: requests stop {} s before it \
+                     (the margin for storing the last pages); give more than that",
+                    config.stop_margin.as_secs()
+                );
+            }
+            Arc::new(DeadlineAt(std::time::Instant::now() + max))
+        }
         None => Arc::new(NoDeadline),
     };
     let local = if args.events_table.is_none() {

@@ -43,6 +43,7 @@ async fn save_and_load(store: &impl CheckpointStore) {
     ];
     cp.last_error = Some("AccessDenied in ap-east-1".into());
     cp.collected_at = Some(now - Duration::minutes(1));
+    cp.settled_up_to = Some(now - Duration::minutes(30));
     cp.stats.runs = 3;
     cp.stats.events_stored = 1234;
     let v = store.save(&cp).await.unwrap();

@@ -36,10 +36,16 @@ pub struct Checkpoint {
     /// Complete ranges after `complete_up_to`, oldest first, disjoint.
     #[serde(default)]
     pub islands: Vec<TimeWindow>,
-    /// When the run that last advanced this checkpoint started: events older than this minus
-    /// the late-delivery window had been delivered when they were read.
+    /// When the run that last advanced this checkpoint started (for status; re-scans go by
+    /// `settled_up_to`).
     #[serde(default)]
     pub collected_at: Option<DateTime<Utc>>,
+    /// Everything at or before this time was read at least the overlap after it happened, so
+    /// events delivered within the overlap are stored too; at or before `complete_up_to`. Late
+    /// arrivals are re-scanned from here, so an unfinished re-scan is resumed, never forgotten.
+    /// `None` in checkpoints saved before it existed: derived from `collected_at`.
+    #[serde(default)]
+    pub settled_up_to: Option<DateTime<Utc>>,
     /// The version this value was read at: 0 for a stream never saved.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -55,6 +61,7 @@ impl Checkpoint {
             complete_up_to: None,
             islands: Vec::new(),
             collected_at: None,
+            settled_up_to: None,
             version: 0,
             updated_at: now,
             last_error: None,
