@@ -10,6 +10,11 @@
 //! (decompressed) are read into memory and parsed in place, which is fastest; larger files are
 //! parsed from the stream, so memory stays bounded whatever the file size. A broken file (invalid
 //! JSON, truncated gzip) yields every record before the break and then reports the break.
+//!
+//! Hostile input is bounded too ([`ReadLimits`]): a file that decompresses past its limit (a gzip
+//! bomb) stops there with that reason, and a record longer than its limit is never held whole —
+//! a long line is skipped to its end and reported as malformed, and a long element of a streamed
+//! array stops the file with the record's number.
 
 use std::fmt;
 use std::fs::File;
@@ -23,6 +28,28 @@ use serde_json::value::RawValue;
 
 /// Decompressed size up to which a file is parsed in memory.
 pub const WHOLE_FILE_LIMIT: usize = 32 * 1024 * 1024;
+
+/// How much one file may make the reader hold or read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Decompressed size up to which a file is parsed in memory.
+    pub whole_file: usize,
+    /// Decompressed bytes read from one file at most: past it the file is a gzip bomb or not a
+    /// CloudTrail file (CloudTrail's files are at most tens of MB compressed, ~10x that plain).
+    pub file_bytes: u64,
+    /// Bytes of one record at most (CloudTrail's own limit is 256 KB).
+    pub record_bytes: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            whole_file: WHOLE_FILE_LIMIT,
+            file_bytes: 4 << 30,
+            record_bytes: iat_core::RecordLimits::default().max_record_bytes,
+        }
+    }
+}
 
 /// The layout of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -151,6 +178,16 @@ pub fn read_file_with_limit(
     whole_file_limit: usize,
     each: &mut dyn FnMut(Item),
 ) -> FileOutcome {
+    let limits = ReadLimits {
+        whole_file: whole_file_limit,
+        ..ReadLimits::default()
+    };
+    read_file_with(path, &limits, each)
+}
+
+/// [`read_file`] within `limits`.
+pub fn read_file_with(path: &Path, limits: &ReadLimits, each: &mut dyn FnMut(Item)) -> FileOutcome {
+    let whole_file_limit = limits.whole_file;
     let mut out = FileOutcome {
         path: path.to_owned(),
         format: None,
@@ -175,10 +212,15 @@ pub fn read_file_with_limit(
             return out;
         }
     };
-    let mut reader: Box<dyn Read> = if gz {
+    let inner: Box<dyn Read> = if gz {
         Box::new(MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
+    };
+    let mut reader = FileCap {
+        inner,
+        read: 0,
+        cap: limits.file_bytes,
     };
 
     let mut prefix = Vec::new();
@@ -199,11 +241,14 @@ pub fn read_file_with_limit(
         ),
         Ok(_) => read_streaming(
             Cursor::new(prefix).chain(reader),
+            limits.record_bytes,
             &mut out.format,
             &mut count,
         ),
         Err(e) => {
-            let why = if gz {
+            let why = if e.kind() == std::io::ErrorKind::FileTooLarge {
+                e.to_string()
+            } else if gz {
                 format!("truncated or corrupt gzip: {e}")
             } else {
                 format!("read error: {e}")
@@ -289,7 +334,8 @@ fn read_in_memory(
             Ok(())
         }
         Format::JsonLines => {
-            read_lines(BufReader::new(text.as_bytes()), each).map_err(|e| e.to_string())?;
+            read_lines(BufReader::new(text.as_bytes()), usize::MAX, each)
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         _ => {
@@ -314,6 +360,7 @@ fn is_single_multiline_document(text: &str) -> bool {
 
 fn read_streaming(
     reader: impl Read,
+    record_bytes: usize,
     format: &mut Option<Format>,
     each: &mut dyn FnMut(Item),
 ) -> Result<(), String> {
@@ -322,31 +369,107 @@ fn read_streaming(
     let fmt = detect(head);
     *format = Some(fmt);
     match fmt {
-        Format::JsonLines => read_lines(reader, each).map_err(|e| e.to_string()),
+        Format::JsonLines => read_lines(reader, record_bytes, each).map_err(|e| e.to_string()),
         _ => {
-            let mut de = serde_json::Deserializer::from_reader(reader);
-            document(fmt, &mut de, each)
+            // serde_json reads its input a byte at a time: counting here is exact.
+            let since_record = std::rc::Rc::new(std::cell::Cell::new(0));
+            let capped = RecordCap {
+                inner: reader,
+                since_record: std::rc::Rc::clone(&since_record),
+                cap: record_bytes,
+            };
+            let mut de = serde_json::Deserializer::from_reader(capped);
+            document_marked(fmt, &mut de, Some(&since_record), each)
                 .and_then(|()| de.end())
                 .map_err(|e| json_error(&e))
         }
     }
 }
 
+/// Stops a file that decompresses past `cap` bytes.
+struct FileCap<R> {
+    inner: R,
+    read: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for FileCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.cap {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "decompresses to more than {} bytes (a gzip bomb, or not a CloudTrail file); \
+                     the rest of the file is skipped",
+                    self.cap
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// Stops a streamed document when one record runs past `cap` bytes; the element reader resets
+/// `since_record` after each record.
+struct RecordCap<R> {
+    inner: R,
+    since_record: std::rc::Rc<std::cell::Cell<usize>>,
+    cap: usize,
+}
+
+impl<R: Read> Read for RecordCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let since = self.since_record.get() + n;
+        self.since_record.set(since);
+        if since > self.cap.saturating_add(64) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a record is longer than {} bytes; the rest of the file is skipped",
+                    self.cap
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 fn json_error(e: &serde_json::Error) -> String {
-    if e.is_eof() {
+    if e.is_io() {
+        format!("{e}")
+    } else if e.is_eof() {
         format!("file ends early (truncated?): {e}")
     } else {
         format!("invalid JSON: {e}")
     }
 }
 
-fn read_lines(mut reader: impl BufRead, each: &mut dyn FnMut(Item)) -> std::io::Result<()> {
+/// Lines of at most `max` bytes are records; a longer one is read to its end without being held
+/// and handed out as malformed, with its first bytes.
+fn read_lines(
+    mut reader: impl BufRead,
+    max: usize,
+    each: &mut dyn FnMut(Item),
+) -> std::io::Result<()> {
     let mut line = Vec::new();
     let mut index = 0;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        let (read, over) = read_line_capped(&mut reader, &mut line, max)?;
+        if read == 0 {
             return Ok(());
+        }
+        if over {
+            index += 1;
+            each(Item::Malformed {
+                index,
+                reason: format!("record is longer than {max} bytes ({read} bytes)"),
+                raw: String::from_utf8_lossy(&line[..line.len().min(1024)]).into_owned(),
+            });
+            continue;
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim();
@@ -361,9 +484,48 @@ fn read_lines(mut reader: impl BufRead, each: &mut dyn FnMut(Item)) -> std::io::
     }
 }
 
+/// Reads one line into `line`, keeping at most `max` bytes of it; returns the bytes the line
+/// had (0 at the end) and whether it was longer than `max`.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let mut total = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((total, total > max));
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let keep = chunk
+            .len()
+            .min(max.saturating_add(1).saturating_sub(line.len()));
+        line.extend_from_slice(&chunk[..keep]);
+        let n = chunk.len();
+        total += n;
+        reader.consume(n);
+        if done {
+            return Ok((total, total > max));
+        }
+    }
+}
+
 fn document<'de, D: Deserializer<'de>>(
     fmt: Format,
     de: D,
+    each: &mut dyn FnMut(Item),
+) -> Result<(), D::Error> {
+    document_marked(fmt, de, None, each)
+}
+
+fn document_marked<'de, D: Deserializer<'de>>(
+    fmt: Format,
+    de: D,
+    since_record: Option<&std::cell::Cell<usize>>,
     each: &mut dyn FnMut(Item),
 ) -> Result<(), D::Error> {
     let mut index = 0;
@@ -371,6 +533,7 @@ fn document<'de, D: Deserializer<'de>>(
         fmt,
         each,
         index: &mut index,
+        since_record,
     };
     seed.deserialize(de)
 }
@@ -380,6 +543,7 @@ struct Top<'a, 'f> {
     fmt: Format,
     each: &'a mut (dyn FnMut(Item) + 'f),
     index: &'a mut usize,
+    since_record: Option<&'a std::cell::Cell<usize>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
@@ -408,6 +572,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                     fmt,
                     each: &mut *self.each,
                     index: &mut *self.index,
+                    since_record: self.since_record,
                 })?,
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -422,6 +587,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
             fmt: self.fmt,
             each: self.each,
             index: self.index,
+            since_record: self.since_record,
         }
         .visit_seq(seq)
     }
@@ -432,6 +598,7 @@ struct Elements<'a, 'f> {
     fmt: Format,
     each: &'a mut (dyn FnMut(Item) + 'f),
     index: &'a mut usize,
+    since_record: Option<&'a std::cell::Cell<usize>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Elements<'_, '_> {
@@ -455,7 +622,13 @@ impl<'de> Visitor<'de> for Elements<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if let Some(c) = self.since_record {
+            c.set(0);
+        }
         while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            if let Some(c) = self.since_record {
+                c.set(0);
+            }
             *self.index += 1;
             let index = *self.index;
             let text: String = Box::<str>::from(raw).into();

@@ -316,3 +316,102 @@ async fn filtered_events_are_counted_not_stored() {
     assert_eq!(s.filtered.get("role_pattern"), Some(&1));
     assert_eq!(store.stats().await.unwrap().events, 1);
 }
+
+fn record_json(id: &str) -> String {
+    iat_core::contract::records::RecordSpec::new(id, chrono::Utc::now()).json()
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_file_limit_with_its_reason() {
+    // 64 MiB of one record repeated compresses to a few hundred KiB; the reader stops at 4 MiB.
+    let dir = tempfile::tempdir().unwrap();
+    let one = record_json("bomb");
+    let copies = (64 << 20) / (one.len() + 1);
+    let mut plain = String::with_capacity(64 << 20);
+    plain.push_str("{\"Records\":[");
+    for i in 0..copies {
+        if i > 0 {
+            plain.push(',');
+        }
+        plain.push_str(&one);
+    }
+    plain.push_str("]}");
+    let path = dir.path().join("bomb.json.gz");
+    let compressed = gzip(plain.as_bytes());
+    assert!(compressed.len() < plain.len() / 50, "{}", compressed.len());
+    std::fs::write(&path, compressed).unwrap();
+    let limits = logfiles::ReadLimits {
+        whole_file: 1 << 20,
+        file_bytes: 4 << 20,
+        ..Default::default()
+    };
+    let mut got = 0;
+    let out = logfiles::read_file_with(&path, &limits, &mut |_| got += 1);
+    assert!(
+        got > 0 && got * one.len() <= 4 << 20,
+        "the records before the limit are delivered: {got}"
+    );
+    assert!(
+        out.error
+            .as_deref()
+            .is_some_and(|e| e.contains("decompresses to more than 4194304 bytes")),
+        "{:?}",
+        out.error
+    );
+}
+
+#[test]
+fn a_record_longer_than_the_limit_is_never_held_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = logfiles::ReadLimits {
+        whole_file: 1024,
+        record_bytes: 64 * 1024,
+        ..Default::default()
+    };
+    let huge = format!("{{\"eventID\":\"{}\"}}", "x".repeat(8 << 20));
+    // JSON Lines: the long line is skipped to its end and reported; the next line is read.
+    let lines = dir.path().join("lines.jsonl");
+    std::fs::write(
+        &lines,
+        format!(
+            "{}\n{huge}\n{}\n",
+            record_json("line-1"),
+            record_json("line-3")
+        ),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let out = logfiles::read_file_with(&lines, &limits, &mut |i| got.push(i));
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(got.len(), 3);
+    match &got[1] {
+        Item::Malformed { index, reason, raw } => {
+            assert_eq!(*index, 2);
+            assert!(reason.contains("longer than 65536 bytes"), "{reason}");
+            assert!(raw.len() <= 1024, "only its first bytes are kept");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&got[2], Item::Record { index: 3, .. }));
+    // A trail file streamed: the long element stops the file, naming why.
+    let trail = dir.path().join("trail.json");
+    std::fs::write(
+        &trail,
+        format!(
+            "{{\"Records\":[{},{huge},{}]}}",
+            record_json("el-1"),
+            record_json("el-3")
+        ),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let out = logfiles::read_file_with(&trail, &limits, &mut |i| got.push(i));
+    assert_eq!(got.len(), 1);
+    assert!(
+        out.error
+            .as_deref()
+            .is_some_and(|e| e.contains("longer than 65536 bytes")),
+        "{:?}",
+        out.error
+    );
+}
