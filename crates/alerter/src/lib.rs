@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use iat_core::alert::{Alert, digest};
+use iat_core::alert::{Alert, digest, late_digest};
 use iat_core::ports::{AlertKey, AlertLedger, ClaimOutcome, Notification, Notifier};
 use iat_core::rules::RuleSet;
 use iat_core::{ActivityEvent, EventId, Severity};
@@ -195,6 +195,55 @@ impl Alerter {
                         self.release(c, &mut report).await;
                     }
                     break;
+                }
+            }
+        }
+        report
+    }
+
+    /// Sends the alerts of events older than the age limit (`limit_hours`) as one digest,
+    /// criticals included, each (event, rule) once like any alert.
+    pub async fn deliver_late(
+        &self,
+        alerts: Vec<Alert>,
+        limit_hours: i64,
+        now: DateTime<Utc>,
+    ) -> RunReport {
+        let mut report = RunReport {
+            hits: alerts.iter().map(|a| a.events.len()).sum(),
+            alerts: alerts.len(),
+            ..RunReport::default()
+        };
+        let mut claimed = Vec::new();
+        for alert in alerts {
+            if let Some(c) = self.claim(alert, now, &mut report).await {
+                claimed.push(c);
+            }
+        }
+        if claimed.is_empty() {
+            return report;
+        }
+        let alerts: Vec<Alert> = claimed.iter().map(|c| c.alert.clone()).collect();
+        let sent = match late_digest(&alerts, limit_hours) {
+            Ok(m) => self.send(&m).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
+                report.messages += 1;
+                report.digests += 1;
+                report.alerts_sent += claimed.len();
+                for key in claimed.iter().flat_map(|c| &c.keys) {
+                    if let Err(e) = self.ledger.confirm(key, now).await {
+                        tracing::warn!(event_id = %key.event_id, rule_id = %key.rule_id, error = %e, "confirm failed");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "publish of the late digest failed; releasing for a retry");
+                report.error.get_or_insert_with(|| e.to_string());
+                for c in &claimed {
+                    self.release(c, &mut report).await;
                 }
             }
         }

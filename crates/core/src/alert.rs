@@ -271,6 +271,17 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// One message for many alerts: counts by rule, then one line per alert.
 pub fn digest(alerts: &[Alert]) -> Result<Notification> {
+    digest_with(alerts, None)
+}
+
+/// One message for alerts on events older than the alerter's age limit (`limit_hours`): they
+/// arrived late (collection was down or behind), so they are summarised, criticals included,
+/// rather than sent one by one or dropped.
+pub fn late_digest(alerts: &[Alert], limit_hours: i64) -> Result<Notification> {
+    digest_with(alerts, Some(limit_hours))
+}
+
+fn digest_with(alerts: &[Alert], late_limit_hours: Option<i64>) -> Result<Notification> {
     let events: usize = alerts.iter().map(|a| a.events.len()).sum();
     let highest = alerts
         .iter()
@@ -293,17 +304,41 @@ pub fn digest(alerts: &[Alert]) -> Result<Notification> {
         .iter()
         .map(|(s, n)| format!("{n} {}", s.0))
         .collect();
-    let subject = format!("[DIGEST] {} alerts: {}", alerts.len(), counts.join(", "));
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "{} alerts on {events} events were raised at once; they are summarised here so that",
-        alerts.len()
-    );
-    let _ = writeln!(
-        b,
-        "e-mail delivery stays under its rate limit. Critical alerts were sent on their own."
-    );
+    let subject = match late_limit_hours {
+        None => {
+            let _ = writeln!(
+                b,
+                "{} alerts on {events} events were raised at once; they are summarised here so that",
+                alerts.len()
+            );
+            let _ = writeln!(
+                b,
+                "e-mail delivery stays under its rate limit. Critical alerts were sent on their own."
+            );
+            format!("[DIGEST] {} alerts: {}", alerts.len(), counts.join(", "))
+        }
+        Some(hours) => {
+            let _ = writeln!(
+                b,
+                "{} findings on {events} events older than the age limit ({hours} h) were collected",
+                alerts.len()
+            );
+            let _ = writeln!(
+                b,
+                "late (collection was down or behind, or this is a backfill). They are summarised"
+            );
+            let _ = writeln!(
+                b,
+                "here, critical ones included, instead of being sent one by one; check them below."
+            );
+            format!(
+                "[LATE] {} findings older than {hours} h: {}",
+                alerts.len(),
+                counts.join(", ")
+            )
+        }
+    };
     let _ = writeln!(b);
     let _ = writeln!(b, "By rule:");
     let mut rules: Vec<_> = by_rule.into_iter().collect();

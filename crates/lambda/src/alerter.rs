@@ -12,9 +12,10 @@
 //! The ledger key is (event id, rule id) on both paths, so an event that arrives by both alerts
 //! once.
 //!
-//! Events older than `MAX_EVENT_AGE_HOURS` (24; 0 for no limit) raise no alert: the first
-//! 90-day backfill stores months of history, and mailing it as alerts would bury what is new.
-//! They are counted and logged, and stay queryable.
+//! Events older than `MAX_EVENT_AGE_HOURS` (24; 0 for no limit) raise no alert of their own:
+//! the first 90-day backfill stores months of history, and mailing it alert by alert would bury
+//! what is new. Their findings are never dropped either: each batch sends them as one "late"
+//! digest (criticals included), once per (event, rule) like any alert.
 //!
 //! Environment: `ALERT_TOPIC_ARN`, `ALERT_LEDGER_TABLE` (required); `MAX_MESSAGES_PER_SECOND`
 //! (5), `DIGEST_THRESHOLD` (20), `ALERT_LEDGER_TTL_DAYS` (30), `MAX_EVENT_AGE_HOURS` (24); and
@@ -183,6 +184,15 @@ impl AlerterFunction {
         self.max_event_age.is_some_and(|age| e.time < now - age)
     }
 
+    /// Sends the findings of events older than the age limit as one late digest.
+    async fn process_late(&self, events: &[ActivityEvent], now: DateTime<Utc>) -> RunReport {
+        let hours = self.max_event_age.map_or(0, |a| a.num_hours());
+        let alerts = self.alerter.evaluate(events);
+        let mut report = self.alerter.deliver_late(alerts, hours, now).await;
+        report.events = events.len();
+        report
+    }
+
     /// Handles one invocation: a DynamoDB stream batch or an EventBridge event.
     pub async fn handle(&self, event: Value, now: DateTime<Utc>) -> Result<Value, AlerterError> {
         if event.get("Records").is_some() {
@@ -204,8 +214,9 @@ impl AlerterFunction {
         // Events in stream order, and each one's sequence number.
         let mut events: Vec<ActivityEvent> = Vec::new();
         let mut sequences: Vec<&str> = Vec::new();
+        let mut old: Vec<ActivityEvent> = Vec::new();
+        let mut old_sequences: Vec<&str> = Vec::new();
         let mut skipped = 0;
-        let mut too_old = 0;
         for r in records {
             let seq = r
                 .pointer("/dynamodb/SequenceNumber")
@@ -223,7 +234,10 @@ impl AlerterFunction {
                 continue;
             };
             match event_from_stream_image(image, &self.limits) {
-                Ok(Some(e)) if self.too_old(&e, now) => too_old += 1,
+                Ok(Some(e)) if self.too_old(&e, now) => {
+                    old.push(e);
+                    old_sequences.push(seq);
+                }
                 Ok(Some(e)) => {
                     events.push(e);
                     sequences.push(seq);
@@ -236,12 +250,26 @@ impl AlerterFunction {
             }
         }
         let report = self.alerter.process(&events, now).await;
-        log_report("stream", &report, skipped, too_old);
-        // Retry from the first record whose alerts were not all sent.
-        let failures: Vec<Value> = events
+        let late = self.process_late(&old, now).await;
+        log_report("stream", &report, skipped, &late);
+        // Retry from the first record (in stream order) whose alerts were not all sent.
+        let first_failed = events
             .iter()
-            .position(|e| report.failed_events.contains(&e.id))
-            .map(|i| json!({"itemIdentifier": sequences[i]}))
+            .zip(&sequences)
+            .chain(old.iter().zip(&old_sequences))
+            .filter(|(e, _)| {
+                report.failed_events.contains(&e.id) || late.failed_events.contains(&e.id)
+            })
+            .map(|(_, seq)| *seq)
+            .min_by_key(|seq| {
+                records.iter().position(|r| {
+                    r.pointer("/dynamodb/SequenceNumber")
+                        .and_then(Value::as_str)
+                        == Some(seq)
+                })
+            });
+        let failures: Vec<Value> = first_failed
+            .map(|seq| json!({"itemIdentifier": seq}))
             .into_iter()
             .collect();
         json!({"batchItemFailures": failures})
@@ -258,11 +286,18 @@ impl AlerterFunction {
             }
         };
         if self.too_old(&e, now) {
-            log_report("eventbridge", &RunReport::default(), 0, 1);
-            return Ok(json!({"alerts_sent": 0, "too_old": 1}));
+            let late = self.process_late(std::slice::from_ref(&e), now).await;
+            log_report("eventbridge", &RunReport::default(), 0, &late);
+            if let Some(reason) = late.error {
+                return Err(AlerterError::NotSent {
+                    event_id: e.id.to_string(),
+                    reason,
+                });
+            }
+            return Ok(json!({"alerts_sent": 0, "too_old": 1, "late_sent": late.alerts_sent}));
         }
         let report = self.alerter.process(std::slice::from_ref(&e), now).await;
-        log_report("eventbridge", &report, 0, 0);
+        log_report("eventbridge", &report, 0, &RunReport::default());
         if !report.is_complete() {
             return Err(AlerterError::NotSent {
                 event_id: e.id.to_string(),
@@ -275,7 +310,8 @@ impl AlerterFunction {
     }
 }
 
-fn log_report(trigger: &str, r: &RunReport, skipped: usize, too_old: usize) {
+/// `late`: the events older than the age limit, whose findings went out as one late digest.
+fn log_report(trigger: &str, r: &RunReport, skipped: usize, late: &RunReport) {
     tracing::info!(
         trigger,
         events = r.events,
@@ -288,7 +324,9 @@ fn log_report(trigger: &str, r: &RunReport, skipped: usize, too_old: usize) {
         in_flight = r.in_flight,
         failed_events = r.failed_events.len(),
         skipped,
-        too_old,
+        too_old = late.events,
+        late_alerts_sent = late.alerts_sent,
+        late_error = late.error.as_deref().unwrap_or(""),
         error = r.error.as_deref().unwrap_or(""),
         "alert run"
     );
@@ -349,7 +387,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn history_older_than_the_limit_raises_no_alert() {
+    async fn findings_older_than_the_limit_arrive_as_one_late_digest_once() {
         let notifier = Arc::new(MemoryNotifier::new());
         let alerter = Alerter::new(
             RuleSet::default_rules(),
@@ -365,12 +403,63 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(old["too_old"], 1);
-        assert!(notifier.sent().is_empty());
+        assert!(old["late_sent"].as_u64().unwrap() >= 1, "{old}");
+        let sent = notifier.sent();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0].subject.as_str().starts_with("[LATE] ")
+                && sent[0]
+                    .subject
+                    .as_str()
+                    .contains("findings older than 24 h"),
+            "{}",
+            sent[0].subject.as_str()
+        );
+        assert!(
+            sent[0].body.contains("admin_policy_attached"),
+            "{}",
+            sent[0].body
+        );
+        // The same event again (a retry, or by the other trigger) sends nothing more.
+        let again = f
+            .handle(admin_attached("old-1", now - Duration::days(30)), now)
+            .await
+            .unwrap();
+        assert_eq!(again["late_sent"], 0, "{again}");
+        assert_eq!(notifier.sent().len(), 1);
         let fresh = f
             .handle(admin_attached("new-1", now - Duration::minutes(10)), now)
             .await
             .unwrap();
         assert_eq!(fresh["alerts_sent"], 1, "{fresh}");
+        assert_eq!(notifier.sent().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_late_digest_that_fails_is_retried_from_its_record() {
+        let notifier = Arc::new(MemoryNotifier::new());
+        notifier.fail_next(1);
+        let alerter = Alerter::new(
+            RuleSet::default_rules(),
+            Arc::new(MemoryAlertLedger::new()),
+            notifier.clone(),
+            DeliveryPolicy::default(),
+        );
+        let f =
+            AlerterFunction::from_alerter(alerter).with_max_event_age(Some(Duration::hours(24)));
+        let now: DateTime<Utc> = "2026-03-10T12:00:00Z".parse().unwrap();
+        let out = f
+            .handle(admin_attached("old-2", now - Duration::days(3)), now)
+            .await;
+        assert!(
+            matches!(out, Err(AlerterError::NotSent { ref event_id, .. }) if event_id == "old-2"),
+            "{out:?}"
+        );
+        let out = f
+            .handle(admin_attached("old-2", now - Duration::days(3)), now)
+            .await
+            .unwrap();
+        assert!(out["late_sent"].as_u64().unwrap() >= 1, "{out}");
         assert_eq!(notifier.sent().len(), 1);
     }
 }
