@@ -7,9 +7,11 @@
 //! rows, no stale parts. A manifest per day (`exports/dt=YYYY-MM-DD.json`, outside the table)
 //! records what was exported and when.
 //!
-//! The one decision to know: a day the store has no events for, while the lake has parts, is
-//! left as it is. Events expire from the store (retention), and an export must never erase the
-//! history it exists to keep.
+//! The one decision to know: an export never shrinks a day. Events expire from the store
+//! (retention), and an export must never erase the history it exists to keep: a day the store
+//! has no events for, while the lake has parts, is left as it is; and a re-export (the day has a
+//! manifest) is written to a staging prefix first and replaces the day's parts only if it holds
+//! at least the events of the last export ([`ExportOptions::allow_shrink`] overrides).
 //!
 //! [`report`] is the other half of the analytics service: the weekly denied-calls report,
 //! run on whichever query engine the caller gives it.
@@ -20,7 +22,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use iat_core::TimeWindow;
 use iat_core::error::{Error, Result};
 use iat_core::ports::{EventCursor, EventQuery, EventStore, ObjectKey, ObjectStore, Order};
-use iat_lake::layout::{day_prefix, manifest_key, part_key};
+use iat_lake::layout::{day_prefix, manifest_key, part_key, staging_prefix};
 use iat_lake::{Compression, PartWriter, to_batch};
 use serde::Serialize;
 
@@ -34,6 +36,9 @@ pub struct ExportOptions {
     pub rows_per_part: usize,
     /// Events read from the store per page.
     pub page_size: usize,
+    /// Replace a day's parts even with fewer events than its last export (after a deliberate
+    /// purge). Off: such a re-export is discarded and the fuller day kept.
+    pub allow_shrink: bool,
 }
 
 impl Default for ExportOptions {
@@ -43,6 +48,7 @@ impl Default for ExportOptions {
             compression: Compression::Snappy,
             rows_per_part: 500_000,
             page_size: 10_000,
+            allow_shrink: false,
         }
     }
 }
@@ -58,6 +64,9 @@ pub struct DayExport {
     pub removed: usize,
     /// The store had no events for the day but the lake did; the lake was left alone.
     pub kept_existing: bool,
+    /// The store had fewer events for the day than its last export (this many): the fuller
+    /// export was kept and this one discarded.
+    pub kept_fuller: Option<u64>,
 }
 
 fn day_window(day: NaiveDate) -> Result<TimeWindow> {
@@ -79,6 +88,16 @@ pub async fn export_day(
 ) -> Result<DayExport> {
     let prefix = day_prefix(&options.prefix, day);
     let before = objects.list(&prefix).await?;
+    let manifest_key = key(manifest_key(&options.prefix, day))?;
+    let previous = last_export(objects, &manifest_key).await?;
+    // A re-export goes to staging first: the day is replaced only if it does not shrink.
+    let staging = previous.map(|_| staging_prefix(&options.prefix, day));
+    if let Some(staging) = &staging {
+        for stale in objects.list(staging).await? {
+            objects.delete(&stale).await?;
+        }
+    }
+    let part_dir = staging.clone().unwrap_or_else(|| prefix.clone());
     let mut report = DayExport {
         day,
         events: 0,
@@ -86,6 +105,7 @@ pub async fn export_day(
         bytes: 0,
         removed: 0,
         kept_existing: false,
+        kept_fuller: None,
     };
     let mut written: Vec<ObjectKey> = Vec::new();
     let mut part: Option<PartWriter> = None;
@@ -113,7 +133,7 @@ pub async fn export_day(
             &mut part,
             objects,
             options,
-            day,
+            &part_dir,
             &mut written,
             &mut report,
         );
@@ -125,12 +145,39 @@ pub async fn export_day(
         }
     }
     if let Some(done) = part.take() {
-        flush(objects, options, day, done, &mut written, &mut report).await?;
+        flush(objects, &part_dir, done, &mut written, &mut report).await?;
     }
     if report.events == 0 && !before.is_empty() {
         tracing::warn!(%day, parts = before.len(), "the store has no events for this day; keeping the lake's parts");
+        for k in staging.iter().flat_map(|_| &written) {
+            objects.delete(k).await?;
+        }
         report.kept_existing = true;
         return Ok(report);
+    }
+    if let (Some(_), Some(previous)) = (&staging, previous) {
+        if report.events < previous && !options.allow_shrink {
+            tracing::warn!(%day, events = report.events, previous, "fewer events than the day's last export (expired from the store?); keeping the fuller export");
+            for k in &written {
+                objects.delete(k).await?;
+            }
+            report.kept_fuller = Some(previous);
+            return Ok(report);
+        }
+        // Commit: the staged parts become the day's parts, one at a time.
+        let mut committed = Vec::with_capacity(written.len());
+        for (n, staged) in written.iter().enumerate() {
+            let body = objects.get(staged).await?.ok_or_else(|| {
+                Error::backend("lake", "commit export", format!("{staged} vanished"))
+            })?;
+            let k = key(part_key(&options.prefix, day, n))?;
+            objects.put(&k, body).await?;
+            committed.push(k);
+        }
+        for staged in &written {
+            objects.delete(staged).await?;
+        }
+        written = committed;
     }
     for old in before.iter().filter(|k| !written.contains(k)) {
         objects.delete(old).await?;
@@ -141,12 +188,27 @@ pub async fn export_day(
         "compression": format!("{:?}", options.compression).to_lowercase(),
         "exported_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
-    let manifest_key = key(manifest_key(&options.prefix, day))?;
     objects
         .put(&manifest_key, manifest.to_string().into_bytes())
         .await?;
     tracing::info!(%day, events = report.events, parts = report.parts, bytes = report.bytes, removed = report.removed, "day exported");
     Ok(report)
+}
+
+/// The events of a day's last export, from its manifest.
+async fn last_export(objects: &dyn ObjectStore, manifest: &ObjectKey) -> Result<Option<u64>> {
+    let Some(body) = objects.get(manifest).await? else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::backend("lake", "read manifest", format!("{manifest}: {e}")))?;
+    value["events"].as_u64().map(Some).ok_or_else(|| {
+        Error::backend(
+            "lake",
+            "read manifest",
+            format!("{manifest} has no event count"),
+        )
+    })
 }
 
 /// Appends a page to the open part, starting and flushing parts at `rows_per_part`.
@@ -155,7 +217,7 @@ async fn encode_page(
     part: &mut Option<PartWriter>,
     objects: &dyn ObjectStore,
     options: &ExportOptions,
-    day: NaiveDate,
+    dir: &str,
     written: &mut Vec<ObjectKey>,
     report: &mut DayExport,
 ) -> Result<()> {
@@ -170,16 +232,16 @@ async fn encode_page(
         rest = later;
         if w.rows() >= options.rows_per_part {
             let done = part.take().expect("a part is open");
-            flush(objects, options, day, done, written, report).await?;
+            flush(objects, dir, done, written, report).await?;
         }
     }
     Ok(())
 }
 
+/// Writes a finished part as the next `part-NNNNN.parquet` under `dir`.
 async fn flush(
     objects: &dyn ObjectStore,
-    options: &ExportOptions,
-    day: NaiveDate,
+    dir: &str,
     part: PartWriter,
     written: &mut Vec<ObjectKey>,
     report: &mut DayExport,
@@ -187,7 +249,7 @@ async fn flush(
     let bytes = part
         .finish()
         .map_err(|e| Error::backend("parquet", "finish", e))?;
-    let k = key(part_key(&options.prefix, day, written.len()))?;
+    let k = key(format!("{dir}part-{:05}.parquet", written.len()))?;
     report.bytes += bytes.len() as u64;
     objects.put(&k, bytes).await?;
     written.push(k);

@@ -254,3 +254,58 @@ async fn a_day_of_a_million_events_is_exported_with_bounded_memory() {
         "peak {peak:.0} MB beyond the {parts_mb:.0} MB of parts held in memory"
     );
 }
+
+#[tokio::test]
+async fn a_re_export_never_shrinks_a_day_unless_allowed() {
+    // Exported with 300 events; then 120 of them expire from the store (retention).
+    let full = events("x", 300, 60);
+    let store = MemoryEventStore::new();
+    store.put(&full).await.unwrap();
+    let objects = MemoryObjectStore::new();
+    let options = ExportOptions {
+        rows_per_part: 100,
+        ..ExportOptions::default()
+    };
+    let r = export_day(&store, &objects, day(), &options, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((r.events, r.parts), (300, 3));
+    let expired = MemoryEventStore::new();
+    expired.put(&full[120..]).await.unwrap();
+    let r = export_day(&expired, &objects, day(), &options, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(r.kept_fuller, Some(300), "{r:?}");
+    assert_eq!(
+        ids_in_lake(&objects, "events/dt=2026-03-03/").await.len(),
+        300,
+        "the fuller day is kept"
+    );
+    assert!(
+        objects.list("exports/staging/").await.unwrap().is_empty(),
+        "the discarded export leaves nothing behind"
+    );
+    // Grown (late events): the re-export replaces the day.
+    store.put(&events("late", 10, 997)).await.unwrap();
+    let r = export_day(&store, &objects, day(), &options, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((r.events, r.parts, r.kept_fuller), (310, 4, None));
+    let ids = ids_in_lake(&objects, "events/dt=2026-03-03/").await;
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 310);
+    assert_eq!(ids.len(), 310);
+    assert!(objects.list("exports/staging/").await.unwrap().is_empty());
+    // Forced: the smaller export replaces it, surplus parts removed.
+    let forced = ExportOptions {
+        allow_shrink: true,
+        ..options.clone()
+    };
+    let r = export_day(&expired, &objects, day(), &forced, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((r.events, r.parts, r.removed), (180, 2, 2), "{r:?}");
+    assert_eq!(
+        ids_in_lake(&objects, "events/dt=2026-03-03/").await.len(),
+        180
+    );
+}

@@ -27,6 +27,18 @@ pub fn part_key(prefix: &str, day: NaiveDate, n: usize) -> String {
     format!("{}part-{n:05}.parquet", day_prefix(prefix, day))
 }
 
+/// Where a re-export of a day is written first, beside the table (Athena never reads it), so
+/// the day's parts are replaced only once the new export is known not to be smaller.
+pub fn staging_prefix(prefix: &str, day: NaiveDate) -> String {
+    let p = prefix.trim_matches('/');
+    let base = if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    };
+    format!("{base}exports/staging/dt={}/", day.format("%Y-%m-%d"))
+}
+
 /// The manifest recording a day's last export, beside the table (Athena never reads it).
 pub fn manifest_key(prefix: &str, day: NaiveDate) -> String {
     let p = prefix.trim_matches('/');

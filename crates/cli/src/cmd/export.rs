@@ -39,6 +39,10 @@ pub struct ExportArgs {
     /// Rows per part file (bounds memory).
     #[arg(long, default_value_t = 500_000)]
     pub rows_per_part: usize,
+    /// Replace a day even when the store now has fewer of its events than the lake (after a
+    /// deliberate purge). Without it such a day keeps its fuller export.
+    #[arg(long)]
+    pub allow_shrink: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -67,6 +71,7 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
         prefix: args.prefix.clone(),
         compression: args.compression,
         rows_per_part: args.rows_per_part,
+        allow_shrink: args.allow_shrink,
         ..ExportOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -91,6 +96,11 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
             for d in &days {
                 let note = if d.kept_existing {
                     "no events in the store; the lake's copy was kept".to_owned()
+                } else if let Some(previous) = d.kept_fuller {
+                    format!(
+                        "fewer than the lake's {}; the lake's copy was kept (--allow-shrink replaces it)",
+                        count(previous)
+                    )
                 } else if d.removed > 0 {
                     format!("{} old parts removed", d.removed)
                 } else {
