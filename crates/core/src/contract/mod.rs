@@ -8,6 +8,7 @@
 mod checkpoint;
 mod event_source;
 mod event_store;
+pub mod fuzz;
 mod ledger;
 mod notifier;
 mod object_store;
