@@ -19,6 +19,7 @@ use iat_sim::OrgConfig;
 mod alerter;
 mod deploy;
 mod lake;
+mod reliability;
 mod tracker;
 mod wcu;
 
@@ -43,7 +44,7 @@ struct Args {
     /// Print the figures without appending them.
     #[arg(long)]
     dry_run: bool,
-    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, or all.
+    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -60,6 +61,12 @@ struct Args {
     /// Events per region for the tracker benchmark (17 regions).
     #[arg(long, default_value_t = 5_000)]
     tracker_events_per_region: usize,
+    /// Schedules of the collector's model check.
+    #[arg(long, default_value_t = 10_000)]
+    model_schedules: u64,
+    /// Fuzzing executions per target.
+    #[arg(long, default_value_t = 200_000)]
+    fuzz_execs: u64,
 }
 
 pub(crate) struct Figure {
@@ -81,10 +88,17 @@ fn main() -> anyhow::Result<()> {
         "alerter",
         "lake",
         "deploy",
+        "reliability",
     ]
     .contains(&args.only.as_str())
     {
-        bail!("--only takes foundation, tracker, wcu, alerter, lake, deploy or all");
+        bail!("--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability or all");
+    }
+    if ["all", "reliability"].contains(&args.only.as_str()) {
+        figures.extend(reliability::benchmark(
+            args.model_schedules,
+            args.fuzz_execs,
+        )?);
     }
     if ["all", "lake"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.ingest_events)?;
