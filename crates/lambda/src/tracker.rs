@@ -23,8 +23,9 @@
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the run's metrics (embedded metric format) | none |
 //!
 //! With `METRICS_NAMESPACE`, every run prints one line in CloudWatch's embedded metric format
-//! with one metric, `EventsCollected` (new events stored): the deployed stack alarms when a day
-//! passes without one. (Each custom metric costs $0.30 a month; the run's other figures are in
+//! with two metrics, `EventsCollected` (new events stored) and `StalledStreams` (streams with
+//! no progress for several runs): the deployed stack alarms when a day passes without the
+//! first, and whenever the second is above zero. (Each custom metric costs $0.30 a month; the run's other figures are in
 //! its log line, and failures raise the function's `Errors`.)
 
 use std::sync::Arc;
@@ -201,6 +202,8 @@ pub struct Summary {
     pub malformed: u64,
     pub requests: u64,
     pub throttled: u64,
+    /// Streams that made no progress for several runs in a row (each is also an error).
+    pub stalled: usize,
     pub oldest_complete_up_to: Option<DateTime<Utc>>,
 }
 
@@ -318,7 +321,10 @@ impl Tracker {
 
 /// The run's figures in CloudWatch's embedded metric format (one JSON object on one line).
 pub fn metrics_line(namespace: &str, summary: &Summary, at: DateTime<Utc>) -> String {
-    let metrics = [("EventsCollected", summary.inserted)];
+    let metrics = [
+        ("EventsCollected", summary.inserted),
+        ("StalledStreams", summary.stalled as u64),
+    ];
     let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": at.timestamp_millis(),
@@ -374,6 +380,11 @@ fn summarize(account: &AccountId, report: &RunReport) -> Summary {
         malformed: report.total(|s| s.malformed),
         requests: report.total(|s| s.requests),
         throttled: report.total(|s| s.throttled),
+        stalled: report
+            .streams
+            .iter()
+            .filter(|s| s.stalled_runs >= iat_tracker::collect::STALL_RUNS)
+            .count(),
         oldest_complete_up_to: report.streams.iter().filter_map(|s| s.complete_up_to).min(),
     }
 }
@@ -446,6 +457,7 @@ mod tests {
             malformed: 0,
             requests: 250,
             throttled: 2,
+            stalled: 1,
             oldest_complete_up_to: None,
         };
         let at: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
@@ -462,8 +474,9 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["EventsCollected"]);
+        assert_eq!(names, ["EventsCollected", "StalledStreams"]);
         assert_eq!(v["EventsCollected"], 4_321);
+        assert_eq!(v["StalledStreams"], 1);
         assert!(settings(&TABLES).unwrap().metrics_namespace.is_none());
     }
 

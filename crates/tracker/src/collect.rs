@@ -142,8 +142,11 @@ pub struct StreamReport {
     /// When the stream's first and last requests were sent (wall clock).
     pub first_request: Option<DateTime<Utc>>,
     pub last_request: Option<DateTime<Utc>>,
-    /// The stream reached the run's target time.
+    /// The stream reached the run's target time and finished its re-scan.
     pub caught_up: bool,
+    /// Runs in a row, this one included, that neither caught up nor advanced the checkpoint
+    /// (an error from [`STALL_RUNS`] on).
+    pub stalled_runs: u64,
     pub error: Option<String>,
 }
 
@@ -203,6 +206,8 @@ struct StreamState {
     saved_counts: StreamReport,
     last_saved_prefix: Option<DateTime<Utc>>,
     last_saved_settled: Option<DateTime<Utc>>,
+    /// Complete and settled as loaded, to tell whether the run advanced them.
+    checkpoint_at_start: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     last_saved: std::time::Instant,
     /// The run's `now`: all data this run reads is read at or after it.
     run_started: DateTime<Utc>,
@@ -315,6 +320,7 @@ pub async fn collect_with_progress(
             }
         }
         report.complete_up_to = coverage.prefix();
+        let at_start = (coverage.prefix(), settled.prefix().min(coverage.prefix()));
         states.push(Ok(StreamState {
             spec: spec.clone(),
             checkpoint,
@@ -324,6 +330,7 @@ pub async fn collect_with_progress(
             saved_counts: StreamReport::default(),
             last_saved_prefix: stored_prefix,
             last_saved_settled: stored_settled,
+            checkpoint_at_start: at_start,
             last_saved: std::time::Instant::now(),
             run_started: now,
         }));
@@ -421,6 +428,28 @@ pub async fn collect_with_progress(
     for state in states {
         match state {
             Ok(mut state) => {
+                let caught_up = |state: &StreamState| {
+                    state.coverage.prefix().is_some_and(|p| p >= target)
+                        && state
+                            .settled_prefix()
+                            .is_some_and(|s| s >= settle_limit.min(target))
+                };
+                // A stream that neither catches up nor advances, run after run, says why.
+                let advanced = state.coverage.prefix() != state.checkpoint_at_start.0
+                    || state.settled_prefix() != state.checkpoint_at_start.1;
+                state.report.stalled_runs = if caught_up(&state) || advanced {
+                    0
+                } else {
+                    state.checkpoint.stats.stalled_runs + 1
+                };
+                if state.report.stalled_runs >= STALL_RUNS && state.report.error.is_none() {
+                    let reason = stall_reason(&state.report);
+                    tracing::error!(stream = %state.spec.key, runs = state.report.stalled_runs, %reason, "stream makes no progress");
+                    state.report.error = Some(format!(
+                        "no progress in {} runs: {reason}",
+                        state.report.stalled_runs
+                    ));
+                }
                 save(
                     ports.checkpoints.as_ref(),
                     &mut state,
@@ -430,16 +459,39 @@ pub async fn collect_with_progress(
                 .await;
                 state.report.complete_up_to = state.coverage.prefix();
                 // Caught up: complete to the target, and the re-scan for late events finished.
-                state.report.caught_up = state.coverage.prefix().is_some_and(|p| p >= target)
-                    && state
-                        .settled_prefix()
-                        .is_some_and(|s| s >= settle_limit.min(target));
+                state.report.caught_up = caught_up(&state);
                 report.streams.push(state.report);
             }
             Err(failed) => report.streams.push(failed),
         }
     }
     Ok(report)
+}
+
+/// Runs in a row without progress after which a stream is an error.
+pub const STALL_RUNS: u64 = 3;
+
+/// Why a run made no progress, from what it did.
+fn stall_reason(r: &StreamReport) -> String {
+    if r.windows_cut > 0 {
+        format!(
+            "every run is cut by its deadline before it completes a window ({} requests and {} \
+             records this run): more events share one instant than a run can page through; give \
+             runs more time (--max-runtime, the function's timeout)",
+            r.requests, r.records
+        )
+    } else if r.throttled > 0 && r.windows == 0 {
+        format!(
+            "throttled ({} times this run) before any window completed: another caller is using \
+             the account's LookupEvents rate",
+            r.throttled
+        )
+    } else {
+        format!(
+            "{} windows completed, none advanced the checkpoint ({} requests this run)",
+            r.windows, r.requests
+        )
+    }
 }
 
 impl StreamState {
@@ -507,6 +559,7 @@ async fn save(
         cp.stats.filtered += r.filtered - done.filtered;
         if end_of_run {
             cp.stats.runs += 1;
+            cp.stats.stalled_runs = state.report.stalled_runs;
             cp.stats.errors += u64::from(state.report.error.is_some());
             cp.last_error = state.report.error.clone();
         }

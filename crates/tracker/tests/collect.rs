@@ -885,3 +885,64 @@ async fn stored_counts_are_kept_as_pages_are_stored_not_only_at_a_runs_end() {
         cp.stats
     );
 }
+
+#[tokio::test]
+async fn a_stream_that_cannot_advance_says_so_after_three_runs() {
+    // 3,000 events in one second: 60 pages that no split can share (they are one instant), and
+    // runs cut after 20 requests re-read the same pages without ever finishing the window.
+    let rig = Rig::new();
+    let second = t0() - Duration::minutes(30);
+    for i in 0..3_000 {
+        rig.history
+            .add(
+                &RecordSpec::new(&format!("burst-{i:05}"), second)
+                    .place(ACCOUNT, "us-east-1")
+                    .json(),
+            )
+            .unwrap();
+    }
+    // Complete up to just before the burst, so each run pages that one window.
+    let key = iam_stream()[0].key.clone();
+    let mut cp = iat_core::ports::Checkpoint::new(key.clone(), t0());
+    cp.complete_up_to = Some(second - Duration::seconds(1));
+    cp.settled_up_to = cp.complete_up_to;
+    rig.checkpoints.save(&cp).await.unwrap();
+    let mut reports = Vec::new();
+    for run in 0..4 {
+        let report = rig
+            .run(
+                rig.history.clone(),
+                &iam_stream(),
+                t0() + Duration::minutes(run),
+                Arc::new(Countdown(AtomicUsize::new(20))),
+            )
+            .await;
+        reports.push(report.streams[0].clone());
+    }
+    assert_eq!(
+        reports.iter().map(|r| r.stalled_runs).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert!(reports[1].error.is_none(), "{:?}", reports[1]);
+    let error = reports[2].error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("no progress in 3 runs")
+            && error.contains("more events share one instant"),
+        "{error}"
+    );
+    let cp = rig.checkpoints.load(&key).await.unwrap().unwrap();
+    assert_eq!(cp.stats.stalled_runs, 4);
+    assert!(cp.last_error.unwrap().starts_with("no progress in 4 runs"));
+    // Given the time it needs, the stream completes and the count starts again.
+    let report = rig
+        .run(
+            rig.history.clone(),
+            &iam_stream(),
+            t0() + Duration::minutes(10),
+            Arc::new(NoDeadline),
+        )
+        .await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.streams[0].stalled_runs, 0);
+    assert_eq!(rig.stored_ids().await.len(), 3_000);
+}

@@ -25,6 +25,9 @@ pub struct StreamStats {
     pub duplicates: u64,
     pub filtered: u64,
     pub errors: u64,
+    /// Runs in a row that neither caught up nor advanced the checkpoint.
+    #[serde(default)]
+    pub stalled_runs: u64,
 }
 
 /// The state of one stream.
