@@ -457,6 +457,7 @@ impl EventStore for DynamoEventStore {
         let existing = self.existing(&keys).await?;
 
         let mut items = Vec::new();
+        let mut new_times = Vec::new();
         let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
         let mut unstorable = Vec::new();
         for (e, key) in &unique {
@@ -468,6 +469,7 @@ impl EventStore for DynamoEventStore {
                 Ok(item) => {
                     *per_day.entry(key.day.clone()).or_default() += 1;
                     items.push(item);
+                    new_times.push(e.time);
                 }
                 Err(reason) => {
                     tracing::warn!(table = %self.table, event_id = %e.id, %reason, "event quarantined");
@@ -498,6 +500,7 @@ impl EventStore for DynamoEventStore {
             .await;
         results.into_iter().collect::<Result<Vec<()>, Error>>()?;
         outcome.inserted += items.len();
+        outcome.inserted_times = new_times;
         Ok(outcome)
     }
 

@@ -406,6 +406,7 @@ fn insert_events_refs(conn: &Connection, events: &[&ActivityEvent]) -> Result<Pu
                 .execute(params![conn.last_insert_rowid(), e.raw])
                 .map_err(db_err("put"))?;
             out.inserted += 1;
+            out.inserted_times.push(e.time);
         } else {
             out.duplicates += 1;
         }

@@ -33,8 +33,15 @@ use crate::plan::StreamSpec;
 /// How a run collects.
 #[derive(Debug, Clone)]
 pub struct CollectConfig {
-    /// Re-scanned before the checkpoint on every run, for events delivered late.
+    /// Re-scanned before the checkpoint on every run, for events delivered late (at least:
+    /// a stream whose observed lateness approaches it re-scans more, up to `max_overlap`).
     pub overlap: Duration,
+    /// The most a stream's overlap is widened to. A stream whose observed p99.9 lateness is
+    /// above it is refused: events that late would be found only by the sweep.
+    pub max_overlap: Duration,
+    /// Every time is read again once this long after it happened (the daily sweep, spread over
+    /// the day's runs), for deliveries later than the overlap; `None` for no sweep.
+    pub sweep_age: Option<Duration>,
     /// Collect up to `now − safety_lag`.
     pub safety_lag: Duration,
     /// How far back a new stream starts (Event history keeps 90 days).
@@ -67,6 +74,8 @@ impl Default for CollectConfig {
     fn default() -> Self {
         Self {
             overlap: Duration::minutes(20),
+            max_overlap: Duration::hours(4),
+            sweep_age: Some(Duration::hours(24)),
             safety_lag: Duration::minutes(5),
             backfill: Duration::days(90),
             initial_windows: 4,
@@ -138,6 +147,13 @@ pub struct StreamReport {
     pub duplicates: u64,
     pub filtered: u64,
     pub malformed: u64,
+    /// New events found by the overlap re-scan (delivered late, within the overlap).
+    pub late_found: u64,
+    /// New events found by the sweep: later than the overlap, which missed them.
+    pub late_beyond_overlap: u64,
+    /// The overlap this run re-scanned, in minutes (widened from the configured one when
+    /// observed lateness approached it).
+    pub overlap_minutes: i64,
     pub complete_up_to: Option<DateTime<Utc>>,
     /// When the stream's first and last requests were sent (wall clock).
     pub first_request: Option<DateTime<Utc>>,
@@ -170,11 +186,21 @@ impl RunReport {
     }
 }
 
+/// What a window is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// Time not yet complete.
+    Gap,
+    /// Complete time re-read within the overlap, for late deliveries.
+    Rescan,
+    /// Settled time re-read a day later, for deliveries later than the overlap; last in line.
+    Sweep,
+}
+
 struct Work {
     stream: usize,
     window: TimeWindow,
-    /// Re-scan of already complete time: does not change coverage.
-    rescan: bool,
+    kind: Kind,
 }
 
 enum Outcome {
@@ -189,9 +215,11 @@ enum Outcome {
 struct Done {
     stream: usize,
     window: TimeWindow,
-    rescan: bool,
+    kind: Kind,
     outcome: Outcome,
     counts: StreamReport,
+    /// The times of the new events a re-scan or sweep stored.
+    late_times: Vec<DateTime<Utc>>,
 }
 
 struct StreamState {
@@ -201,11 +229,22 @@ struct StreamState {
     /// What was read at least the overlap after it happened (this run reads at or after
     /// `run_started`, so everything it reads up to `run_started − overlap` is settled).
     settled: Coverage,
+    /// What was read at least the sweep age after it happened.
+    swept: Coverage,
+    /// This stream's overlap for this run, and what it settles and keeps as islands.
+    overlap: Duration,
+    settle_limit: DateTime<Utc>,
+    island_limit: DateTime<Utc>,
+    /// When this stream was last read before this run (late events were not there then).
+    last_read: Option<DateTime<Utc>>,
     report: StreamReport,
     /// The counts already added to the checkpoint's totals.
     saved_counts: StreamReport,
     last_saved_prefix: Option<DateTime<Utc>>,
     last_saved_settled: Option<DateTime<Utc>>,
+    /// The lateness counts as loaded (a save that meets a concurrent change adds only this
+    /// run's counts to the other run's).
+    lateness_at_load: Vec<u64>,
     /// Complete and settled as loaded, to tell whether the run advanced them.
     checkpoint_at_start: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     last_saved: std::time::Instant,
@@ -253,8 +292,17 @@ pub async fn collect_with_progress(
     let now = now.duration_trunc(Duration::microseconds(1)).unwrap_or(now);
     let target = now - config.safety_lag;
     let horizon = now - config.backfill;
-    // Everything this run reads up to here had the whole overlap to be delivered.
-    let settle_limit = now - config.overlap;
+    if config.max_overlap < config.overlap {
+        return Err(Error::invalid(
+            "max overlap",
+            format!("{} min", config.max_overlap.num_minutes()),
+            format!(
+                "must be at least the overlap ({} min)",
+                config.overlap.num_minutes()
+            ),
+        ));
+    }
+    let sweep_limit = config.sweep_age.map(|age| now - age);
 
     // Plan: per stream, the overlap re-scan and the gaps, cut into windows, oldest first.
     let mut states = Vec::with_capacity(streams.len());
@@ -273,11 +321,29 @@ pub async fn collect_with_progress(
                 continue;
             }
         };
+        let p999 = checkpoint.stats.lateness_p999();
+        if p999.is_some_and(|l| l > config.max_overlap) {
+            return Err(Error::invalid(
+                "max overlap",
+                format!("{} min", config.max_overlap.num_minutes()),
+                format!(
+                    "is below the p99.9 lateness observed on {} (over {} min): events that late \
+                     would be found only by the sweep; raise it",
+                    spec.key,
+                    p999.map_or(0, |l| l.num_minutes())
+                ),
+            ));
+        }
+        let overlap = widened_overlap(&checkpoint.stats, config.overlap, config.max_overlap);
+        if overlap > config.overlap {
+            tracing::info!(stream = %spec.key, overlap_minutes = overlap.num_minutes(), "overlap widened to observed lateness");
+        }
+        report.overlap_minutes = overlap.num_minutes();
         let stored_prefix = checkpoint.complete_up_to;
         let mut coverage = Coverage::new(stored_prefix, &checkpoint.islands);
         coverage.floor(horizon);
         // Saved islands were clipped to what their run had settled, so they are settled too.
-        let stored_settled = settled_up_to(&checkpoint, config.overlap);
+        let stored_settled = settled_up_to(&checkpoint, overlap);
         let mut settled = Coverage::new(stored_settled, &checkpoint.islands);
         settled.floor(horizon);
         let mut ranges = Vec::new();
@@ -286,19 +352,35 @@ pub async fn collect_with_progress(
             // settled, however many runs ago a re-scan was cut or failed.
             let rescan_start = (s + Duration::microseconds(1)).max(horizon);
             if rescan_start <= p.min(target) {
-                ranges.push((rescan_start, p.min(target), true));
+                ranges.push((rescan_start, p.min(target), Kind::Rescan));
             }
         }
         ranges.extend(
             coverage
                 .gaps(horizon, target)
                 .into_iter()
-                .map(|(s, e)| (s, e, false)),
+                .map(|(s, e)| (s, e, Kind::Gap)),
         );
+        // Swept: read at least the sweep age after it happened. A stream from before sweeps
+        // existed starts with the last two sweep ages to do.
+        let stored_swept = match (checkpoint.swept_up_to, stored_prefix, config.sweep_age) {
+            (Some(s), _, _) => Some(s),
+            (None, Some(_), Some(age)) => Some(now - age - age),
+            _ => None,
+        };
+        let mut swept = Coverage::new(stored_swept.min(settled.prefix()), &[]);
+        swept.floor(horizon);
+        if let (Some(sw), Some(s), Some(limit)) = (swept.prefix(), settled.prefix(), sweep_limit) {
+            let start = (sw + Duration::microseconds(1)).max(horizon);
+            let end = s.min(limit).min(target);
+            if start <= end {
+                ranges.push((start, end, Kind::Sweep));
+            }
+        }
         let queue = queues
             .entry((spec.key.account.clone(), spec.key.region.clone()))
             .or_default();
-        for (start, end, rescan) in ranges {
+        for (start, end, kind) in ranges {
             // A few windows per range so chains start at once; idle chains then split busy
             // windows by what their first pages show.
             // Whole microseconds, as every boundary (see `steal`).
@@ -314,18 +396,26 @@ pub async fn collect_with_progress(
                 queue.push_back(Work {
                     stream: i,
                     window: TimeWindow::new(s, e)?,
-                    rescan,
+                    kind,
                 });
                 s = e + Duration::microseconds(1);
             }
         }
         report.complete_up_to = coverage.prefix();
         let at_start = (coverage.prefix(), settled.prefix().min(coverage.prefix()));
+        let last_read = checkpoint.last_run_at.or(checkpoint.collected_at);
+        let lateness_at_load = checkpoint.stats.lateness.clone();
         states.push(Ok(StreamState {
             spec: spec.clone(),
             checkpoint,
             coverage,
             settled,
+            swept,
+            overlap,
+            settle_limit: now - overlap,
+            island_limit: target - overlap,
+            last_read,
+            lateness_at_load,
             report,
             saved_counts: StreamReport::default(),
             last_saved_prefix: stored_prefix,
@@ -336,8 +426,9 @@ pub async fn collect_with_progress(
         }));
     }
     for q in queues.values_mut() {
+        // Sweeps last: a run short of requests spends them on new and late events first.
         q.make_contiguous()
-            .sort_by_key(|w| (w.window.start(), w.stream));
+            .sort_by_key(|w| (w.kind == Kind::Sweep, w.window.start(), w.stream));
     }
 
     let failed: Arc<Mutex<HashSet<usize>>> = Arc::new(Mutex::new(HashSet::new()));
@@ -396,23 +487,21 @@ pub async fn collect_with_progress(
         if let Some(from) = read {
             // Stored: `[from, end]`, read at or after this run's start.
             let end = done.window.end();
-            if !done.rescan {
+            if done.kind == Kind::Gap {
                 state.coverage.add(from, end);
             }
-            state.settled.add(from, end.min(settle_limit));
+            state.settled.add(from, end.min(state.settle_limit));
+            if let Some(limit) = sweep_limit {
+                state.swept.add(from, end.min(limit));
+            }
         }
+        state.note_lateness(done.kind, done.counts.inserted, &done.late_times);
         state.report.complete_up_to = state.coverage.prefix();
         progress(&state.report);
         let advanced = state.coverage.prefix() != state.last_saved_prefix
             || state.settled_prefix() != state.last_saved_settled;
         if advanced && state.last_saved.elapsed() >= config.checkpoint_every {
-            save(
-                ports.checkpoints.as_ref(),
-                state,
-                target - config.overlap,
-                false,
-            )
-            .await;
+            save(ports.checkpoints.as_ref(), state, false).await;
         }
     }
     while let Some(joined) = workers.join_next().await {
@@ -432,7 +521,7 @@ pub async fn collect_with_progress(
                     state.coverage.prefix().is_some_and(|p| p >= target)
                         && state
                             .settled_prefix()
-                            .is_some_and(|s| s >= settle_limit.min(target))
+                            .is_some_and(|s| s >= state.settle_limit.min(target))
                 };
                 // A stream that neither catches up nor advances, run after run, says why.
                 let advanced = state.coverage.prefix() != state.checkpoint_at_start.0
@@ -450,13 +539,7 @@ pub async fn collect_with_progress(
                         state.report.stalled_runs
                     ));
                 }
-                save(
-                    ports.checkpoints.as_ref(),
-                    &mut state,
-                    target - config.overlap,
-                    true,
-                )
-                .await;
+                save(ports.checkpoints.as_ref(), &mut state, true).await;
                 state.report.complete_up_to = state.coverage.prefix();
                 // Caught up: complete to the target, and the re-scan for late events finished.
                 state.report.caught_up = caught_up(&state);
@@ -499,6 +582,48 @@ impl StreamState {
     fn settled_prefix(&self) -> Option<DateTime<Utc>> {
         self.settled.prefix().min(self.coverage.prefix())
     }
+
+    /// Swept up to here (never past settled).
+    fn swept_prefix(&self) -> Option<DateTime<Utc>> {
+        self.swept.prefix().min(self.settled_prefix())
+    }
+
+    /// Counts how late this window's new events were: on time for a first read; for a
+    /// re-scan, since the stream was last read, at most the overlap (the time was read before,
+    /// but maybe not by the last run); for a sweep, beyond the overlap.
+    fn note_lateness(&mut self, kind: Kind, inserted: u64, late_times: &[DateTime<Utc>]) {
+        let h = &mut self.checkpoint.stats;
+        match kind {
+            Kind::Gap => h.add_lateness(Duration::zero(), inserted),
+            Kind::Rescan => {
+                self.report.late_found += late_times.len() as u64;
+                for t in late_times {
+                    let late = self.last_read.map_or(Duration::zero(), |r| r - *t);
+                    h.add_lateness(late.clamp(Duration::zero(), self.overlap), 1);
+                }
+            }
+            Kind::Sweep => {
+                self.report.late_beyond_overlap += late_times.len() as u64;
+                for t in late_times {
+                    tracing::warn!(stream = %self.spec.key, event_time = %t, overlap_minutes = self.overlap.num_minutes(), "event delivered later than the overlap, found by the sweep");
+                    h.add_lateness(self.overlap, 1);
+                }
+            }
+        }
+    }
+}
+
+/// The overlap for a stream: the configured one, widened to half again the observed p99.9
+/// lateness once that reaches three quarters of it, and at most `max`.
+pub fn widened_overlap(
+    stats: &iat_core::ports::StreamStats,
+    configured: Duration,
+    max: Duration,
+) -> Duration {
+    match stats.lateness_p999() {
+        Some(l) if l * 4 >= configured * 3 => configured.max(l + l / 2).min(max),
+        _ => configured,
+    }
 }
 
 /// How far a checkpoint is settled; for one saved before `settled_up_to` existed, what its
@@ -534,21 +659,19 @@ const SAVE_ATTEMPTS: usize = 3;
 /// Saves a stream's checkpoint; on a concurrent change, merges with what is stored and retries.
 /// Islands newer than `island_limit` are not kept: late events may still arrive there. A save
 /// that cannot be made is the stream's error for this run, never dropped quietly.
-async fn save(
-    checkpoints: &dyn CheckpointStore,
-    state: &mut StreamState,
-    island_limit: DateTime<Utc>,
-    end_of_run: bool,
-) {
+async fn save(checkpoints: &dyn CheckpointStore, state: &mut StreamState, end_of_run: bool) {
     for attempt in 1..=SAVE_ATTEMPTS {
         let mut coverage = state.coverage.clone();
-        coverage.clip_islands(island_limit);
+        coverage.clip_islands(state.island_limit);
         let mut cp = state.checkpoint.clone();
         if cp.complete_up_to != coverage.prefix() || cp.collected_at.is_none() {
             cp.collected_at = Some(state.run_started);
         }
         cp.complete_up_to = coverage.prefix();
         cp.settled_up_to = state.settled_prefix();
+        cp.swept_up_to = state.swept_prefix();
+        cp.last_run_at = Some(state.run_started);
+        cp.stats.lateness = state.checkpoint.stats.lateness.clone();
         cp.islands = coverage.islands();
         cp.updated_at = chrono::Utc::now();
         // Totals grow as pages are stored, so a run killed midway still counts what it stored.
@@ -557,6 +680,9 @@ async fn save(
         cp.stats.events_stored += r.inserted - done.inserted;
         cp.stats.duplicates += r.duplicates - done.duplicates;
         cp.stats.filtered += r.filtered - done.filtered;
+        cp.stats.late_found += r.late_found - done.late_found;
+        cp.stats.late_beyond_overlap += r.late_beyond_overlap - done.late_beyond_overlap;
+        cp.stats.overlap_minutes = state.overlap.num_minutes();
         if end_of_run {
             cp.stats.runs += 1;
             cp.stats.stalled_runs = state.report.stalled_runs;
@@ -570,6 +696,8 @@ async fn save(
                 state.saved_counts.inserted = state.report.inserted;
                 state.saved_counts.duplicates = state.report.duplicates;
                 state.saved_counts.filtered = state.report.filtered;
+                state.saved_counts.late_found = state.report.late_found;
+                state.saved_counts.late_beyond_overlap = state.report.late_beyond_overlap;
                 state.last_saved_prefix = coverage.prefix();
                 state.last_saved_settled = state.settled_prefix();
                 state.last_saved = std::time::Instant::now();
@@ -589,7 +717,22 @@ async fn save(
                         if let Some(s) = stored.settled_up_to {
                             state.settled.floor(s + Duration::microseconds(1));
                         }
+                        if let Some(s) = stored.swept_up_to {
+                            state.swept.floor(s + Duration::microseconds(1));
+                        }
+                        // This run's lateness counts go on top of what the other run saved.
+                        let mine = std::mem::take(&mut state.checkpoint.stats.lateness);
+                        let mut merged = stored.stats.lateness.clone();
+                        merged.resize(mine.len().max(merged.len()), 0);
+                        let theirs_before = state.lateness_at_load.clone();
+                        for (i, m) in merged.iter_mut().enumerate() {
+                            let added = mine.get(i).copied().unwrap_or(0)
+                                - theirs_before.get(i).copied().unwrap_or(0);
+                            *m += added;
+                        }
+                        state.lateness_at_load = stored.stats.lateness.clone();
                         state.checkpoint = stored;
+                        state.checkpoint.stats.lateness = merged;
                     }
                     Ok(None) => state.checkpoint.version = 0,
                     Err(e) => {
@@ -618,7 +761,7 @@ async fn save(
 /// A window being paged, shared so that an idle chain can take over its older part.
 struct Active {
     stream: usize,
-    rescan: bool,
+    kind: Kind,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     /// Oldest event stored so far, and how many were seen: the density that says whether the
@@ -671,7 +814,7 @@ impl Chain {
             }
             let active = Arc::new(Mutex::new(Active {
                 stream: work.stream,
-                rescan: work.rescan,
+                kind: work.kind,
                 start: work.window.start(),
                 end: work.window.end(),
                 oldest: None,
@@ -680,7 +823,10 @@ impl Chain {
             }));
             self.board.lock().unwrap().push(Arc::clone(&active));
             let mut counts = StreamReport::default();
-            let outcome = self.window(&work, &active, &mut counts).await;
+            let mut late_times = Vec::new();
+            let outcome = self
+                .window(&work, &active, &mut counts, &mut late_times)
+                .await;
             self.board
                 .lock()
                 .unwrap()
@@ -692,9 +838,10 @@ impl Chain {
             let done = Done {
                 stream: work.stream,
                 window: work.window,
-                rescan: work.rescan,
+                kind: work.kind,
                 outcome,
                 counts,
+                late_times,
             };
             if self.tx.send(done).await.is_err() || cut {
                 // Out of time: leave the rest of the queue for the next run.
@@ -739,7 +886,7 @@ impl Chain {
         Some(Work {
             stream: a.stream,
             window: TimeWindow::new(low, split).ok()?,
-            rescan: a.rescan,
+            kind: a.kind,
         })
     }
 
@@ -748,6 +895,7 @@ impl Chain {
         work: &Work,
         active: &Mutex<Active>,
         counts: &mut StreamReport,
+        late_times: &mut Vec<DateTime<Utc>>,
     ) -> Outcome {
         let spec = &self.specs[work.stream];
         let query = match LookupQuery::new(
@@ -801,7 +949,7 @@ impl Chain {
             // Events at or before a thief's split are the thief's to store: storing them here too
             // would race its writes of the same events.
             let handed_over = active.lock().unwrap().stop_at;
-            if let Err(e) = self
+            match self
                 .store(
                     &spec.key,
                     work.window,
@@ -812,7 +960,9 @@ impl Chain {
                 )
                 .await
             {
-                return Outcome::Failed(e);
+                Ok(new_times) if work.kind != Kind::Gap => late_times.extend(new_times),
+                Ok(_) => {}
+                Err(e) => return Outcome::Failed(e),
             }
             let stop_at = {
                 let mut a = active.lock().unwrap();
@@ -842,7 +992,7 @@ impl Chain {
         handed_over: Option<DateTime<Utc>>,
         counts: &mut StreamReport,
         oldest: &mut Option<DateTime<Utc>>,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<DateTime<Utc>>, Error> {
         let mut events = Vec::with_capacity(records.len());
         let mut rejects = Vec::new();
         for raw in records {
@@ -878,6 +1028,6 @@ impl Chain {
         let out = self.ports.store.put(&events).await?;
         counts.inserted += out.inserted as u64;
         counts.duplicates += out.duplicates as u64;
-        Ok(())
+        Ok(out.inserted_times)
     }
 }

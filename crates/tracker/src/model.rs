@@ -9,8 +9,11 @@
 //!
 //! Checked after every checkpoint save: *what the checkpoint claims is stored* — every event
 //! visible when the run started whose time is at or before `complete_up_to` or inside an island,
-//! and every event delivered within the overlap whose time is at or before `settled_up_to`.
-//! Checked at the end, after one undisturbed run: *stored = delivered*.
+//! every event delivered within the overlap whose time is at or before `settled_up_to`, and
+//! every event delivered within the sweep age whose time is at or before `swept_up_to`.
+//! Checked at the end, after two undisturbed runs: *stored = delivered*, deliveries later than
+//! the overlap included (the sweep's; it reaches a time once that time is settled, so the
+//! second run sweeps what the first settled).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,6 +36,8 @@ use crate::{CollectConfig, Deadline, Ports, StreamOptions, StreamSpec, collect, 
 
 const ACCOUNT: &str = "111122223333";
 const OVERLAP_MINUTES: i64 = 20;
+/// The sweep re-reads time this old (a day in production; shorter here to fit the timeline).
+const SWEEP_HOURS: i64 = 2;
 
 /// What the schedules exercised, summed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +52,9 @@ pub struct ModelStats {
     pub failed_requests: u64,
     pub throttled: u64,
     pub late_deliveries: u64,
+    /// Deliveries later than the overlap, and how many of them the sweep found.
+    pub beyond_overlap: u64,
+    pub found_by_sweep: u64,
     pub duplicate_deliveries: u64,
     pub concurrent_runs: u64,
 }
@@ -98,6 +106,8 @@ fn add(into: &mut ModelStats, s: &ModelStats) {
     into.failed_requests += s.failed_requests;
     into.throttled += s.throttled;
     into.late_deliveries += s.late_deliveries;
+    into.beyond_overlap += s.beyond_overlap;
+    into.found_by_sweep += s.found_by_sweep;
     into.duplicate_deliveries += s.duplicate_deliveries;
     into.concurrent_runs += s.concurrent_runs;
 }
@@ -322,6 +332,13 @@ impl Checked {
                     e.id, e.time, e.delivered, cp.stream, cp.settled_up_to
                 ));
             }
+            let swept = cp.swept_up_to.is_some_and(|s| e.time <= s);
+            if swept && e.delivered - e.time <= Duration::hours(SWEEP_HOURS) {
+                w.fail(format!(
+                    "{} ({}, delivered {}) is swept by {} up to {:?}, but not stored",
+                    e.id, e.time, e.delivered, cp.stream, cp.swept_up_to
+                ));
+            }
         }
     }
 }
@@ -395,9 +412,10 @@ impl Schedule {
             }
         }
         for (i, time) in times.into_iter().enumerate() {
-            // Most within minutes, some late up to the overlap (CloudTrail's usual bound here).
-            let delay = match rng.random_range(0..10) {
-                0 => Duration::seconds(rng.random_range(300..OVERLAP_MINUTES * 60)),
+            // Most within minutes, some late up to the overlap, a few later (the sweep's).
+            let delay = match rng.random_range(0..40) {
+                0..=3 => Duration::seconds(rng.random_range(300..OVERLAP_MINUTES * 60)),
+                4 => Duration::seconds(rng.random_range(OVERLAP_MINUTES * 60..90 * 60)),
                 _ => Duration::seconds(rng.random_range(0..300)),
             };
             let e = Planned {
@@ -417,6 +435,7 @@ impl Schedule {
         }
         let config = CollectConfig {
             overlap: Duration::minutes(OVERLAP_MINUTES),
+            sweep_age: Some(Duration::hours(SWEEP_HOURS)),
             safety_lag: Duration::minutes(5),
             backfill: Duration::days(1),
             initial_windows: rng.random_range(1..=4),
@@ -519,6 +538,11 @@ impl Schedule {
                 .iter()
                 .filter(|e| e.delivered - e.time > Duration::minutes(5))
                 .count() as u64,
+            beyond_overlap: self
+                .events
+                .iter()
+                .filter(|e| e.delivered - e.time > Duration::minutes(OVERLAP_MINUTES))
+                .count() as u64,
             ..Default::default()
         };
         // Runs every 10 to 90 minutes over the timeline, then one undisturbed run.
@@ -563,7 +587,10 @@ impl Schedule {
             stats.runs += 1;
             match report {
                 None => stats.crashes += 1,
-                Some(Ok(r)) => stats.windows_cut += r.total(|s| s.windows_cut),
+                Some(Ok(r)) => {
+                    stats.windows_cut += r.total(|s| s.windows_cut);
+                    stats.found_by_sweep += r.total(|s| s.late_beyond_overlap);
+                }
                 Some(Err(e)) => return Err(self.violation(format!("run at {now} refused: {e}"))),
             }
             if let Some(v) = world.violation.lock().unwrap().take() {
@@ -571,25 +598,29 @@ impl Schedule {
             }
             now += Duration::minutes(self.rng.random_range(10..=90));
         }
-        // Everything delivered by now; one run without faults stores the rest.
+        // Everything delivered by now; two runs without faults store the rest.
         *world.faults.lock().unwrap() = Faults::default();
-        let now = end + Duration::hours(2);
-        *world.visible_at.lock().unwrap() = Some(now);
-        history.set_now(now);
-        let report = collect(
-            &ports,
-            &self.specs,
-            &self.config,
-            now,
-            Arc::new(crate::NoDeadline),
-        )
-        .await
-        .map_err(|e| self.violation(format!("final run refused: {e}")))?;
-        if let Some(v) = world.violation.lock().unwrap().take() {
-            return Err(self.violation(v));
-        }
-        if !report.complete() {
-            return Err(self.violation(format!("the undisturbed run did not complete: {report:?}")));
+        for now in [end + Duration::hours(2), end + Duration::hours(3)] {
+            *world.visible_at.lock().unwrap() = Some(now);
+            history.set_now(now);
+            let report = collect(
+                &ports,
+                &self.specs,
+                &self.config,
+                now,
+                Arc::new(crate::NoDeadline),
+            )
+            .await
+            .map_err(|e| self.violation(format!("final run refused: {e}")))?;
+            stats.found_by_sweep += report.total(|s| s.late_beyond_overlap);
+            if let Some(v) = world.violation.lock().unwrap().take() {
+                return Err(self.violation(v));
+            }
+            if !report.complete() {
+                return Err(
+                    self.violation(format!("an undisturbed run did not complete: {report:?}"))
+                );
+            }
         }
         let stored = stored_ids(&store).await;
         let delivered: BTreeMap<&str, &Planned> =

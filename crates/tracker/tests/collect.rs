@@ -638,6 +638,7 @@ async fn a_split_window_claims_only_what_its_own_chain_stored() {
     let config = CollectConfig {
         initial_windows: 1,
         overlap: Duration::zero(),
+        sweep_age: None,
         ..fast()
     };
     let source = Arc::new(StolenHalfFails {
@@ -945,4 +946,123 @@ async fn a_stream_that_cannot_advance_says_so_after_three_runs() {
     assert!(report.complete(), "{report:?}");
     assert_eq!(report.streams[0].stalled_runs, 0);
     assert_eq!(rig.stored_ids().await.len(), 3_000);
+}
+
+/// 300 events over three hours from `t0()`: every tenth arrives 40 minutes late (beyond the
+/// 20-minute overlap), two in ten 16-19 minutes late (inside it), the rest within a minute.
+fn late_history(rig: &Rig) -> BTreeSet<String> {
+    let mut expected = BTreeSet::new();
+    for i in 0..300i64 {
+        let time = t0() + Duration::seconds(36 * i);
+        let delay = match i % 10 {
+            0 => Duration::minutes(40),
+            1 | 2 => Duration::minutes(16) + Duration::seconds(i % 180),
+            _ => Duration::seconds(30),
+        };
+        let id = format!("late-{i:04}");
+        rig.history
+            .add_delivered(
+                &RecordSpec::new(&id, time)
+                    .place(ACCOUNT, "us-east-1")
+                    .json(),
+                Some(time + delay),
+            )
+            .unwrap();
+        expected.insert(id);
+    }
+    expected
+}
+
+/// Hourly runs for 28 hours; the sum of the late events the overlap and the sweep found, and
+/// each run's overlap.
+async fn hourly(rig: &Rig, config: &CollectConfig) -> (u64, u64, Vec<i64>) {
+    let streams = iam_stream();
+    let ports = rig.ports(rig.history.clone());
+    let (mut rescan, mut sweep, mut overlaps) = (0, 0, Vec::new());
+    for hour in 0..28 {
+        let now = t0() + Duration::hours(hour) + Duration::minutes(7);
+        rig.history.set_now(now);
+        let report = collect(&ports, &streams, config, now, Arc::new(NoDeadline))
+            .await
+            .unwrap();
+        assert!(report.complete(), "{report:?}");
+        rescan += report.streams[0].late_found;
+        sweep += report.streams[0].late_beyond_overlap;
+        overlaps.push(report.streams[0].overlap_minutes);
+    }
+    (rescan, sweep, overlaps)
+}
+
+#[tokio::test]
+async fn deliveries_later_than_the_overlap_are_found_by_the_sweep_and_counted() {
+    let fixed = CollectConfig {
+        max_overlap: Duration::minutes(20),
+        ..fast()
+    };
+    // Without the sweep, deliveries later than the overlap are lost...
+    let control = Rig::new();
+    let expected = late_history(&control);
+    hourly(
+        &control,
+        &CollectConfig {
+            sweep_age: None,
+            ..fixed.clone()
+        },
+    )
+    .await;
+    let lost = expected.len() - control.stored_ids().await.len();
+    assert!(lost > 0, "the control loses the latest deliveries");
+    // ...with it, the same schedule stores every event, and counts those the overlap missed.
+    let rig = Rig::new();
+    late_history(&rig);
+    let (rescan, sweep, overlaps) = hourly(&rig, &fixed).await;
+    assert_eq!(rig.stored_ids().await, expected, "every event, once");
+    assert_eq!(
+        sweep, lost as u64,
+        "the sweep finds exactly what the overlap missed"
+    );
+    assert!(rescan > 0);
+    assert!(overlaps.iter().all(|&m| m == 20));
+    let cp = rig
+        .checkpoints
+        .load(&iam_stream()[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.stats.late_beyond_overlap, sweep);
+    assert_eq!(cp.stats.late_found, rescan);
+    assert_eq!(cp.stats.lateness.iter().sum::<u64>(), 300);
+}
+
+#[tokio::test]
+async fn lateness_near_the_overlap_widens_it_and_a_cap_below_it_is_refused() {
+    let rig = Rig::new();
+    let expected = late_history(&rig);
+    let (_, _, overlaps) = hourly(&rig, &fast()).await;
+    assert_eq!(rig.stored_ids().await, expected);
+    assert_eq!(overlaps[0], 20);
+    assert!(
+        overlaps.iter().any(|&m| m > 20) && overlaps.iter().all(|&m| m <= 240),
+        "the overlap widened, within its cap: {overlaps:?}"
+    );
+    // A cap below what was observed is refused, naming the stream and the figure.
+    let capped = CollectConfig {
+        overlap: Duration::minutes(5),
+        max_overlap: Duration::minutes(5),
+        ..fast()
+    };
+    let err = collect(
+        &rig.ports(rig.history.clone()),
+        &iam_stream(),
+        &capped,
+        t0() + Duration::hours(29),
+        Arc::new(NoDeadline),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("p99.9 lateness") && err.contains("iam.amazonaws.com"),
+        "{err}"
+    );
 }

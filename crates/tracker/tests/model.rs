@@ -43,6 +43,8 @@ fn no_schedule_claims_an_event_that_is_not_stored() {
     assert!(stats.throttled > count, "{stats:?}");
     assert!(stats.failed_requests > count / 2, "{stats:?}");
     assert!(stats.late_deliveries > count * 5, "{stats:?}");
+    assert!(stats.beyond_overlap > count, "{stats:?}");
+    assert!(stats.found_by_sweep > count / 2, "{stats:?}");
     assert!(stats.duplicate_deliveries > count, "{stats:?}");
     assert!(stats.checks > count * 5, "{stats:?}");
 }

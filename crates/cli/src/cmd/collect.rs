@@ -54,9 +54,18 @@ pub struct CollectArgs {
     /// Collect every management event instead of the identity sources.
     #[arg(long)]
     pub all_management_events: bool,
-    /// Re-scanned before each checkpoint for late deliveries.
+    /// Re-scanned before each checkpoint for late deliveries (at least: a stream whose observed
+    /// lateness approaches it re-scans more, up to --max-overlap).
     #[arg(long, default_value = "20m")]
     pub overlap: String,
+    /// The most a stream's overlap is widened to; a value below a stream's observed p99.9
+    /// lateness is refused.
+    #[arg(long, default_value = "4h")]
+    pub max_overlap: String,
+    /// Every time is read again once this old, for deliveries later than the overlap (the
+    /// daily sweep, spread over the day's runs); "off" for none.
+    #[arg(long, default_value = "24h")]
+    pub sweep_age: String,
     /// How far back a new stream starts (Event history keeps 90 days).
     #[arg(long, default_value = "90d")]
     pub backfill: String,
@@ -110,6 +119,11 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
     }
     let config = CollectConfig {
         overlap: timearg::duration(&args.overlap).context("--overlap")?,
+        max_overlap: timearg::duration(&args.max_overlap).context("--max-overlap")?,
+        sweep_age: match args.sweep_age.as_str() {
+            "off" | "none" => None,
+            age => Some(timearg::duration(age).context("--sweep-age")?),
+        },
         backfill: timearg::duration(&args.backfill).context("--backfill")?,
         requests_per_second: args.rate,
         chains_per_region: args.chains,

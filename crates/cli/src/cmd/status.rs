@@ -208,6 +208,8 @@ fn write_checkpoints(
             "last run",
             "runs",
             "stored",
+            "late: in overlap / beyond",
+            "p99.9 late (overlap)",
             "last error",
         ]);
         let now = chrono::Utc::now();
@@ -222,12 +224,34 @@ fn write_checkpoints(
                 ago(now - c.updated_at),
                 count(c.stats.runs),
                 count(c.stats.events_stored),
+                format!(
+                    "{} / {}",
+                    count(c.stats.late_found),
+                    count(c.stats.late_beyond_overlap)
+                ),
+                lateness(c),
                 c.last_error.clone().unwrap_or_default(),
             ]);
         }
         writeln!(out, "{t}")?;
     }
     Ok(())
+}
+
+/// The p99.9 delivery lateness seen on a stream, and the overlap its last run re-scanned.
+fn lateness(c: &iat_core::ports::Checkpoint) -> String {
+    let p999 = c
+        .stats
+        .lateness_p999()
+        .map_or("-".to_owned(), |d| match d.num_minutes() {
+            0 => "on time".to_owned(),
+            m if m > 24 * 60 => "over 1 d".to_owned(),
+            m => format!("≤ {m} min"),
+        });
+    match c.stats.overlap_minutes {
+        0 => p999,
+        m => format!("{p999} ({m} min)"),
+    }
 }
 
 /// How long ago a run was: `just now`, `4 min ago`, `3 h ago`.

@@ -41,6 +41,18 @@ async fn put_is_idempotent(store: &impl EventStore) {
         (2, 1),
         "put: a repeated id in one batch is a duplicate"
     );
+    assert_eq!(
+        out.inserted_times,
+        [t0(), t0()],
+        "put: the time of each new event"
+    );
+    let c = RecordSpec::new("put-c", t0() + chrono::Duration::seconds(7)).event();
+    let out = store.put(&[a.clone(), c.clone()]).await.unwrap();
+    assert_eq!(
+        out.inserted_times,
+        [c.time],
+        "put: only new events have their time reported"
+    );
     let out = store.put(&[a.clone(), b.clone()]).await.unwrap();
     assert_eq!(
         (out.inserted, out.duplicates),
@@ -48,10 +60,10 @@ async fn put_is_idempotent(store: &impl EventStore) {
         "put: stored ids are duplicates"
     );
     let all = store.query(&EventQuery::default()).await.unwrap();
-    assert_eq!(all.len(), 2, "put: each event is stored once");
+    assert_eq!(all.len(), 3, "put: each event is stored once");
     assert_eq!(
         store.stats().await.unwrap().events,
-        2,
+        3,
         "put: stats count each event once"
     );
     let out = store.put(&[]).await.unwrap();

@@ -19,10 +19,14 @@ use crate::model::{AccountId, ActivityEvent, EventId, Region};
 use crate::time::TimeWindow;
 
 /// Result of a put: how many events were new and how many were already stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PutOutcome {
     pub inserted: usize,
     pub duplicates: usize,
+    /// The event time of each new event (the collector measures from them how late events
+    /// found by a re-scan arrived).
+    #[serde(skip)]
+    pub inserted_times: Vec<DateTime<Utc>>,
 }
 
 /// A record that could not be used, kept for inspection.
@@ -239,6 +243,7 @@ impl EventStore for MemoryEventStore {
                 inner.ids.insert(e.id.clone(), e.time);
                 inner.by_key.insert((e.time, e.id.clone()), e.clone());
                 out.inserted += 1;
+                out.inserted_times.push(e.time);
             }
         }
         Ok(out)
