@@ -21,6 +21,7 @@ mod deploy;
 mod lake;
 mod reliability;
 mod tracker;
+mod tracker_faults;
 mod wcu;
 
 #[derive(Debug, Parser)]
@@ -61,6 +62,9 @@ struct Args {
     /// Events per region for the tracker benchmark (17 regions).
     #[arg(long, default_value_t = 5_000)]
     tracker_events_per_region: usize,
+    /// Events for the collector's benchmark with every fault on.
+    #[arg(long, default_value_t = 20_000)]
+    fault_events: usize,
     /// Schedules of the collector's model check.
     #[arg(long, default_value_t = 10_000)]
     model_schedules: u64,
@@ -128,6 +132,9 @@ fn main() -> anyhow::Result<()> {
             args.ingest_events,
             args.runs,
         )?);
+    }
+    if ["all", "tracker", "reliability"].contains(&args.only.as_str()) {
+        figures.extend(tracker_faults::benchmark(args.fault_events)?);
     }
     if ["all", "tracker"].contains(&args.only.as_str()) {
         figures.extend(tracker::benchmark(
