@@ -1,11 +1,13 @@
 //! The `EventSource` port on CloudTrail `LookupEvents`.
 //!
 //! One client per region, built from one SDK configuration, so retries, timeouts, endpoint and
-//! credentials are the SDK's. The port's query maps one to one onto the API's parameters; the
-//! caller owns paging and rate control.
+//! credentials are the SDK's; each page reports how many attempts the SDK retried, so faults it
+//! absorbed still show. The port's query maps one to one onto the API's parameters; the caller
+//! owns paging and rate control.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_cloudtrail::Client;
@@ -26,6 +28,9 @@ pub struct CloudTrailEventSource {
     config: aws_config::SdkConfig,
     account: AccountId,
     clients: Mutex<HashMap<Region, Client>>,
+    /// SDK retries of requests that failed in the end, per region: reported with the region's
+    /// next page, so the totals count every retry.
+    unreported_retries: Mutex<HashMap<Region, u32>>,
 }
 
 impl CloudTrailEventSource {
@@ -35,6 +40,7 @@ impl CloudTrailEventSource {
             config: config.clone(),
             account,
             clients: Mutex::new(HashMap::new()),
+            unreported_retries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -49,6 +55,28 @@ impl CloudTrailEventSource {
                 Client::from_conf(conf)
             })
             .clone()
+    }
+}
+
+/// Counts a request's attempts (the first and each SDK retry).
+#[derive(Debug, Clone, Default)]
+struct Attempts(Arc<AtomicU32>);
+
+impl aws_sdk_cloudtrail::config::Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "CountAttempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_cloudtrail::config::interceptors::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
+        _components: &aws_sdk_cloudtrail::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_cloudtrail::config::ConfigBag,
+    ) -> Result<(), aws_sdk_cloudtrail::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -87,7 +115,19 @@ impl EventSource for CloudTrailEventSource {
         if let Some(t) = token {
             req = req.next_token(&t.0);
         }
-        let out = req.send().await.map_err(|e| match e.as_service_error() {
+        let attempts = Attempts::default();
+        let sent = req.customize().interceptor(attempts.clone()).send().await;
+        let mut retries = attempts.0.load(Ordering::Relaxed).saturating_sub(1);
+        {
+            let mut unreported = self.unreported_retries.lock().unwrap();
+            let pending = unreported.entry(query.region.clone()).or_default();
+            if sent.is_err() {
+                *pending += retries;
+            } else {
+                retries += std::mem::take(pending);
+            }
+        }
+        let out = sent.map_err(|e| match e.as_service_error() {
             Some(LookupEventsError::InvalidNextTokenException(_)) => Error::InvalidPageToken,
             Some(err)
                 if aws_sdk_cloudtrail::error::ProvideErrorMetadata::code(err)
@@ -123,6 +163,7 @@ impl EventSource for CloudTrailEventSource {
         Ok(EventPage {
             records,
             next: out.next_token().map(|t| PageToken(t.to_owned())),
+            retries,
         })
     }
 }

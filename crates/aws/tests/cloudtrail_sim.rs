@@ -193,9 +193,16 @@ async fn server_errors_are_retried_by_the_sdk_and_reported_without_retries() {
         .unwrap();
     let q = query(TimeWindow::new(t0 - Duration::minutes(1), t0).unwrap());
     let patient = source(addr, 8).await;
+    let mut retries = 0;
     for _ in 0..20 {
-        assert_eq!(patient.lookup(&q, None).await.unwrap().records.len(), 1);
+        let page = patient.lookup(&q, None).await.unwrap();
+        assert_eq!(page.records.len(), 1);
+        retries += page.retries;
     }
+    assert!(
+        retries > 0,
+        "the SDK's own retries are reported with the page"
+    );
     let stats = sim.stats();
     assert!(
         stats.server_errors > 0 && stats.dropped > 0,

@@ -140,7 +140,8 @@ pub struct StreamReport {
     pub windows_cut: u64,
     pub requests: u64,
     pub throttled: u64,
-    /// Pages retried after the service was unavailable.
+    /// Pages retried after the service was unavailable or throttled: by the collector, or by
+    /// the client before it answered (the SDK's own retries).
     pub retried: u64,
     pub records: u64,
     pub inserted: u64,
@@ -946,6 +947,8 @@ impl Chain {
                 Err(e) => return Outcome::Failed(e),
             };
             failures = 0;
+            // Faults the client absorbed count as retries too.
+            counts.retried += u64::from(page.retries);
             // Events at or before a thief's split are the thief's to store: storing them here too
             // would race its writes of the same events.
             let handed_over = active.lock().unwrap().stop_at;

@@ -146,6 +146,7 @@ async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
     // enough for every delivery.
     let mut now = t0;
     let mut throttled = 0;
+    let mut retried = 0;
     for run in 0..8 {
         sim.set_now(now);
         let deadline: Arc<dyn Deadline> = if run < 3 {
@@ -157,6 +158,7 @@ async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
             .await
             .unwrap();
         throttled += report.total(|s| s.throttled);
+        retried += report.total(|s| s.retried);
         assert!(
             report.streams.iter().all(|s| s.error.is_none()),
             "run {run}: {report:?}"
@@ -185,5 +187,12 @@ async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
     assert!(
         throttled > 0 && stats.throttled > 0,
         "the rate limit was met: {stats:?}"
+    );
+    // Every fault the simulator injected was answered by a retry, the SDK's or the collector's:
+    // the run's counts show them all.
+    let faults = stats.server_errors + stats.dropped + stats.throttled;
+    assert!(
+        retried + throttled >= faults * 9 / 10,
+        "{retried} retried and {throttled} throttled for {faults} faults ({stats:?})"
     );
 }

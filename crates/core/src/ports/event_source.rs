@@ -78,6 +78,9 @@ pub struct EventPage {
     /// Raw CloudTrail record JSON, one string per event.
     pub records: Vec<String>,
     pub next: Option<PageToken>,
+    /// Attempts the client made for this page beyond the first (its own retries of 5xx,
+    /// throttling and lost connections), so faults it absorbed still show.
+    pub retries: u32,
 }
 
 /// Reads CloudTrail Event history.
@@ -182,6 +185,7 @@ impl EventSource for MemoryEventSource {
         Ok(EventPage {
             records: page,
             next,
+            retries: 0,
         })
     }
 }
