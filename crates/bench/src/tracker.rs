@@ -300,14 +300,14 @@ pub(crate) fn benchmark(
             "all ThrottlingException answers, warm-up included",
         ),
         fig(
-            "tracker.lost_events",
+            "tracker.at_limits_lost_events",
             median(lost),
             "count",
             "0",
             "generated events not found when the store is read back",
         ),
         fig(
-            "tracker.duplicate_events",
+            "tracker.at_limits_duplicate_events",
             median(dups),
             "count",
             "0",
