@@ -132,17 +132,7 @@ impl Alerter {
     /// Sends alerts (from [`Alerter::evaluate`], possibly of several batches merged with
     /// [`Alert::merge`]): the digest decision is taken over all of them.
     pub async fn deliver(&self, alerts: Vec<Alert>, now: DateTime<Utc>) -> RunReport {
-        let mut report = RunReport {
-            hits: alerts.iter().map(|a| a.events.len()).sum(),
-            alerts: alerts.len(),
-            ..RunReport::default()
-        };
-        let mut claimed = Vec::new();
-        for alert in alerts {
-            if let Some(c) = self.claim(alert, now, &mut report).await {
-                claimed.push(c);
-            }
-        }
+        let (mut report, claimed) = self.claim_all(alerts, now).await;
         if claimed.is_empty() {
             return report;
         }
@@ -209,17 +199,7 @@ impl Alerter {
         limit_hours: i64,
         now: DateTime<Utc>,
     ) -> RunReport {
-        let mut report = RunReport {
-            hits: alerts.iter().map(|a| a.events.len()).sum(),
-            alerts: alerts.len(),
-            ..RunReport::default()
-        };
-        let mut claimed = Vec::new();
-        for alert in alerts {
-            if let Some(c) = self.claim(alert, now, &mut report).await {
-                claimed.push(c);
-            }
-        }
+        let (mut report, claimed) = self.claim_all(alerts, now).await;
         if claimed.is_empty() {
             return report;
         }
@@ -248,6 +228,22 @@ impl Alerter {
             }
         }
         report
+    }
+
+    /// Claims every alert's (event, rule) pairs; the report counts what was raised and skipped.
+    async fn claim_all(&self, alerts: Vec<Alert>, now: DateTime<Utc>) -> (RunReport, Vec<Claimed>) {
+        let mut report = RunReport {
+            hits: alerts.iter().map(|a| a.events.len()).sum(),
+            alerts: alerts.len(),
+            ..RunReport::default()
+        };
+        let mut claimed = Vec::new();
+        for alert in alerts {
+            if let Some(c) = self.claim(alert, now, &mut report).await {
+                claimed.push(c);
+            }
+        }
+        (report, claimed)
     }
 
     async fn claim(

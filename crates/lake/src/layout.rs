@@ -30,24 +30,30 @@ pub fn part_key(prefix: &str, day: NaiveDate, n: usize) -> String {
 /// Where a re-export of a day is written first, beside the table (Athena never reads it), so
 /// the day's parts are replaced only once the new export is known not to be smaller.
 pub fn staging_prefix(prefix: &str, day: NaiveDate) -> String {
+    format!(
+        "{}staging/dt={}/",
+        exports_prefix(prefix),
+        day.format("%Y-%m-%d")
+    )
+}
+
+/// Where the exporter keeps what Athena must not read: `<prefix>/exports/`.
+fn exports_prefix(prefix: &str) -> String {
     let p = prefix.trim_matches('/');
-    let base = if p.is_empty() {
-        String::new()
+    if p.is_empty() {
+        "exports/".to_owned()
     } else {
-        format!("{p}/")
-    };
-    format!("{base}exports/staging/dt={}/", day.format("%Y-%m-%d"))
+        format!("{p}/exports/")
+    }
 }
 
 /// The manifest recording a day's last export, beside the table (Athena never reads it).
 pub fn manifest_key(prefix: &str, day: NaiveDate) -> String {
-    let p = prefix.trim_matches('/');
-    let base = if p.is_empty() {
-        String::new()
-    } else {
-        format!("{p}/")
-    };
-    format!("{base}exports/dt={}.json", day.format("%Y-%m-%d"))
+    format!(
+        "{}dt={}.json",
+        exports_prefix(prefix),
+        day.format("%Y-%m-%d")
+    )
 }
 
 #[cfg(test)]

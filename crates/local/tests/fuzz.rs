@@ -4,18 +4,8 @@
 
 use std::io::Write;
 
-use iat_core::contract::fuzz::{FuzzReport, fuzz};
+use iat_core::contract::fuzz::{budget_from_env, fuzz};
 use iat_local::logfiles::{self, Item, ReadLimits};
-
-fn budget() -> (u64, u64) {
-    let num = |name: &str, default: u64| {
-        std::env::var(name).map_or(default, |v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
-        })
-    };
-    (num("IAT_FUZZ_EXECS", 20_000), num("IAT_FUZZ_SEED", 1))
-}
 
 fn corpus() -> Vec<Vec<u8>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -36,25 +26,9 @@ fn corpus() -> Vec<Vec<u8>> {
     out
 }
 
-fn assert_clean(r: &FuzzReport) {
-    println!(
-        "{}: {} executions, {} crashes",
-        r.target,
-        r.execs,
-        r.crashes.len()
-    );
-    assert!(
-        r.crashes.is_empty(),
-        "{} crashes of {}; first: {:?}",
-        r.crashes.len(),
-        r.target,
-        r.crashes.first()
-    );
-}
-
 #[test]
 fn no_file_panics_the_trail_file_reader() {
-    let (execs, seed) = budget();
+    let (execs, seed) = budget_from_env();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input");
     // Small limits, so the streamed and capped paths are taken as often as the in-memory one.
@@ -77,5 +51,5 @@ fn no_file_panics_the_trail_file_reader() {
     };
     let r = fuzz("trail-file", &corpus(), &target, execs, seed);
     assert_eq!(r.execs, execs);
-    assert_clean(&r);
+    r.assert_clean();
 }

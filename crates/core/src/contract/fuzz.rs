@@ -40,6 +40,43 @@ pub struct FuzzReport {
     pub crashes: Vec<Crash>,
 }
 
+impl FuzzReport {
+    /// Prints the run and fails the calling test on any crash, showing the first.
+    ///
+    /// # Panics
+    /// When the run found a crash.
+    pub fn assert_clean(&self) {
+        println!(
+            "{}: {} executions, {} crashes",
+            self.target,
+            self.execs,
+            self.crashes.len()
+        );
+        assert!(
+            self.crashes.is_empty(),
+            "{} crashes of {}; first: {:?}",
+            self.crashes.len(),
+            self.target,
+            self.crashes.first()
+        );
+    }
+}
+
+/// The budget of a test's fuzzing run: `IAT_FUZZ_EXECS` executions per target (20,000 when
+/// unset) from `IAT_FUZZ_SEED` (1).
+///
+/// # Panics
+/// When either is set to something other than a whole number.
+pub fn budget_from_env() -> (u64, u64) {
+    let num = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
+        })
+    };
+    (num("IAT_FUZZ_EXECS", 20_000), num("IAT_FUZZ_SEED", 1))
+}
+
 /// Runs `target` on `execs` mutations of `corpus` (and the corpus itself first), from `seed`.
 pub fn fuzz(
     name: &'static str,
