@@ -183,7 +183,7 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
     };
     // Hourly runs over 46 hours: every fifth cut by a deadline, every seventh crashed after a
     // few milliseconds, the last ones undisturbed.
-    let (mut cut, mut crashed, mut found_by_sweep, mut throttled) = (0, 0, 0, 0);
+    let (mut cut, mut crashed, mut found_by_sweep) = (0, 0, 0);
     for hour in 0..46i64 {
         let now = t0 + Duration::hours(hour) + Duration::minutes(3);
         sim.set_now(now);
@@ -206,7 +206,6 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
         }
         let report = run.await?;
         found_by_sweep += report.total(|s| s.late_beyond_overlap);
-        throttled += report.total(|s| s.throttled);
     }
 
     // Export every day to Parquet and count rows per id with SQL: the lake has no unique key.
@@ -249,7 +248,6 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
         stats.server_errors,
         stats.dropped
     );
-    let _ = throttled;
     Ok(Outcome {
         lost,
         duplicates,

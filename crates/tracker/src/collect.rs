@@ -672,7 +672,6 @@ async fn save(checkpoints: &dyn CheckpointStore, state: &mut StreamState, end_of
         cp.settled_up_to = state.settled_prefix();
         cp.swept_up_to = state.swept_prefix();
         cp.last_run_at = Some(state.run_started);
-        cp.stats.lateness = state.checkpoint.stats.lateness.clone();
         cp.islands = coverage.islands();
         cp.updated_at = chrono::Utc::now();
         // Totals grow as pages are stored, so a run killed midway still counts what it stored.
