@@ -13,10 +13,16 @@
 //! manifest) is written to a staging prefix first and replaces the day's parts only if it holds
 //! at least the events of the last export ([`ExportOptions::allow_shrink`] overrides).
 //!
+//! [`daily`] decides which days a daily run exports: the late days, and the days the collector's
+//! checkpoints completed since the last run.
+//!
 //! [`report`] is the other half of the analytics service: the weekly denied-calls report,
 //! run on whichever query engine the caller gives it.
 
+pub mod daily;
 pub mod report;
+
+pub use daily::{Coverage, DailyExport, export_daily};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use iat_core::TimeWindow;
@@ -146,6 +152,10 @@ pub async fn export_day(
     }
     if let Some(done) = part.take() {
         flush(objects, &part_dir, done, &mut written, &mut report).await?;
+    }
+    if report.events == 0 && before.is_empty() && previous.is_none() {
+        // Nothing collected for the day, nothing exported before: nothing to write.
+        return Ok(report);
     }
     if report.events == 0 && !before.is_empty() {
         tracing::warn!(%day, parts = before.len(), "the store has no events for this day; keeping the lake's parts");

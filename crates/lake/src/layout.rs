@@ -47,6 +47,12 @@ fn exports_prefix(prefix: &str) -> String {
     }
 }
 
+/// Where the daily export records how far the collector's checkpoints had reached when it last
+/// looked, so the next run re-exports the days completed since.
+pub fn coverage_key(prefix: &str) -> String {
+    format!("{}coverage.json", exports_prefix(prefix))
+}
+
 /// The manifest recording a day's last export, beside the table (Athena never reads it).
 pub fn manifest_key(prefix: &str, day: NaiveDate) -> String {
     format!(

@@ -1,16 +1,19 @@
 //! The exporter function: days of the events table into the Parquet lake on S3.
 //!
-//! A daily schedule exports yesterday and the `LATE_DAYS` before it (late events); an
+//! A daily schedule exports yesterday and the `LATE_DAYS` before it (late events), and every
+//! day the collector's checkpoints (in `CONTROL_TABLE`) completed since the last daily run, so
+//! a day exported while the collector was behind is exported again once it is complete; an
 //! invocation with `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}` exports that range on demand.
 //! Each day is read from its own DynamoDB partitions (never a Scan) and replaces that day in
 //! the lake exactly. A day the table no longer holds (expired) is left as the lake has it.
 //!
-//! Environment: `EVENTS_TABLE`, `LAKE_BUCKET` (required); `LAKE_PREFIX` (none), `LATE_DAYS`
-//! (2), `COMPRESSION` (snappy or zstd), `ROWS_PER_PART` (500000).
+//! Environment: `EVENTS_TABLE`, `LAKE_BUCKET` (required); `CONTROL_TABLE` (none: only the late
+//! days are exported, with a warning at start-up), `LAKE_PREFIX` (none), `LATE_DAYS` (2),
+//! `COMPRESSION` (snappy or zstd), `ROWS_PER_PART` (500000).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use iat_aws::{DynamoEventStore, S3ObjectStore};
-use iat_exporter::{DayExport, ExportOptions, daily_days, export_days};
+use iat_aws::{DynamoCheckpointStore, DynamoEventStore, S3ObjectStore};
+use iat_exporter::{DayExport, ExportOptions, daily_days, export_daily, export_days};
 use iat_lake::Compression;
 use serde_json::{Value, json};
 
@@ -20,6 +23,8 @@ use crate::env::{Env, EnvError};
 #[derive(Debug, Clone)]
 pub struct ExporterSettings {
     pub events_table: String,
+    /// The collector's checkpoints: which days are complete.
+    pub control_table: Option<String>,
     pub bucket: String,
     pub late_days: u32,
     pub options: ExportOptions,
@@ -52,8 +57,15 @@ impl ExporterSettings {
             }
             .into());
         }
+        let control_table = env.get("CONTROL_TABLE").filter(|t| !t.is_empty());
+        if control_table.is_none() {
+            tracing::warn!(
+                "CONTROL_TABLE is not set: days the collector completes after the late days are not exported again"
+            );
+        }
         Ok(Self {
             events_table,
+            control_table,
             bucket,
             late_days,
             options: ExportOptions {
@@ -100,6 +112,7 @@ impl From<ExporterError> for lambda_runtime::Diagnostic {
 #[derive(Debug)]
 pub struct ExporterFunction {
     store: DynamoEventStore,
+    checkpoints: Option<DynamoCheckpointStore>,
     lake: S3ObjectStore,
     settings: ExporterSettings,
 }
@@ -109,11 +122,16 @@ impl ExporterFunction {
         settings: ExporterSettings,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ExporterError> {
-        let store =
-            DynamoEventStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.events_table);
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let store = DynamoEventStore::new(dynamo.clone(), &settings.events_table);
+        let checkpoints = settings
+            .control_table
+            .as_ref()
+            .map(|t| DynamoCheckpointStore::new(dynamo, t));
         let lake = S3ObjectStore::new(S3ObjectStore::client(sdk, false), &settings.bucket, "")?;
         Ok(Self {
             store,
+            checkpoints,
             lake,
             settings,
         })
@@ -122,11 +140,13 @@ impl ExporterFunction {
     /// Builds the function over given ports (tests, other stores).
     pub fn with_ports(
         store: DynamoEventStore,
+        checkpoints: Option<DynamoCheckpointStore>,
         lake: S3ObjectStore,
         settings: ExporterSettings,
     ) -> Self {
         Self {
             store,
+            checkpoints,
             lake,
             settings,
         }
@@ -147,7 +167,7 @@ impl ExporterFunction {
         let (first, last) = match (day("from")?, day("to")?) {
             (Some(f), t) => (f, t.unwrap_or(f)),
             (None, Some(t)) => (t, t),
-            (None, None) => daily_days(now.date_naive(), self.settings.late_days),
+            (None, None) => return self.daily(now).await,
         };
         if (last - first).num_days() > 400 {
             return Err(ExporterError::BadRequest(format!(
@@ -166,5 +186,49 @@ impl ExporterFunction {
         let events: u64 = days.iter().map(|d| d.events).sum();
         tracing::info!(%first, %last, days = days.len(), events, "export run");
         Ok(json!({"days": days, "events": events}))
+    }
+
+    /// The daily run: the late days, and the days the checkpoints completed since the last.
+    async fn daily(&self, now: DateTime<Utc>) -> Result<Value, ExporterError> {
+        let today = now.date_naive();
+        let Some(checkpoints) = &self.checkpoints else {
+            let (first, last) = daily_days(today, self.settings.late_days);
+            let days = export_days(
+                &self.store,
+                &self.lake,
+                first,
+                last,
+                &self.settings.options,
+                now,
+            )
+            .await?;
+            let events: u64 = days.iter().map(|d| d.events).sum();
+            tracing::info!(%first, %last, days = days.len(), events, "daily export");
+            return Ok(json!({"days": days, "events": events}));
+        };
+        let run = export_daily(
+            &self.store,
+            &self.lake,
+            checkpoints,
+            today,
+            self.settings.late_days,
+            &self.settings.options,
+            now,
+        )
+        .await?;
+        let events: u64 = run.days.iter().map(|d| d.events).sum();
+        // Days looked at only because the checkpoints cover them, and empty, are left out.
+        let days: Vec<&DayExport> = run
+            .days
+            .iter()
+            .filter(|d| d.events > 0 || d.kept_existing || !run.completed.contains(&d.day))
+            .collect();
+        tracing::info!(days = days.len(), completed = run.completed.len(), events, settled_up_to = ?run.coverage.settled_up_to, swept_up_to = ?run.coverage.swept_up_to, "daily export");
+        Ok(json!({
+            "days": days,
+            "events": events,
+            "completed": run.completed,
+            "coverage": run.coverage,
+        }))
     }
 }

@@ -1,11 +1,18 @@
 //! The exporter function against moto: a day of the DynamoDB events table into Parquet parts
-//! on S3, exported three times with a late event in between: each event once, read back.
+//! on S3, exported three times with a late event in between: each event once, read back; and a
+//! day the collector completed after the late days is exported by the daily run, as the
+//! checkpoints in the control table say.
 //!
 //! `make test` starts moto; run alone, this test skips.
 
 use chrono::{Duration, Utc};
-use iat_aws::{AwsSettings, DynamoEventStore, S3ObjectStore, TableKind, create_table, sdk_config};
+use iat_aws::{
+    AwsSettings, DynamoCheckpointStore, DynamoEventStore, S3ObjectStore, TableKind, create_table,
+    sdk_config,
+};
 use iat_core::contract::records::RecordSpec;
+use iat_core::model::{AccountId, Region, StreamKey};
+use iat_core::ports::{Checkpoint, CheckpointStore};
 use iat_core::ports::{EventStore, ObjectStore};
 use iat_lambda::env::Env;
 use iat_lambda::exporter::{ExporterFunction, ExporterSettings};
@@ -27,6 +34,25 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
     create_table(&dynamo, TableKind::Events, &name)
         .await
         .unwrap();
+    let control = format!("{name}-control");
+    create_table(&dynamo, TableKind::Control, &control)
+        .await
+        .unwrap();
+    let checkpoints = DynamoCheckpointStore::new(dynamo.clone(), &control);
+    // One stream, still behind: complete up to 2026-02-10 when the first daily run comes.
+    let mut cp = Checkpoint::new(
+        StreamKey {
+            account: AccountId::new("111122223333").unwrap(),
+            region: Region::new("us-east-1").unwrap(),
+            source: "iam.amazonaws.com".into(),
+        },
+        Utc::now(),
+    );
+    let behind: chrono::DateTime<Utc> = "2026-02-10T00:00:00Z".parse().unwrap();
+    cp.complete_up_to = Some(behind);
+    cp.settled_up_to = Some(behind);
+    cp.stats.overlap_minutes = 20;
+    cp.version = checkpoints.save(&cp).await.unwrap();
     let s3 = S3ObjectStore::client(&sdk, true);
     s3.create_bucket().bucket(&name).send().await.unwrap();
     let store = DynamoEventStore::new(dynamo.clone(), &name);
@@ -42,6 +68,7 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
 
     let env_values = [
         ("EVENTS_TABLE", name.clone()),
+        ("CONTROL_TABLE", control.clone()),
         ("LAKE_BUCKET", name.clone()),
         ("LAKE_PREFIX", "lake".into()),
         ("ROWS_PER_PART", "120".into()),
@@ -56,6 +83,7 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
     let lake = S3ObjectStore::new(s3.clone(), &name, "").unwrap();
     let f = ExporterFunction::with_ports(
         DynamoEventStore::new(dynamo.clone(), &name),
+        Some(DynamoCheckpointStore::new(dynamo.clone(), &control)),
         lake.clone(),
         settings,
     );
@@ -67,6 +95,11 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
     }
     store
         .put(&[RecordSpec::new("late-1", t0 + Duration::hours(5)).event()])
+        .await
+        .unwrap();
+    // The backfill has stored an event of 2026-02-20, a day it has not completed yet.
+    store
+        .put(&[RecordSpec::new("backfill-1", t0 - Duration::days(11)).event()])
         .await
         .unwrap();
     // The daily run on 2026-03-05 re-exports the 3rd (two late days) and takes the late event in.
@@ -96,6 +129,30 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
             ("2026-03-04".to_owned(), 1)
         ]
     );
+
+    let backfilled = iat_core::ports::ObjectKey::new("lake/exports/dt=2026-02-20.json").unwrap();
+    assert!(lake.get(&backfilled).await.unwrap().is_none());
+    // The stream catches up; the next daily run exports 2026-02-20, outside its late days.
+    cp.complete_up_to = Some("2026-03-05T23:40:00Z".parse().unwrap());
+    cp.settled_up_to = cp.complete_up_to;
+    checkpoints.save(&cp).await.unwrap();
+    let next = f
+        .handle(
+            json!({"source": "aws.events"}),
+            "2026-03-06T01:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        next["completed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-02-20")),
+        "{next}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&lake.get(&backfilled).await.unwrap().unwrap()).unwrap();
+    assert_eq!(manifest["events"], 1);
 
     let mut ids = Vec::new();
     for key in lake.list("lake/events/dt=2026-03-03/").await.unwrap() {

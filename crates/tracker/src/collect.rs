@@ -344,7 +344,7 @@ pub async fn collect_with_progress(
         let mut coverage = Coverage::new(stored_prefix, &checkpoint.islands);
         coverage.floor(horizon);
         // Saved islands were clipped to what their run had settled, so they are settled too.
-        let stored_settled = settled_up_to(&checkpoint, overlap);
+        let stored_settled = checkpoint.settled(overlap);
         let mut settled = Coverage::new(stored_settled, &checkpoint.islands);
         settled.floor(horizon);
         let mut ranges = Vec::new();
@@ -625,17 +625,6 @@ pub fn widened_overlap(
         Some(l) if l * 4 >= configured * 3 => configured.max(l + l / 2).min(max),
         _ => configured,
     }
-}
-
-/// How far a checkpoint is settled; for one saved before `settled_up_to` existed, what its
-/// `collected_at` implied (the run that last moved it read up to `collected_at − overlap`).
-fn settled_up_to(cp: &Checkpoint, overlap: Duration) -> Option<DateTime<Utc>> {
-    if cp.settled_up_to.is_some() {
-        return cp.settled_up_to.min(cp.complete_up_to);
-    }
-    let p = cp.complete_up_to?;
-    let read = cp.collected_at.map_or(p - overlap, |c| c - overlap);
-    Some(read.max(p - overlap).min(p))
 }
 
 fn add_counts(into: &mut StreamReport, from: &StreamReport) {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{NaiveDate, Utc};
-use iat_exporter::{ExportOptions, daily_days, export_days};
+use iat_exporter::{DailyExport, ExportOptions, export_daily, export_days};
 use iat_lake::Compression;
 use iat_local::DirObjectStore;
 
@@ -17,8 +17,9 @@ pub const DEFAULT_LAKE: &str = "./iat-data/lake";
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// First day to export (UTC, YYYY-MM-DD). Without --since/--until: yesterday and the
-    /// --late-days before it, as the daily export does.
+    /// First day to export (UTC, YYYY-MM-DD). Without --since/--until: the daily export, that
+    /// is yesterday, the --late-days before it, and every day the collector's checkpoints
+    /// completed since the last daily export (a backfill or an outage caught up).
     #[arg(long)]
     pub since: Option<NaiveDate>,
     /// Last day to export (default: --since, or yesterday).
@@ -58,11 +59,6 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
     // Export reads each page once, in order: a small page cache is enough, and keeps the
     // process's memory to the part being built.
     store.set_cache_mib(16)?;
-    let (first, last) = match (args.since, args.until) {
-        (Some(s), u) => (s, u.unwrap_or(s)),
-        (None, Some(u)) => (u, u),
-        (None, None) => daily_days(Utc::now().date_naive(), args.late_days),
-    };
     if args.rows_per_part == 0 {
         anyhow::bail!("--rows-per-part must be at least 1");
     }
@@ -77,23 +73,42 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let days = runtime.block_on(export_days(
-        &store,
-        &objects,
-        first,
-        last,
-        &options,
-        Utc::now(),
-    ))?;
+    let range = match (args.since, args.until) {
+        (Some(s), u) => Some((s, u.unwrap_or(s))),
+        (None, Some(u)) => Some((u, u)),
+        (None, None) => None,
+    };
+    let now = Utc::now();
+    let run = match range {
+        Some((first, last)) => DailyExport {
+            days: runtime.block_on(export_days(&store, &objects, first, last, &options, now))?,
+            completed: Vec::new(),
+            coverage: Default::default(),
+        },
+        None => runtime.block_on(export_daily(
+            &store,
+            &objects,
+            &store,
+            now.date_naive(),
+            args.late_days,
+            &options,
+            now,
+        ))?,
+    };
+    let days = &run.days;
     match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &days)?;
+            serde_json::to_writer_pretty(&mut *out, days)?;
             writeln!(out)?;
         }
         Format::Table => {
             let mut t = table();
             t.set_header(["day", "events", "parts", "bytes", "note"]);
-            for d in &days {
+            // Days looked at only because the collector covers them, and empty, are not shown.
+            let shown = |d: &&iat_exporter::DayExport| {
+                d.events > 0 || d.kept_existing || !run.completed.contains(&d.day)
+            };
+            for d in days.iter().filter(shown) {
                 let note = if d.kept_existing {
                     "no events in the store; the lake's copy was kept".to_owned()
                 } else if let Some(previous) = d.kept_fuller {
@@ -101,6 +116,8 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
                         "fewer than the lake's {}; the lake's copy was kept (--allow-shrink replaces it)",
                         count(previous)
                     )
+                } else if run.completed.contains(&d.day) {
+                    "completed by the collector since the last export".to_owned()
                 } else if d.removed > 0 {
                     format!("{} old parts removed", d.removed)
                 } else {

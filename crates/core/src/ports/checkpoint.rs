@@ -135,6 +135,18 @@ impl Checkpoint {
             stats: StreamStats::default(),
         }
     }
+
+    /// How far this stream is settled. For a checkpoint saved before `settled_up_to` existed,
+    /// what its `collected_at` implied: the run that last moved it read up to
+    /// `collected_at − overlap` (the overlap it used).
+    pub fn settled(&self, overlap: chrono::Duration) -> Option<DateTime<Utc>> {
+        if self.settled_up_to.is_some() {
+            return self.settled_up_to.min(self.complete_up_to);
+        }
+        let p = self.complete_up_to?;
+        let read = self.collected_at.map_or(p - overlap, |c| c - overlap);
+        Some(read.max(p - overlap).min(p))
+    }
 }
 
 /// Keeps checkpoints.
