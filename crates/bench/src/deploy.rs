@@ -47,7 +47,11 @@ fn required_env(function: &str) -> &'static [(&'static str, &'static str)] {
             ),
             ("ALERT_LEDGER_TABLE", "ledger"),
         ],
-        "exporter" => &[("EVENTS_TABLE", "events"), ("LAKE_BUCKET", "lake")],
+        "exporter" => &[
+            ("EVENTS_TABLE", "events"),
+            ("CONTROL_TABLE", "control"),
+            ("LAKE_BUCKET", "lake"),
+        ],
         "report" => &[
             ("ATHENA_DATABASE", "iam_activity"),
             (
@@ -164,7 +168,7 @@ pub(crate) mod cost {
 
     /// What the stack deploys (infra/template.yaml).
     const ALARMS: f64 = 15.0;
-    const CUSTOM_METRICS: f64 = 2.0;
+    const CUSTOM_METRICS: f64 = 4.0;
     const INDEX_WRITES_PER_EVENT: f64 = 2.0; // two key-only GSIs, one unit per entry
     const INDEX_BYTES_PER_EVENT: f64 = 2.0 * 120.0; // each entry: keys plus 100 bytes overhead
     const ITEM_OVERHEAD_BYTES: f64 = 100.0;

@@ -15,6 +15,8 @@
 //! | `EXTRA_EVENT_SOURCES` | more event sources, e.g. `ec2.amazonaws.com` | none |
 //! | `ALL_MANAGEMENT_EVENTS` | collect every management event | `false` |
 //! | `OVERLAP_MINUTES` | re-scanned each run for late deliveries | `20` |
+//! | `MAX_OVERLAP_MINUTES` | the most a stream's overlap widens to its observed lateness | `240` |
+//! | `SWEEP_AGE_HOURS` | every time is read again this long after it happened; `off` | `24` |
 //! | `BACKFILL_DAYS` | how far back a new stream starts, 1–90 | `90` |
 //! | `REQUESTS_PER_SECOND` | per region; CloudTrail allows 2 | `1.95` |
 //! | `CHAINS_PER_REGION` | concurrent page chains per region | `8` |
@@ -23,10 +25,13 @@
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the run's metrics (embedded metric format) | none |
 //!
 //! With `METRICS_NAMESPACE`, every run prints one line in CloudWatch's embedded metric format
-//! with two metrics, `EventsCollected` (new events stored) and `StalledStreams` (streams with
-//! no progress for several runs): the deployed stack alarms when a day passes without the
-//! first, and whenever the second is above zero. (Each custom metric costs $0.30 a month; the run's other figures are in
-//! its log line, and failures raise the function's `Errors`.)
+//! with four metrics: `EventsCollected` (new events stored), `StalledStreams` (streams with no
+//! progress for several runs), `LateBeyondOverlap` (events the sweep found, delivered later
+//! than the overlap) and `LatenessP999` (the largest of the streams' p99.9 lateness, seconds).
+//! The deployed stack alarms when a day passes without the first, and whenever the second is
+//! above zero; the other two show how late Event history delivers, against the overlap. (Each
+//! custom metric costs $0.30 a month; the run's other figures are in its log line, and
+//! failures raise the function's `Errors`.)
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -124,6 +129,37 @@ impl TrackerSettings {
         }
         let retention: Option<u32> = env.parse_opt("RETENTION_DAYS", "a whole number of days")?;
         let stop_margin: u64 = env.parse("STOP_MARGIN_SECONDS", 30, "a whole number of seconds")?;
+        let max_overlap: u32 = env.parse(
+            "MAX_OVERLAP_MINUTES",
+            240,
+            "a whole number of minutes, at least OVERLAP_MINUTES",
+        )?;
+        if max_overlap < overlap {
+            return Err(invalid(
+                "MAX_OVERLAP_MINUTES",
+                max_overlap.to_string(),
+                &format!("at least OVERLAP_MINUTES ({overlap})"),
+            )
+            .into());
+        }
+        let sweep_hours = env.get("SWEEP_AGE_HOURS").filter(|v| !v.trim().is_empty());
+        let sweep_age = match sweep_hours.as_deref().map(str::trim) {
+            None => Some(Duration::hours(24)),
+            Some("off") => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(h) if h >= 1 && i64::from(h) * 60 > i64::from(max_overlap) => {
+                    Some(Duration::hours(h.into()))
+                }
+                _ => {
+                    return Err(invalid(
+                        "SWEEP_AGE_HOURS",
+                        v.to_owned(),
+                        "a whole number of hours longer than MAX_OVERLAP_MINUTES, or off",
+                    )
+                    .into());
+                }
+            },
+        };
         Ok(Self {
             events_table: env.required("EVENTS_TABLE", "the DynamoDB table of events")?,
             control_table: env.required("CONTROL_TABLE", "the DynamoDB table of checkpoints")?,
@@ -139,6 +175,8 @@ impl TrackerSettings {
                 requests_per_second: rate,
                 chains_per_region: chains,
                 stop_margin: StdDuration::from_secs(stop_margin),
+                max_overlap: Duration::minutes(max_overlap.into()),
+                sweep_age,
                 filter,
                 ..Default::default()
             },
@@ -204,6 +242,11 @@ pub struct Summary {
     pub throttled: u64,
     /// Streams that made no progress for several runs in a row (each is also an error).
     pub stalled: usize,
+    /// Events found by the overlap re-scan (late within the overlap) and by the sweep (later).
+    pub late_found: u64,
+    pub late_beyond_overlap: u64,
+    /// The largest of the streams' p99.9 lateness, in minutes.
+    pub lateness_p999_minutes: Option<i64>,
     pub oldest_complete_up_to: Option<DateTime<Utc>>,
 }
 
@@ -302,6 +345,9 @@ impl Tracker {
             inserted = summary.inserted,
             requests = summary.requests,
             throttled = summary.throttled,
+            late_found = summary.late_found,
+            late_beyond_overlap = summary.late_beyond_overlap,
+            lateness_p999_minutes = summary.lateness_p999_minutes,
             "run finished"
         );
         if let Some(example) = report
@@ -322,8 +368,16 @@ impl Tracker {
 /// The run's figures in CloudWatch's embedded metric format (one JSON object on one line).
 pub fn metrics_line(namespace: &str, summary: &Summary, at: DateTime<Utc>) -> String {
     let metrics = [
-        ("EventsCollected", summary.inserted),
-        ("StalledStreams", summary.stalled as u64),
+        ("EventsCollected", summary.inserted, "Count"),
+        ("StalledStreams", summary.stalled as u64, "Count"),
+        ("LateBeyondOverlap", summary.late_beyond_overlap, "Count"),
+        (
+            "LatenessP999",
+            summary
+                .lateness_p999_minutes
+                .map_or(0, |m| m.max(0) as u64 * 60),
+            "Seconds",
+        ),
     ];
     let mut line = serde_json::json!({
         "_aws": {
@@ -333,12 +387,12 @@ pub fn metrics_line(namespace: &str, summary: &Summary, at: DateTime<Utc>) -> St
                 "Dimensions": [[]],
                 "Metrics": metrics
                     .iter()
-                    .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+                    .map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit}))
                     .collect::<Vec<_>>(),
             }],
         },
     });
-    for (name, value) in metrics {
+    for (name, value, _) in metrics {
         line[name] = value.into();
     }
     line.to_string()
@@ -385,6 +439,13 @@ fn summarize(account: &AccountId, report: &RunReport) -> Summary {
             .iter()
             .filter(|s| s.stalled_runs >= iat_tracker::collect::STALL_RUNS)
             .count(),
+        late_found: report.total(|s| s.late_found),
+        late_beyond_overlap: report.total(|s| s.late_beyond_overlap),
+        lateness_p999_minutes: report
+            .streams
+            .iter()
+            .filter_map(|s| s.lateness_p999_minutes)
+            .max(),
         oldest_complete_up_to: report.streams.iter().filter_map(|s| s.complete_up_to).min(),
     }
 }
@@ -458,6 +519,9 @@ mod tests {
             requests: 250,
             throttled: 2,
             stalled: 1,
+            late_found: 12,
+            late_beyond_overlap: 3,
+            lateness_p999_minutes: Some(45),
             oldest_complete_up_to: None,
         };
         let at: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
@@ -474,10 +538,43 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["EventsCollected", "StalledStreams"]);
+        assert_eq!(
+            names,
+            [
+                "EventsCollected",
+                "StalledStreams",
+                "LateBeyondOverlap",
+                "LatenessP999"
+            ]
+        );
         assert_eq!(v["EventsCollected"], 4_321);
         assert_eq!(v["StalledStreams"], 1);
+        assert_eq!(v["LateBeyondOverlap"], 3);
+        assert_eq!(v["LatenessP999"], 45 * 60);
+        assert_eq!(directive["Metrics"][3]["Unit"], "Seconds");
         assert!(settings(&TABLES).unwrap().metrics_namespace.is_none());
+    }
+
+    #[test]
+    fn the_overlap_cap_and_the_sweep_are_configurable() {
+        let s = settings(&TABLES).unwrap().collect;
+        assert_eq!(s.max_overlap, Duration::minutes(240));
+        assert_eq!(s.sweep_age, Some(Duration::hours(24)));
+        let mut vars = TABLES.to_vec();
+        vars.extend([("MAX_OVERLAP_MINUTES", "90"), ("SWEEP_AGE_HOURS", "36")]);
+        let s = settings(&vars).unwrap().collect;
+        assert_eq!(s.max_overlap, Duration::minutes(90));
+        assert_eq!(s.sweep_age, Some(Duration::hours(36)));
+        // Empty (the template's default) is the default.
+        let mut vars = TABLES.to_vec();
+        vars.extend([("MAX_OVERLAP_MINUTES", ""), ("SWEEP_AGE_HOURS", "")]);
+        assert_eq!(
+            settings(&vars).unwrap().collect.sweep_age,
+            Some(Duration::hours(24))
+        );
+        let mut vars = TABLES.to_vec();
+        vars.push(("SWEEP_AGE_HOURS", "off"));
+        assert_eq!(settings(&vars).unwrap().collect.sweep_age, None);
     }
 
     #[test]
@@ -501,6 +598,9 @@ mod tests {
             ("REQUESTS_PER_SECOND", "5"),
             ("BACKFILL_DAYS", "120"),
             ("OVERLAP_MINUTES", "soon"),
+            ("MAX_OVERLAP_MINUTES", "10"),
+            ("SWEEP_AGE_HOURS", "2"),
+            ("SWEEP_AGE_HOURS", "daily"),
             ("PROCESS_SSO_EVENTS", "maybe"),
             ("CHAINS_PER_REGION", "0"),
         ] {

@@ -155,6 +155,9 @@ pub struct StreamReport {
     /// The overlap this run re-scanned, in minutes (widened from the configured one when
     /// observed lateness approached it).
     pub overlap_minutes: i64,
+    /// The lateness 99.9% of the stream's events were within, over its history (minutes;
+    /// `None` before any event).
+    pub lateness_p999_minutes: Option<i64>,
     pub complete_up_to: Option<DateTime<Utc>>,
     /// When the stream's first and last requests were sent (wall clock).
     pub first_request: Option<DateTime<Utc>>,
@@ -673,6 +676,7 @@ async fn save(checkpoints: &dyn CheckpointStore, state: &mut StreamState, end_of
         cp.stats.late_beyond_overlap += r.late_beyond_overlap - done.late_beyond_overlap;
         cp.stats.overlap_minutes = state.overlap.num_minutes();
         if end_of_run {
+            state.report.lateness_p999_minutes = cp.stats.lateness_p999().map(|l| l.num_minutes());
             cp.stats.runs += 1;
             cp.stats.stalled_runs = state.report.stalled_runs;
             cp.stats.errors += u64::from(state.report.error.is_some());
