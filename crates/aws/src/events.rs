@@ -14,10 +14,11 @@
 //!   one write unit (each index entry is one more). Everything else is derived again from it
 //!   when read.
 //! - Storing first reads which keys exist (consistent `BatchGetItem`), then writes only new
-//!   events (`BatchWriteItem`, 25 at a time, unprocessed items retried with backoff). Re-reading
-//!   the overlap window every hour therefore costs reads, not writes, and the put outcome counts
-//!   duplicates exactly. Two processes racing on the same new event both write identical items
-//!   and both count it as new (the collector never races itself: its chains cover disjoint times).
+//!   events, each with a conditional `PutItem` (`attribute_not_exists(pk)`), several at a time.
+//!   Re-reading the overlap window every hour therefore costs reads, not writes, and the put
+//!   outcome counts duplicates exactly, even when two runs race over the same window (a retried
+//!   invocation beside the one still running): exactly one of them stores an event and reports
+//!   it new. A batch write could not say which of its items already existed.
 //! - A `META` partition registers each day before its events are written, so reads list the
 //!   days to visit without a `Scan` and can never miss a stored event. Counts are exact `Query`
 //!   counts over a day's shards, so a writer that crashes cannot skew them. Quarantined records
@@ -31,7 +32,7 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::StreamExt;
 use iat_core::ports::{
@@ -55,8 +56,8 @@ const QUARANTINE_PK: &str = "Q";
 const MAX_STORED_BYTES: usize = 390 * 1024;
 /// Index key values are cut to this many bytes (DynamoDB allows 2,048 for a partition key).
 const MAX_INDEX_KEY_BYTES: usize = 1_000;
-/// Attempts at writing a batch's unprocessed items before giving up (the SDK retries each call
-/// too; these are items DynamoDB accepted the call for but did not write).
+/// Attempts at reading a batch's unprocessed keys before giving up (the SDK retries each call
+/// too; these are keys DynamoDB accepted the call for but did not read).
 const UNPROCESSED_ATTEMPTS: u32 = 12;
 
 /// Stores events in a DynamoDB table laid out as described in the module documentation.
@@ -260,49 +261,21 @@ impl DynamoEventStore {
     }
 
     /// Writes up to 25 items, retrying unprocessed items with backoff.
-    async fn batch_write(&self, items: Vec<HashMap<String, AttributeValue>>) -> Result<(), Error> {
-        let mut pending: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(|e| self.err("write events", e))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            let resp = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(|e| dynamo_error(&self.table, "write events", &e))?;
-            pending = resp
-                .unprocessed_items()
-                .and_then(|u| u.get(&self.table))
-                .cloned()
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                attempt += 1;
-                tracing::debug!(table = %self.table, items = pending.len(), attempt, "unprocessed items");
-                if attempt >= UNPROCESSED_ATTEMPTS {
-                    return Err(Error::Unavailable {
-                        service: "dynamodb",
-                        operation: "BatchWriteItem",
-                        message: format!(
-                            "table {}: {} items still unprocessed after {attempt} attempts",
-                            self.table,
-                            pending.len()
-                        ),
-                    });
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-            }
+    /// Writes `item` unless an item with its key exists; false when one did.
+    async fn put_new(&self, item: HashMap<String, AttributeValue>) -> Result<bool, Error> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if crate::tables::is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(dynamo_error(&self.table, "write events", &e)),
         }
-        Ok(())
     }
 
     /// The registered days (those not yet expired).
@@ -489,18 +462,21 @@ impl EventStore for DynamoEventStore {
             return Ok(outcome);
         }
         self.register_days(&per_day).await?;
-        let batches: Vec<Vec<_>> = items
-            .chunks(25)
-            .map(<[HashMap<String, AttributeValue>]>::to_vec)
-            .collect();
-        let results: Vec<Result<(), Error>> = futures_util::stream::iter(batches)
-            .map(|batch| self.batch_write(batch))
-            .buffer_unordered(self.concurrency)
+        // Each new event is written only if absent: two runs racing over the same window both
+        // find it missing above, and exactly one of them stores it and reports it new.
+        let results: Vec<Result<bool, Error>> = futures_util::stream::iter(items)
+            .map(|item| self.put_new(item))
+            .buffered(self.concurrency * 2)
             .collect()
             .await;
-        results.into_iter().collect::<Result<Vec<()>, Error>>()?;
-        outcome.inserted += items.len();
-        outcome.inserted_times = new_times;
+        for (stored, time) in results.into_iter().zip(new_times) {
+            if stored? {
+                outcome.inserted += 1;
+                outcome.inserted_times.push(time);
+            } else {
+                outcome.duplicates += 1;
+            }
+        }
         Ok(outcome)
     }
 

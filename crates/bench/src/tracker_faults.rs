@@ -4,18 +4,27 @@
 //! adapter, hourly runs for two days of which some are cut by deadlines and some crash, then the
 //! store exported to Parquet. Lost and duplicate events are counted in the exported lake's rows
 //! (DataFusion over the Parquet files, which have no unique key) against the ids the simulator
-//! delivered, not in a store whose key makes duplicates impossible.
+//! delivered, and in the store's own reports of new events (what feeds alerts and the
+//! `EventsCollected` metric): every event the store says it inserted, over every run, crashed
+//! ones included, against the distinct events it holds. Some hours run two collections at once
+//! (a retried invocation beside the one still running). With moto running (`make bench`) the
+//! store is the DynamoDB adapter, whose duplicate check is its own read-then-write, not a key
+//! held in memory.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone, Utc};
 use iat_aws::{AwsSettings, CloudTrailEventSource, sdk_config};
+use iat_core::ActivityEvent;
 use iat_core::contract::records::RecordSpec;
-use iat_core::ports::{MemoryCheckpointStore, MemoryEventStore};
+use iat_core::ports::{
+    EventQuery, EventStore, MemoryCheckpointStore, MemoryEventStore, PutOutcome, Quarantined,
+    StoreStats,
+};
 use iat_core::{AccountId, Region};
 use iat_local::DirObjectStore;
 use iat_local::sql::LocalLake;
@@ -40,13 +49,62 @@ impl Deadline for Countdown {
     }
 }
 
+/// An event store that counts every event it reports as newly inserted.
+struct Reported {
+    inner: Arc<dyn EventStore>,
+    inserted: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Reported {
+    async fn put(&self, events: &[ActivityEvent]) -> iat_core::error::Result<PutOutcome> {
+        let outcome = self.inner.put(events).await?;
+        self.inserted
+            .fetch_add(outcome.inserted as u64, Ordering::SeqCst);
+        Ok(outcome)
+    }
+    async fn query(&self, query: &EventQuery) -> iat_core::error::Result<Vec<ActivityEvent>> {
+        self.inner.query(query).await
+    }
+    async fn quarantine(&self, records: &[Quarantined]) -> iat_core::error::Result<()> {
+        self.inner.quarantine(records).await
+    }
+    async fn stats(&self) -> iat_core::error::Result<StoreStats> {
+        self.inner.stats().await
+    }
+}
+
+/// The DynamoDB events table on moto when it runs, else the in-memory store.
+async fn event_store(tag: &str) -> anyhow::Result<(Arc<dyn EventStore>, &'static str)> {
+    let Some(endpoint) = iat_sim::emulators::moto_endpoint_if_running() else {
+        return Ok((Arc::new(MemoryEventStore::new()), "the in-memory store"));
+    };
+    let sdk = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        ..Default::default()
+    })
+    .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("iat-bench-faults-{tag}-{}", std::process::id());
+    iat_aws::create_table(&client, iat_aws::TableKind::Events, &table).await?;
+    Ok((
+        Arc::new(iat_aws::DynamoEventStore::new(client, &table)),
+        "the DynamoDB adapter on moto",
+    ))
+}
+
 pub(crate) fn benchmark(events: usize) -> anyhow::Result<Vec<Figure>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let control = runtime.block_on(scenario(events, None))?;
-    let o = runtime.block_on(scenario(events, CollectConfig::default().sweep_age))?;
+    let control = runtime.block_on(scenario(events, None, "control"))?;
+    let o = runtime.block_on(scenario(
+        events,
+        CollectConfig::default().sweep_age,
+        "sweep",
+    ))?;
     let note = format!(
         "{}; the same schedule without the sweep lost {} ({} of them delivered beyond the overlap)",
         o.note, control.lost, control.lost_beyond
@@ -88,6 +146,7 @@ pub(crate) fn benchmark(events: usize) -> anyhow::Result<Vec<Figure>> {
 
 struct Outcome {
     lost: u64,
+    /// Extra rows in the lake plus new-event reports beyond the distinct events stored.
     duplicates: u64,
     found_by_sweep: u64,
     lost_beyond: u64,
@@ -95,7 +154,11 @@ struct Outcome {
     note: String,
 }
 
-async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<Outcome> {
+async fn scenario(
+    events: usize,
+    sweep_age: Option<Duration>,
+    tag: &str,
+) -> anyhow::Result<Outcome> {
     let sim = Simulator::new(SimConfig {
         rate_per_second: 150.0,
         burst: 5.0,
@@ -157,7 +220,11 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
         ),
     )
     .build();
-    let store = Arc::new(MemoryEventStore::new());
+    let (inner, store_name) = event_store(tag).await?;
+    let store = Arc::new(Reported {
+        inner,
+        inserted: AtomicU64::new(0),
+    });
     let ports = Ports {
         source: Arc::new(CloudTrailEventSource::new(
             &config,
@@ -182,8 +249,8 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
         ..Default::default()
     };
     // Hourly runs over 46 hours: every fifth cut by a deadline, every seventh crashed after a
-    // few milliseconds, the last ones undisturbed.
-    let (mut cut, mut crashed, mut found_by_sweep) = (0, 0, 0);
+    // few milliseconds, every sixth with a second run racing it, the last ones undisturbed.
+    let (mut cut, mut crashed, mut raced, mut found_by_sweep) = (0, 0, 0, 0);
     for hour in 0..46i64 {
         let now = t0 + Duration::hours(hour) + Duration::minutes(3);
         sim.set_now(now);
@@ -202,6 +269,14 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
             {
                 crashed += 1;
             }
+            continue;
+        }
+        if !late_phase && hour % 6 == 4 {
+            raced += 1;
+            let second = collect(&ports, &plan, &collect_config, now, Arc::new(NoDeadline));
+            let (a, b) = futures_util::future::join(run, second).await;
+            found_by_sweep += a?.total(|s| s.late_beyond_overlap);
+            found_by_sweep += b?.total(|s| s.late_beyond_overlap);
             continue;
         }
         let report = run.await?;
@@ -234,6 +309,8 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
         duplicates += n.saturating_sub(1);
         in_lake.insert(id);
     }
+    let reported = store.inserted.load(Ordering::SeqCst);
+    let feed_duplicates = reported.saturating_sub(in_lake.len() as u64);
     let lost = delivered.difference(&in_lake).count() as u64;
     let lost_beyond = delivered
         .iter()
@@ -242,15 +319,18 @@ async fn scenario(events: usize, sweep_age: Option<Duration>) -> anyhow::Result<
         .count() as u64;
     let stats = sim.stats();
     let note = format!(
-        "{} events ({duplicate_deliveries} delivered twice, {beyond_overlap} up to 60 min late) from the simulator over HTTP (2% 5xx, 1% dropped connections, {} throttled, {} server errors, {} dropped), 46 hourly runs ({cut} cut by deadlines, {crashed} crashed), counted in the exported Parquet rows",
+        "{} events ({duplicate_deliveries} delivered twice, {beyond_overlap} up to 60 min late) from the simulator over HTTP (2% 5xx, 1% dropped connections, {} throttled, {} server errors, {} dropped), 46 hourly runs ({cut} cut by deadlines, {crashed} crashed, {raced} raced by a second run) into {store_name}; counted in the exported Parquet rows ({} rows, {} duplicate) and in the store's new-event reports ({reported} for {} distinct events, {feed_duplicates} too many)",
         delivered.len(),
         stats.throttled,
         stats.server_errors,
-        stats.dropped
+        stats.dropped,
+        in_lake.len() as u64 + duplicates,
+        duplicates,
+        in_lake.len(),
     );
     Ok(Outcome {
         lost,
-        duplicates,
+        duplicates: duplicates + feed_duplicates,
         found_by_sweep,
         lost_beyond,
         beyond_overlap,

@@ -24,6 +24,7 @@ where
     Fut: Future<Output = S>,
 {
     put_is_idempotent(&make().await).await;
+    racing_puts_report_each_event_new_once(&make().await).await;
     round_trip_is_lossless(&make().await).await;
     window_is_inclusive_and_ordered(&make().await).await;
     cursor_pages_visit_each_once(&make().await).await;
@@ -72,6 +73,58 @@ async fn put_is_idempotent(store: &impl EventStore) {
         (0, 0),
         "put: an empty batch is fine"
     );
+}
+
+/// Two runs collecting the same window at once (a retried invocation beside the one still
+/// running) put the same events concurrently: each event is reported new by exactly one put.
+async fn racing_puts_report_each_event_new_once(store: &impl EventStore) {
+    let events: Vec<ActivityEvent> = (0..60)
+        .map(|i| RecordSpec::new(&format!("race-{i:02}"), t0() + Duration::seconds(i)).event())
+        .collect();
+    let puts: Vec<_> = (0..6).map(|_| store.put(&events)).collect();
+    let outcomes = join_all(puts).await;
+    let inserted: usize = outcomes.iter().map(|o| o.as_ref().unwrap().inserted).sum();
+    let duplicates: usize = outcomes
+        .iter()
+        .map(|o| o.as_ref().unwrap().duplicates)
+        .sum();
+    assert_eq!(
+        (inserted, duplicates),
+        (60, 300),
+        "racing puts: each event reported new once, a duplicate by every other put"
+    );
+    let times: usize = outcomes
+        .iter()
+        .map(|o| o.as_ref().unwrap().inserted_times.len())
+        .sum();
+    assert_eq!(times, 60, "racing puts: one time per event reported new");
+    assert_eq!(store.stats().await.unwrap().events, 60);
+}
+
+/// Polls every future until all are done (the contract has no runtime of its own).
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futures.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }
 
 async fn round_trip_is_lossless(store: &impl EventStore) {
