@@ -174,6 +174,16 @@ impl ExporterFunction {
                 "{first} to {last} is over 400 days; export it in parts"
             )));
         }
+        self.range(first, last, now).await
+    }
+
+    /// Exports `first..=last`.
+    async fn range(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ExporterError> {
         let days: Vec<DayExport> = export_days(
             &self.store,
             &self.lake,
@@ -193,18 +203,7 @@ impl ExporterFunction {
         let today = now.date_naive();
         let Some(checkpoints) = &self.checkpoints else {
             let (first, last) = daily_days(today, self.settings.late_days);
-            let days = export_days(
-                &self.store,
-                &self.lake,
-                first,
-                last,
-                &self.settings.options,
-                now,
-            )
-            .await?;
-            let events: u64 = days.iter().map(|d| d.events).sum();
-            tracing::info!(%first, %last, days = days.len(), events, "daily export");
-            return Ok(json!({"days": days, "events": events}));
+            return self.range(first, last, now).await;
         };
         let run = export_daily(
             &self.store,
