@@ -795,7 +795,7 @@ enum Plan {
 
 impl Plan {
     fn of(query: &EventQuery) -> Self {
-        let literal = |s: &str| !s.contains(['*', '?', '[', ']', '{', '}', '\\']);
+        let literal = |s: &str| !iat_core::ports::is_glob(s);
         if let Some(actor) = query
             .actor
             .as_deref()

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use iat_core::ports::{
     AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome, EventQuery, EventStore,
-    IpFilter, Order, PutOutcome, Quarantined, StoreStats,
+    IpFilter, Order, PutOutcome, Quarantined, StoreStats, is_glob,
 };
 use iat_core::{ActivityEvent, Error, RecordLimits, StreamKey, normalize};
 use rusqlite::functions::FunctionFlags;
@@ -191,6 +191,25 @@ impl SqliteStore {
                         _ => false,
                     },
                 )
+            },
+        )
+        .map_err(db_err("open"))?;
+        conn.create_scalar_function(
+            "iat_glob",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                // The pattern is compiled once per statement, not once per row.
+                let matcher = ctx.get_or_create_aux(0, |v| {
+                    let pattern = v.as_str().map_err(|e| e.to_string())?;
+                    iat_core::ports::glob("filter", pattern).map_err(|e| e.to_string())
+                })?;
+                Ok(match ctx.get_raw(1) {
+                    rusqlite::types::ValueRef::Text(t) => {
+                        std::str::from_utf8(t).is_ok_and(|t| matcher.is_match(t))
+                    }
+                    _ => false,
+                })
             },
         )
         .map_err(db_err("open"))?;
@@ -514,14 +533,12 @@ impl Drop for BulkWriter<'_> {
     }
 }
 
-fn is_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
+/// A filter value in SQL: the core's glob (`iat_glob`, never SQLite's own `GLOB`, whose syntax
+/// differs: no braces, no escapes) or an exact match.
 fn text_match(column: &str, value: &str, args: &mut Vec<Value>) -> String {
     args.push(Value::Text(value.to_owned()));
     if is_glob(value) {
-        format!("{column} GLOB ?{}", args.len())
+        format!("iat_glob(?{}, {column})", args.len())
     } else {
         format!("{column} = ?{}", args.len())
     }
@@ -594,7 +611,7 @@ fn build_query(q: &EventQuery) -> (String, Vec<Value>) {
         let a = text_match("actor", actor, &mut args);
         let n = args.len();
         let arn = if is_glob(actor) {
-            format!("principal_arn GLOB ?{n}")
+            format!("iat_glob(?{n}, principal_arn)")
         } else {
             format!("principal_arn = ?{n}")
         };

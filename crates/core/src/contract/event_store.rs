@@ -279,6 +279,33 @@ async fn filters_select(store: &impl EventStore) {
         &["f-2", "f-3", "f-4"],
     )
     .await;
+    // One glob syntax on every backend: alternatives, negated classes, case, escapes.
+    for (name, pattern, want) in [
+        (
+            "actor glob alternatives",
+            "{alice,erin}",
+            &["f-1", "f-6"][..],
+        ),
+        ("actor glob negated class", "[!a-c]*", &["f-5", "f-6"][..]),
+        ("actor glob is case-sensitive", "B*", &[][..]),
+        ("actor glob escape", "bo\\b", &["f-2", "f-3"][..]),
+        ("actor glob escaped star is literal", "bob\\*", &[][..]),
+        (
+            "actor glob over ARNs",
+            "arn:aws:iam::*:user/{carol,dave}",
+            &["f-4", "f-5"][..],
+        ),
+    ] {
+        let mut got = ids(&store
+            .query(&EventQuery {
+                actor: Some(pattern.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap());
+        got.sort();
+        assert_eq!(got, want, "filter {name}: {pattern}");
+    }
     check(
         "actor by ARN",
         EventQuery {

@@ -128,11 +128,6 @@ pub struct EventQuery {
 impl EventQuery {
     /// Compiles the text filters, rejecting a malformed glob.
     pub fn matcher(&self) -> Result<QueryMatcher<'_>> {
-        let glob = |what: &'static str, s: &str| -> Result<GlobMatcher> {
-            Glob::new(s)
-                .map(|g| g.compile_matcher())
-                .map_err(|e| Error::invalid(what, s, e.kind().to_string()))
-        };
         Ok(QueryMatcher {
             query: self,
             actor: self
@@ -152,6 +147,20 @@ impl EventQuery {
                 .transpose()?,
         })
     }
+}
+
+/// The one glob syntax of every filter on every backend (globset's): `*` and `?`, classes
+/// `[a-z]` and `[!a]`, alternatives `{alice,bob}`, `\` escapes; case-sensitive; `/` is not
+/// special. A backend that filters in its own engine calls this, never a dialect of its own.
+pub fn glob(what: &'static str, pattern: &str) -> Result<GlobMatcher> {
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| Error::invalid(what, pattern, e.kind().to_string()))
+}
+
+/// True when `s` uses glob syntax; a filter without any is matched exactly.
+pub fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '[', ']', '{', '}', '\\'])
 }
 
 /// An [`EventQuery`] ready to test events one by one.
