@@ -795,7 +795,7 @@ enum Plan {
 
 impl Plan {
     fn of(query: &EventQuery) -> Self {
-        let literal = |s: &str| !iat_core::ports::is_glob(s);
+        let literal = |s: &str| !iat_core::glob::is_glob(s);
         if let Some(actor) = query
             .actor
             .as_deref()

@@ -12,6 +12,7 @@ pub mod alert;
 pub mod denial;
 pub mod error;
 pub mod filter;
+pub mod glob;
 pub mod model;
 pub mod normalize;
 pub mod ports;

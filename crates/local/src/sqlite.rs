@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use iat_core::glob::{Pattern, is_glob};
 use iat_core::ports::{
     AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome, EventQuery, EventStore,
-    IpFilter, Order, PutOutcome, Quarantined, StoreStats, is_glob,
+    IpFilter, Order, PutOutcome, Quarantined, StoreStats,
 };
 use iat_core::{ActivityEvent, Error, RecordLimits, StreamKey, normalize};
 use rusqlite::functions::FunctionFlags;
@@ -202,7 +203,7 @@ impl SqliteStore {
                 // The pattern is compiled once per statement, not once per row.
                 let matcher = ctx.get_or_create_aux(0, |v| {
                     let pattern = v.as_str().map_err(|e| e.to_string())?;
-                    iat_core::ports::glob("filter", pattern).map_err(|e| e.to_string())
+                    Pattern::new("filter", pattern).map_err(|e| e.to_string())
                 })?;
                 Ok(match ctx.get_raw(1) {
                     rusqlite::types::ValueRef::Text(t) => {
@@ -534,7 +535,7 @@ impl Drop for BulkWriter<'_> {
 }
 
 /// A filter value in SQL: the core's glob (`iat_glob`, never SQLite's own `GLOB`, whose syntax
-/// differs: no braces, no escapes) or an exact match.
+/// differs: no braces, no escapes, bytes not characters) or an exact match.
 fn text_match(column: &str, value: &str, args: &mut Vec<Value>) -> String {
     args.push(Value::Text(value.to_owned()));
     if is_glob(value) {

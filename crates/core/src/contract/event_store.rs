@@ -29,6 +29,7 @@ where
     window_is_inclusive_and_ordered(&make().await).await;
     cursor_pages_visit_each_once(&make().await).await;
     filters_select(&make().await).await;
+    globs_match_characters_not_bytes(&make().await).await;
     quarantine_and_stats(&make().await).await;
     large_record(&make().await).await;
 }
@@ -433,6 +434,35 @@ async fn filters_select(store: &impl EventStore) {
         &["f-3"],
     )
     .await;
+}
+
+/// Unicode names: `?` is one character however many bytes it takes, classes hold characters.
+async fn globs_match_characters_not_bytes(store: &impl EventStore) {
+    let events = [
+        RecordSpec::new("u-1", t0()).user("zoë").event(),
+        RecordSpec::new("u-2", t0()).user("zoe").event(),
+        RecordSpec::new("u-3", t0()).user("zo").event(),
+        RecordSpec::new("u-4", t0()).user("Ünal").event(),
+    ];
+    store.put(&events).await.unwrap();
+    for (pattern, want) in [
+        ("zo?", &["u-1", "u-2"][..]),
+        ("zo[ë]", &["u-1"][..]),
+        ("zo[!ë]", &["u-2"][..]),
+        ("{zoë,Ünal}", &["u-1", "u-4"][..]),
+        ("Ü*", &["u-4"][..]),
+        ("ü*", &[][..]),
+    ] {
+        let mut got = ids(&store
+            .query(&EventQuery {
+                actor: Some(pattern.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap());
+        got.sort();
+        assert_eq!(got, want, "unicode glob {pattern}");
+    }
 }
 
 async fn quarantine_and_stats(store: &impl EventStore) {

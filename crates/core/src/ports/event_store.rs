@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::glob::Pattern;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use globset::{Glob, GlobMatcher};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -133,43 +133,29 @@ impl EventQuery {
             actor: self
                 .actor
                 .as_deref()
-                .map(|s| glob("actor filter", s))
+                .map(|s| Pattern::new("actor filter", s))
                 .transpose()?,
             names: self
                 .event_names
                 .iter()
-                .map(|s| glob("event name filter", s))
+                .map(|s| Pattern::new("event name filter", s))
                 .collect::<Result<_>>()?,
             source: self
                 .event_source
                 .as_deref()
-                .map(|s| glob("event source filter", s))
+                .map(|s| Pattern::new("event source filter", s))
                 .transpose()?,
         })
     }
-}
-
-/// The one glob syntax of every filter on every backend (globset's): `*` and `?`, classes
-/// `[a-z]` and `[!a]`, alternatives `{alice,bob}`, `\` escapes; case-sensitive; `/` is not
-/// special. A backend that filters in its own engine calls this, never a dialect of its own.
-pub fn glob(what: &'static str, pattern: &str) -> Result<GlobMatcher> {
-    Glob::new(pattern)
-        .map(|g| g.compile_matcher())
-        .map_err(|e| Error::invalid(what, pattern, e.kind().to_string()))
-}
-
-/// True when `s` uses glob syntax; a filter without any is matched exactly.
-pub fn is_glob(s: &str) -> bool {
-    s.contains(['*', '?', '[', ']', '{', '}', '\\'])
 }
 
 /// An [`EventQuery`] ready to test events one by one.
 #[derive(Debug)]
 pub struct QueryMatcher<'q> {
     query: &'q EventQuery,
-    actor: Option<GlobMatcher>,
-    names: Vec<GlobMatcher>,
-    source: Option<GlobMatcher>,
+    actor: Option<Pattern>,
+    names: Vec<Pattern>,
+    source: Option<Pattern>,
 }
 
 impl QueryMatcher<'_> {

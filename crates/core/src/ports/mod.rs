@@ -17,7 +17,7 @@ pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamS
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};
 pub use event_store::{
     EventCursor, EventQuery, EventStore, IpFilter, MemoryEventStore, Order, PutOutcome,
-    Quarantined, QueryMatcher, StoreStats, glob, is_glob,
+    Quarantined, QueryMatcher, StoreStats,
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
 pub use object_store::{MemoryObjectStore, ObjectKey, ObjectStore};
