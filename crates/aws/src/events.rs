@@ -260,7 +260,6 @@ impl DynamoEventStore {
         Ok(out)
     }
 
-    /// Writes up to 25 items, retrying unprocessed items with backoff.
     /// Writes `item` unless an item with its key exists; false when one did.
     async fn put_new(&self, item: HashMap<String, AttributeValue>) -> Result<bool, Error> {
         match self

@@ -115,6 +115,16 @@ pub struct DailyExport {
     pub coverage: Coverage,
 }
 
+impl DailyExport {
+    /// The days worth reporting: all but those looked at only because the checkpoints cover
+    /// them and found empty (a first run looks back over 90 days).
+    pub fn reported_days(&self) -> impl Iterator<Item = &DayExport> {
+        self.days
+            .iter()
+            .filter(|d| d.events > 0 || d.kept_existing || !self.completed.contains(&d.day))
+    }
+}
+
 /// Runs the daily export for `today` (UTC): yesterday and the `late_days` before it, and the
 /// days the checkpoints completed since the last run.
 pub async fn export_daily(

@@ -216,12 +216,7 @@ impl ExporterFunction {
         )
         .await?;
         let events: u64 = run.days.iter().map(|d| d.events).sum();
-        // Days looked at only because the checkpoints cover them, and empty, are left out.
-        let days: Vec<&DayExport> = run
-            .days
-            .iter()
-            .filter(|d| d.events > 0 || d.kept_existing || !run.completed.contains(&d.day))
-            .collect();
+        let days: Vec<&DayExport> = run.reported_days().collect();
         tracing::info!(days = days.len(), completed = run.completed.len(), events, settled_up_to = ?run.coverage.settled_up_to, swept_up_to = ?run.coverage.swept_up_to, "daily export");
         Ok(json!({
             "days": days,

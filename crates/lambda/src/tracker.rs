@@ -129,9 +129,10 @@ impl TrackerSettings {
         }
         let retention: Option<u32> = env.parse_opt("RETENTION_DAYS", "a whole number of days")?;
         let stop_margin: u64 = env.parse("STOP_MARGIN_SECONDS", 30, "a whole number of seconds")?;
+        let defaults = CollectConfig::default();
         let max_overlap: u32 = env.parse(
             "MAX_OVERLAP_MINUTES",
-            240,
+            defaults.max_overlap.num_minutes() as u32,
             "a whole number of minutes, at least OVERLAP_MINUTES",
         )?;
         if max_overlap < overlap {
@@ -144,7 +145,7 @@ impl TrackerSettings {
         }
         let sweep_hours = env.get("SWEEP_AGE_HOURS").filter(|v| !v.trim().is_empty());
         let sweep_age = match sweep_hours.as_deref().map(str::trim) {
-            None => Some(Duration::hours(24)),
+            None => defaults.sweep_age,
             Some("off") => None,
             Some(v) => match v.parse::<u32>() {
                 Ok(h) if h >= 1 && i64::from(h) * 60 > i64::from(max_overlap) => {

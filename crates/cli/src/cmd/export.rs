@@ -104,11 +104,7 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
         Format::Table => {
             let mut t = table();
             t.set_header(["day", "events", "parts", "bytes", "note"]);
-            // Days looked at only because the collector covers them, and empty, are not shown.
-            let shown = |d: &&iat_exporter::DayExport| {
-                d.events > 0 || d.kept_existing || !run.completed.contains(&d.day)
-            };
-            for d in days.iter().filter(shown) {
+            for d in run.reported_days() {
                 let note = if d.kept_existing {
                     "no events in the store; the lake's copy was kept".to_owned()
                 } else if let Some(previous) = d.kept_fuller {

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::glob::Pattern;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -15,6 +14,7 @@ use serde::Serialize;
 
 use crate::denial::DenialLayer;
 use crate::error::{Error, Result};
+use crate::glob::Pattern;
 use crate::model::{AccountId, ActivityEvent, EventId, Region};
 use crate::time::TimeWindow;
 
