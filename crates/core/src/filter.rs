@@ -6,10 +6,10 @@
 //! Globs match role names wherever they appear in the principal: the assumed role in the ARN and
 //! the session issuer.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::glob::PatternSet;
 use crate::model::{ActivityEvent, PrincipalType};
 use crate::record::AssumeRoleParameters;
 
@@ -37,49 +37,31 @@ impl FilterReason {
 #[derive(Debug, Clone)]
 pub struct NoiseFilter {
     service_linked_roles: bool,
-    patterns: Vec<String>,
-    roles: GlobSet,
+    roles: PatternSet,
 }
 
 impl Default for NoiseFilter {
     fn default() -> Self {
         Self {
             service_linked_roles: true,
-            patterns: Vec::new(),
-            roles: GlobSet::empty(),
+            roles: PatternSet::default(),
         }
     }
 }
 
 impl NoiseFilter {
-    /// A filter for service-linked roles and the given role-name globs (`*`, `?`, `[a-z]`).
+    /// A filter for service-linked roles and the given role-name globs (the syntax of
+    /// [`crate::glob`]).
     pub fn new<S: AsRef<str>>(role_patterns: &[S]) -> Result<Self> {
-        let mut builder = GlobSetBuilder::new();
-        let mut patterns = Vec::new();
-        for p in role_patterns {
-            let p = p.as_ref().trim();
-            if p.is_empty() {
-                continue;
-            }
-            let glob = Glob::new(p)
-                .map_err(|e| Error::invalid("role pattern", p, e.kind().to_string()))?;
-            builder.add(glob);
-            patterns.push(p.to_owned());
-        }
-        let roles = builder
-            .build()
-            .map_err(|e| Error::invalid("role patterns", patterns.join(","), e.to_string()))?;
         Ok(Self {
             service_linked_roles: true,
-            patterns,
-            roles,
+            roles: PatternSet::new("role pattern", role_patterns)?,
         })
     }
 
     /// Parses a comma-separated list such as `FILTERED_ROLES`.
     pub fn from_list(list: &str) -> Result<Self> {
-        let parts: Vec<&str> = list.split(',').collect();
-        Self::new(&parts)
+        Self::new(&crate::glob::split_list(list))
     }
 
     /// Keeps service-linked-role activity instead of filtering it.
@@ -90,7 +72,7 @@ impl NoiseFilter {
 
     /// The configured role patterns.
     pub fn patterns(&self) -> &[String] {
-        &self.patterns
+        self.roles.sources()
     }
 
     /// Why `event` is noise, or `None` to keep it.
@@ -98,7 +80,7 @@ impl NoiseFilter {
         if self.service_linked_roles && is_service_linked(event) {
             return Some(FilterReason::ServiceLinkedRole);
         }
-        if !self.patterns.is_empty() {
+        if !self.roles.is_empty() {
             let p = &event.principal;
             let issuer_role = p.session_issuer_arn.as_deref().and_then(role_name_of_arn);
             let names = [p.role_name.as_deref(), issuer_role];

@@ -344,4 +344,11 @@ fn role_pattern_filter() {
     );
     assert!(NoiseFilter::from_list("[unclosed").is_err());
     assert!(NoiseFilter::from_list("").unwrap().patterns().is_empty());
+    // The syntax of the event filters: alternatives, and `?` is one character, not one byte.
+    let f = NoiseFilter::from_list("{Audit,Backup}Role-?").unwrap();
+    assert_eq!(
+        f.classify(&mk("BackupRole-ë")),
+        Some(FilterReason::RolePattern)
+    );
+    assert_eq!(f.classify(&mk("AuditRole-ëë")), None);
 }

@@ -72,5 +72,16 @@ mod tests {
         let mut s = RuleSettings::default();
         s.set_denied_exclusions("sqs:Create*").unwrap();
         assert!((RULE.eval)(&scp.event(), &s).is_none());
+        // The whole event source works as the service, and case does not matter.
+        for list in [
+            "ec2.amazonaws.com:Run*",
+            "EC2:runinstances",
+            "{s3,ec2}:*Instances",
+        ] {
+            s.set_denied_exclusions(list).unwrap();
+            assert!((RULE.eval)(&ec2.event(), &s).is_none(), "{list}");
+        }
+        s.set_denied_exclusions("ec2:Describe*,s3:*").unwrap();
+        assert!((RULE.eval)(&ec2.event(), &s).is_some());
     }
 }

@@ -83,7 +83,11 @@ impl RuleSetConfig {
             c.filter = NoiseFilter::from_list(&v).map_err(named("FILTERED_ROLES"))?;
         }
         if let Some(v) = get("ALLOWED_ACTORS") {
-            c.allowed_actors = super::split_list(&v).map(str::to_owned).collect();
+            c.allowed_actors = crate::glob::split_list(&v)
+                .into_iter()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
         }
         if let Some(v) = get("ADMIN_POLICY_ARNS") {
             c.settings

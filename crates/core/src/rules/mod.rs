@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use crate::glob::PatternSet;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -316,7 +316,7 @@ pub struct RuleSet {
     any: Vec<usize>,
     settings: RuleSettings,
     filter: NoiseFilter,
-    allowed: GlobSet,
+    allowed: PatternSet,
 }
 
 impl RuleSet {
@@ -331,20 +331,7 @@ impl RuleSet {
                 return Err(unknown_rule(id));
             }
         }
-        let mut builder = GlobSetBuilder::new();
-        for pattern in &config.allowed_actors {
-            let glob = Glob::new(pattern).map_err(|e| {
-                Error::invalid("allowed actor pattern", pattern, e.kind().to_string())
-            })?;
-            builder.add(glob);
-        }
-        let allowed = builder.build().map_err(|e| {
-            Error::invalid(
-                "allowed actors",
-                config.allowed_actors.join(","),
-                e.to_string(),
-            )
-        })?;
+        let allowed = PatternSet::new("allowed actor pattern", &config.allowed_actors)?;
         let enabled: Vec<&'static Rule> = ALL
             .iter()
             .copied()

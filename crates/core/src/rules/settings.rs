@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveTime, Offset, Utc, Weekday};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use ipnet::IpNet;
 
 use super::split_list;
 use crate::error::{Error, Result};
+use crate::glob::PatternSet;
 use crate::model::ActivityEvent;
 
 /// AWS managed policies that grant administrator power (directly, or by letting the holder
@@ -27,7 +27,7 @@ pub struct RuleSettings {
     admin_policies: BTreeSet<String>,
     trusted_accounts: BTreeSet<String>,
     expected_networks: Vec<IpNet>,
-    denied_set: GlobSet,
+    denied_set: PatternSet,
     pub working_hours: WorkingHours,
 }
 
@@ -37,7 +37,7 @@ impl Default for RuleSettings {
             admin_policies: BTreeSet::new(),
             trusted_accounts: BTreeSet::new(),
             expected_networks: Vec::new(),
-            denied_set: GlobSet::empty(),
+            denied_set: PatternSet::default(),
             working_hours: WorkingHours::default(),
         };
         s.set_admin_policies(&DEFAULT_ADMIN_POLICIES.join(","))
@@ -122,28 +122,22 @@ impl RuleSettings {
     }
 
     /// `DENIED_EXCLUSIONS`: `service:Action` globs (`ec2:Describe*`, `ce:*`) whose denials
-    /// never alert. The service is the event source's first label.
+    /// never alert. The service is the event source's first label; a pattern may also name the
+    /// whole event source (`ec2.amazonaws.com:Describe*`).
     pub fn set_denied_exclusions(&mut self, list: &str) -> Result<()> {
-        let mut builder = GlobSetBuilder::new();
-        let mut patterns = Vec::new();
-        for p in split_list(list) {
-            if !p.contains(':') {
-                return Err(Error::invalid(
-                    "denied exclusion",
-                    p,
-                    "expected service:Action, e.g. ce:GetCostAndUsage or ec2:Describe*",
-                ));
-            }
-            let glob = GlobBuilder::new(p)
-                .case_insensitive(true)
-                .build()
-                .map_err(|e| Error::invalid("denied exclusion", p, e.kind().to_string()))?;
-            builder.add(glob);
-            patterns.push(p.to_owned());
+        let patterns: Vec<&str> = crate::glob::split_list(list)
+            .into_iter()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if let Some(p) = patterns.iter().find(|p| !p.contains(':')) {
+            return Err(Error::invalid(
+                "denied exclusion",
+                *p,
+                "expected service:Action, e.g. ce:GetCostAndUsage or ec2:Describe*",
+            ));
         }
-        self.denied_set = builder
-            .build()
-            .map_err(|e| Error::invalid("denied exclusions", patterns.join(","), e.to_string()))?;
+        self.denied_set = PatternSet::new("denied exclusion", patterns)?.ignore_case();
         Ok(())
     }
 
@@ -154,7 +148,10 @@ impl RuleSettings {
         }
         let service = event.source.split('.').next().unwrap_or(&event.source);
         self.denied_set
-            .is_match(format!("{service}:{}", event.name))
+            .is_match(&format!("{service}:{}", event.name))
+            || self
+                .denied_set
+                .is_match(&format!("{}:{}", event.source, event.name))
     }
 }
 
