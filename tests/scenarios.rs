@@ -83,6 +83,25 @@ fn every_labelled_scenario_is_found_by_its_filter_and_ingest_is_idempotent() {
     }
     assert_eq!(checked as u64, labels.scenario_events);
 
+    // Alternatives in a glob keep their commas; a list of names is a union.
+    let count = |names: &[&str]| -> usize {
+        let mut args = vec!["--db", &db, "events", "--limit", "0", "--format", "jsonl"];
+        for n in names {
+            args.extend(["--event-name", n]);
+        }
+        iat(args).unwrap().stdout.lines().count()
+    };
+    let (assume, login) = (count(&["AssumeRole"]), count(&["ConsoleLogin"]));
+    assert!(assume > 0 && login > 0, "{assume} {login}");
+    for names in [
+        &["{AssumeRole,ConsoleLogin}"][..],
+        &["AssumeRole,ConsoleLogin"],
+        &["AssumeRole", "ConsoleLogin"],
+        &["{AssumeRole,Nothing},ConsoleLogin"],
+    ] {
+        assert_eq!(count(names), assume + login, "{names:?}");
+    }
+
     let again = iat([
         "--db",
         &db,

@@ -24,8 +24,9 @@ pub struct EventsArgs {
     /// Actor (IAM user, `role/session`, `root`, ...) or principal ARN.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Event name; repeat or separate with commas for alternatives.
-    #[arg(long = "event-name", value_delimiter = ',')]
+    /// Event name; repeat or separate with commas for alternatives (commas inside a glob's
+    /// braces, as in `{Create,Delete}User`, belong to the glob).
+    #[arg(long = "event-name")]
     pub event_names: Vec<String>,
     /// Event source, e.g. `iam` or `iam.amazonaws.com`.
     #[arg(long)]
@@ -121,8 +122,10 @@ impl EventsArgs {
             event_names: self
                 .event_names
                 .iter()
+                .flat_map(|n| iat_core::glob::split_list(n))
+                .map(str::trim)
                 .filter(|n| !n.is_empty())
-                .cloned()
+                .map(str::to_owned)
                 .collect(),
             event_source: source,
             account: self.account.as_deref().map(AccountId::new).transpose()?,
