@@ -8,6 +8,10 @@ STACK ?= iam-activity-tracker
 ARCH ?= $(or $(ARCHITECTURE),x86_64)
 # The deploy tools' Python (cfn-lint, the SAM CLI and boto3, pinned; installed on first use).
 PY = "$$(scripts/deploy-tools.sh)/python"
+# `iat` as the local targets run it (demo, run-query, report): one release build, without the
+# AWS clients, shared by all of them. Targets that talk to AWS add the clients (IAT_AWS).
+IAT = $(CARGO) run --release --quiet -p iat-cli --no-default-features --
+IAT_AWS = $(CARGO) run --release --quiet -p iat-cli --
 # The stack's output KEY, read when a target needs it.
 output = $$($(PY) scripts/stack.py outputs $(STACK) | sed -n 's/^$(1)=//p')
 
@@ -15,7 +19,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show its alerts, export and query it
-	$(CARGO) run --release --quiet -p iat-cli --no-default-features -- demo
+	$(IAT) demo
 
 test: ## Run every test (moto installed, started and stopped), lint the template, deploy it to moto, check glibc
 	scripts/with-moto.sh scripts/test.sh
@@ -45,7 +49,7 @@ init: ## After the first deploy: backfill 90 days, invocation after invocation, 
 
 status: ## The stack, its functions' last day, firing alarms, and each stream's checkpoint and last error
 	$(PY) scripts/stack.py status $(STACK)
-	$(CARGO) run --release --quiet -p iat-cli -- status \
+	$(IAT_AWS) status \
 		--events-table "$(call output,EventsTableName)" --control-table "$(call output,ControlTableName)"
 
 FUNCTION ?=
@@ -64,16 +68,16 @@ destroy: ## Delete the stack (asks first; the tables and the bucket are kept)
 Q ?= daily_summary
 DAYS ?= 7
 FORMAT ?= table
-run-query: ## Run a catalogue query: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv] [ATHENA=1 for the stack's]
+run-query: ## Run a catalogue query: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv] [IAT_LAKE=dir] [ATHENA=1 for the stack's]
 ifdef ATHENA
-	$(CARGO) run --release --quiet -p iat-cli -- query $(Q) --days $(DAYS) --format $(FORMAT) \
+	$(IAT_AWS) query $(Q) --days $(DAYS) --format $(FORMAT) \
 		--athena-database "$(call output,AthenaDatabase)" --athena-workgroup "$(call output,AthenaWorkGroup)"
 else
-	$(CARGO) run --release --quiet -p iat-cli -- query $(Q) --days $(DAYS) --format $(FORMAT)
+	$(IAT) query $(Q) --days $(DAYS) --format $(FORMAT)
 endif
 
-report: ## The weekly denied-calls report over the local lake
-	$(CARGO) run --release --quiet -p iat-cli -- report
+report: ## The weekly denied-calls report over the local lake [IAT_LAKE=dir]
+	$(IAT) report
 
 check: lint ## Formatting and lints
 lint:

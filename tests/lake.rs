@@ -260,6 +260,42 @@ fn every_query_runs_over_the_exported_day_and_finds_what_the_labels_say() {
         .unwrap_err()
         .contains("no parameter actor")
     );
+
+    // A range the lake holds no day of says so in one line, with the days it holds.
+    let before = (l.labels.day - chrono::Duration::days(30)).to_string();
+    let empty = iat([
+        "query",
+        "failed_auth",
+        "--since",
+        &before,
+        "--until",
+        &before,
+        "--lake",
+        &l.lake,
+        "--local",
+    ])
+    .unwrap()
+    .stdout;
+    let note = format!(
+        "note: no exported day from {before} to {before} in the lake {} (it holds {} only)",
+        l.lake, l.labels.day
+    );
+    assert!(empty.contains(&note), "{empty}");
+    let day = l.labels.day.to_string();
+    let found = iat([
+        "query",
+        "daily_summary",
+        "--since",
+        &day,
+        "--until",
+        &day,
+        "--lake",
+        &l.lake,
+        "--local",
+    ])
+    .unwrap()
+    .stdout;
+    assert!(!found.contains("note:"), "{found}");
 }
 
 /// A Python with pyarrow, as `make test` provides (these tests are ignored by a plain `cargo test`).

@@ -5,6 +5,7 @@
 //! clock and the environment, and uses `anyhow`.
 
 pub mod cmd;
+mod hint;
 mod output;
 mod timearg;
 

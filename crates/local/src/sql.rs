@@ -54,6 +54,27 @@ impl LocalLake {
         d.join("events")
     }
 
+    /// The days the lake holds Parquet parts for, oldest first (none when the directory is
+    /// missing).
+    pub fn days(&self) -> Vec<chrono::NaiveDate> {
+        let Ok(entries) = std::fs::read_dir(self.table_dir()) else {
+            return Vec::new();
+        };
+        let mut days: Vec<chrono::NaiveDate> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_owned();
+                let day = name.strip_prefix("dt=")?.parse().ok()?;
+                let has_parts = std::fs::read_dir(e.path()).ok()?.any(|f| {
+                    f.is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".parquet"))
+                });
+                has_parts.then_some(day)
+            })
+            .collect();
+        days.sort();
+        days
+    }
+
     async fn context(&self) -> Result<SessionContext, Error> {
         let dir = self.table_dir();
         std::fs::create_dir_all(&dir).map_err(|e| {

@@ -39,7 +39,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 50_000)]
     pub events: u64,
     /// Where the demo writes its log files, labels and database (replaced on each run).
-    #[arg(long, default_value = "./iat-data/demo")]
+    #[arg(long, default_value = crate::hint::DEMO_DIR)]
     pub dir: PathBuf,
     /// Do not draw progress bars.
     #[arg(long)]
@@ -129,7 +129,17 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     scenarios(out, &store, &labels, &raised, &db, &logs)?;
 
     let dbs = db.display();
-    writeln!(out, "\nExplore:")?;
+    let lake_dir = args.dir.join("lake");
+    writeln!(
+        out,
+        "\nExplore the demo's data (`make demo` built iat as ./target/release/iat):"
+    )?;
+    writeln!(
+        out,
+        "  make run-query Q=failed_auth IAT_LAKE={}      (iat query list shows the others)",
+        lake_dir.display()
+    )?;
+    writeln!(out, "  make report IAT_LAKE={}", lake_dir.display())?;
     writeln!(out, "  iat --db {dbs} events --actor root")?;
     writeln!(out, "  iat --db {dbs} events --denied --limit 20")?;
     writeln!(
@@ -138,11 +148,10 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(out, "  iat --db {dbs} status")?;
     writeln!(out, "  iat rules test {} --format summary", trail.display())?;
-    writeln!(out, "  iat query list")?;
     writeln!(
         out,
         "  iat query denied_new --lake {} --since {day} --until {day}",
-        args.dir.join("lake").display()
+        lake_dir.display()
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -209,5 +209,15 @@ pub fn run(db: &Path, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<E
     } else if args.format == EventFormat::Table {
         eprintln!("{written} matching events");
     }
+    #[cfg(feature = "aws")]
+    let local = args.events_table.is_none();
+    #[cfg(not(feature = "aws"))]
+    let local = true;
+    if written == 0 && local && super::open_existing(db)?.stats_blocking()?.events == 0 {
+        eprintln!(
+            "{}",
+            crate::hint::empty_store(db, Path::new(crate::hint::DEMO_DIR))
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

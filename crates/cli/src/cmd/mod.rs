@@ -75,10 +75,10 @@ pub(crate) fn open_store(db: &Path) -> anyhow::Result<SqliteStore> {
 /// Opens an existing database for reading; a missing file is an error that says how to create one.
 pub(crate) fn open_existing(db: &Path) -> anyhow::Result<SqliteStore> {
     if !db.exists() {
-        anyhow::bail!(
-            "no database at {} — run `iat ingest PATH...` (or `iat demo`) first, or point --db at one",
-            db.display()
-        );
+        anyhow::bail!(crate::hint::missing_store(
+            db,
+            Path::new(crate::hint::DEMO_DIR)
+        ));
     }
     open_store(db)
 }
@@ -175,6 +175,31 @@ pub struct AthenaArgs {
 }
 
 impl EngineArgs {
+    /// The local lake, unless the queries run on Athena.
+    pub fn local_lake(&self) -> Option<iat_local::sql::LocalLake> {
+        #[cfg(feature = "aws")]
+        if !self.local && self.athena.database.is_some() {
+            return None;
+        }
+        Some(iat_local::sql::LocalLake::new(&self.lake, &self.prefix))
+    }
+
+    /// A line saying where data is expected when the local lake has no day of the range.
+    pub fn empty_lake_hint(
+        &self,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+    ) -> Option<String> {
+        let lake = self.local_lake()?;
+        crate::hint::empty_lake(
+            &lake,
+            &self.lake,
+            start,
+            end,
+            Path::new(crate::hint::DEMO_DIR),
+        )
+    }
+
     /// The engine these settings choose. Call inside a Tokio runtime.
     pub async fn engine(&self) -> anyhow::Result<Box<dyn iat_lake::QueryEngine>> {
         #[cfg(feature = "aws")]

@@ -121,6 +121,14 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     });
     let (run, source) = run?;
     print_rows(out, &run.rows, args.format)?;
+    let hint = if run.rows.rows.is_empty() {
+        let day = |k: &str| values[k].parse::<NaiveDate>().ok();
+        day("start")
+            .zip(day("end"))
+            .and_then(|(start, end)| args.engine.empty_lake_hint(start, end))
+    } else {
+        None
+    };
     if args.format == Format::Table {
         writeln!(
             out,
@@ -133,6 +141,13 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                 .map(|id| format!(", query id {id}"))
                 .unwrap_or_default()
         )?;
+    }
+    if let Some(hint) = hint {
+        if args.format == Format::Table {
+            writeln!(out, "{hint}")?;
+        } else {
+            eprintln!("{hint}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,9 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         )
     })?;
     writeln!(out, "{}\n\n{}", report.subject, report.body)?;
+    if let Some(hint) = args.engine.empty_lake_hint(period.start, period.end) {
+        writeln!(out, "\n{hint}")?;
+    }
     if let Some(spec) = &args.notify {
         let notifier = super::alerts::notifier_for(spec)?;
         runtime.block_on(notifier.notify(&report.notification()?))?;

@@ -149,6 +149,13 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
         bytes(status.database_bytes)
     )?;
     writeln!(out, "Events     {}", count(status.events))?;
+    if status.events == 0 {
+        writeln!(
+            out,
+            "{}",
+            crate::hint::empty_store(db, std::path::Path::new(crate::hint::DEMO_DIR))
+        )?;
+    }
     if let (Some(first), Some(last)) = (&status.first_event, &status.last_event) {
         writeln!(out, "Time range {first} .. {last}")?;
     }
