@@ -9,7 +9,7 @@
 //! where, when, in which account and region, why it matters and what to check. It never carries
 //! the raw record (which may hold session tokens in `responseElements`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -71,6 +71,52 @@ impl EventFacts {
     }
 }
 
+/// Alerts as hits stream past: each hit becomes an alert at once (the event need not be kept),
+/// and hits of one rule with the same burst key in the same account join the first one's alert.
+/// Holds the alerts, never the events that raised nothing.
+#[derive(Debug, Default)]
+pub struct AlertMerger {
+    out: Vec<Alert>,
+    groups: HashMap<(&'static str, Option<String>, String), usize>,
+}
+
+impl AlertMerger {
+    pub fn push_hit(&mut self, hit: Hit<'_>) {
+        self.push(Alert::of_hit(hit));
+    }
+
+    pub fn push(&mut self, alert: Alert) {
+        if let Some(key) = &alert.group {
+            let k = (
+                alert.rule_id,
+                alert.events[0].account.as_ref().map(|a| a.to_string()),
+                key.clone(),
+            );
+            if let Some(&i) = self.groups.get(&k) {
+                let a = &mut self.out[i];
+                a.severity = a.severity.max(alert.severity);
+                a.events.extend(alert.events);
+                return;
+            }
+            self.groups.insert(k, self.out.len());
+        }
+        self.out.push(alert);
+    }
+
+    /// The alerts in the order their first events came, each one's events oldest first and once.
+    pub fn finish(mut self) -> Vec<Alert> {
+        for a in &mut self.out {
+            a.events.sort_by(|x, y| {
+                x.time
+                    .cmp(&y.time)
+                    .then_with(|| x.event_id.cmp(&y.event_id))
+            });
+            a.events.dedup_by(|x, y| x.event_id == y.event_id);
+        }
+        self.out
+    }
+}
+
 /// One message's worth of findings: one rule, one or more events.
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
@@ -91,53 +137,31 @@ pub struct Alert {
 impl Alert {
     /// Groups hits into alerts, in the order their first events were given.
     pub fn from_hits(hits: Vec<Hit<'_>>) -> Vec<Alert> {
-        Self::merge(
-            hits.into_iter()
-                .map(|hit| Alert {
-                    rule_id: hit.rule.id,
-                    title: hit.rule.title,
-                    severity: hit.severity,
-                    summary: hit.finding.summary,
-                    details: hit.finding.details,
-                    events: vec![EventFacts::of(hit.event)],
-                    rule: hit.rule,
-                    group: hit.finding.group,
-                })
-                .collect(),
-        )
+        let mut merger = AlertMerger::default();
+        hits.into_iter().for_each(|h| merger.push_hit(h));
+        merger.finish()
+    }
+
+    /// One hit's alert, owning what it needs of the event.
+    pub fn of_hit(hit: Hit<'_>) -> Alert {
+        Alert {
+            rule_id: hit.rule.id,
+            title: hit.rule.title,
+            severity: hit.severity,
+            summary: hit.finding.summary,
+            details: hit.finding.details,
+            events: vec![EventFacts::of(hit.event)],
+            rule: hit.rule,
+            group: hit.finding.group,
+        }
     }
 
     /// Merges alerts of one rule with the same burst key in the same account (alerts from
     /// several batches of one run, say), keeping the first one's text.
     pub fn merge(alerts: Vec<Alert>) -> Vec<Alert> {
-        let mut out: Vec<Alert> = Vec::with_capacity(alerts.len());
-        let mut groups: BTreeMap<(&'static str, Option<String>, String), usize> = BTreeMap::new();
-        for alert in alerts {
-            if let Some(key) = &alert.group {
-                let k = (
-                    alert.rule_id,
-                    alert.events[0].account.as_ref().map(|a| a.to_string()),
-                    key.clone(),
-                );
-                if let Some(&i) = groups.get(&k) {
-                    let a = &mut out[i];
-                    a.severity = a.severity.max(alert.severity);
-                    a.events.extend(alert.events);
-                    continue;
-                }
-                groups.insert(k, out.len());
-            }
-            out.push(alert);
-        }
-        for a in &mut out {
-            a.events.sort_by(|x, y| {
-                x.time
-                    .cmp(&y.time)
-                    .then_with(|| x.event_id.cmp(&y.event_id))
-            });
-            a.events.dedup_by(|x, y| x.event_id == y.event_id);
-        }
-        out
+        let mut merger = AlertMerger::default();
+        alerts.into_iter().for_each(|a| merger.push(a));
+        merger.finish()
     }
 
     /// The ledger keys of every event in the alert.

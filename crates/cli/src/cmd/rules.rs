@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use iat_core::RecordLimits;
-use iat_core::alert::Alert;
+use iat_core::alert::AlertMerger;
 use iat_core::rules::RuleSet;
+use iat_local::logfiles::EventRead;
 use serde_json::json;
 
 use super::RuleArgs;
@@ -133,6 +134,8 @@ fn list(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Rules evaluated as events stream past: an event is dropped once its hits became alerts (or
+/// its JSON line was written), so memory holds the alerts, not the events.
 fn test(
     files: &[PathBuf],
     format: TestFormat,
@@ -140,77 +143,86 @@ fn test(
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let set = RuleSet::new(args.config()?)?;
-    let loaded = iat_local::logfiles::load_events(files, &RecordLimits::default());
-    for (path, e) in &loaded.problems {
-        eprintln!("error: {}: {e}", path.display());
-    }
-    for (path, index, reason) in loaded.rejected.iter().take(20) {
-        eprintln!("warning: {} record {index}: {reason}", path.display());
-    }
-    if loaded.rejected.len() > 20 {
+    let (mut events, mut hit_count, mut rejected, mut problems) = (0u64, 0u64, 0u64, 0u64);
+    let mut merger = AlertMerger::default();
+    let mut written: std::io::Result<()> = Ok(());
+    iat_local::logfiles::for_each_event(files, &RecordLimits::default(), &mut |read| match read {
+        EventRead::Event(e) => {
+            events += 1;
+            // Allocates only when a rule fires.
+            let mut hits = Vec::new();
+            set.evaluate(&e, &mut hits);
+            hit_count += hits.len() as u64;
+            if format == TestFormat::Jsonl {
+                let rules: Vec<&str> = hits.iter().map(|h| h.rule.id).collect();
+                if written.is_ok() {
+                    written = writeln!(out, "{}", json!({"event_id": e.id, "rules": rules}));
+                }
+            } else {
+                hits.into_iter().for_each(|h| merger.push_hit(h));
+            }
+        }
+        EventRead::Rejected {
+            path,
+            index,
+            reason,
+        } => {
+            rejected += 1;
+            if rejected <= 20 {
+                eprintln!("warning: {} record {index}: {reason}", path.display());
+            }
+        }
+        EventRead::Problem { path, error } => {
+            problems += 1;
+            eprintln!("error: {}: {error}", path.display());
+        }
+    });
+    written?;
+    if rejected > 20 {
         eprintln!(
             "warning: ... and {} more records not understood",
-            loaded.rejected.len() - 20
+            rejected - 20
         );
     }
-    let hits = set.evaluate_all(&loaded.events);
-    match format {
-        TestFormat::Jsonl => {
-            let mut fired: std::collections::HashMap<&str, Vec<&str>> =
-                std::collections::HashMap::new();
-            for h in &hits {
-                fired
-                    .entry(h.event.id.as_str())
-                    .or_default()
-                    .push(h.rule.id);
-            }
-            for e in &loaded.events {
-                let rules = fired.get(e.id.as_str()).cloned().unwrap_or_default();
-                writeln!(out, "{}", json!({"event_id": e.id, "rules": rules}))?;
-            }
-        }
-        TestFormat::Summary | TestFormat::Text => {
-            let hit_count = hits.len();
-            let alerts = Alert::from_hits(hits);
-            if format == TestFormat::Text {
-                for a in &alerts {
-                    crate::output::alert(out, a)?;
-                }
-                if !alerts.is_empty() {
-                    writeln!(out, "{}", "─".repeat(78))?;
-                }
-            }
-            let mut by_rule: std::collections::BTreeMap<&str, (usize, usize)> =
-                std::collections::BTreeMap::new();
+    if format != TestFormat::Jsonl {
+        let alerts = merger.finish();
+        if format == TestFormat::Text {
             for a in &alerts {
-                let e = by_rule.entry(a.rule_id).or_default();
-                e.0 += 1;
-                e.1 += a.events.len();
+                crate::output::alert(out, a)?;
             }
-            let mut t = table();
-            t.set_header(["rule", "alerts", "events"]);
-            for (id, (a, e)) in &by_rule {
-                t.add_row([(*id).to_owned(), count(*a as u64), count(*e as u64)]);
+            if !alerts.is_empty() {
+                writeln!(out, "{}", "─".repeat(78))?;
             }
-            if !by_rule.is_empty() {
-                writeln!(out, "{t}")?;
-            }
-            writeln!(
-                out,
-                "{} events read, {} rule hits, {} alerts{}",
-                count(loaded.events.len() as u64),
-                count(hit_count as u64),
-                count(alerts.len() as u64),
-                if loaded.rejected.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} records not understood", loaded.rejected.len())
-                }
-            )?;
         }
+        let mut by_rule: std::collections::BTreeMap<&str, (usize, usize)> =
+            std::collections::BTreeMap::new();
+        for a in &alerts {
+            let e = by_rule.entry(a.rule_id).or_default();
+            e.0 += 1;
+            e.1 += a.events.len();
+        }
+        let mut t = table();
+        t.set_header(["rule", "alerts", "events"]);
+        for (id, (a, e)) in &by_rule {
+            t.add_row([(*id).to_owned(), count(*a as u64), count(*e as u64)]);
+        }
+        if !by_rule.is_empty() {
+            writeln!(out, "{t}")?;
+        }
+        writeln!(
+            out,
+            "{} events read, {} rule hits, {} alerts{}",
+            count(events),
+            count(hit_count),
+            count(alerts.len() as u64),
+            if rejected == 0 {
+                String::new()
+            } else {
+                format!(", {} records not understood", count(rejected))
+            }
+        )?;
     }
-    let bad = !loaded.problems.is_empty() || !loaded.rejected.is_empty();
-    Ok(if bad {
+    Ok(if problems > 0 || rejected > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
