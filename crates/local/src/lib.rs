@@ -13,6 +13,7 @@
 //! reading an event back re-normalises the text, so the stored form can never drift from the
 //! model.
 
+mod docscan;
 pub mod ingest;
 pub mod logfiles;
 pub mod notify;

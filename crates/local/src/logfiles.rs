@@ -327,11 +327,17 @@ fn read_in_memory(
     *format = Some(fmt);
     let parsed = match fmt {
         Format::JsonLines if is_single_multiline_document(&text) => {
-            each(Item::Record {
-                index: 1,
-                text: text.trim().to_owned(),
-            });
-            Ok(())
+            if has_records_member(&text) {
+                // A trail file whose first member is not `Records`.
+                let mut de = serde_json::Deserializer::from_str(&text);
+                document(Format::TrailFile, &mut de, each).and_then(|()| de.end())
+            } else {
+                each(Item::Record {
+                    index: 1,
+                    text: text.trim().to_owned(),
+                });
+                Ok(())
+            }
         }
         Format::JsonLines => {
             read_lines(BufReader::new(text.as_bytes()), usize::MAX, each)
@@ -348,6 +354,18 @@ fn read_in_memory(
         (None, Err(e)) => Err(json_error(&e)),
         (None, Ok(())) => Ok(()),
     }
+}
+
+/// An object with a `Records` or `Events` member: a document, not one record.
+fn has_records_member(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "Records")]
+        records: Option<IgnoredAny>,
+        #[serde(rename = "Events")]
+        events: Option<IgnoredAny>,
+    }
+    serde_json::from_str::<Probe>(text).is_ok_and(|p| p.records.is_some() || p.events.is_some())
 }
 
 /// A pretty-printed record: the first line alone is not JSON, but the whole text is one value.
@@ -368,21 +386,18 @@ fn read_streaming(
     let head = reader.fill_buf().map_err(|e| e.to_string())?;
     let fmt = detect(head);
     *format = Some(fmt);
+    // An object spread over lines whose first member is not `Records`: still a document.
+    let spread = fmt == Format::JsonLines
+        && head.first() == Some(&b'{')
+        && head
+            .iter()
+            .position(|b| *b == b'\n')
+            .is_some_and(|end| serde_json::from_slice::<IgnoredAny>(&head[..end]).is_err());
     match fmt {
-        Format::JsonLines => read_lines(reader, record_bytes, each).map_err(|e| e.to_string()),
-        _ => {
-            // serde_json reads its input a byte at a time: counting here is exact.
-            let since_record = std::rc::Rc::new(std::cell::Cell::new(0));
-            let capped = RecordCap {
-                inner: reader,
-                since_record: std::rc::Rc::clone(&since_record),
-                cap: record_bytes,
-            };
-            let mut de = serde_json::Deserializer::from_reader(capped);
-            document_marked(fmt, &mut de, Some(&since_record), each)
-                .and_then(|()| de.end())
-                .map_err(|e| json_error(&e))
+        Format::JsonLines if !spread => {
+            read_lines(reader, record_bytes, each).map_err(|e| e.to_string())
         }
+        _ => crate::docscan::stream_document(reader, fmt, record_bytes, each),
     }
 }
 
@@ -403,32 +418,6 @@ impl<R: Read> Read for FileCap<R> {
                 format!(
                     "decompresses to more than {} bytes (a gzip bomb, or not a CloudTrail file); \
                      the rest of the file is skipped",
-                    self.cap
-                ),
-            ));
-        }
-        Ok(n)
-    }
-}
-
-/// Stops a streamed document when one record runs past `cap` bytes; the element reader resets
-/// `since_record` after each record.
-struct RecordCap<R> {
-    inner: R,
-    since_record: std::rc::Rc<std::cell::Cell<usize>>,
-    cap: usize,
-}
-
-impl<R: Read> Read for RecordCap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let since = self.since_record.get() + n;
-        self.since_record.set(since);
-        if since > self.cap.saturating_add(64) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "a record is longer than {} bytes; the rest of the file is skipped",
                     self.cap
                 ),
             ));
@@ -519,21 +508,11 @@ fn document<'de, D: Deserializer<'de>>(
     de: D,
     each: &mut dyn FnMut(Item),
 ) -> Result<(), D::Error> {
-    document_marked(fmt, de, None, each)
-}
-
-fn document_marked<'de, D: Deserializer<'de>>(
-    fmt: Format,
-    de: D,
-    since_record: Option<&std::cell::Cell<usize>>,
-    each: &mut dyn FnMut(Item),
-) -> Result<(), D::Error> {
     let mut index = 0;
     let seed = Top {
         fmt,
         each,
         index: &mut index,
-        since_record,
     };
     seed.deserialize(de)
 }
@@ -543,7 +522,6 @@ struct Top<'a, 'f> {
     fmt: Format,
     each: &'a mut (dyn FnMut(Item) + 'f),
     index: &'a mut usize,
-    since_record: Option<&'a std::cell::Cell<usize>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
@@ -572,7 +550,6 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                     fmt,
                     each: &mut *self.each,
                     index: &mut *self.index,
-                    since_record: self.since_record,
                 })?,
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -587,7 +564,6 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
             fmt: self.fmt,
             each: self.each,
             index: self.index,
-            since_record: self.since_record,
         }
         .visit_seq(seq)
     }
@@ -598,7 +574,6 @@ struct Elements<'a, 'f> {
     fmt: Format,
     each: &'a mut (dyn FnMut(Item) + 'f),
     index: &'a mut usize,
-    since_record: Option<&'a std::cell::Cell<usize>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Elements<'_, '_> {
@@ -622,41 +597,39 @@ impl<'de> Visitor<'de> for Elements<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if let Some(c) = self.since_record {
-            c.set(0);
-        }
         while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            if let Some(c) = self.since_record {
-                c.set(0);
-            }
             *self.index += 1;
             let index = *self.index;
             let text: String = Box::<str>::from(raw).into();
-            let item = if self.fmt == Format::LookupEvents {
-                match serde_json::from_str::<LookupEntry>(&text) {
-                    Ok(LookupEntry {
-                        cloud_trail_event: Some(record),
-                    }) => Item::Record {
-                        index,
-                        text: record,
-                    },
-                    Ok(_) => Item::Malformed {
-                        index,
-                        reason: "lookup-events entry has no CloudTrailEvent".to_owned(),
-                        raw: text,
-                    },
-                    Err(e) => Item::Malformed {
-                        index,
-                        reason: format!("lookup-events entry is not an object: {e}"),
-                        raw: text,
-                    },
-                }
-            } else {
-                Item::Record { index, text }
-            };
+            let item = element_item(self.fmt, index, text);
             (self.each)(item);
         }
         Ok(())
+    }
+}
+
+/// One element of `Records` / `Events` / a top-level array as what it stands for.
+pub(crate) fn element_item(fmt: Format, index: usize, text: String) -> Item {
+    if fmt != Format::LookupEvents {
+        return Item::Record { index, text };
+    }
+    match serde_json::from_str::<LookupEntry>(&text) {
+        Ok(LookupEntry {
+            cloud_trail_event: Some(record),
+        }) => Item::Record {
+            index,
+            text: record,
+        },
+        Ok(_) => Item::Malformed {
+            index,
+            reason: "lookup-events entry has no CloudTrailEvent".to_owned(),
+            raw: text,
+        },
+        Err(e) => Item::Malformed {
+            index,
+            reason: format!("lookup-events entry is not an object: {e}"),
+            raw: text,
+        },
     }
 }
 
@@ -672,28 +645,65 @@ pub struct Loaded {
     pub problems: Vec<(PathBuf, String)>,
 }
 
-/// Reads and normalises every record under `inputs`.
-pub fn load_events(inputs: &[PathBuf], limits: &iat_core::RecordLimits) -> Loaded {
+/// What [`for_each_event`] hands out, one at a time.
+#[derive(Debug)]
+pub enum EventRead<'a> {
+    /// A record that normalised.
+    Event(Box<iat_core::ActivityEvent>),
+    /// A record that could not be used, with its index in the file and the reason.
+    Rejected {
+        path: &'a Path,
+        index: usize,
+        reason: String,
+    },
+    /// A file or directory that could not be read (records before the break were handed out).
+    Problem { path: &'a Path, error: String },
+}
+
+/// Reads and normalises every record under `inputs`, handing each out as it is read: memory
+/// stays that of one file's reading, whatever the number of events.
+pub fn for_each_event(
+    inputs: &[PathBuf],
+    limits: &iat_core::RecordLimits,
+    each: &mut dyn FnMut(EventRead<'_>),
+) {
     let discovery = discover(inputs);
-    let mut loaded = Loaded {
-        problems: discovery.problems,
-        ..Loaded::default()
-    };
+    for (path, error) in discovery.problems {
+        each(EventRead::Problem { path: &path, error });
+    }
     for (path, _) in &discovery.files {
         let outcome = read_file(path, &mut |item| match item {
             Item::Record { index, text } => match iat_core::normalize(text, limits) {
-                Ok(n) => loaded.events.push(n.event),
-                Err(r) => loaded
-                    .rejected
-                    .push((path.clone(), index, r.error.to_string())),
+                Ok(n) => each(EventRead::Event(Box::new(n.event))),
+                Err(r) => each(EventRead::Rejected {
+                    path,
+                    index,
+                    reason: r.error.to_string(),
+                }),
             },
-            Item::Malformed { index, reason, .. } => {
-                loaded.rejected.push((path.clone(), index, reason))
-            }
+            Item::Malformed { index, reason, .. } => each(EventRead::Rejected {
+                path,
+                index,
+                reason,
+            }),
         });
-        if let Some(e) = outcome.error {
-            loaded.problems.push((path.clone(), e));
+        if let Some(error) = outcome.error {
+            each(EventRead::Problem { path, error });
         }
     }
+}
+
+/// Reads and normalises every record under `inputs`.
+pub fn load_events(inputs: &[PathBuf], limits: &iat_core::RecordLimits) -> Loaded {
+    let mut loaded = Loaded::default();
+    for_each_event(inputs, limits, &mut |read| match read {
+        EventRead::Event(e) => loaded.events.push(*e),
+        EventRead::Rejected {
+            path,
+            index,
+            reason,
+        } => loaded.rejected.push((path.to_owned(), index, reason)),
+        EventRead::Problem { path, error } => loaded.problems.push((path.to_owned(), error)),
+    });
     loaded
 }

@@ -280,6 +280,63 @@ fn large_files_are_streamed() {
     );
 }
 
+/// The streamed scanner hands out exactly what the in-memory parser does, breaks included.
+#[test]
+fn streamed_documents_read_as_in_memory() {
+    let rec = |id: &str, extra: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","eventID":"{id}","note":"a ] }} {{ [ \" \\ ,","nested":{{"a":[1,[2,{{"b":"}}"}}]],"c":null}}{extra}}}"#
+        )
+    };
+    let lookup =
+        |id: &str| serde_json::json!({ "EventId": id, "CloudTrailEvent": rec(id, "") }).to_string();
+    let docs = [
+        format!(
+            "{{\"Records\":[{},{}]}}",
+            rec("a", ""),
+            rec("b", ",\"é\":\"ë\"")
+        ),
+        format!(
+            "{{ \"Meta\" : {{\"x\":[1,\"]\"]}},\n \"Records\" : [\n  {} ,\n  {}\n ] , \"After\":\"}}\" }}\n",
+            rec("a", ""),
+            rec("b", "")
+        ),
+        format!("[{}, {}, 7, \"text\", [1]]", rec("a", ""), rec("b", "")),
+        format!(
+            "{{\"NextToken\":\"t\",\"Events\":[{},{{\"EventId\":\"x\"}},{}]}}",
+            lookup("a"),
+            lookup("c")
+        ),
+        "{\"Records\":[]}".to_owned(),
+        // Broken: truncated inside a record, after one, a missing comma, trailing text.
+        format!("{{\"Records\":[{},{}", rec("a", ""), &rec("b", "")[..40]),
+        format!("{{\"Records\":[{},", rec("a", "")),
+        format!("{{\"Records\":[{} {}]}}", rec("a", ""), rec("b", "")),
+        format!("{{\"Records\":[{}]}} extra", rec("a", "")),
+        format!("{{\"Records\":[{},]}}", rec("a", "")),
+        "{\"Records\":{\"a\":1}}".to_owned(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.json");
+    let items = |limit: usize| {
+        let mut got = Vec::new();
+        let out = logfiles::read_file_with_limit(&path, limit, &mut |i| {
+            got.push(match i {
+                Item::Record { index, text } => format!("{index} record {text}"),
+                Item::Malformed { index, raw, .. } => format!("{index} malformed {raw}"),
+            })
+        });
+        (got, out.error.is_some())
+    };
+    for doc in &docs {
+        std::fs::write(&path, doc).unwrap();
+        let (memory, memory_failed) = items(usize::MAX / 2);
+        let (streamed, streamed_failed) = items(64);
+        assert_eq!(streamed, memory, "{doc}");
+        assert_eq!(streamed_failed, memory_failed, "{doc}");
+    }
+}
+
 #[tokio::test]
 async fn filtered_events_are_counted_not_stored() {
     let dir = tempfile::tempdir().unwrap();
