@@ -1,15 +1,18 @@
 //! Ingest: log files → records → normalised events → noise filter → SQLite, with a summary.
 //!
 //! Parser threads each take whole files and send batches of events to the one writer (SQLite
-//! has one writer anyway). Nothing stops the run: a missing path, an unreadable file, a broken
+//! has one writer anyway). A large file is split: the thread reading it hands chunks of its
+//! records to the other parser threads when they are idle (and normalises a chunk itself when
+//! none is), so one big export is parsed on every thread as many small files are. Nothing stops the run: a missing path, an unreadable file, a broken
 //! gzip or a malformed record is counted, logged with where it was, kept in quarantine when it
 //! has text, and skipped. Memory is bounded by the channel depth times the batch size.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
 use iat_core::ports::Quarantined;
@@ -152,28 +155,31 @@ pub fn ingest(
         n => n,
     }
     .min(files.len().max(1));
-    let next = Arc::new(AtomicUsize::new(0));
+    let next = AtomicUsize::new(0);
     let (tx, rx) = sync_channel::<Batch>(threads * 2);
+    let split = Split {
+        enabled: threads > 1,
+        active: AtomicUsize::new(0),
+        queue: Mutex::new(None),
+    };
+    let (raw_tx, raw_rx) = sync_channel::<RawChunk>(threads * 2);
+    *split.queue.lock().expect("not poisoned") = Some(raw_rx);
 
     let result = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let files = Arc::clone(&files);
-            let next = Arc::clone(&next);
+            let raw_tx = raw_tx.clone();
+            let (files, next, split) = (&files, &next, &split);
             scope.spawn(move || {
                 // A batch spans files: many CloudTrail files hold a handful of records each.
                 let mut batch = Batch::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    if parse_file(path, options, &mut batch, &tx).is_err() {
-                        return; // the writer stopped
-                    }
+                if parse_files(files, next, split, &raw_tx, options, &mut batch, &tx).is_ok() {
+                    let _ = tx.send(batch);
                 }
-                let _ = tx.send(batch);
             });
         }
         drop(tx);
+        drop(raw_tx);
         write_all(rx, store, &mut summary, &mut p, progress)
     });
     result?;
@@ -181,65 +187,183 @@ pub fn ingest(
     Ok(summary)
 }
 
+/// Files from this size on are split across the parser threads.
+const SPLIT_BYTES: u64 = 4 << 20;
+/// Records in a chunk of a split file.
+const CHUNK_RECORDS: usize = 1024;
+
+/// Records of a split file, read but not yet normalised.
+struct RawChunk {
+    origin: Arc<str>,
+    items: Vec<logfiles::Item>,
+}
+
+/// The chunks of the files being split, for idle parser threads.
+struct Split {
+    enabled: bool,
+    /// Files being split right now.
+    active: AtomicUsize,
+    queue: Mutex<Option<Receiver<RawChunk>>>,
+}
+
+impl Split {
+    fn take(&self, wait: Option<std::time::Duration>) -> Option<RawChunk> {
+        let queue = self.queue.lock().expect("not poisoned");
+        let rx = queue.as_ref()?;
+        match wait {
+            None => rx.try_recv().ok(),
+            Some(d) => rx.recv_timeout(d).ok(),
+        }
+    }
+}
+
+/// One parser thread: chunks of split files first, then the next file, until both run out.
+/// `Err` when the writer has gone.
+fn parse_files(
+    files: &[PathBuf],
+    next: &AtomicUsize,
+    split: &Split,
+    raw_tx: &SyncSender<RawChunk>,
+    options: &IngestOptions,
+    batch: &mut Batch,
+    tx: &SyncSender<Batch>,
+) -> Result<(), ()> {
+    loop {
+        if let Some(chunk) = split.take(None) {
+            take_chunk(chunk, options, batch, tx)?;
+            continue;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if let Some(path) = files.get(i) {
+            let large =
+                split.enabled && std::fs::metadata(path).is_ok_and(|m| m.len() >= SPLIT_BYTES);
+            if large {
+                split.active.fetch_add(1, Ordering::SeqCst);
+                let r = parse_file(path, options, batch, tx, Some(raw_tx));
+                split.active.fetch_sub(1, Ordering::SeqCst);
+                r?;
+            } else {
+                parse_file(path, options, batch, tx, None)?;
+            }
+            continue;
+        }
+        // No file left: help with the files still being split, then stop.
+        if split.active.load(Ordering::SeqCst) == 0 {
+            match split.take(None) {
+                Some(chunk) => take_chunk(chunk, options, batch, tx)?,
+                None => return Ok(()),
+            }
+        } else if let Some(chunk) = split.take(Some(std::time::Duration::from_millis(5))) {
+            take_chunk(chunk, options, batch, tx)?;
+        }
+    }
+}
+
+fn take_chunk(
+    chunk: RawChunk,
+    options: &IngestOptions,
+    batch: &mut Batch,
+    tx: &SyncSender<Batch>,
+) -> Result<(), ()> {
+    for item in chunk.items {
+        take_item(&chunk.origin, item, options, batch);
+        if batch.len() >= options.batch_size {
+            tx.send(std::mem::take(batch)).map_err(|_| ())?;
+        }
+    }
+    Ok(())
+}
+
+/// Normalises and filters one record into `batch` (or quarantines it).
+fn take_item(origin: &str, item: logfiles::Item, options: &IngestOptions, batch: &mut Batch) {
+    batch.records += 1;
+    match item {
+        Item::Record { index, text } => match normalize(text, &options.limits) {
+            Ok(n) => {
+                if n.unknown_version {
+                    batch.unknown_version += 1;
+                }
+                match options.filter.classify(&n.event) {
+                    Some(reason) => *batch.filtered.entry(reason.as_str()).or_default() += 1,
+                    None => batch.events.push(n.event),
+                }
+            }
+            Err(rejected) => {
+                let oversized = matches!(rejected.error, Error::Oversized { .. });
+                let event_id = iat_core::normalize::sniff_event_id(&rejected.raw);
+                tracing::warn!(file = %origin, record = index, event_id = event_id.as_deref().unwrap_or("-"), error = %rejected.error, "record skipped");
+                batch.rejects.push((
+                    Quarantined {
+                        origin: format!("{origin}#{index}"),
+                        event_id,
+                        reason: rejected.error.to_string(),
+                        raw: rejected.raw,
+                    },
+                    oversized,
+                ));
+            }
+        },
+        Item::Malformed { index, reason, raw } => {
+            tracing::warn!(file = %origin, record = index, %reason, "record skipped");
+            batch.rejects.push((
+                Quarantined {
+                    origin: format!("{origin}#{index}"),
+                    event_id: None,
+                    reason,
+                    raw,
+                },
+                false,
+            ));
+        }
+    }
+}
+
 /// Parses one file into `batch`, sending it whenever it is full; `Err` when the writer has gone.
+/// With `split`, records go out in chunks for idle threads (normalised here when none is).
 fn parse_file(
     path: &std::path::Path,
     options: &IngestOptions,
     batch: &mut Batch,
     tx: &SyncSender<Batch>,
+    split: Option<&SyncSender<RawChunk>>,
 ) -> Result<(), ()> {
-    let origin = path.display().to_string();
+    let origin: Arc<str> = Arc::from(path.display().to_string());
     let mut send_err = false;
+    let mut pending: Vec<Item> = Vec::new();
+    let flush = |pending: &mut Vec<Item>, batch: &mut Batch| -> Result<(), ()> {
+        let chunk = RawChunk {
+            origin: Arc::clone(&origin),
+            items: std::mem::take(pending),
+        };
+        match split.map(|s| s.try_send(chunk)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(TrySendError::Full(chunk) | TrySendError::Disconnected(chunk))) => {
+                take_chunk(chunk, options, batch, tx)
+            }
+            None => unreachable!("only split files are chunked"),
+        }
+    };
     let outcome = logfiles::read_file(path, &mut |item| {
         if send_err {
             return;
         }
-        batch.records += 1;
-        match item {
-            Item::Record { index, text } => match normalize(text, &options.limits) {
-                Ok(n) => {
-                    if n.unknown_version {
-                        batch.unknown_version += 1;
-                    }
-                    match options.filter.classify(&n.event) {
-                        Some(reason) => *batch.filtered.entry(reason.as_str()).or_default() += 1,
-                        None => batch.events.push(n.event),
-                    }
-                }
-                Err(rejected) => {
-                    let oversized = matches!(rejected.error, Error::Oversized { .. });
-                    let event_id = iat_core::normalize::sniff_event_id(&rejected.raw);
-                    tracing::warn!(file = %origin, record = index, event_id = event_id.as_deref().unwrap_or("-"), error = %rejected.error, "record skipped");
-                    batch.rejects.push((
-                        Quarantined {
-                            origin: format!("{origin}#{index}"),
-                            event_id,
-                            reason: rejected.error.to_string(),
-                            raw: rejected.raw,
-                        },
-                        oversized,
-                    ));
-                }
-            },
-            Item::Malformed { index, reason, raw } => {
-                tracing::warn!(file = %origin, record = index, %reason, "record skipped");
-                batch.rejects.push((
-                    Quarantined {
-                        origin: format!("{origin}#{index}"),
-                        event_id: None,
-                        reason,
-                        raw,
-                    },
-                    false,
-                ));
+        if split.is_some() {
+            pending.push(item);
+            if pending.len() >= CHUNK_RECORDS {
+                send_err = flush(&mut pending, batch).is_err();
             }
+            return;
         }
+        take_item(&origin, item, options, batch);
         if batch.len() >= options.batch_size {
             send_err = tx.send(std::mem::take(batch)).is_err();
         }
     });
     if send_err {
         return Err(());
+    }
+    if !pending.is_empty() {
+        flush(&mut pending, batch)?;
     }
     batch.files_done.push(outcome);
     if batch.len() >= options.batch_size || batch.files_done.len() >= 256 {

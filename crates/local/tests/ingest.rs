@@ -472,3 +472,44 @@ fn a_record_longer_than_the_limit_is_never_held_whole() {
         out.error
     );
 }
+
+/// One file over the split size, read by several parser threads: every record is counted once,
+/// stored once or quarantined, exactly as one thread reads it.
+#[test]
+fn a_large_file_split_across_threads_stores_what_one_thread_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("export.jsonl");
+    let mut text = String::new();
+    let mut n = 0;
+    while text.len() < 5 << 20 {
+        n += 1;
+        if n % 1000 == 0 {
+            text.push_str("{\"not\": \"a record\"}\n");
+        }
+        text.push_str(&record_json(&format!("00000000-0000-4000-8000-{n:012}")));
+        text.push('\n');
+    }
+    std::fs::write(&big, text).unwrap();
+    let small = fixture("records.jsonl");
+    let mut results = Vec::new();
+    for threads in [1, 3] {
+        let store = SqliteStore::open(&dir.path().join(format!("t{threads}.db"))).unwrap();
+        let options = IngestOptions {
+            threads,
+            batch_size: 500,
+            ..IngestOptions::default()
+        };
+        let s = ingest(&[big.clone(), small.clone()], &store, &options, &mut |_| {}).unwrap();
+        let mut ids = event_ids(&store);
+        ids.sort();
+        assert_eq!(ids.len() as u64, s.stored, "{threads} threads");
+        results.push((s.files, s.records, s.stored, s.duplicates, s.malformed, ids));
+    }
+    let (files, records, stored, duplicates, malformed, _) = &results[0];
+    assert_eq!(*files, 2);
+    // The non-records, and the fixture's own malformed line.
+    assert_eq!(*malformed, (n / 1000) as u64 + 1);
+    assert!(*stored >= n as u64 - *malformed, "{stored} of {n}");
+    assert_eq!(*records, *stored + *duplicates + *malformed);
+    assert_eq!(results[0], results[1]);
+}
