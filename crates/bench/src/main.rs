@@ -20,6 +20,7 @@ mod alerter;
 mod deploy;
 mod lake;
 mod reliability;
+mod streams;
 mod tracker;
 mod tracker_faults;
 mod wcu;
@@ -127,10 +128,18 @@ fn main() -> anyhow::Result<()> {
         let parse_dir = dataset(&args.data, args.parse_events)?;
         figures.push(parse_benchmark(&parse_dir, args.runs)?);
         let ingest_dir = dataset(&args.data, args.ingest_events)?;
-        figures.extend(ingest_benchmark(
+        let iat = iat_binary()?;
+        let ingest = ingest_benchmark(&iat, &ingest_dir, args.ingest_events, args.runs)?;
+        let many_files = ingest.first().map(|f| f.value);
+        figures.extend(ingest);
+        figures.push(streams::ingest_one_file(
+            &iat, &parse_dir, 100_000, args.runs, many_files,
+        )?);
+        figures.push(streams::rules_test(
+            &iat,
             &ingest_dir,
             args.ingest_events,
-            args.runs,
+            args.runs.min(3),
         )?);
     }
     if ["all", "tracker", "reliability"].contains(&args.only.as_str()) {
@@ -273,8 +282,8 @@ fn parse_benchmark(dir: &Path, runs: usize) -> anyhow::Result<Figure> {
     })
 }
 
-/// `iat ingest` of a generated tree into a fresh SQLite file, as a child process.
-fn ingest_benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<Figure>> {
+/// The release `iat` beside this benchmark binary.
+fn iat_binary() -> anyhow::Result<PathBuf> {
     let iat = std::env::current_exe()?.with_file_name("iat");
     if !iat.exists() {
         bail!(
@@ -282,51 +291,81 @@ fn ingest_benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<
             iat.display()
         );
     }
+    Ok(iat)
+}
+
+/// One `iat ingest` run, as a child process.
+pub(crate) struct IngestRun {
+    pub(crate) rate: f64,
+    pub(crate) peak_kb: u64,
+    pub(crate) records: u64,
+    pub(crate) files: u64,
+}
+
+/// `iat ingest INPUT` into a fresh SQLite file at `db` (removed afterwards), page cache flushed
+/// first; records per second over the wall clock from start to exit.
+pub(crate) fn ingest_once(iat: &Path, input: &Path, db: &Path) -> anyhow::Result<IngestRun> {
+    let remove = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    };
+    remove();
+    // Let the previous run's writeback finish, so it does not slow this one.
+    let _ = Command::new("sync").status();
+    let start = Instant::now();
+    let mut child = Command::new(iat)
+        .args(["--db"])
+        .arg(db)
+        .args(["ingest", "--format", "json", "--no-progress"])
+        .arg(input)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("start iat")?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    });
+    let (status, peak_kb) = wait_sampling_peak_rss(&mut child)?;
+    let secs = start.elapsed().as_secs_f64();
+    let out = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+    remove();
+    if !status.success() {
+        bail!("iat ingest failed: {status}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&out)?;
+    let records = summary["records"].as_u64().unwrap_or(0);
+    Ok(IngestRun {
+        rate: records as f64 / secs,
+        peak_kb,
+        records,
+        files: summary["files"].as_u64().unwrap_or(0),
+    })
+}
+
+/// `iat ingest` of a generated tree into a fresh SQLite file, as a child process.
+fn ingest_benchmark(
+    iat: &Path,
+    dir: &Path,
+    events: u64,
+    runs: usize,
+) -> anyhow::Result<Vec<Figure>> {
     let trail = dir.join("AWSLogs");
     let mut rates = Vec::new();
     let mut rss = Vec::new();
     let mut records = 0;
     let mut files = 0;
     for run in 0..runs {
-        let db = dir.join(format!("bench-{run}.db"));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-        }
-        // Let the previous run's writeback finish, so it does not slow this one.
-        let _ = Command::new("sync").status();
-        let start = Instant::now();
-        let mut child = Command::new(&iat)
-            .args(["--db"])
-            .arg(&db)
-            .args(["ingest", "--format", "json", "--no-progress"])
-            .arg(&trail)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .context("start iat")?;
-        let mut stdout = child.stdout.take().context("stdout")?;
-        let reader = std::thread::spawn(move || {
-            let mut out = String::new();
-            stdout.read_to_string(&mut out).map(|_| out)
-        });
-        let (status, max_rss_kb) = wait_sampling_peak_rss(&mut child)?;
-        let secs = start.elapsed().as_secs_f64();
-        let out = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
-        if !status.success() {
-            bail!("iat ingest failed: {status}");
-        }
-        let summary: serde_json::Value = serde_json::from_str(&out)?;
-        records = summary["records"].as_u64().unwrap_or(0);
-        files = summary["files"].as_u64().unwrap_or(0);
+        let r = ingest_once(iat, &trail, &dir.join(format!("bench-{run}.db")))?;
+        (records, files) = (r.records, r.files);
         if records < events {
             bail!("ingest read {records} records, expected at least {events}");
         }
-        rates.push(records as f64 / secs);
-        rss.push(max_rss_kb as f64 / 1024.0);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-        }
+        rates.push(r.rate);
+        rss.push(r.peak_kb as f64 / 1024.0);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(vec![
