@@ -9,8 +9,19 @@ pub(crate) enum End {
     End,
 }
 
-/// Parses a length of time: `90s`, `20m`, `6h`, `90d`, `2w`.
+/// A length of time as [`duration`] reads it, in the largest unit that divides it (`20m`,
+/// `4h`, `90d`): how `--help` shows the library's defaults.
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+pub(crate) fn human(d: Duration) -> String {
+    let s = d.num_seconds();
+    [(604_800, 'w'), (86_400, 'd'), (3_600, 'h'), (60, 'm')]
+        .into_iter()
+        .find(|(unit, _)| s != 0 && s % unit == 0)
+        .map(|(unit, c)| format!("{}{c}", s / unit))
+        .unwrap_or_else(|| format!("{s}s"))
+}
+
+/// Parses a length of time: `90s`, `20m`, `6h`, `90d`, `2w`.
 pub(crate) fn duration(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
     let unit = s.chars().last().filter(|c| c.is_ascii_alphabetic());
@@ -42,20 +53,8 @@ pub(crate) fn parse(s: &str, now: DateTime<Utc>, end: End) -> anyhow::Result<Dat
             End::End => start + Duration::days(1) - Duration::microseconds(1),
         });
     }
-    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic())
-        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
-    {
-        let d = match unit {
-            's' => Some(Duration::seconds(n)),
-            'm' => Some(Duration::minutes(n)),
-            'h' => Some(Duration::hours(n)),
-            'd' => Some(Duration::days(n)),
-            'w' => Some(Duration::weeks(n)),
-            _ => None,
-        };
-        if let Some(d) = d.filter(|_| n >= 0) {
-            return Ok(now - d);
-        }
+    if let Ok(d) = duration(s) {
+        return Ok(now - d);
     }
     anyhow::bail!(
         "cannot read time {s:?}: use RFC 3339 (2026-03-03T10:00:00Z), a date (2026-03-03) or an age (90m, 24h, 7d, 2w)"
@@ -99,6 +98,16 @@ mod tests {
     fn lengths() {
         assert_eq!(duration("20m").unwrap(), Duration::minutes(20));
         assert_eq!(duration("90d").unwrap(), Duration::days(90));
+        for d in [
+            Duration::minutes(20),
+            Duration::hours(4),
+            Duration::days(90),
+            Duration::weeks(2),
+            Duration::seconds(90),
+        ] {
+            assert_eq!(duration(&human(d)).unwrap(), d);
+        }
+        assert_eq!(human(Duration::hours(24)), "1d");
         assert_eq!(duration("2w").unwrap(), Duration::weeks(2));
         assert!(duration("20").is_err());
         assert!(duration("soon").is_err());

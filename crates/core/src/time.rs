@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Days CloudTrail's Event history keeps: nothing older can be collected from it.
+pub const EVENT_HISTORY_DAYS: i64 = 90;
+
 /// A closed interval `[start, end]` of UTC time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TimeWindow {

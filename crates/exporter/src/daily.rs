@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DayExport, ExportOptions, daily_days, export_day};
 
-/// Days of Event history: nothing older can still be collected.
-pub const EVENT_HISTORY_DAYS: i64 = 90;
+pub use iat_core::time::EVENT_HISTORY_DAYS;
 
 /// The overlap assumed for a checkpoint saved before it recorded its own (the collector's
 /// widest overlap, so its settled time is never overstated).

@@ -42,6 +42,7 @@ use iat_aws::{
     discover_regions,
 };
 use iat_core::{AccountId, NoiseFilter, Region};
+use iat_tracker::collect::Setting;
 use iat_tracker::{CollectConfig, Deadline, Ports, RunReport, StreamOptions, collect, streams};
 use serde::Serialize;
 use tokio::sync::OnceCell;
@@ -99,59 +100,47 @@ impl TrackerSettings {
                 &format!("comma-separated role-name globs ({e})"),
             )
         })?;
-        let overlap: u32 = env.parse("OVERLAP_MINUTES", 20, "a whole number of minutes")?;
-        let backfill: u32 = env.parse("BACKFILL_DAYS", 90, "a whole number of days, 1 to 90")?;
-        if !(1..=90).contains(&backfill) {
-            return Err(invalid(
-                "BACKFILL_DAYS",
-                backfill.to_string(),
-                "a whole number of days, 1 to 90",
-            )
-            .into());
-        }
-        let rate: f64 = env.parse("REQUESTS_PER_SECOND", 1.95, "a number above 0, at most 2")?;
-        if !(rate > 0.0 && rate <= 2.0) {
-            return Err(invalid(
-                "REQUESTS_PER_SECOND",
-                rate.to_string(),
-                "a number above 0, at most 2 (CloudTrail's limit)",
-            )
-            .into());
-        }
-        let chains: usize = env.parse("CHAINS_PER_REGION", 8, "a whole number, 1 to 32")?;
-        if !(1..=32).contains(&chains) {
-            return Err(invalid(
-                "CHAINS_PER_REGION",
-                chains.to_string(),
-                "a whole number, 1 to 32",
-            )
-            .into());
-        }
-        let retention: Option<u32> = env.parse_opt("RETENTION_DAYS", "a whole number of days")?;
-        let stop_margin: u64 = env.parse("STOP_MARGIN_SECONDS", 30, "a whole number of seconds")?;
+        // Defaults are the collector's own; bounds are checked once, by `CollectConfig::validate`.
         let defaults = CollectConfig::default();
+        let minutes = |d: Duration| u32::try_from(d.num_minutes()).unwrap_or(u32::MAX);
+        let overlap: u32 = env.parse(
+            "OVERLAP_MINUTES",
+            minutes(defaults.overlap),
+            "a whole number of minutes",
+        )?;
+        let backfill: u32 = env.parse(
+            "BACKFILL_DAYS",
+            u32::try_from(defaults.backfill.num_days()).unwrap_or(u32::MAX),
+            "a whole number of days, 1 to 90",
+        )?;
         let max_overlap: u32 = env.parse(
             "MAX_OVERLAP_MINUTES",
-            defaults.max_overlap.num_minutes() as u32,
+            minutes(defaults.max_overlap),
             "a whole number of minutes, at least OVERLAP_MINUTES",
         )?;
-        if max_overlap < overlap {
-            return Err(invalid(
-                "MAX_OVERLAP_MINUTES",
-                max_overlap.to_string(),
-                &format!("at least OVERLAP_MINUTES ({overlap})"),
-            )
-            .into());
-        }
+        let rate: f64 = env.parse(
+            "REQUESTS_PER_SECOND",
+            defaults.requests_per_second,
+            "a number above 0, at most 2",
+        )?;
+        let chains: usize = env.parse(
+            "CHAINS_PER_REGION",
+            defaults.chains_per_region,
+            "a whole number, 1 to 32",
+        )?;
+        let retention: Option<u32> = env.parse_opt("RETENTION_DAYS", "a whole number of days")?;
+        let stop_margin: u64 = env.parse(
+            "STOP_MARGIN_SECONDS",
+            defaults.stop_margin.as_secs(),
+            "a whole number of seconds",
+        )?;
         let sweep_hours = env.get("SWEEP_AGE_HOURS").filter(|v| !v.trim().is_empty());
         let sweep_age = match sweep_hours.as_deref().map(str::trim) {
             None => defaults.sweep_age,
             Some("off") => None,
             Some(v) => match v.parse::<u32>() {
-                Ok(h) if h >= 1 && i64::from(h) * 60 > i64::from(max_overlap) => {
-                    Some(Duration::hours(h.into()))
-                }
-                _ => {
+                Ok(h) => Some(Duration::hours(h.into())),
+                Err(_) => {
                     return Err(invalid(
                         "SWEEP_AGE_HOURS",
                         v.to_owned(),
@@ -161,6 +150,28 @@ impl TrackerSettings {
                 }
             },
         };
+        let collect = CollectConfig {
+            overlap: Duration::minutes(overlap.into()),
+            backfill: Duration::days(backfill.into()),
+            requests_per_second: rate,
+            chains_per_region: chains,
+            stop_margin: StdDuration::from_secs(stop_margin),
+            max_overlap: Duration::minutes(max_overlap.into()),
+            sweep_age,
+            filter,
+            ..defaults
+        };
+        collect.validate(false).map_err(|e| {
+            let value = match e.setting {
+                Setting::Overlap => overlap.to_string(),
+                Setting::MaxOverlap => max_overlap.to_string(),
+                Setting::SweepAge => sweep_hours.clone().unwrap_or_default(),
+                Setting::Backfill => backfill.to_string(),
+                Setting::RequestsPerSecond => rate.to_string(),
+                Setting::ChainsPerRegion => chains.to_string(),
+            };
+            invalid(e.setting.env(), value, &e.expected)
+        })?;
         Ok(Self {
             events_table: env.required("EVENTS_TABLE", "the DynamoDB table of events")?,
             control_table: env.required("CONTROL_TABLE", "the DynamoDB table of checkpoints")?,
@@ -170,17 +181,7 @@ impl TrackerSettings {
                 extra_sources: env.list("EXTRA_EVENT_SOURCES"),
                 all_management_events: env.flag("ALL_MANAGEMENT_EVENTS", false)?,
             },
-            collect: CollectConfig {
-                overlap: Duration::minutes(overlap.into()),
-                backfill: Duration::days(backfill.into()),
-                requests_per_second: rate,
-                chains_per_region: chains,
-                stop_margin: StdDuration::from_secs(stop_margin),
-                max_overlap: Duration::minutes(max_overlap.into()),
-                sweep_age,
-                filter,
-                ..Default::default()
-            },
+            collect,
             retention: retention.map(|d| Duration::days(d.into())),
             metrics_namespace: env.get("METRICS_NAMESPACE"),
         })
@@ -604,6 +605,7 @@ mod tests {
             ("SWEEP_AGE_HOURS", "daily"),
             ("PROCESS_SSO_EVENTS", "maybe"),
             ("CHAINS_PER_REGION", "0"),
+            ("OVERLAP_MINUTES", "0"),
         ] {
             let mut vars = TABLES.to_vec();
             vars.push((name, value));

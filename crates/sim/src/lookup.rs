@@ -53,7 +53,7 @@ impl Default for SimConfig {
             page_latency: (StdDuration::ZERO, StdDuration::ZERO),
             server_error_rate: 0.0,
             drop_rate: 0.0,
-            horizon: Duration::days(90),
+            horizon: Duration::days(iat_core::time::EVENT_HISTORY_DAYS),
             default_account: "111122223333".to_owned(),
             seed: 1,
         }

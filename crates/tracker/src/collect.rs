@@ -77,7 +77,7 @@ impl Default for CollectConfig {
             max_overlap: Duration::hours(4),
             sweep_age: Some(Duration::hours(24)),
             safety_lag: Duration::minutes(5),
-            backfill: Duration::days(90),
+            backfill: Duration::days(EVENT_HISTORY_DAYS),
             initial_windows: 4,
             window: Duration::days(30),
             chains_per_region: 8,
@@ -90,6 +90,128 @@ impl Default for CollectConfig {
             limits: RecordLimits::default(),
             filter: NoiseFilter::default(),
         }
+    }
+}
+
+/// The settings a user gives the collector, by the names each front end uses for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Overlap,
+    MaxOverlap,
+    SweepAge,
+    Backfill,
+    RequestsPerSecond,
+    ChainsPerRegion,
+}
+
+impl Setting {
+    /// The Lambda function's environment variable.
+    pub fn env(self) -> &'static str {
+        match self {
+            Setting::Overlap => "OVERLAP_MINUTES",
+            Setting::MaxOverlap => "MAX_OVERLAP_MINUTES",
+            Setting::SweepAge => "SWEEP_AGE_HOURS",
+            Setting::Backfill => "BACKFILL_DAYS",
+            Setting::RequestsPerSecond => "REQUESTS_PER_SECOND",
+            Setting::ChainsPerRegion => "CHAINS_PER_REGION",
+        }
+    }
+
+    /// `iat collect`'s flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Setting::Overlap => "--overlap",
+            Setting::MaxOverlap => "--max-overlap",
+            Setting::SweepAge => "--sweep-age",
+            Setting::Backfill => "--backfill",
+            Setting::RequestsPerSecond => "--rate",
+            Setting::ChainsPerRegion => "--chains",
+        }
+    }
+}
+
+/// A setting out of its bounds.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{} {value}: expected {expected}", setting.flag())]
+pub struct InvalidSetting {
+    pub setting: Setting,
+    pub value: String,
+    pub expected: String,
+}
+
+/// CloudTrail's LookupEvents limit per account and region, shared by every caller.
+pub const MAX_REQUESTS_PER_SECOND: f64 = 2.0;
+/// Page chains per account and region.
+pub const CHAINS_PER_REGION: std::ops::RangeInclusive<usize> = 1..=32;
+pub use iat_core::time::EVENT_HISTORY_DAYS;
+
+impl CollectConfig {
+    /// Checks the settings against one set of bounds, whichever front end built them.
+    /// `simulator` lifts the request-rate cap (a local LookupEvents simulator has no limit).
+    pub fn validate(&self, simulator: bool) -> Result<(), InvalidSetting> {
+        let bad = |setting, value: String, expected: String| {
+            Err(InvalidSetting {
+                setting,
+                value,
+                expected,
+            })
+        };
+        let minutes = |d: Duration| format!("{} minutes", d.num_minutes());
+        if self.overlap < Duration::minutes(1) {
+            return bad(
+                Setting::Overlap,
+                minutes(self.overlap),
+                "at least 1 minute (events arrive minutes late; the overlap finds them)".into(),
+            );
+        }
+        if self.max_overlap < self.overlap {
+            return bad(
+                Setting::MaxOverlap,
+                minutes(self.max_overlap),
+                format!("at least the overlap ({})", minutes(self.overlap)),
+            );
+        }
+        if let Some(age) = self.sweep_age.filter(|a| *a <= self.max_overlap) {
+            return bad(
+                Setting::SweepAge,
+                minutes(age),
+                format!(
+                    "longer than the most the overlap widens to ({}), or off",
+                    minutes(self.max_overlap)
+                ),
+            );
+        }
+        if self.backfill <= Duration::zero() || self.backfill > Duration::days(EVENT_HISTORY_DAYS) {
+            return bad(
+                Setting::Backfill,
+                minutes(self.backfill),
+                format!(
+                    "more than 0 and at most {EVENT_HISTORY_DAYS} days (Event history's horizon)"
+                ),
+            );
+        }
+        let rate = self.requests_per_second;
+        if !(rate > 0.0 && (simulator || rate <= MAX_REQUESTS_PER_SECOND)) {
+            return bad(
+                Setting::RequestsPerSecond,
+                rate.to_string(),
+                format!(
+                    "above 0 and at most {MAX_REQUESTS_PER_SECOND} (CloudTrail's limit per account and region)"
+                ),
+            );
+        }
+        if !CHAINS_PER_REGION.contains(&self.chains_per_region) {
+            return bad(
+                Setting::ChainsPerRegion,
+                self.chains_per_region.to_string(),
+                format!(
+                    "{} to {}",
+                    CHAINS_PER_REGION.start(),
+                    CHAINS_PER_REGION.end()
+                ),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -56,27 +56,27 @@ pub struct CollectArgs {
     pub all_management_events: bool,
     /// Re-scanned before each checkpoint for late deliveries (at least: a stream whose observed
     /// lateness approaches it re-scans more, up to --max-overlap).
-    #[arg(long, default_value = "20m")]
+    #[arg(long, default_value_t = timearg::human(CollectConfig::default().overlap))]
     pub overlap: String,
     /// The most a stream's overlap is widened to; a value below a stream's observed p99.9
     /// lateness is refused.
-    #[arg(long, default_value = "4h")]
+    #[arg(long, default_value_t = timearg::human(CollectConfig::default().max_overlap))]
     pub max_overlap: String,
     /// Every time is read again once this old, for deliveries later than the overlap (the
     /// daily sweep, spread over the day's runs); "off" for none.
-    #[arg(long, default_value = "24h")]
+    #[arg(long, default_value_t = CollectConfig::default().sweep_age.map_or("off".into(), timearg::human))]
     pub sweep_age: String,
     /// How far back a new stream starts (Event history keeps 90 days).
-    #[arg(long, default_value = "90d")]
+    #[arg(long, default_value_t = timearg::human(CollectConfig::default().backfill))]
     pub backfill: String,
     /// Requests per second per account and region (CloudTrail allows 2, shared by every caller).
-    #[arg(long, default_value_t = 1.95)]
+    #[arg(long, default_value_t = CollectConfig::default().requests_per_second)]
     pub rate: f64,
     /// Concurrent page chains per account and region.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = CollectConfig::default().chains_per_region)]
     pub chains: usize,
     /// Retries of a page when the service is unavailable (5xx, network), waiting 1 s, 2 s, 4 s…
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = CollectConfig::default().transient_retries)]
     pub retries: u32,
     /// Stop starting new requests after this long (e.g. 10m); the next run resumes.
     #[arg(long)]
@@ -132,11 +132,7 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
             .context("--filtered-roles / FILTERED_ROLES")?,
         ..Default::default()
     };
-    if !(args.rate > 0.0 && args.rate <= 2.0) && args.endpoint.is_none() {
-        anyhow::bail!(
-            "--rate must be above 0 and at most 2 (CloudTrail's limit per account and region)"
-        );
-    }
+    config.validate(args.endpoint.is_some())?;
     let deadline: Arc<dyn Deadline> = match &args.max_runtime {
         Some(d) => {
             let max = timearg::duration(d).context("--max-runtime")?.to_std()?;
