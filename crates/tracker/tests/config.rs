@@ -4,11 +4,14 @@ use chrono::Duration;
 use iat_tracker::CollectConfig;
 use iat_tracker::collect::Setting;
 
+/// A setting and a way to put it out of bounds.
+type Case = (Setting, fn(&mut CollectConfig));
+
 #[test]
 fn the_defaults_are_valid_and_each_bound_names_its_setting() {
     let ok = CollectConfig::default();
     assert_eq!(ok.validate(false), Ok(()));
-    let cases: [(Setting, fn(&mut CollectConfig)); 8] = [
+    let cases: [Case; 8] = [
         (Setting::Overlap, |c| c.overlap = Duration::zero()),
         (Setting::MaxOverlap, |c| {
             c.max_overlap = Duration::minutes(10)
