@@ -3,15 +3,15 @@
 //! encoding alone on one thread; and `iat query` times for failed_auth and denied_calls over
 //! 10,000,000 events (the exported day's parts copied under ten days), warm.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use iat_core::RecordLimits;
 
-use crate::{Figure, median, wait_sampling_peak_rss};
+use crate::{Figure, median, run_sampled};
 
 fn iat() -> anyhow::Result<std::path::PathBuf> {
     let iat = std::env::current_exe()?.with_file_name("iat");
@@ -95,28 +95,15 @@ pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     let lake = work.join("lake");
     for _ in 0..runs.min(3) {
         let _ = std::fs::remove_dir_all(&lake);
-        let start = Instant::now();
-        let mut child = Command::new(iat()?)
-            .args([
-                "--db", &db_s, "export", "--since", &day, "--format", "json", "--lake",
-            ])
-            .arg(&lake)
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("start iat export")?;
-        let mut stdout = child.stdout.take().context("stdout")?;
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            stdout.read_to_string(&mut s).map(|_| s)
-        });
-        let (status, peak_kb) = wait_sampling_peak_rss(&mut child)?;
-        let secs = start.elapsed().as_secs_f64();
-        let out = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("reader panicked"))??;
-        if !status.success() {
-            bail!("iat export failed: {status}");
-        }
+        let run = run_sampled(
+            Command::new(iat()?)
+                .args([
+                    "--db", &db_s, "export", "--since", &day, "--format", "json", "--lake",
+                ])
+                .arg(&lake),
+            "iat export",
+        )?;
+        let (secs, peak_kb, out) = (run.secs, run.peak_kb, run.stdout);
         let days: serde_json::Value = serde_json::from_str(&out)?;
         exported = days[0]["events"].as_u64().unwrap_or(0);
         parquet_bytes = days[0]["bytes"].as_u64().unwrap_or(0);

@@ -313,29 +313,17 @@ pub(crate) fn ingest_once(iat: &Path, input: &Path, db: &Path) -> anyhow::Result
     remove();
     // Let the previous run's writeback finish, so it does not slow this one.
     let _ = Command::new("sync").status();
-    let start = Instant::now();
-    let mut child = Command::new(iat)
-        .args(["--db"])
-        .arg(db)
-        .args(["ingest", "--format", "json", "--no-progress"])
-        .arg(input)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("start iat")?;
-    let mut stdout = child.stdout.take().context("stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        stdout.read_to_string(&mut out).map(|_| out)
-    });
-    let (status, peak_kb) = wait_sampling_peak_rss(&mut child)?;
-    let secs = start.elapsed().as_secs_f64();
-    let out = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+    let run = run_sampled(
+        Command::new(iat)
+            .args(["--db"])
+            .arg(db)
+            .args(["ingest", "--format", "json", "--no-progress"])
+            .arg(input),
+        "iat ingest",
+    );
     remove();
-    if !status.success() {
-        bail!("iat ingest failed: {status}");
-    }
+    let run = run?;
+    let (secs, peak_kb, out) = (run.secs, run.peak_kb, run.stdout);
     let summary: serde_json::Value = serde_json::from_str(&out)?;
     let records = summary["records"].as_u64().unwrap_or(0);
     Ok(IngestRun {
@@ -390,6 +378,41 @@ fn ingest_benchmark(
             ),
         },
     ])
+}
+
+/// A successful child process's run: its peak resident set (KiB), its wall time from spawn to
+/// exit (seconds) and what it printed.
+pub(crate) struct Sampled {
+    pub(crate) peak_kb: u64,
+    pub(crate) secs: f64,
+    pub(crate) stdout: String,
+}
+
+/// Runs `cmd` with its standard output captured, sampling its peak memory.
+pub(crate) fn run_sampled(cmd: &mut Command, what: &str) -> anyhow::Result<Sampled> {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("start {what}"))?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    });
+    let (status, peak_kb) = wait_sampling_peak_rss(&mut child)?;
+    let secs = start.elapsed().as_secs_f64();
+    let stdout = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("{what}: stdout reader panicked"))??;
+    if !status.success() {
+        bail!("{what} failed: {status}");
+    }
+    Ok(Sampled {
+        peak_kb,
+        secs,
+        stdout,
+    })
 }
 
 /// Waits for a child, sampling its peak resident set (`VmHWM`, KiB) every 10 ms.

@@ -3,13 +3,12 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 use anyhow::{Context, bail};
 use iat_local::logfiles::{self, Item};
 
-use crate::{Figure, IngestRun, ingest_once, median, wait_sampling_peak_rss};
+use crate::{Figure, IngestRun, ingest_once, median, run_sampled};
 
 /// `iat rules test --format summary` over the ingest dataset, as a child process.
 pub(crate) fn rules_test(
@@ -22,26 +21,13 @@ pub(crate) fn rules_test(
     let (mut rss, mut rates) = (Vec::new(), Vec::new());
     let mut summary = String::new();
     for _ in 0..runs {
-        let start = Instant::now();
-        let mut child = Command::new(iat)
-            .args(["rules", "test", "--format", "summary"])
-            .arg(&trail)
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("start iat rules test")?;
-        let mut stdout = child.stdout.take().context("stdout")?;
-        let reader = std::thread::spawn(move || {
-            let mut out = String::new();
-            stdout.read_to_string(&mut out).map(|_| out)
-        });
-        let (status, peak_kb) = wait_sampling_peak_rss(&mut child)?;
-        let secs = start.elapsed().as_secs_f64();
-        let out = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
-        if !status.success() {
-            bail!("iat rules test failed: {status}");
-        }
+        let run = run_sampled(
+            Command::new(iat)
+                .args(["rules", "test", "--format", "summary"])
+                .arg(&trail),
+            "iat rules test",
+        )?;
+        let (secs, peak_kb, out) = (run.secs, run.peak_kb, run.stdout);
         summary = out.lines().last().unwrap_or_default().to_owned();
         let read: u64 = summary
             .split(" events read")
