@@ -46,11 +46,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn codes_layers_and_exclusions() {
         let scp = call(iam_user("alice"), "sqs.amazonaws.com", "CreateQueue")
             .error("AccessDenied", "User: x is not authorized to perform: sqs:createqueue with an explicit deny in a service control policy");

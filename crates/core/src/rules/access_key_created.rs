@@ -63,11 +63,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn root_keys_null_parameters_and_other_users() {
         let root_key = call(root(), "iam.amazonaws.com", "CreateAccessKey");
         assert_eq!(

@@ -42,11 +42,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn reactivation_ranks_higher() {
         let on = call(iam_user("alice"), "iam.amazonaws.com", "UpdateAccessKey")
             .params(json!({"userName": "svc", "accessKeyId": "AKIAEXAMPLE", "status": "Active"}));

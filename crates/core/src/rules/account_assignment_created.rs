@@ -37,13 +37,3 @@ fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
         .detail("Permission set", ps),
     )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

@@ -63,11 +63,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn users_roles_groups_but_not_lookalikes() {
         for (name, key) in [
             ("AttachUserPolicy", "userName"),

@@ -90,11 +90,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn failed_attempts_are_not_reported_as_done() {
         let probe = call(iam_user("alice"), "cloudtrail.amazonaws.com", "StopLogging")
             .params(json!({"name": "nope"}))

@@ -43,11 +43,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn failures_only_and_not_root() {
         assert!(
             fire(

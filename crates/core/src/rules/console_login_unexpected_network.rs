@@ -76,11 +76,6 @@ mod tests {
     }
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn ipv4_ipv6_mapped_and_non_addresses() {
         let s = settings();
         let eval = |ip: &str| (RULE.eval)(&login_from(ip), &s);

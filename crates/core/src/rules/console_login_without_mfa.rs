@@ -40,11 +40,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn only_successful_iam_user_sign_ins_without_mfa() {
         assert!(
             fire(

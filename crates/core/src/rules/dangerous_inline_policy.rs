@@ -59,11 +59,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn every_identity_kind_and_document_form() {
         let star = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}).to_string();
         for (name, key) in [

@@ -40,11 +40,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn denied_attempts_and_null_parameters() {
         let ok = call(iam_user("alice"), "iam.amazonaws.com", "CreateUser")
             .params(json!({"userName": "bob"}));

@@ -44,13 +44,3 @@ fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
             .detail("Device", serial),
     )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

@@ -3,7 +3,8 @@
 //! A rule is data plus a pure function: its metadata (id, title, severity, what it detects, why
 //! it matters, what to check, how to tune it, references), the events it reads, and
 //! `fn(&ActivityEvent, &RuleSettings) -> Option<Finding>`. Adding a rule is one file and one line
-//! in [`ALL`].
+//! in [`ALL`], plus its fixtures under `fixtures/rules/<id>/` (`fires-*`, `quiet-*`), which one
+//! test checks for every listed rule.
 //!
 //! The decision to know: rules fire on *what happened*, so a call that failed is not reported as
 //! if it succeeded. Only rules about failure itself (a failed root sign-in, access denied, failed
@@ -453,6 +454,14 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One loop over the registry: a rule is checked against its fixtures by being listed.
+    #[test]
+    fn every_rule_fires_on_its_fires_fixtures_and_not_on_its_quiet_ones() {
+        for rule in ALL {
+            testing::check_fixtures(rule);
+        }
+    }
 
     #[test]
     fn ids_are_unique_valid_and_documented() {

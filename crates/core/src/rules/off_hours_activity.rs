@@ -66,11 +66,6 @@ mod tests {
     use crate::rules::WorkingHours;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn people_only_in_their_time_zone() {
         let night = "2026-03-03T01:35:00Z".parse().unwrap();
         let user = call(

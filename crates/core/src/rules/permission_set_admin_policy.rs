@@ -52,13 +52,3 @@ fn eval(e: &ActivityEvent, s: &RuleSettings) -> Option<Finding> {
         .detail("Grants", grants.join("; "))
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

@@ -22,13 +22,3 @@ pub(crate) static RULE: Rule = Rule {
 fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
     identity_center_change(e, |name| format!("permission set {name} created"))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

@@ -55,13 +55,3 @@ fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
     }
     Some(f)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

@@ -124,11 +124,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn policy_versions_need_set_as_default_and_self_changes_rank_higher() {
         let draft = call(iam_user("alice"), "iam.amazonaws.com", "CreatePolicyVersion")
             .params(json!({"policyArn": "arn:aws:iam::111122223333:policy/p", "policyDocument": "{}", "setAsDefault": false}));

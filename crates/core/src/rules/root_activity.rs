@@ -50,11 +50,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn failed_root_calls_still_count_but_not_the_sign_in() {
         let denied =
             call(root(), "s3.amazonaws.com", "ListBuckets").error("AccessDenied", "denied");

@@ -52,11 +52,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn success_and_failure_are_told_apart() {
         let ok = fire(&RULE, &console_login(root(), "Success", Some(false)));
         assert_eq!(

@@ -46,13 +46,3 @@ fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
             .group(format!("{}|{}", e.principal.actor, e.region)),
     )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

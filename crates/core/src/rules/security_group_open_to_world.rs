@@ -114,11 +114,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
-    #[test]
     fn ipv4_ipv6_and_modify_rules() {
         let v6 = call(iam_user("alice"), "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress").params(json!({
             "groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}}]}

@@ -24,13 +24,3 @@ fn eval(e: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
         format!("Identity Center application {name} deleted")
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::testing::*;
-
-    #[test]
-    fn fixtures() {
-        check_fixtures(&super::RULE);
-    }
-}

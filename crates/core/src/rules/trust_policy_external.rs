@@ -90,11 +90,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn fixtures() {
-        check_fixtures(&RULE);
-    }
-
     fn update(principal: serde_json::Value) -> crate::model::ActivityEvent {
         let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]});
         call(
