@@ -126,6 +126,23 @@ async fn a_scheduled_invocation_collects_into_dynamodb() {
         .unwrap_or_else(|| panic!("no JSON 'run finished' line in:\n{logs}"));
     assert_eq!(finished["level"], "INFO");
     assert_eq!(finished["fields"]["inserted"], expected);
+    // Every line of the invocation carries its request id, from the runtime's span.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let without: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["requestId"] != "req-1")
+        .collect();
+    assert!(
+        lines.len() > 4,
+        "a line per stream and one for the run: {logs}"
+    );
+    assert!(
+        without.is_empty(),
+        "lines without the request id: {without:#?}"
+    );
 
     // What the function stored is what `iat status` and the exporter will read.
     use iat_core::ports::{CheckpointStore, EventStore};

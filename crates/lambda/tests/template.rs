@@ -37,6 +37,10 @@ const NOT_SET_BY_TEMPLATE: &[(&str, &str)] = &[
         "RUST_LOG",
         "a full log filter for debugging; LOG_LEVEL is the deployed setting",
     ),
+    (
+        "AWS_LAMBDA_LOG_LEVEL",
+        "set by Lambda when the function's advanced logging controls name a level",
+    ),
 ];
 
 fn root() -> PathBuf {
