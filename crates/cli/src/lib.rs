@@ -67,8 +67,10 @@ pub enum Command {
     /// Search stored events.
     ///
     /// Filters combine (all must match). Text filters are exact, or globs when they contain `*`,
-    /// `?` or `[...]`: `--actor 'Admin/*'`, `--event-name 'Create*'`. Times are RFC 3339, a date,
-    /// or an age back from now (90m, 24h, 7d, 2w). Newest first.
+    /// `?`, `[...]`, `{a,b}` or a `\` escape: `--actor 'Admin/*'`, `--event-name 'Create*'`,
+    /// `--actor '{alice,bob}'`; `?` is one character, matching is case-sensitive, and every store
+    /// matches the same way. Times are RFC 3339, a date, or an age back from now (90m, 24h, 7d,
+    /// 2w). Newest first.
     Events(cmd::events::EventsArgs),
     /// Show what the local store holds: events, time range, sources, denied calls by layer,
     /// collection streams and quarantined records.
