@@ -139,8 +139,8 @@ pub fn ingest(
             error: error.clone(),
         });
     }
-    let files: Arc<Vec<PathBuf>> =
-        Arc::new(discovery.files.iter().map(|(p, _)| p.clone()).collect());
+    // Each file with its size, as discovery found them.
+    let files = &discovery.files;
     let mut p = Progress {
         files_done: 0,
         files_total: files.len() as u64,
@@ -157,19 +157,18 @@ pub fn ingest(
     .min(files.len().max(1));
     let next = AtomicUsize::new(0);
     let (tx, rx) = sync_channel::<Batch>(threads * 2);
+    let (raw_tx, raw_rx) = sync_channel::<RawChunk>(threads * 2);
     let split = Split {
         enabled: threads > 1,
         active: AtomicUsize::new(0),
-        queue: Mutex::new(None),
+        queue: Mutex::new(raw_rx),
     };
-    let (raw_tx, raw_rx) = sync_channel::<RawChunk>(threads * 2);
-    *split.queue.lock().expect("not poisoned") = Some(raw_rx);
 
     let result = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
             let raw_tx = raw_tx.clone();
-            let (files, next, split) = (&files, &next, &split);
+            let (next, split) = (&next, &split);
             scope.spawn(move || {
                 // A batch spans files: many CloudTrail files hold a handful of records each.
                 let mut batch = Batch::default();
@@ -203,13 +202,12 @@ struct Split {
     enabled: bool,
     /// Files being split right now.
     active: AtomicUsize,
-    queue: Mutex<Option<Receiver<RawChunk>>>,
+    queue: Mutex<Receiver<RawChunk>>,
 }
 
 impl Split {
     fn take(&self, wait: Option<std::time::Duration>) -> Option<RawChunk> {
-        let queue = self.queue.lock().expect("not poisoned");
-        let rx = queue.as_ref()?;
+        let rx = self.queue.lock().expect("not poisoned");
         match wait {
             None => rx.try_recv().ok(),
             Some(d) => rx.recv_timeout(d).ok(),
@@ -220,7 +218,7 @@ impl Split {
 /// One parser thread: chunks of split files first, then the next file, until both run out.
 /// `Err` when the writer has gone.
 fn parse_files(
-    files: &[PathBuf],
+    files: &[(PathBuf, u64)],
     next: &AtomicUsize,
     split: &Split,
     raw_tx: &SyncSender<RawChunk>,
@@ -234,9 +232,8 @@ fn parse_files(
             continue;
         }
         let i = next.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = files.get(i) {
-            let large =
-                split.enabled && std::fs::metadata(path).is_ok_and(|m| m.len() >= SPLIT_BYTES);
+        if let Some((path, size)) = files.get(i) {
+            let large = split.enabled && *size >= SPLIT_BYTES;
             if large {
                 split.active.fetch_add(1, Ordering::SeqCst);
                 let r = parse_file(path, options, batch, tx, Some(raw_tx));
