@@ -13,7 +13,7 @@ use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, ResultConfiguration,
 };
 use iat_core::Error;
-use iat_lake::{QueryEngine, QueryRun, ResultRows};
+use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
 
 use crate::describe;
 

@@ -458,7 +458,7 @@ async fn athena_engine(endpoint: &str, region: &str) -> iat_aws::AthenaQueryEngi
 #[ignore = "needs moto: run `make test`"]
 async fn athena_rows_come_back_as_the_catalogue_expects() {
     use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
-    use iat_lake::QueryEngine;
+    use iat_core::ports::QueryEngine;
     let endpoint = iat_sim::emulators::moto_endpoint();
     // A region of its own: moto hands queued answers to the next queries of that region.
     let region = "ap-northeast-3";
@@ -517,10 +517,40 @@ async fn athena_rows_come_back_as_the_catalogue_expects() {
     assert!(empty.rows.rows.is_empty());
 }
 
+/// Athena on moto runs no SQL: each case's rows are queued as Athena sends them (the header
+/// row first, types in the column info, NULL as a missing value), so the suite checks what the
+/// adapter makes of them, in the same terms as DataFusion's.
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn athena_query_engine() {
+    use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    // A region of its own: moto hands queued answers to the next queries of that region.
+    let region = "ca-west-1";
+    iat_core::contract::query_engine_suite(|_, cases| async move {
+        let answers: Vec<AthenaAnswer> = cases
+            .iter()
+            .map(|c| AthenaAnswer {
+                columns: c
+                    .expected
+                    .columns
+                    .iter()
+                    .cloned()
+                    .zip(c.column_types.iter().map(|t| (*t).to_owned()))
+                    .collect(),
+                rows: c.expected.rows.clone(),
+            })
+            .collect();
+        queue_athena_answers(&endpoint, region, &answers);
+        athena_engine(&endpoint, region).await
+    })
+    .await;
+}
+
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
 async fn athena_missing_workgroup_is_named() {
-    use iat_lake::QueryEngine;
+    use iat_core::ports::QueryEngine;
     let endpoint = iat_sim::emulators::moto_endpoint();
     let config = sdk_config(&AwsSettings {
         region: Some("ap-northeast-3".into()),

@@ -247,7 +247,7 @@ pub(crate) fn count(n: u64) -> String {
 }
 
 /// Bytes as `12.3 MB` (binary units), the way every command and the lake print them.
-pub(crate) use iat_lake::engine::human_bytes as bytes;
+pub(crate) use iat_core::ports::human_bytes as bytes;
 
 #[cfg(test)]
 mod tests {

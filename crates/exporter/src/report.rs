@@ -8,8 +8,8 @@ use chrono::{Duration, NaiveDate};
 use iat_core::Severity;
 use iat_core::error::{Error, Result};
 use iat_core::ports::Notification;
-use iat_lake::engine::human_bytes;
-use iat_lake::{QueryCatalogue, QueryEngine, QueryRun, WeeklyReport};
+use iat_core::ports::{QueryEngine, QueryRun, human_bytes};
+use iat_lake::{QueryCatalogue, WeeklyReport};
 
 /// The catalogue queries the report runs, in order.
 pub const REPORT_QUERIES: [&str; 3] = ["denied_calls", "denied_new", "unexpected_regions"];
@@ -152,7 +152,7 @@ mod tests {
     use std::time::Duration as StdDuration;
 
     use async_trait::async_trait;
-    use iat_lake::ResultRows;
+    use iat_core::ports::ResultRows;
 
     use super::*;
 

@@ -6,22 +6,19 @@
 //!   order, row groups sized for Athena);
 //! - [`layout`]: object keys, `<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`;
 //! - [`catalogue`]: the queries of `queries/*.sql`, their headers and parameters;
-//! - [`engine`]: the port the queries run on (DataFusion locally, Athena on AWS) and Athena's price;
 //! - [`report`]: the weekly denied-calls report made from three queries' rows.
 //!
 //! The decision to know: `dt` is a partition, not a column in the files. Every query filters on
 //! it, so Athena and DataFusion read only the days asked for.
 
 pub mod catalogue;
-pub mod engine;
 pub mod layout;
 pub mod report;
 pub mod schema;
 pub mod writer;
 
 pub use catalogue::{Query, QueryCatalogue};
-pub use engine::{QueryEngine, QueryRun};
 pub use layout::{day_prefix, part_key};
-pub use report::{ResultRows, WeeklyReport};
+pub use report::WeeklyReport;
 pub use schema::{events_schema, to_batch};
 pub use writer::{Compression, PartWriter};

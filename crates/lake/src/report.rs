@@ -6,31 +6,7 @@
 
 use std::fmt::Write as _;
 
-/// Rows of a query as text: column names, then values (`None` for NULL).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResultRows {
-    pub columns: Vec<String>,
-    /// Per column: true for numbers and booleans (JSON writes them unquoted).
-    pub typed: Vec<bool>,
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-impl ResultRows {
-    /// The value of `column` in row `i`, or "".
-    pub fn get(&self, i: usize, column: &str) -> &str {
-        self.columns
-            .iter()
-            .position(|c| c == column)
-            .and_then(|c| self.rows.get(i)?.get(c)?.as_deref())
-            .unwrap_or("")
-    }
-
-    fn total(&self, column: &str) -> u64 {
-        (0..self.rows.len())
-            .filter_map(|i| self.get(i, column).parse::<u64>().ok())
-            .sum()
-    }
-}
+use iat_core::ports::ResultRows;
 
 /// The report's inputs.
 #[derive(Debug, Clone)]

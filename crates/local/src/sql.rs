@@ -18,7 +18,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 use iat_core::Error;
-use iat_lake::{QueryEngine, QueryRun, ResultRows};
+use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
 
 /// The local lake at `root` (a directory) under `prefix`.
 #[derive(Debug, Clone)]

@@ -227,3 +227,27 @@ impl<N: iat_core::ports::Notifier> NotifyErr for N {
         self.notify(n).await.unwrap_err().to_string()
     }
 }
+
+/// DataFusion over a lake directory holding the contract's events, one Parquet part per day,
+/// written as the exporter writes them.
+#[cfg(feature = "sql")]
+#[tokio::test]
+async fn datafusion_query_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    contract::query_engine_suite(|events, _| async move {
+        let mut days = std::collections::BTreeMap::<_, Vec<_>>::new();
+        for e in events {
+            days.entry(e.time.date_naive()).or_default().push(e);
+        }
+        for (day, events) in days {
+            let mut part = iat_lake::PartWriter::new(iat_lake::Compression::Snappy);
+            part.write(&iat_lake::to_batch(&events)).unwrap();
+            let path = root.join(iat_lake::part_key("iat", day, 0));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, part.finish().unwrap()).unwrap();
+        }
+        iat_local::sql::LocalLake::new(&root, "iat")
+    })
+    .await;
+}

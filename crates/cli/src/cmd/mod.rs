@@ -201,7 +201,7 @@ impl EngineArgs {
     }
 
     /// The engine these settings choose. Call inside a Tokio runtime.
-    pub async fn engine(&self) -> anyhow::Result<Box<dyn iat_lake::QueryEngine>> {
+    pub async fn engine(&self) -> anyhow::Result<Box<dyn iat_core::ports::QueryEngine>> {
         #[cfg(feature = "aws")]
         if let (false, Some(database)) = (self.local, &self.athena.database) {
             let a = &self.athena;

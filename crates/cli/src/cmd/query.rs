@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, Utc};
-use iat_lake::{QueryCatalogue, ResultRows};
+use iat_core::ports::ResultRows;
+use iat_lake::QueryCatalogue;
 
 use crate::output::table;
 

@@ -12,6 +12,7 @@ pub mod fuzz;
 mod ledger;
 mod notifier;
 mod object_store;
+mod query_engine;
 pub mod records;
 
 pub use checkpoint::checkpoint_store_suite;
@@ -20,3 +21,4 @@ pub use event_store::event_store_suite;
 pub use ledger::alert_ledger_suite;
 pub use notifier::notifier_suite;
 pub use object_store::object_store_suite;
+pub use query_engine::{QueryCase, query_engine_cases, query_engine_suite, query_engine_table};

@@ -2,8 +2,8 @@
 //!
 //! Each port is a trait with no backend type in its signature, and an in-memory implementation
 //! beside it for tests and for composing services without any backend. Adapters live in other
-//! crates (`iat-local` for SQLite and directories; the AWS crate for DynamoDB, S3, SNS and
-//! CloudTrail) and prove themselves against the suites in [`crate::contract`].
+//! crates (`iat-local` for SQLite, directories and DataFusion; the AWS crate for DynamoDB, S3,
+//! SNS, CloudTrail and Athena) and prove themselves against the suites in [`crate::contract`].
 
 pub mod alert_ledger;
 pub mod checkpoint;
@@ -11,6 +11,7 @@ pub mod event_source;
 pub mod event_store;
 pub mod notifier;
 pub mod object_store;
+pub mod query_engine;
 
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
 pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamStats};
@@ -21,3 +22,7 @@ pub use event_store::{
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
 pub use object_store::{MemoryObjectStore, ObjectKey, ObjectStore};
+pub use query_engine::{
+    MemoryQueryEngine, QueryEngine, QueryRun, ResultRows, athena_billed_bytes, athena_cost_usd,
+    human_bytes,
+};

@@ -1,14 +1,17 @@
-//! The port the query catalogue runs on: DataFusion over the local lake, or Athena.
+//! `QueryEngine`: SQL over the exported `events` table (DataFusion over the local lake, or
+//! Athena), and what Athena charges for it.
 //!
-//! Both engines take the same SQL text (a catalogue query rendered for a date range) and give
-//! back rows as text. Athena also says how many bytes it scanned, which is what it bills.
+//! Every engine takes the same SQL text (a catalogue query rendered for a date range) and gives
+//! back rows as text, `None` for NULL, with a flag per column for numbers and booleans. Athena
+//! also reports the bytes it scanned, which is what it bills; its price is defined here, once.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use iat_core::Error;
 
-use crate::ResultRows;
+use crate::error::{Error, Result};
 
 /// Athena's price: $5 per TB scanned (TB = 2^40 bytes), each query rounded up to a whole
 /// megabyte with a 10 MB minimum.
@@ -27,6 +30,33 @@ pub fn athena_billed_bytes(scanned: u64) -> u64 {
 /// What Athena charges for a query that scanned `scanned` bytes, in US dollars.
 pub fn athena_cost_usd(scanned: u64) -> f64 {
     athena_billed_bytes(scanned) as f64 / (1u64 << 40) as f64 * ATHENA_USD_PER_TB
+}
+
+/// Rows of a query as text: column names, then values (`None` for NULL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultRows {
+    pub columns: Vec<String>,
+    /// Per column: true for numbers and booleans (JSON writes them unquoted).
+    pub typed: Vec<bool>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl ResultRows {
+    /// The value of `column` in row `i`, or "".
+    pub fn get(&self, i: usize, column: &str) -> &str {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|c| self.rows.get(i)?.get(c)?.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The sum of `column` over the rows whose value is a whole number.
+    pub fn total(&self, column: &str) -> u64 {
+        (0..self.rows.len())
+            .filter_map(|i| self.get(i, column).parse::<u64>().ok())
+            .sum()
+    }
 }
 
 /// One query's result.
@@ -89,7 +119,57 @@ pub trait QueryEngine: Send + Sync {
     fn describe(&self) -> String;
 
     /// Runs one statement to completion and returns all its rows.
-    async fn run(&self, sql: &str) -> Result<QueryRun, Error>;
+    async fn run(&self, sql: &str) -> Result<QueryRun>;
+}
+
+/// An engine that runs no SQL: it answers each statement with the next queued rows (no rows
+/// once the queue is empty, as Athena on an empty table) and remembers every statement.
+#[derive(Debug, Default)]
+pub struct MemoryQueryEngine {
+    answers: Mutex<VecDeque<Result<ResultRows>>>,
+    seen: Mutex<Vec<String>>,
+}
+
+impl MemoryQueryEngine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues the rows the next unanswered statement returns.
+    pub fn answer(&self, rows: ResultRows) {
+        self.answers.lock().expect("answers").push_back(Ok(rows));
+    }
+
+    /// Queues a failure for the next unanswered statement.
+    pub fn fail(&self, error: Error) {
+        self.answers.lock().expect("answers").push_back(Err(error));
+    }
+
+    /// Every statement run so far, in order.
+    pub fn statements(&self) -> Vec<String> {
+        self.seen.lock().expect("statements").clone()
+    }
+}
+
+#[async_trait]
+impl QueryEngine for MemoryQueryEngine {
+    fn describe(&self) -> String {
+        "an in-memory engine".to_owned()
+    }
+
+    async fn run(&self, sql: &str) -> Result<QueryRun> {
+        self.seen.lock().expect("statements").push(sql.to_owned());
+        let rows = self
+            .answers
+            .lock()
+            .expect("answers")
+            .pop_front()
+            .unwrap_or_else(|| Ok(ResultRows::default()))?;
+        Ok(QueryRun {
+            rows,
+            ..QueryRun::default()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +202,7 @@ mod tests {
             run.summary(),
             "2 rows in 1.25 s, 52.5 MB scanned, $0.000253 at $5 per TB (53.0 MB billed)"
         );
+        assert_eq!(run.rows.total("n"), 3);
         let local = QueryRun {
             scanned_bytes: None,
             ..run
