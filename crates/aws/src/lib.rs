@@ -7,7 +7,8 @@
 //! - [`DynamoCheckpointStore`], [`DynamoAlertLedger`]: checkpoints and the alert ledger on
 //!   DynamoDB, with conditional writes.
 //! - [`create_table`]: the tables' layouts, for `iat create-tables` and tests.
-//! - [`discover_regions`]: the account's enabled regions (EC2 `DescribeRegions`).
+//! - [`regions_to_collect`]: the account's enabled regions (Account Management `ListRegions`),
+//!   or the named ones checked against them.
 //! - [`SnsNotifier`]: the `Notifier` port on an SNS topic, with message attributes for filters.
 //! - [`event_from_stream_image`]: an event from the events table's DynamoDB stream.
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
@@ -39,7 +40,7 @@ pub use events::{
     BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventStore, WriteCost, event_from_stream_image,
     stream_image,
 };
-pub use regions::{RegionDiscovery, discover_regions};
+pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};
 pub use s3::S3ObjectStore;
 pub use sns::SnsNotifier;
 pub use tables::{TableKind, create_table};

@@ -111,28 +111,36 @@ fn no_credentials_is_one_line_saying_what_to_do() {
     }
 }
 
-/// A region the account does not have is refused in one line that names it, before any
-/// collection starts. (AWS itself is moto here, through the SDK's `AWS_ENDPOINT_URL`.)
+/// A region the account does not have, or has not enabled, is refused in one line that names
+/// it, before any collection starts. The simulator answers Account Management `ListRegions` as
+/// an account with no opt-in region enabled.
 #[cfg(feature = "aws")]
 #[test]
-#[ignore = "needs moto: run `make test`"]
-fn an_unknown_region_is_one_line_naming_it() {
-    let moto = iat_sim::emulators::moto_endpoint();
-    let home = tempfile::tempdir().unwrap();
-    let out = iat()
-        .env("AWS_ENDPOINT_URL", moto)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("IAT_DB", home.path().join("iat.db"))
-        .args(["collect", "--region", "us-east-1,eu-west-9"])
-        .output()
+fn a_region_the_account_lacks_is_one_line_naming_it() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = iat_sim::lookup::Simulator::new(iat_sim::lookup::SimConfig::default());
+    let (addr, _server) = runtime
+        .block_on(sim.serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0))))
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("--region") && err.contains("eu-west-9") && err.contains("not a region"),
-        "{err}"
-    );
+    let home = tempfile::tempdir().unwrap();
+    for (regions, why) in [
+        ("us-east-1,eu-west-9", "not a region"),
+        (
+            "af-south-1,us-east-1",
+            "opt-in region this account has not enabled",
+        ),
+    ] {
+        let out = iat()
+            .env("IAT_DB", home.path().join("iat.db"))
+            .args(["collect", "--endpoint", &format!("http://{addr}")])
+            .args(["--account", "111122223333", "--region", regions])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{regions}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let named = regions.split(',').find(|r| *r != "us-east-1").unwrap();
+        assert!(err.contains(named) && err.contains(why), "{err}");
+    }
+    assert_eq!(sim.stats().requests, 0, "no collection started");
 }

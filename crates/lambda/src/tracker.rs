@@ -39,7 +39,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use iat_aws::{
     CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
-    discover_regions,
+    regions_to_collect,
 };
 use iat_core::{AccountId, NoiseFilter, Region};
 use iat_tracker::collect::Setting;
@@ -291,24 +291,11 @@ impl Tracker {
     async fn regions(&self) -> Result<&Vec<Region>, TrackerError> {
         self.regions
             .get_or_try_init(|| async {
-                if let Some(given) = &self.settings.regions {
-                    // Named regions are checked when the account can be asked, so a typo or an
-                    // opt-in region that is off is one clear error, not a failing stream a run.
-                    match discover_regions(&self.sdk).await {
-                        Ok(found) => found.check(given).map_err(TrackerError::Setup)?,
-                        Err(e) => tracing::warn!(error = %e, "regions not checked"),
-                    }
-                    return Ok(given.clone());
-                }
-                let found = discover_regions(&self.sdk)
+                let named = self.settings.regions.as_deref().unwrap_or_default();
+                let (regions, _) = regions_to_collect(&self.sdk, named)
                     .await
                     .map_err(TrackerError::Setup)?;
-                tracing::info!(
-                    enabled = found.enabled.len(),
-                    not_enabled = found.not_enabled.len(),
-                    "regions discovered"
-                );
-                Ok(found.enabled)
+                Ok(regions)
             })
             .await
     }

@@ -25,8 +25,8 @@ const STAR_RESOURCE_ACTIONS: &[(&str, &str)] = &[
         "Event history is not a resource: LookupEvents supports no resource ARN or condition key",
     ),
     (
-        "ec2:DescribeRegions",
-        "DescribeRegions lists the account's regions and supports no resource-level permissions",
+        "account:ListRegions",
+        "without an AccountId, ListRegions reads only the caller's own account's region list",
     ),
 ];
 

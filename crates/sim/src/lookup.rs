@@ -42,8 +42,32 @@ pub struct SimConfig {
     pub horizon: Duration,
     /// Account for requests whose access key id is not an account id.
     pub default_account: String,
+    /// Opt-in regions the account has enabled, for Account Management `ListRegions` (the 17
+    /// default regions are always listed as enabled, the other opt-in ones as disabled).
+    pub enabled_opt_in_regions: Vec<String>,
     pub seed: u64,
 }
+
+/// The 17 opt-in commercial regions: listed by `ListRegions`, off until an account enables them.
+pub const OPT_IN_REGIONS: [&str; 17] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -55,6 +79,7 @@ impl Default for SimConfig {
             drop_rate: 0.0,
             horizon: Duration::days(iat_core::time::EVENT_HISTORY_DAYS),
             default_account: "111122223333".to_owned(),
+            enabled_opt_in_regions: Vec::new(),
             seed: 1,
         }
     }
@@ -251,12 +276,17 @@ impl Simulator {
             .unwrap_or("")
             .to_owned();
         let (account, region) = identity(&req, &self.config.default_account);
+        let list_regions = req.uri().path() == "/listRegions";
         let body = req
             .into_body()
             .collect()
             .await
             .map_err(std::io::Error::other)?
             .to_bytes();
+        if list_regions {
+            // Account Management, not CloudTrail: no rate limit or faults of its own here.
+            return Ok(self.list_regions(&body));
+        }
         let decision = {
             let mut st = self.state.lock().unwrap();
             st.stats.requests += 1;
@@ -321,6 +351,50 @@ impl Simulator {
                 Ok(error(400, kind, &message))
             }
         }
+    }
+
+    /// Account Management `ListRegions` (REST JSON): every commercial region with its opt-in
+    /// status, `MaxResults` a page, the next index as the token.
+    fn list_regions(&self, body: &[u8]) -> Response<Full<Bytes>> {
+        let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let size = req
+            .get("MaxResults")
+            .and_then(Value::as_u64)
+            .unwrap_or(20)
+            .clamp(1, 50) as usize;
+        let from: usize = match req.get("NextToken").and_then(Value::as_str) {
+            None => 0,
+            Some(t) => match t.parse() {
+                Ok(n) => n,
+                Err(_) => {
+                    let mut r = respond(400, &json!({"message": "invalid NextToken"}));
+                    r.headers_mut().insert(
+                        "x-amzn-errortype",
+                        hyper::header::HeaderValue::from_static("ValidationException"),
+                    );
+                    return r;
+                }
+            },
+        };
+        let all: Vec<Value> = iat_core::DEFAULT_REGIONS
+            .iter()
+            .map(|r| json!({"RegionName": r, "RegionOptStatus": "ENABLED_BY_DEFAULT"}))
+            .chain(OPT_IN_REGIONS.iter().map(|r| {
+                let on = self.config.enabled_opt_in_regions.iter().any(|e| e == r);
+                json!({"RegionName": r, "RegionOptStatus": if on { "ENABLED" } else { "DISABLED" }})
+            }))
+            .collect();
+        let page: Vec<Value> = all.iter().skip(from).take(size).cloned().collect();
+        let mut out = json!({ "Regions": page });
+        if from + size < all.len() {
+            out["NextToken"] = json!((from + size).to_string());
+        }
+        let mut r = respond(200, &out);
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        r
     }
 
     fn lookup(

@@ -12,10 +12,10 @@ use chrono::Duration;
 use chrono::{DateTime, Utc};
 use iat_aws::{
     AwsSettings, CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
-    check_credentials, discover_regions, sdk_config, with_static_credentials,
+    check_credentials, regions_to_collect, sdk_config, with_static_credentials,
 };
 use iat_core::ports::{CheckpointStore, EventStore};
-use iat_core::{AccountId, DEFAULT_REGIONS, NoiseFilter, Region};
+use iat_core::{AccountId, NoiseFilter, Region};
 use iat_tracker::{
     CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, StreamReport,
     StreamSpec, collect_with_progress, streams,
@@ -29,7 +29,7 @@ use crate::timearg;
 #[derive(Debug, clap::Args)]
 pub struct CollectArgs {
     /// Regions to collect, repeatable or comma-separated (default: the regions enabled in the
-    /// account, from EC2 DescribeRegions; with --endpoint, the 17 regions on by default).
+    /// account, from Account Management ListRegions, which the simulator answers too).
     #[arg(long = "region", value_delimiter = ',')]
     pub regions: Vec<String>,
     /// The account to collect (default: the account of your credentials, from STS).
@@ -181,29 +181,14 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
             check_credentials(&sdk).await?;
             sdk
         };
-        let regions = if !given_regions.is_empty() {
-            if args.endpoint.is_none() {
-                // Checked when the account can be asked: a typo is one clear error.
-                match discover_regions(&sdk).await {
-                    Ok(found) => found.check(&given_regions).context("--region")?,
-                    Err(e) => tracing::warn!(error = %e, "regions not checked"),
-                }
-            }
-            given_regions
-        } else if args.endpoint.is_some() {
-            DEFAULT_REGIONS
-                .iter()
-                .map(|r| Region::new(*r).expect("valid region"))
-                .collect()
-        } else {
-            let found = discover_regions(&sdk).await?;
+        let (regions, found) = regions_to_collect(&sdk, &given_regions).await?;
+        if let Some(found) = found {
             eprintln!(
                 "{} regions enabled in the account ({} opt-in regions not enabled)",
                 found.enabled.len(),
                 found.not_enabled.len()
             );
-            found.enabled
-        };
+        }
         let (store, checkpoints): (Arc<dyn EventStore>, Arc<dyn CheckpointStore>) =
             match (&local, &args.events_table, &args.control_table) {
                 (Some(local), _, _) => (local.clone(), local.clone()),
