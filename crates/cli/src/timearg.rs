@@ -47,10 +47,10 @@ pub(crate) fn parse(s: &str, now: DateTime<Utc>, end: End) -> anyhow::Result<Dat
         return Ok(t.with_timezone(&Utc));
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let start = d.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let day = iat_core::TimeWindow::day(d);
         return Ok(match end {
-            End::Start => start,
-            End::End => start + Duration::days(1) - Duration::microseconds(1),
+            End::Start => day.start(),
+            End::End => day.end(),
         });
     }
     if let Ok(d) = duration(s) {

@@ -31,5 +31,5 @@ pub use model::{
     EventType, Principal, PrincipalType, Region, Resource, RuleId, Severity, SourceIp, StreamKey,
 };
 pub use normalize::Rejected;
-pub use normalize::{Normalized, RecordLimits, normalize};
+pub use normalize::{Normalized, RecordLimits, Triage, normalize, triage};
 pub use time::TimeWindow;

@@ -49,6 +49,44 @@ pub struct Rejected {
     pub raw: String,
 }
 
+/// One raw record sorted on its way to a store: kept, dropped as noise (and why), or refused
+/// and kept as raw text for the quarantine. Every ingest path (the collector, log files) sorts
+/// records this one way.
+#[derive(Debug)]
+pub enum Triage {
+    Keep(Normalized),
+    Noise(Normalized, crate::filter::FilterReason),
+    Refused {
+        quarantined: crate::ports::Quarantined,
+        /// Over the record size limit (counted apart from malformed records).
+        oversized: bool,
+    },
+}
+
+/// Normalises `raw` and sorts it: noise by `filter`, refusals quarantined under `origin`.
+pub fn triage(
+    raw: String,
+    limits: &RecordLimits,
+    filter: &crate::filter::NoiseFilter,
+    origin: impl FnOnce() -> String,
+) -> Triage {
+    match normalize(raw, limits) {
+        Ok(n) => match filter.classify(&n.event) {
+            Some(reason) => Triage::Noise(n, reason),
+            None => Triage::Keep(n),
+        },
+        Err(r) => Triage::Refused {
+            oversized: matches!(r.error, Error::Oversized { .. }),
+            quarantined: crate::ports::Quarantined {
+                origin: origin(),
+                event_id: sniff_event_id(&r.raw),
+                reason: r.error.to_string(),
+                raw: r.raw,
+            },
+        },
+    }
+}
+
 /// Highest `eventVersion` minor (1.x) known to this code.
 const KNOWN_MINOR: u32 = 11;
 

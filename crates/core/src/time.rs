@@ -1,6 +1,6 @@
 //! Time windows. Both ends are inclusive, as in CloudTrail's `LookupEvents`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -26,6 +26,16 @@ impl TimeWindow {
             ));
         }
         Ok(Self { start, end })
+    }
+
+    /// One UTC day, from midnight to its last microsecond (the finest time a stored event
+    /// has): the unit of the lake's partitions and of the events table's shards.
+    pub fn day(day: NaiveDate) -> Self {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        Self {
+            start,
+            end: start + Duration::days(1) - Duration::microseconds(1),
+        }
     }
 
     pub fn start(&self) -> DateTime<Utc> {
@@ -57,6 +67,14 @@ impl std::fmt::Display for TimeWindow {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_day_is_midnight_to_its_last_microsecond() {
+        let w = TimeWindow::day(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
+        assert_eq!(w.start().to_rfc3339(), "2026-02-28T00:00:00+00:00");
+        assert_eq!(w.end().to_rfc3339(), "2026-02-28T23:59:59.999999+00:00");
+        assert!(!w.contains(w.end() + Duration::microseconds(1)));
+    }
 
     #[test]
     fn inclusive_and_validated() {

@@ -24,7 +24,7 @@ pub mod report;
 
 pub use daily::{Coverage, DailyExport, export_daily};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use iat_core::TimeWindow;
 use iat_core::error::{Error, Result};
 use iat_core::ports::{EventCursor, EventQuery, EventStore, ObjectKey, ObjectStore, Order};
@@ -75,11 +75,6 @@ pub struct DayExport {
     pub kept_fuller: Option<u64>,
 }
 
-fn day_window(day: NaiveDate) -> Result<TimeWindow> {
-    let start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"));
-    TimeWindow::new(start, start + Duration::days(1) - Duration::microseconds(1))
-}
-
 fn key(s: String) -> Result<ObjectKey> {
     ObjectKey::new(s)
 }
@@ -115,7 +110,7 @@ pub async fn export_day(
     };
     let mut written: Vec<ObjectKey> = Vec::new();
     let mut part: Option<PartWriter> = None;
-    let window = day_window(day)?;
+    let window = TimeWindow::day(day);
     let page_query = |after: Option<EventCursor>| EventQuery {
         window: Some(window),
         order: Order::Ascending,

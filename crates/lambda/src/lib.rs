@@ -14,6 +14,15 @@ pub mod report;
 pub mod testing;
 pub mod tracker;
 
+/// Time left before an invocation's deadline (milliseconds since the epoch, as the Lambda
+/// context gives it) at `now`; zero once it has passed.
+pub fn time_left(deadline_ms: u64, now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    let left = i64::try_from(deadline_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(now.timestamp_millis());
+    std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
+}
+
 /// The variables [`init_json_logs`] reads: `RUST_LOG` (a full filter, for debugging),
 /// `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's advanced logging controls) and `LOG_LEVEL` (what the
 /// deployed stack sets), in that order.
@@ -77,6 +86,21 @@ pub fn init_json_logs() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_left_counts_down_to_zero() {
+        let now = chrono::DateTime::from_timestamp_millis(1_000_000).unwrap();
+        assert_eq!(
+            time_left(1_900_000, now),
+            std::time::Duration::from_secs(900)
+        );
+        assert_eq!(time_left(1_000_000, now), std::time::Duration::ZERO);
+        assert_eq!(time_left(10, now), std::time::Duration::ZERO);
+        assert_eq!(
+            time_left(u64::MAX, now).as_millis(),
+            (i64::MAX - 1_000_000) as u128
+        );
+    }
 
     fn filter(vars: &[(&str, &str)]) -> String {
         log_filter(|name| {

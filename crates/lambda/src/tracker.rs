@@ -442,9 +442,8 @@ fn summarize(account: &AccountId, report: &RunReport) -> Summary {
 /// The invocation's deadline (milliseconds since the epoch, from the Lambda context) as a
 /// [`Deadline`].
 pub fn deadline_from_context(deadline_ms: u64) -> Arc<dyn Deadline> {
-    let left = (deadline_ms as i64 - Utc::now().timestamp_millis()).max(0) as u64;
     Arc::new(iat_tracker::DeadlineAt(
-        std::time::Instant::now() + StdDuration::from_millis(left),
+        std::time::Instant::now() + crate::time_left(deadline_ms, Utc::now()),
     ))
 }
 

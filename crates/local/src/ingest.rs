@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
 use iat_core::ports::Quarantined;
-use iat_core::{ActivityEvent, Error, NoiseFilter, RecordLimits, normalize};
+use iat_core::{ActivityEvent, Error, NoiseFilter, RecordLimits, Triage, triage};
 use serde::Serialize;
 
 use crate::SqliteStore;
@@ -275,31 +275,26 @@ fn take_chunk(
 fn take_item(origin: &str, item: logfiles::Item, options: &IngestOptions, batch: &mut Batch) {
     batch.records += 1;
     match item {
-        Item::Record { index, text } => match normalize(text, &options.limits) {
-            Ok(n) => {
-                if n.unknown_version {
-                    batch.unknown_version += 1;
+        Item::Record { index, text } => {
+            let at = || format!("{origin}#{index}");
+            match triage(text, &options.limits, &options.filter, at) {
+                Triage::Keep(n) => {
+                    batch.unknown_version += u64::from(n.unknown_version);
+                    batch.events.push(n.event);
                 }
-                match options.filter.classify(&n.event) {
-                    Some(reason) => *batch.filtered.entry(reason.as_str()).or_default() += 1,
-                    None => batch.events.push(n.event),
+                Triage::Noise(n, reason) => {
+                    batch.unknown_version += u64::from(n.unknown_version);
+                    *batch.filtered.entry(reason.as_str()).or_default() += 1;
                 }
-            }
-            Err(rejected) => {
-                let oversized = matches!(rejected.error, Error::Oversized { .. });
-                let event_id = iat_core::normalize::sniff_event_id(&rejected.raw);
-                tracing::warn!(file = %origin, record = index, event_id = event_id.as_deref().unwrap_or("-"), error = %rejected.error, "record skipped");
-                batch.rejects.push((
-                    Quarantined {
-                        origin: format!("{origin}#{index}"),
-                        event_id,
-                        reason: rejected.error.to_string(),
-                        raw: rejected.raw,
-                    },
+                Triage::Refused {
+                    quarantined,
                     oversized,
-                ));
+                } => {
+                    tracing::warn!(file = %origin, record = index, event_id = quarantined.event_id.as_deref().unwrap_or("-"), error = %quarantined.reason, "record skipped");
+                    batch.rejects.push((quarantined, oversized));
+                }
             }
-        },
+        }
         Item::Malformed { index, reason, raw } => {
             tracing::warn!(file = %origin, record = index, %reason, "record skipped");
             batch.rejects.push((

@@ -19,10 +19,10 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use iat_core::ports::{
-    Checkpoint, CheckpointStore, EventSource, EventStore, LookupQuery, PageToken, Quarantined,
+    Checkpoint, CheckpointStore, EventSource, EventStore, LookupQuery, PageToken,
 };
 use iat_core::{
-    AccountId, Error, NoiseFilter, RecordLimits, Region, StreamKey, TimeWindow, normalize,
+    AccountId, Error, NoiseFilter, RecordLimits, Region, StreamKey, TimeWindow, Triage, triage,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -391,6 +391,11 @@ pub async fn collect(
 
 /// [`collect`], calling `progress` with a stream's running totals each time one of its windows
 /// is done.
+///
+/// The run in its steps: the time bounds from `now`; per stream, a plan (its checkpoint loaded,
+/// the re-scan, gaps and sweep cut into windows); the page chains started per account and
+/// region; each finished window recorded in its stream's coverage and saved now and then; each
+/// stream finished (stall check, last save, report).
 pub async fn collect_with_progress(
     ports: &Ports,
     streams: &[StreamSpec],
@@ -399,157 +404,20 @@ pub async fn collect_with_progress(
     deadline: Arc<dyn Deadline>,
     progress: &(dyn Fn(&StreamReport) + Sync),
 ) -> Result<RunReport, Error> {
-    if !(1..=50).contains(&config.page_size) {
-        return Err(Error::invalid(
-            "page size",
-            config.page_size.to_string(),
-            "must be 1 to 50",
-        ));
-    }
-    if config.requests_per_second <= 0.0 || config.chains_per_region == 0 {
-        return Err(Error::invalid(
-            "rate",
-            config.requests_per_second.to_string(),
-            "rate and chains must be positive",
-        ));
-    }
-    // Window boundaries are whole microseconds: a window's ends travel as decimal seconds and
-    // come back at microsecond precision, and ends finer than that can round past each other.
-    let now = now.duration_trunc(Duration::microseconds(1)).unwrap_or(now);
-    let target = now - config.safety_lag;
-    let horizon = now - config.backfill;
-    if config.max_overlap < config.overlap {
-        return Err(Error::invalid(
-            "max overlap",
-            format!("{} min", config.max_overlap.num_minutes()),
-            format!(
-                "must be at least the overlap ({} min)",
-                config.overlap.num_minutes()
-            ),
-        ));
-    }
-    let sweep_limit = config.sweep_age.map(|age| now - age);
-
-    // Plan: per stream, the overlap re-scan and the gaps, cut into windows, oldest first.
+    let bounds = RunBounds::new(config, now)?;
     let mut states = Vec::with_capacity(streams.len());
     let mut queues: BTreeMap<(AccountId, Region), VecDeque<Work>> = BTreeMap::new();
     for (i, spec) in streams.iter().enumerate() {
-        let mut report = StreamReport {
-            stream: spec.key.to_string(),
-            ..Default::default()
-        };
-        let checkpoint = match ports.checkpoints.load(&spec.key).await {
-            Ok(cp) => cp.unwrap_or_else(|| Checkpoint::new(spec.key.clone(), now)),
-            Err(e) => {
-                tracing::warn!(stream = %spec.key, error = %e, "checkpoint not loaded; stream skipped");
-                report.error = Some(format!("checkpoint not loaded: {e}"));
-                states.push(Err(report));
-                continue;
+        match plan_stream(ports.checkpoints.as_ref(), i, spec, config, &bounds).await? {
+            Ok((state, work)) => {
+                queues
+                    .entry((spec.key.account.clone(), spec.key.region.clone()))
+                    .or_default()
+                    .extend(work);
+                states.push(Ok(state));
             }
-        };
-        let p999 = checkpoint.stats.lateness_p999();
-        if p999.is_some_and(|l| l > config.max_overlap) {
-            return Err(Error::invalid(
-                "max overlap",
-                format!("{} min", config.max_overlap.num_minutes()),
-                format!(
-                    "is below the p99.9 lateness observed on {} (over {} min): events that late \
-                     would be found only by the sweep; raise it",
-                    spec.key,
-                    p999.map_or(0, |l| l.num_minutes())
-                ),
-            ));
+            Err(not_loaded) => states.push(Err(not_loaded)),
         }
-        let overlap = widened_overlap(&checkpoint.stats, config.overlap, config.max_overlap);
-        if overlap > config.overlap {
-            tracing::info!(stream = %spec.key, overlap_minutes = overlap.num_minutes(), "overlap widened to observed lateness");
-        }
-        report.overlap_minutes = overlap.num_minutes();
-        let stored_prefix = checkpoint.complete_up_to;
-        let mut coverage = Coverage::new(stored_prefix, &checkpoint.islands);
-        coverage.floor(horizon);
-        // Saved islands were clipped to what their run had settled, so they are settled too.
-        let stored_settled = checkpoint.settled(overlap);
-        let mut settled = Coverage::new(stored_settled, &checkpoint.islands);
-        settled.floor(horizon);
-        let mut ranges = Vec::new();
-        if let (Some(p), Some(s)) = (coverage.prefix(), settled.prefix()) {
-            // Re-scan what could still receive late events: everything complete but not yet
-            // settled, however many runs ago a re-scan was cut or failed.
-            let rescan_start = (s + Duration::microseconds(1)).max(horizon);
-            if rescan_start <= p.min(target) {
-                ranges.push((rescan_start, p.min(target), Kind::Rescan));
-            }
-        }
-        ranges.extend(
-            coverage
-                .gaps(horizon, target)
-                .into_iter()
-                .map(|(s, e)| (s, e, Kind::Gap)),
-        );
-        // Swept: read at least the sweep age after it happened. A stream from before sweeps
-        // existed starts with the last two sweep ages to do.
-        let stored_swept = match (checkpoint.swept_up_to, stored_prefix, config.sweep_age) {
-            (Some(s), _, _) => Some(s),
-            (None, Some(_), Some(age)) => Some(now - age - age),
-            _ => None,
-        };
-        let mut swept = Coverage::new(stored_swept.min(settled.prefix()), &[]);
-        swept.floor(horizon);
-        if let (Some(sw), Some(s), Some(limit)) = (swept.prefix(), settled.prefix(), sweep_limit) {
-            let start = (sw + Duration::microseconds(1)).max(horizon);
-            let end = s.min(limit).min(target);
-            if start <= end {
-                ranges.push((start, end, Kind::Sweep));
-            }
-        }
-        let queue = queues
-            .entry((spec.key.account.clone(), spec.key.region.clone()))
-            .or_default();
-        for (start, end, kind) in ranges {
-            // A few windows per range so chains start at once; idle chains then split busy
-            // windows by what their first pages show.
-            // Whole microseconds, as every boundary (see `steal`).
-            let len = Duration::microseconds(
-                (end - start).num_microseconds().unwrap_or(i64::MAX)
-                    / config.initial_windows.max(1) as i64,
-            )
-            .max(Duration::minutes(5))
-            .min(config.window);
-            let mut s = start;
-            while s <= end {
-                let e = (s + len - Duration::microseconds(1)).min(end);
-                queue.push_back(Work {
-                    stream: i,
-                    window: TimeWindow::new(s, e)?,
-                    kind,
-                });
-                s = e + Duration::microseconds(1);
-            }
-        }
-        report.complete_up_to = coverage.prefix();
-        let at_start = (coverage.prefix(), settled.prefix().min(coverage.prefix()));
-        let last_read = checkpoint.last_run_at.or(checkpoint.collected_at);
-        let lateness_at_load = checkpoint.stats.lateness.clone();
-        states.push(Ok(StreamState {
-            spec: spec.clone(),
-            checkpoint,
-            coverage,
-            settled,
-            swept,
-            overlap,
-            settle_limit: now - overlap,
-            island_limit: target - overlap,
-            last_read,
-            lateness_at_load,
-            report,
-            saved_counts: StreamReport::default(),
-            last_saved_prefix: stored_prefix,
-            last_saved_settled: stored_settled,
-            checkpoint_at_start: at_start,
-            last_saved: std::time::Instant::now(),
-            run_started: now,
-        }));
     }
     for q in queues.values_mut() {
         // Sweeps last: a run short of requests spends them on new and late events first.
@@ -557,8 +425,243 @@ pub async fn collect_with_progress(
             .sort_by_key(|w| (w.kind == Kind::Sweep, w.window.start(), w.stream));
     }
 
+    let (mut workers, mut finished) = start_chains(queues, ports, streams, config, deadline);
+    while let Some(done) = finished.recv().await {
+        let Ok(state) = states[done.stream].as_mut() else {
+            continue;
+        };
+        state.record(done, bounds.sweep_limit);
+        progress(&state.report);
+        if state.advanced_since_save() && state.last_saved.elapsed() >= config.checkpoint_every {
+            save(ports.checkpoints.as_ref(), state, false).await;
+        }
+    }
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "page chain panicked");
+        }
+    }
+
+    let mut report = RunReport {
+        target: Some(bounds.target),
+        streams: Vec::with_capacity(states.len()),
+    };
+    for state in states {
+        report.streams.push(match state {
+            Ok(state) => finish_stream(ports.checkpoints.as_ref(), state, bounds.target).await,
+            Err(not_loaded) => not_loaded,
+        });
+    }
+    Ok(report)
+}
+
+/// A run's times, all from its `now`.
+#[derive(Debug, Clone, Copy)]
+struct RunBounds {
+    now: DateTime<Utc>,
+    /// Collect up to here (`now − safety lag`).
+    target: DateTime<Utc>,
+    /// Nothing older is read (`now − backfill`).
+    horizon: DateTime<Utc>,
+    /// Read at least the sweep age ago, when sweeps are on.
+    sweep_limit: Option<DateTime<Utc>>,
+}
+
+impl RunBounds {
+    /// Refuses a configuration the run cannot work with (the user-facing bounds are
+    /// [`CollectConfig::validate`]'s; these are what the algorithm itself needs).
+    fn new(config: &CollectConfig, now: DateTime<Utc>) -> Result<Self, Error> {
+        if !(1..=50).contains(&config.page_size) {
+            return Err(Error::invalid(
+                "page size",
+                config.page_size.to_string(),
+                "must be 1 to 50",
+            ));
+        }
+        if config.requests_per_second <= 0.0 || config.chains_per_region == 0 {
+            return Err(Error::invalid(
+                "rate",
+                config.requests_per_second.to_string(),
+                "rate and chains must be positive",
+            ));
+        }
+        if config.max_overlap < config.overlap {
+            return Err(Error::invalid(
+                "max overlap",
+                format!("{} min", config.max_overlap.num_minutes()),
+                format!(
+                    "must be at least the overlap ({} min)",
+                    config.overlap.num_minutes()
+                ),
+            ));
+        }
+        // Window boundaries are whole microseconds: a window's ends travel as decimal seconds
+        // and come back at microsecond precision, and ends finer than that can round past each
+        // other.
+        let now = now.duration_trunc(Duration::microseconds(1)).unwrap_or(now);
+        Ok(Self {
+            now,
+            target: now - config.safety_lag,
+            horizon: now - config.backfill,
+            sweep_limit: config.sweep_age.map(|age| now - age),
+        })
+    }
+}
+
+/// One stream's plan: its state for the run and its windows (re-scan of what is complete but
+/// not yet settled, the gaps, the sweep), oldest first. `Ok(Err(report))` when its checkpoint
+/// cannot be loaded: that stream is skipped and says why, the others go on.
+async fn plan_stream(
+    checkpoints: &dyn CheckpointStore,
+    i: usize,
+    spec: &StreamSpec,
+    config: &CollectConfig,
+    bounds: &RunBounds,
+) -> Result<Result<(StreamState, Vec<Work>), StreamReport>, Error> {
+    let RunBounds {
+        now,
+        target,
+        horizon,
+        sweep_limit,
+    } = *bounds;
+    let mut report = StreamReport {
+        stream: spec.key.to_string(),
+        ..Default::default()
+    };
+    let checkpoint = match checkpoints.load(&spec.key).await {
+        Ok(cp) => cp.unwrap_or_else(|| Checkpoint::new(spec.key.clone(), now)),
+        Err(e) => {
+            tracing::warn!(stream = %spec.key, error = %e, "checkpoint not loaded; stream skipped");
+            report.error = Some(format!("checkpoint not loaded: {e}"));
+            return Ok(Err(report));
+        }
+    };
+    let p999 = checkpoint.stats.lateness_p999();
+    if p999.is_some_and(|l| l > config.max_overlap) {
+        return Err(Error::invalid(
+            "max overlap",
+            format!("{} min", config.max_overlap.num_minutes()),
+            format!(
+                "is below the p99.9 lateness observed on {} (over {} min): events that late \
+                 would be found only by the sweep; raise it",
+                spec.key,
+                p999.map_or(0, |l| l.num_minutes())
+            ),
+        ));
+    }
+    let overlap = widened_overlap(&checkpoint.stats, config.overlap, config.max_overlap);
+    if overlap > config.overlap {
+        tracing::info!(stream = %spec.key, overlap_minutes = overlap.num_minutes(), "overlap widened to observed lateness");
+    }
+    report.overlap_minutes = overlap.num_minutes();
+    let stored_prefix = checkpoint.complete_up_to;
+    let mut coverage = Coverage::new(stored_prefix, &checkpoint.islands);
+    coverage.floor(horizon);
+    // Saved islands were clipped to what their run had settled, so they are settled too.
+    let stored_settled = checkpoint.settled(overlap);
+    let mut settled = Coverage::new(stored_settled, &checkpoint.islands);
+    settled.floor(horizon);
+    let mut ranges = Vec::new();
+    if let (Some(p), Some(s)) = (coverage.prefix(), settled.prefix()) {
+        // Re-scan what could still receive late events: everything complete but not yet
+        // settled, however many runs ago a re-scan was cut or failed.
+        let rescan_start = (s + Duration::microseconds(1)).max(horizon);
+        if rescan_start <= p.min(target) {
+            ranges.push((rescan_start, p.min(target), Kind::Rescan));
+        }
+    }
+    ranges.extend(
+        coverage
+            .gaps(horizon, target)
+            .into_iter()
+            .map(|(s, e)| (s, e, Kind::Gap)),
+    );
+    // Swept: read at least the sweep age after it happened. A stream from before sweeps
+    // existed starts with the last two sweep ages to do.
+    let stored_swept = match (checkpoint.swept_up_to, stored_prefix, config.sweep_age) {
+        (Some(s), _, _) => Some(s),
+        (None, Some(_), Some(age)) => Some(now - age - age),
+        _ => None,
+    };
+    let mut swept = Coverage::new(stored_swept.min(settled.prefix()), &[]);
+    swept.floor(horizon);
+    if let (Some(sw), Some(s), Some(limit)) = (swept.prefix(), settled.prefix(), sweep_limit) {
+        let start = (sw + Duration::microseconds(1)).max(horizon);
+        let end = s.min(limit).min(target);
+        if start <= end {
+            ranges.push((start, end, Kind::Sweep));
+        }
+    }
+    let work = cut_windows(i, &ranges, config)?;
+    report.complete_up_to = coverage.prefix();
+    let at_start = (coverage.prefix(), settled.prefix().min(coverage.prefix()));
+    let last_read = checkpoint.last_run_at.or(checkpoint.collected_at);
+    let lateness_at_load = checkpoint.stats.lateness.clone();
+    let state = StreamState {
+        spec: spec.clone(),
+        checkpoint,
+        coverage,
+        settled,
+        swept,
+        overlap,
+        settle_limit: now - overlap,
+        island_limit: target - overlap,
+        last_read,
+        lateness_at_load,
+        report,
+        saved_counts: StreamReport::default(),
+        last_saved_prefix: stored_prefix,
+        last_saved_settled: stored_settled,
+        checkpoint_at_start: at_start,
+        last_saved: std::time::Instant::now(),
+        run_started: now,
+    };
+    Ok(Ok((state, work)))
+}
+
+/// Cuts stream `i`'s ranges into windows: a few per range so chains start at once (idle
+/// chains then split busy windows by what their first pages show), each at least 5 minutes
+/// and at most the configured window, ends in whole microseconds as every boundary (see
+/// `steal`).
+fn cut_windows(
+    i: usize,
+    ranges: &[(DateTime<Utc>, DateTime<Utc>, Kind)],
+    config: &CollectConfig,
+) -> Result<Vec<Work>, Error> {
+    let mut work = Vec::new();
+    for &(start, end, kind) in ranges {
+        let len = Duration::microseconds(
+            (end - start).num_microseconds().unwrap_or(i64::MAX)
+                / config.initial_windows.max(1) as i64,
+        )
+        .max(Duration::minutes(5))
+        .min(config.window);
+        let mut s = start;
+        while s <= end {
+            let e = (s + len - Duration::microseconds(1)).min(end);
+            work.push(Work {
+                stream: i,
+                window: TimeWindow::new(s, e)?,
+                kind,
+            });
+            s = e + Duration::microseconds(1);
+        }
+    }
+    Ok(work)
+}
+
+/// Starts `chains_per_region` page chains per account and region, sharing that region's queue
+/// and one rate limiter; each finished window comes back on the returned channel, which closes
+/// when every chain has stopped.
+fn start_chains(
+    queues: BTreeMap<(AccountId, Region), VecDeque<Work>>,
+    ports: &Ports,
+    streams: &[StreamSpec],
+    config: &CollectConfig,
+    deadline: Arc<dyn Deadline>,
+) -> (tokio::task::JoinSet<()>, mpsc::Receiver<Done>) {
     let failed: Arc<Mutex<HashSet<usize>>> = Arc::new(Mutex::new(HashSet::new()));
-    let (tx, mut rx) = mpsc::channel::<Done>(64);
+    let (tx, rx) = mpsc::channel::<Done>(64);
     let mut workers = tokio::task::JoinSet::new();
     let period = StdDuration::from_secs_f64(1.0 / config.requests_per_second);
     let specs: Arc<[StreamSpec]> = streams.into();
@@ -586,95 +689,42 @@ pub async fn collect_with_progress(
             workers.spawn(ctx.run());
         }
     }
-    drop(tx);
+    (workers, rx)
+}
 
-    while let Some(done) = rx.recv().await {
-        let Ok(state) = states[done.stream].as_mut() else {
-            continue;
-        };
-        add_counts(&mut state.report, &done.counts);
-        let read = match done.outcome {
-            Outcome::Complete(from) => {
-                state.report.windows += 1;
-                Some(from)
-            }
-            Outcome::Cut(oldest) => {
-                state.report.windows_cut += 1;
-                oldest.map(|t| t + Duration::microseconds(1))
-            }
-            Outcome::Failed(e) => {
-                tracing::warn!(stream = %state.spec.key, error = %e, "stream failed");
-                if state.report.error.is_none() {
-                    state.report.error = Some(e.to_string());
-                }
-                None
-            }
-        };
-        if let Some(from) = read {
-            // Stored: `[from, end]`, read at or after this run's start.
-            let end = done.window.end();
-            if done.kind == Kind::Gap {
-                state.coverage.add(from, end);
-            }
-            state.settled.add(from, end.min(state.settle_limit));
-            if let Some(limit) = sweep_limit {
-                state.swept.add(from, end.min(limit));
-            }
-        }
-        state.note_lateness(done.kind, done.counts.inserted, &done.late_times);
-        state.report.complete_up_to = state.coverage.prefix();
-        progress(&state.report);
-        let advanced = state.coverage.prefix() != state.last_saved_prefix
-            || state.settled_prefix() != state.last_saved_settled;
-        if advanced && state.last_saved.elapsed() >= config.checkpoint_every {
-            save(ports.checkpoints.as_ref(), state, false).await;
-        }
-    }
-    while let Some(joined) = workers.join_next().await {
-        if let Err(e) = joined {
-            tracing::error!(error = %e, "page chain panicked");
-        }
-    }
-
-    let mut report = RunReport {
-        target: Some(target),
-        streams: Vec::new(),
+/// The end of a stream's run: the stall check, the last save, the report.
+async fn finish_stream(
+    checkpoints: &dyn CheckpointStore,
+    mut state: StreamState,
+    target: DateTime<Utc>,
+) -> StreamReport {
+    // Caught up: complete to the target, and the re-scan for late events finished.
+    let caught_up = |state: &StreamState| {
+        state.coverage.prefix().is_some_and(|p| p >= target)
+            && state
+                .settled_prefix()
+                .is_some_and(|s| s >= state.settle_limit.min(target))
     };
-    for state in states {
-        match state {
-            Ok(mut state) => {
-                let caught_up = |state: &StreamState| {
-                    state.coverage.prefix().is_some_and(|p| p >= target)
-                        && state
-                            .settled_prefix()
-                            .is_some_and(|s| s >= state.settle_limit.min(target))
-                };
-                // A stream that neither catches up nor advances, run after run, says why.
-                let advanced = state.coverage.prefix() != state.checkpoint_at_start.0
-                    || state.settled_prefix() != state.checkpoint_at_start.1;
-                state.report.stalled_runs = if caught_up(&state) || advanced {
-                    0
-                } else {
-                    state.checkpoint.stats.stalled_runs + 1
-                };
-                if state.report.stalled_runs >= STALL_RUNS && state.report.error.is_none() {
-                    let reason = stall_reason(&state.report);
-                    tracing::error!(stream = %state.spec.key, runs = state.report.stalled_runs, %reason, "stream makes no progress");
-                    state.report.error = Some(format!(
-                        "no progress in {} runs: {reason}",
-                        state.report.stalled_runs
-                    ));
-                }
-                save(ports.checkpoints.as_ref(), &mut state, true).await;
-                state.report.complete_up_to = state.coverage.prefix();
-                // Caught up: complete to the target, and the re-scan for late events finished.
-                state.report.caught_up = caught_up(&state);
-                report.streams.push(state.report);
-            }
-            Err(failed) => report.streams.push(failed),
-        }
+    // A stream that neither catches up nor advances, run after run, says why.
+    let advanced = state.coverage.prefix() != state.checkpoint_at_start.0
+        || state.settled_prefix() != state.checkpoint_at_start.1;
+    state.report.stalled_runs = if caught_up(&state) || advanced {
+        0
+    } else {
+        state.checkpoint.stats.stalled_runs + 1
+    };
+    if state.report.stalled_runs >= STALL_RUNS && state.report.error.is_none() {
+        let reason = stall_reason(&state.report);
+        tracing::error!(stream = %state.spec.key, runs = state.report.stalled_runs, %reason, "stream makes no progress");
+        state.report.error = Some(format!(
+            "no progress in {} runs: {reason}",
+            state.report.stalled_runs
+        ));
     }
-    Ok(report)
+    save(checkpoints, &mut state, true).await;
+    state.report.complete_up_to = state.coverage.prefix();
+    state.report.caught_up = caught_up(&state);
+    state.report
 }
 
 /// Runs in a row without progress after which a stream is an error.
@@ -704,6 +754,47 @@ fn stall_reason(r: &StreamReport) -> String {
 }
 
 impl StreamState {
+    /// Records a finished window: its counts, and the part of it now stored (`[from, end]`,
+    /// read at or after this run's start) in the coverages it adds to.
+    fn record(&mut self, done: Done, sweep_limit: Option<DateTime<Utc>>) {
+        add_counts(&mut self.report, &done.counts);
+        let read = match done.outcome {
+            Outcome::Complete(from) => {
+                self.report.windows += 1;
+                Some(from)
+            }
+            Outcome::Cut(oldest) => {
+                self.report.windows_cut += 1;
+                oldest.map(|t| t + Duration::microseconds(1))
+            }
+            Outcome::Failed(e) => {
+                tracing::warn!(stream = %self.spec.key, error = %e, "stream failed");
+                if self.report.error.is_none() {
+                    self.report.error = Some(e.to_string());
+                }
+                None
+            }
+        };
+        if let Some(from) = read {
+            let end = done.window.end();
+            if done.kind == Kind::Gap {
+                self.coverage.add(from, end);
+            }
+            self.settled.add(from, end.min(self.settle_limit));
+            if let Some(limit) = sweep_limit {
+                self.swept.add(from, end.min(limit));
+            }
+        }
+        self.note_lateness(done.kind, done.counts.inserted, &done.late_times);
+        self.report.complete_up_to = self.coverage.prefix();
+    }
+
+    /// Whether the complete or settled prefix moved since the last save.
+    fn advanced_since_save(&self) -> bool {
+        self.coverage.prefix() != self.last_saved_prefix
+            || self.settled_prefix() != self.last_saved_settled
+    }
+
     /// Settled up to here (never past complete).
     fn settled_prefix(&self) -> Option<DateTime<Utc>> {
         self.settled.prefix().min(self.coverage.prefix())
@@ -1114,28 +1205,26 @@ impl Chain {
         let mut rejects = Vec::new();
         for raw in records {
             counts.records += 1;
-            match normalize(raw, &self.config.limits) {
-                Ok(n) => {
+            let origin = || format!("{stream} {window}");
+            match triage(raw, &self.config.limits, &self.config.filter, origin) {
+                Triage::Keep(n) | Triage::Noise(n, _)
+                    if handed_over.is_some_and(|h| n.event.time <= h) =>
+                {
+                    // Handed to the chain that took over the older part of the window.
                     *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
-                    if handed_over.is_some_and(|h| n.event.time <= h) {
-                        continue;
-                    }
-                    if self.config.filter.classify(&n.event).is_some() {
-                        counts.filtered += 1;
-                    } else {
-                        events.push(n.event);
-                    }
                 }
-                Err(r) => {
+                Triage::Keep(n) => {
+                    *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
+                    events.push(n.event);
+                }
+                Triage::Noise(n, _) => {
+                    *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
+                    counts.filtered += 1;
+                }
+                Triage::Refused { quarantined, .. } => {
                     counts.malformed += 1;
-                    let event_id = iat_core::normalize::sniff_event_id(&r.raw);
-                    tracing::warn!(%stream, event_id = event_id.as_deref().unwrap_or("-"), error = %r.error, "record skipped");
-                    rejects.push(Quarantined {
-                        origin: format!("{stream} {window}"),
-                        event_id,
-                        reason: r.error.to_string(),
-                        raw: r.raw,
-                    });
+                    tracing::warn!(%stream, event_id = quarantined.event_id.as_deref().unwrap_or("-"), error = %quarantined.reason, "record skipped");
+                    rejects.push(quarantined);
                 }
             }
         }

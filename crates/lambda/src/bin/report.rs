@@ -19,8 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = &ReportFunction::new(settings, &sdk);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let left_ms = event.context.deadline as i64 - Utc::now().timestamp_millis();
-            let remaining = std::time::Duration::from_millis(left_ms.max(0) as u64);
+            let remaining = iat_lambda::time_left(event.context.deadline, Utc::now());
             function
                 .handle(event.payload, Utc::now(), remaining)
                 .await
