@@ -15,7 +15,7 @@ use aws_sdk_athena::types::{
 use iat_core::Error;
 use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
 
-use crate::describe;
+use crate::error::describe;
 
 /// Where and how queries run.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use iat_core::ports::{EventPage, EventSource, LookupQuery, PageToken};
 use iat_core::{AccountId, Error, Region};
 
-use crate::{describe, is_transient};
+use crate::error::{describe, is_transient};
 
 const BACKEND: &str = "cloudtrail";
 

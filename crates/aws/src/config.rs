@@ -92,7 +92,9 @@ pub async fn caller_account(
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| iat_core::Error::backend("sts", "GetCallerIdentity", crate::describe(&e)))?;
+        .map_err(|e| {
+            iat_core::Error::backend("sts", "GetCallerIdentity", crate::error::describe(&e))
+        })?;
     let account = out.account().unwrap_or_default();
     iat_core::AccountId::new(account)
 }

@@ -18,7 +18,7 @@ use iat_core::Error;
 use iat_core::StreamKey;
 use iat_core::ports::{AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome};
 
-use crate::tables::{dynamo_error, is_condition_failure};
+use crate::error::{dynamo_error, is_condition_failure};
 
 const BACKEND: &str = "dynamodb";
 const CHECKPOINT_PK: &str = "CHECKPOINT";

@@ -41,7 +41,7 @@ use iat_core::ports::{
 use iat_core::{ActivityEvent, Error, RecordLimits, normalize};
 
 use crate::codec;
-use crate::tables::dynamo_error;
+use crate::error::dynamo_error;
 
 /// Shards per day. Part of the stored layout: changing it hides existing events.
 pub const DAY_SHARDS: u32 = 8;
@@ -183,7 +183,7 @@ impl DynamoEventStore {
     }
 
     fn day_expires_at(&self, day: &str) -> Option<i64> {
-        let start = parse_day(day)?;
+        let start = day_window(day)?.start();
         self.expires_at(start + Duration::days(1))
     }
 
@@ -272,7 +272,7 @@ impl DynamoEventStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if crate::tables::is_condition_failure(&e) => Ok(false),
+            Err(e) if crate::error::is_condition_failure(&e) => Ok(false),
             Err(e) => Err(dynamo_error(&self.table, "write events", &e)),
         }
     }
@@ -510,7 +510,7 @@ impl EventStore for DynamoEventStore {
             match put.send().await {
                 // Already kept: quarantining the same record twice keeps one.
                 Ok(_) => {}
-                Err(e) if crate::tables::is_condition_failure(&e) => {}
+                Err(e) if crate::error::is_condition_failure(&e) => {}
                 Err(e) => return Err(dynamo_error(&self.table, "quarantine record", &e)),
             }
         }
@@ -686,15 +686,10 @@ fn index_key(value: &str, day: &str) -> String {
     format!("{}#{day}", cut(value, MAX_INDEX_KEY_BYTES))
 }
 
-fn parse_day(day: &str) -> Option<DateTime<Utc>> {
+fn day_window(day: &str) -> Option<iat_core::TimeWindow> {
     NaiveDate::parse_from_str(day, "%Y-%m-%d")
         .ok()
-        .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
-}
-
-fn day_window(day: &str) -> Option<iat_core::TimeWindow> {
-    let start = parse_day(day)?;
-    iat_core::TimeWindow::new(start, start + Duration::days(1) - Duration::microseconds(1)).ok()
+        .map(iat_core::TimeWindow::day)
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.

@@ -9,7 +9,7 @@ use aws_sdk_account::Client;
 use aws_sdk_account::types::RegionOptStatus;
 use iat_core::{Error, Region};
 
-use crate::describe;
+use crate::error::describe;
 /// The account's regions, by opt-in status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegionDiscovery {

@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use iat_core::Error;
 use iat_core::ports::{ObjectKey, ObjectStore};
 
-use crate::describe;
+use crate::error::describe;
 
 const BACKEND: &str = "s3";
 

@@ -10,7 +10,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use iat_core::Error;
 use iat_core::ports::{Notification, Notifier};
 
-use crate::{describe, is_transient};
+use crate::error::{describe, is_transient};
 
 /// Publishes notifications to one topic.
 #[derive(Debug, Clone)]

@@ -9,15 +9,15 @@
 //! All are on-demand (pay per request) and encrypted at rest with the AWS-owned key by default.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use iat_core::Error;
 
+use crate::error::dynamo_error;
 use crate::events::{BY_ACTOR, BY_NAME};
-use crate::{describe, is_transient};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
 /// Which of the project's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,49 +112,4 @@ pub async fn create_table(client: &Client, kind: TableKind, name: &str) -> Resul
             .map_err(|e| dynamo_error(name, "enable TTL", &e))?;
     }
     Ok(created)
-}
-
-/// True when a conditional write's condition did not hold.
-pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    e.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
-}
-
-/// An SDK error on `table` as one of ours: a missing table says so and what to do; throttling
-/// and service failures that outlived the SDK's retries are `Unavailable` (try again later).
-pub(crate) fn dynamo_error<E>(table: &str, operation: &'static str, err: &SdkError<E>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let code = err.as_service_error().and_then(|e| e.code());
-    match code {
-        Some("ResourceNotFoundException") => Error::backend(
-            "dynamodb",
-            operation,
-            format!(
-                "table {table} not found: check the table name and the region, or create the \
-                 tables (`iat create-tables`, or deploy the stack)"
-            ),
-        ),
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded",
-        ) => Error::Unavailable {
-            service: "dynamodb",
-            operation,
-            message: format!("table {table}: {}", describe(err)),
-        },
-        _ if is_transient(err) => Error::Unavailable {
-            service: "dynamodb",
-            operation,
-            message: format!("table {table}: {}", describe(err)),
-        },
-        _ => Error::backend(
-            "dynamodb",
-            operation,
-            format!("table {table}: {}", describe(err)),
-        ),
-    }
 }

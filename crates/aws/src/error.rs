@@ -1,0 +1,113 @@
+//! SDK errors read once for every adapter: the text operators search for (`code: message`),
+//! whether a failure is worth retrying later, and DynamoDB's errors named by table.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use iat_core::Error;
+
+/// `code: message` of an SDK error, the way operators search for it.
+pub(crate) fn describe<E>(err: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("cannot reach the endpoint: {}", chain(c)),
+            None => "cannot reach the endpoint".to_owned(),
+        },
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        other => {
+            let mut s = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(inner) = source {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// An error and its sources, as one line.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}
+
+/// True for failures worth retrying later: the network or a timeout, a broken response, or a
+/// 5xx from the service. Not credentials or configuration, which retrying cannot fix.
+pub(crate) fn is_transient<E>(err: &SdkError<E>) -> bool {
+    match err {
+        // A dropped connection is `other` tagged transient; a credential failure is `other` untagged.
+        SdkError::DispatchFailure(e) => {
+            e.is_io()
+                || e.is_timeout()
+                || e.as_other() == Some(aws_config::retry::ErrorKind::TransientError)
+        }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => e.raw().status().is_server_error(),
+        _ => false,
+    }
+}
+
+/// True when a conditional write's condition did not hold.
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    e.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// An SDK error on `table` as one of ours: a missing table says so and what to do; throttling
+/// and service failures that outlived the SDK's retries are `Unavailable` (try again later).
+pub(crate) fn dynamo_error<E>(table: &str, operation: &'static str, err: &SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = err.as_service_error().and_then(|e| e.code());
+    match code {
+        Some("ResourceNotFoundException") => Error::backend(
+            "dynamodb",
+            operation,
+            format!(
+                "table {table} not found: check the table name and the region, or create the \
+                 tables (`iat create-tables`, or deploy the stack)"
+            ),
+        ),
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded",
+        ) => Error::Unavailable {
+            service: "dynamodb",
+            operation,
+            message: format!("table {table}: {}", describe(err)),
+        },
+        _ if is_transient(err) => Error::Unavailable {
+            service: "dynamodb",
+            operation,
+            message: format!("table {table}: {}", describe(err)),
+        },
+        _ => Error::backend(
+            "dynamodb",
+            operation,
+            format!("table {table}: {}", describe(err)),
+        ),
+    }
+}
