@@ -6,8 +6,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::Pending;
+use crate::ids::{id_like, office_ip, uuid};
 use crate::org::{DEFAULT_REGIONS, Org, SSO_REGION};
-use crate::records::{Who, call, id_like, office_ip};
+use crate::records::{Who, call};
 
 /// Relative activity in the hour starting at `t`: automation all day, people in working hours.
 pub(crate) fn hour_weight(org: &Org, t: DateTime<Utc>) -> f64 {
@@ -256,11 +257,7 @@ pub(crate) fn event(rng: &mut ChaCha8Rng, org: &Org, t: DateTime<Utc>) -> Pendin
             } else {
                 "GenerateDataKey"
             };
-            let key = format!(
-                "arn:aws:kms:{region}:{}:key/{}",
-                account.id,
-                crate::records::uuid(rng)
-            );
+            let key = format!("arn:aws:kms:{region}:{}:key/{}", account.id, uuid(rng));
             let rec = call(
                 rng,
                 &who,

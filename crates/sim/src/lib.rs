@@ -7,7 +7,8 @@
 //! security scenario and how to find them.
 //!
 //! [`lookup`] serves such data as CloudTrail's `LookupEvents` API, with its limits and faults;
-//! [`emulators`] finds the other emulators tests use.
+//! `emulators` (feature `testkit`, for tests and benchmarks only) finds the other emulators tests
+//! use.
 //!
 //! The decision to know: the background is benign by construction. People work weekdays 08:00
 //! to 18:00 in the organisation's time zone, from its networks, with MFA; at night only
@@ -16,7 +17,9 @@
 //! and day always give the same bytes.
 
 mod background;
+#[cfg(feature = "testkit")]
 pub mod emulators;
+mod ids;
 pub mod lookup;
 mod org;
 mod records;
@@ -388,7 +391,7 @@ fn write_hour(
             source,
         })?;
         let suffix: String = (0..16)
-            .map(|_| records::ALNUM[rng.random_range(0..records::ALNUM.len())] as char)
+            .map(|_| ids::ALNUM[rng.random_range(0..ids::ALNUM.len())] as char)
             .collect();
         let path = dir.join(format!(
             "{acct}_CloudTrail_{region}_{}_{suffix}.json.gz",

@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::OrgConfig;
-use crate::records::{ALNUM, HEX, id_like};
+use crate::ids::{ALNUM, hex, id_like};
 pub(crate) use iat_core::DEFAULT_REGIONS;
 
 /// Weekday working hours, local time, `[start, end)`.
@@ -102,12 +102,7 @@ impl Org {
                 .collect::<String>()
                 .to_lowercase()
         );
-        let identity_store = format!(
-            "d-{}",
-            (0..10)
-                .map(|_| HEX[rng.random_range(0..16)] as char)
-                .collect::<String>()
-        );
+        let identity_store = format!("d-{}", hex(rng, 10));
         let mut accounts = Vec::new();
         let mut people = PEOPLE.iter().cycle();
         for i in 0..config.accounts {
@@ -138,9 +133,7 @@ impl Org {
                 role(rng, "ci-deploy", "/automation/"),
                 role(rng, "orders-api-lambda", "/service/"),
             ];
-            let suffix: String = (0..16)
-                .map(|_| HEX[rng.random_range(0..16)] as char)
-                .collect();
+            let suffix = hex(rng, 16);
             let sso_roles = ["AdministratorAccess", "PowerUserAccess", "ReadOnlyAccess"]
                 .iter()
                 .map(|ps| {
@@ -221,10 +214,4 @@ impl Org {
             t
         }
     }
-}
-
-fn hex(rng: &mut ChaCha8Rng, n: usize) -> String {
-    (0..n)
-        .map(|_| HEX[rng.random_range(0..16)] as char)
-        .collect()
 }

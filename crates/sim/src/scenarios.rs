@@ -5,8 +5,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
+use crate::ids::{id_like, office_ip, uuid};
 use crate::org::{Org, SSO_REGION, UNEXPECTED_PREFIX, WORK_END, WORK_START};
-use crate::records::{Rec, Who, call, id_like, office_ip, uuid};
+use crate::records::{Rec, Who, call};
 use crate::{ExpectedAlert, Finder, Pending, ScenarioLabel};
 
 struct Planter<'a> {
