@@ -1,0 +1,140 @@
+//! The file's schema (events and their records, checkpoints, the alert ledger, marks,
+//! quarantine), and opening a connection with it: pragmas, the glob function, the version check.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use iat_core::Error;
+use iat_core::glob::Pattern;
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+
+use super::{BACKEND, Result, SqliteStore, db_err};
+
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq          INTEGER PRIMARY KEY,
+    event_id     TEXT NOT NULL UNIQUE,
+    event_time   INTEGER NOT NULL,  -- microseconds since the Unix epoch, UTC
+    event_source TEXT NOT NULL,
+    event_name   TEXT NOT NULL,
+    account      TEXT,
+    region       TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    principal_arn TEXT,
+    source_ip    TEXT NOT NULL,
+    error_code   TEXT,
+    denial_layer TEXT               -- set only for calls denied by a policy
+);
+-- The original records, apart so that the indexed table stays narrow: scans and index builds
+-- read a few hundred bytes an event instead of the whole record.
+CREATE TABLE IF NOT EXISTS records (
+    seq    INTEGER PRIMARY KEY,     -- events.seq
+    record TEXT NOT NULL
+);
+-- Covers time-ordered reads (a day, page by page) without visiting the table.
+CREATE INDEX IF NOT EXISTS events_by_time_id ON events(event_time, event_id);
+DROP INDEX IF EXISTS events_by_time;
+CREATE INDEX IF NOT EXISTS events_by_actor ON events(actor, event_time);
+CREATE INDEX IF NOT EXISTS events_by_name  ON events(event_name, event_time);
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq      INTEGER PRIMARY KEY,
+    origin   TEXT NOT NULL,
+    event_id TEXT,
+    reason   TEXT NOT NULL,
+    raw      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    stream  TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+-- Small named values: how far `iat alerts` has read the events table (`alerts.after_seq`).
+CREATE TABLE IF NOT EXISTS marks (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_ledger (
+    event_id   TEXT NOT NULL,
+    rule_id    TEXT NOT NULL,
+    sent       INTEGER NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (event_id, rule_id)
+) WITHOUT ROWID;
+";
+
+/// WAL pages (16 KiB) between automatic checkpoints: 64 MiB.
+pub(super) const WAL_AUTOCHECKPOINT_PAGES: i64 = 4096;
+
+impl SqliteStore {
+    pub(super) fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err("open"))?;
+        // page_size takes effect only for a new file; larger pages halve the I/O of bulk ingest.
+        conn.execute_batch(
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             PRAGMA cache_size = -98304;",
+        )
+        .map_err(db_err("open"))?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(db_err("open"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err("open"))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::backend(
+                BACKEND,
+                "open",
+                format!(
+                    "database schema version {version} is newer than this program ({SCHEMA_VERSION}); upgrade iat"
+                ),
+            ));
+        }
+        conn.execute_batch(SCHEMA)
+            .map_err(db_err("create schema"))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db_err("create schema"))?;
+        conn.create_scalar_function(
+            "ip_in_net",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let ip: String = ctx.get(0)?;
+                let net: String = ctx.get(1)?;
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                Ok(
+                    match (ip.parse::<std::net::IpAddr>(), net.parse::<ipnet::IpNet>()) {
+                        (Ok(ip), Ok(net)) => net.contains(&ip),
+                        _ => false,
+                    },
+                )
+            },
+        )
+        .map_err(db_err("open"))?;
+        conn.create_scalar_function(
+            "iat_glob",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                // The pattern is compiled once per statement, not once per row.
+                let matcher = ctx.get_or_create_aux(0, |v| {
+                    let pattern = v.as_str().map_err(|e| e.to_string())?;
+                    Pattern::new("filter", pattern).map_err(|e| e.to_string())
+                })?;
+                Ok(match ctx.get_raw(1) {
+                    rusqlite::types::ValueRef::Text(t) => {
+                        std::str::from_utf8(t).is_ok_and(|t| matcher.is_match(t))
+                    }
+                    _ => false,
+                })
+            },
+        )
+        .map_err(db_err("open"))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+}
