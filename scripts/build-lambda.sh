@@ -15,8 +15,9 @@ case "$arch" in
 esac
 
 host="$(rustc -vV | sed -n 's/^host: //p')"
-args=(--release -p iat-lambda --bins)
-out="target/release"
+# The `deploy` profile (Cargo.toml): LTO, one codegen unit, size-oriented.
+args=(--profile deploy -p iat-lambda --bins)
+out="target/deploy"
 if [ "$triple" != "$host" ]; then
   if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
     echo "building for $arch needs Rust's $triple target: rustup target add $triple" >&2
@@ -32,7 +33,7 @@ if [ "$triple" != "$host" ]; then
     fi
   fi
   args+=(--target "$triple")
-  out="target/$triple/release"
+  out="target/$triple/deploy"
 fi
 
 cargo build "${args[@]}"
