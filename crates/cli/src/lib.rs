@@ -2,7 +2,8 @@
 //!
 //! Each subcommand is a module under [`cmd`] with its clap arguments and a `run` function that
 //! writes its output to the writer it is given. Only this crate chooses backends, reads the
-//! clock and the environment, and uses `anyhow`.
+//! clock and the environment, and uses `anyhow`. Commands that wait on I/O share one Tokio
+//! runtime, [`runtime`], built the first time one asks for it.
 
 pub mod cmd;
 mod hint;
@@ -13,7 +14,23 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+/// The command's one Tokio runtime (multi-threaded: collection runs page chains in parallel),
+/// built on first use, so that commands without I/O to wait on (`iat ingest`, `iat rules`)
+/// never start one.
+pub(crate) fn runtime() -> anyhow::Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(RUNTIME.get_or_init(|| built))
+}
 
 /// IAM Activity Tracker: who did what with identities in your AWS accounts.
 ///

@@ -105,9 +105,7 @@ pub(crate) fn send_new(
     let mark = store.mark(MARK)?;
     let found = evaluate_after(store, &rules, if all { 0 } else { mark })?;
     let alerter = Alerter::new(rules, store.clone(), notifier, policy);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let r = runtime.block_on(alerter.deliver(found.alerts, Utc::now()));
     let end = if r.is_complete() {
         found.last

@@ -156,9 +156,7 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
     } else {
         None
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let report = runtime.block_on(async {
         let sdk = sdk_config(&AwsSettings {
             region: Some("us-east-1".into()),

@@ -290,9 +290,7 @@ fn lake(
     let lake_dir = dir.join("lake");
     let _ = std::fs::remove_dir_all(&lake_dir);
     let objects = iat_local::DirObjectStore::new(&lake_dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let export = runtime.block_on(iat_exporter::export_day(
         store,
         &objects,

@@ -153,9 +153,7 @@ fn fetcher(db: &Path, args: &EventsArgs) -> anyhow::Result<Fetch> {
     #[cfg(feature = "aws")]
     if let Some(table) = &args.events_table {
         use iat_core::ports::EventStore;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = crate::runtime()?;
         let store = runtime.block_on(async {
             let client = args.dynamodb.client(args.profile.as_deref()).await;
             let store = iat_aws::DynamoEventStore::new(client, table);

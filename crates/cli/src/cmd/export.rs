@@ -70,9 +70,7 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
         allow_shrink: args.allow_shrink,
         ..ExportOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let range = match (args.since, args.until) {
         (Some(s), u) => Some((s, u.unwrap_or(s))),
         (None, Some(u)) => Some((u, u)),

@@ -109,9 +109,7 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if args.show_sql {
         writeln!(out, "{sql}\n")?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let run = runtime.block_on(async {
         let engine = args.engine.engine().await?;
         let run = engine

@@ -31,9 +31,7 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .until
         .unwrap_or_else(|| Utc::now().date_naive() - Duration::days(1));
     let period = ReportPeriod::ending(end, args.days)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let report = runtime.block_on(async {
         let engine = args.engine.engine().await?;
         anyhow::Ok(

@@ -54,9 +54,7 @@ fn run_tables(
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     use iat_core::ports::EventStore;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let status = runtime.block_on(async {
         let client = args.dynamodb.client(args.profile.as_deref()).await;
         let store = iat_aws::DynamoEventStore::new(client.clone(), events_table);
@@ -115,9 +113,7 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
     }
     let store = super::open_existing(db)?;
     let stats = store.stats_blocking()?;
-    let checkpoints = tokio::runtime::Builder::new_current_thread()
-        .build()?
-        .block_on(store.list())?;
+    let checkpoints = crate::runtime()?.block_on(store.list())?;
     let size = ["", "-wal"]
         .iter()
         .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())

@@ -27,9 +27,7 @@ pub struct CreateTablesArgs {
 }
 
 pub fn run(args: CreateTablesArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let client = args.dynamodb.client(args.profile.as_deref()).await;
         for (kind, name) in [
