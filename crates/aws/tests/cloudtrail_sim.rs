@@ -293,3 +293,30 @@ async fn the_api_contract_is_enforced() {
         assert!(calls[i].1.contains(kind), "call {i}: {}", calls[i].1);
     }
 }
+
+/// Region discovery through the real SDK against the simulator's `ListRegions`: the default
+/// regions and the opt-in ones this account enabled are collected, the other opt-in ones not.
+#[tokio::test]
+async fn regions_enabled_by_the_account_are_discovered() {
+    let (_sim, addr) = start(SimConfig {
+        enabled_opt_in_regions: vec!["af-south-1".into()],
+        ..unlimited()
+    })
+    .await;
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(format!("http://{addr}")),
+        ..Default::default()
+    })
+    .await;
+    let found = iat_aws::discover_regions(&config).await.unwrap();
+    let af = Region::new("af-south-1").unwrap();
+    assert_eq!(found.enabled.len(), 18, "{:?}", found.enabled);
+    assert!(found.enabled.contains(&af));
+    assert_eq!(found.not_enabled.len(), 16, "{:?}", found.not_enabled);
+    assert!(
+        found
+            .not_enabled
+            .contains(&Region::new("me-south-1").unwrap())
+    );
+}

@@ -173,13 +173,7 @@ pub async fn export_daily(
 /// What to record once the days up to `done` are exported: each measure that advanced, as far
 /// as `done`'s end (never past where it is now); the others, where they are now.
 fn progress(was: &Coverage, now: &Coverage, done: NaiveDate) -> Coverage {
-    let done_end = done
-        .succ_opt()
-        .expect("a representable day")
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc()
-        - Duration::microseconds(1);
+    let done_end = iat_core::TimeWindow::day(done).end();
     let step = |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| {
         if to > from {
             to.map(|t| t.min(done_end.max(from.unwrap_or(done_end))))

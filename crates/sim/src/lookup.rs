@@ -366,14 +366,7 @@ impl Simulator {
             None => 0,
             Some(t) => match t.parse() {
                 Ok(n) => n,
-                Err(_) => {
-                    let mut r = respond(400, &json!({"message": "invalid NextToken"}));
-                    r.headers_mut().insert(
-                        "x-amzn-errortype",
-                        hyper::header::HeaderValue::from_static("ValidationException"),
-                    );
-                    return r;
-                }
+                Err(_) => return error(400, "ValidationException", "invalid NextToken"),
             },
         };
         let all: Vec<Value> = iat_core::DEFAULT_REGIONS
@@ -678,4 +671,40 @@ pub fn load_trail_files(
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn list_regions_pages_through_every_region_once() {
+        let sim = Simulator::new(SimConfig::default());
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = json!({"MaxResults": 20});
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
+            let r = sim.list_regions(body.to_string().as_bytes());
+            assert_eq!(r.status(), 200);
+            let bytes = r.into_body().collect().await.unwrap().to_bytes();
+            let page: Value = serde_json::from_slice(&bytes).unwrap();
+            for region in page["Regions"].as_array().unwrap() {
+                names.push(region["RegionName"].as_str().unwrap().to_owned());
+            }
+            match page["NextToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        let all = iat_core::DEFAULT_REGIONS.len() + OPT_IN_REGIONS.len();
+        assert_eq!(names.len(), all);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all, "a region listed twice");
+        let bad = sim.list_regions(br#"{"NextToken": "x"}"#);
+        assert_eq!(bad.status(), 400);
+    }
 }

@@ -1206,26 +1206,26 @@ impl Chain {
         for raw in records {
             counts.records += 1;
             let origin = || format!("{stream} {window}");
-            match triage(raw, &self.config.limits, &self.config.filter, origin) {
-                Triage::Keep(n) | Triage::Noise(n, _)
-                    if handed_over.is_some_and(|h| n.event.time <= h) =>
-                {
-                    // Handed to the chain that took over the older part of the window.
-                    *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
-                }
-                Triage::Keep(n) => {
-                    *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
-                    events.push(n.event);
-                }
-                Triage::Noise(n, _) => {
-                    *oldest = Some(oldest.map_or(n.event.time, |o| o.min(n.event.time)));
-                    counts.filtered += 1;
-                }
+            let (n, noise) = match triage(raw, &self.config.limits, &self.config.filter, origin) {
+                Triage::Keep(n) => (n, false),
+                Triage::Noise(n, _) => (n, true),
                 Triage::Refused { quarantined, .. } => {
                     counts.malformed += 1;
                     tracing::warn!(%stream, event_id = quarantined.event_id.as_deref().unwrap_or("-"), error = %quarantined.reason, "record skipped");
                     rejects.push(quarantined);
+                    continue;
                 }
+            };
+            let time = n.event.time;
+            *oldest = Some(oldest.map_or(time, |o| o.min(time)));
+            if handed_over.is_some_and(|h| time <= h) {
+                // Handed to the chain that took over the older part of the window.
+                continue;
+            }
+            if noise {
+                counts.filtered += 1;
+            } else {
+                events.push(n.event);
             }
         }
         if !rejects.is_empty() {
