@@ -39,8 +39,8 @@ pub use config::{
 };
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
 pub use events::{
-    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventStore, WriteCost, event_from_stream_image,
-    stream_image,
+    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, WriteCost,
+    event_from_stream_image, stream_image,
 };
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};
 pub use s3::S3ObjectStore;

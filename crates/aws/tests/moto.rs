@@ -238,6 +238,57 @@ async fn dynamo_event_store_contract() {
     .await;
 }
 
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn dynamo_event_feed_contract() {
+    use std::sync::Arc;
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let client = dynamo_client(&endpoint).await;
+    contract::event_feed_suite(|| {
+        let client = client.clone();
+        async move {
+            let events = fresh_events_table(&client).await;
+            let control = fresh_table(&client, true).await;
+            let store = Arc::new(iat_aws::DynamoEventStore::new(client.clone(), events));
+            let feed = iat_aws::DynamoEventFeed::new(store.clone(), client, &control);
+            (store, Arc::new(feed))
+        }
+    })
+    .await;
+}
+
+/// Without the late window, the DynamoDB feed would miss an event stored late: the suite
+/// catches it.
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn dynamo_event_feed_without_a_late_window_fails_the_contract() {
+    use std::sync::Arc;
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let client = dynamo_client(&endpoint).await;
+    let run = tokio::spawn(async move {
+        contract::event_feed_suite(|| {
+            let client = client.clone();
+            async move {
+                let events = fresh_events_table(&client).await;
+                let control = fresh_table(&client, true).await;
+                let store = Arc::new(iat_aws::DynamoEventStore::new(client.clone(), events));
+                let feed = iat_aws::DynamoEventFeed::new(store.clone(), client, &control)
+                    .with_late_window(chrono::Duration::zero());
+                (store, Arc::new(feed))
+            }
+        })
+        .await;
+    })
+    .await;
+    let panic = run.expect_err("the suite must fail without a late window");
+    let message = panic.into_panic();
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("\"late\""), "{text}");
+}
+
 /// Every query answers what the in-memory store answers, over days, shards and both indexes.
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]

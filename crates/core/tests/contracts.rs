@@ -12,6 +12,15 @@ async fn memory_event_store() {
 }
 
 #[tokio::test]
+async fn memory_event_feed() {
+    contract::event_feed_suite(|| async {
+        let store = std::sync::Arc::new(MemoryEventStore::new());
+        (store.clone(), store)
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn memory_checkpoint_store() {
     contract::checkpoint_store_suite(|| async { MemoryCheckpointStore::new() }).await;
 }

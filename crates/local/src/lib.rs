@@ -23,7 +23,7 @@ pub mod sql;
 mod sqlite;
 
 pub use objects::DirObjectStore;
-pub use sqlite::{Breakdown, BulkWriter, SqliteStore};
+pub use sqlite::{BulkWriter, SqliteStore};
 
 /// Default location of the local database.
 pub const DEFAULT_DB_PATH: &str = "./iat-data/iat.db";

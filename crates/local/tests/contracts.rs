@@ -23,6 +23,15 @@ async fn sqlite_event_store_on_disk() {
 }
 
 #[tokio::test]
+async fn sqlite_event_feed() {
+    contract::event_feed_suite(|| async {
+        let store = std::sync::Arc::new(SqliteStore::in_memory().unwrap());
+        (store.clone(), store)
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn sqlite_checkpoint_store() {
     contract::checkpoint_store_suite(|| async { SqliteStore::in_memory().unwrap() }).await;
 }

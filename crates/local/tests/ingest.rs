@@ -167,11 +167,11 @@ fn record_without_event_id_is_quarantined_and_the_rest_kept() {
     let q = store.recent_quarantine(10).unwrap();
     assert_eq!(q.len(), 1);
     assert!(
-        q[0].0.ends_with("no_event_id.json#1"),
+        q[0].origin.ends_with("no_event_id.json#1"),
         "origin names file and record: {}",
-        q[0].0
+        q[0].origin
     );
-    assert!(q[0].2.contains("eventID"), "{}", q[0].2);
+    assert!(q[0].reason.contains("eventID"), "{}", q[0].reason);
     assert_eq!(store.stats_blocking().unwrap().quarantined, 1);
 }
 
@@ -194,7 +194,7 @@ fn large_record_is_stored_and_oversized_one_quarantined() {
     assert_eq!(stored[0].raw, big, "a 256 KB record is kept whole");
     let q = store.recent_quarantine(1).unwrap();
     assert_eq!(
-        q[0].1.as_deref(),
+        q[0].event_id.as_deref(),
         Some("huge-2m"),
         "the oversized record is logged with its id"
     );

@@ -28,7 +28,8 @@
 //!
 //! Files: `keys` (the stored layout: keys, index keys, item, write cost), `writer` (day
 //! registration, existing-key reads, conditional puts), `reader` (query plans, lanes, merged
-//! pages), `stream` (the table's stream images); this file holds the store and the port.
+//! pages), `stream` (the table's stream images), `feed` (the table as a "since the last run"
+//! feed, marks in the control table); this file holds the store and the port.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -44,11 +45,13 @@ use iat_core::{ActivityEvent, Error, RecordLimits, normalize};
 use crate::codec;
 use crate::error::dynamo_error;
 
+mod feed;
 mod keys;
 mod reader;
 mod stream;
 mod writer;
 
+pub use feed::DynamoEventFeed;
 pub use keys::{BY_ACTOR, BY_NAME, DAY_SHARDS, WriteCost};
 use keys::{
     EventKey, MAX_INDEX_KEY_BYTES, META_PK, QUARANTINE_PK, cut, day_pk, day_window, event_item,

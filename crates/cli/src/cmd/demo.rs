@@ -12,11 +12,12 @@ use clap::Parser;
 use iat_alerter::DeliveryPolicy;
 use iat_core::NoiseFilter;
 use iat_core::alert::Alert;
+use iat_core::ports::Breakdown;
 use iat_core::ports::{EventQuery, Order};
 use iat_core::rules::{RuleSet, RuleSetConfig};
+use iat_local::SqliteStore;
 use iat_local::ingest::IngestOptions;
 use iat_local::notify::JsonlNotifier;
-use iat_local::{Breakdown, SqliteStore};
 use iat_sim::{Labels, OrgConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 

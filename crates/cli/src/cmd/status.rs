@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use iat_core::ports::Breakdown;
 use iat_core::ports::CheckpointStore;
-use iat_local::Breakdown;
 use serde::Serialize;
 
 use crate::output::{SummaryFormat, bytes, count, table};
@@ -103,7 +103,7 @@ struct Status {
     by_region: Vec<(String, u64)>,
     denied_by_layer: Vec<(String, u64)>,
     checkpoints: Vec<iat_core::ports::Checkpoint>,
-    recent_quarantine: Vec<(String, Option<String>, String)>,
+    recent_quarantine: Vec<iat_core::ports::QuarantineEntry>,
 }
 
 pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -181,11 +181,13 @@ pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
     write_checkpoints(out, &status.checkpoints)?;
     if !status.recent_quarantine.is_empty() {
         writeln!(out, "Most recent quarantined records:")?;
-        for (origin, id, reason) in &status.recent_quarantine {
+        for q in &status.recent_quarantine {
             writeln!(
                 out,
-                "  {origin} [{}]: {reason}",
-                id.as_deref().unwrap_or("no eventID")
+                "  {} [{}]: {}",
+                q.origin,
+                q.event_id.as_deref().unwrap_or("no eventID"),
+                q.reason
             )?;
         }
     }

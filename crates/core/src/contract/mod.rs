@@ -6,6 +6,7 @@
 //! adapter crates run them against SQLite, directories, DynamoDB, S3 and so on.
 
 mod checkpoint;
+mod event_feed;
 mod event_source;
 mod event_store;
 pub mod fuzz;
@@ -16,6 +17,7 @@ mod query_engine;
 pub mod records;
 
 pub use checkpoint::checkpoint_store_suite;
+pub use event_feed::event_feed_suite;
 pub use event_source::event_source_suite;
 pub use event_store::event_store_suite;
 pub use ledger::alert_ledger_suite;

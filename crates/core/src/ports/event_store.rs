@@ -16,6 +16,7 @@ use crate::denial::DenialLayer;
 use crate::error::{Error, Result};
 use crate::glob::Pattern;
 use crate::model::{AccountId, ActivityEvent, EventId, Region};
+use crate::ports::event_feed::{EventFeed, FeedPosition};
 use crate::time::TimeWindow;
 
 /// Result of a put: how many events were new and how many were already stored.
@@ -202,6 +203,37 @@ pub trait EventStore: Send + Sync {
     async fn stats(&self) -> Result<StoreStats>;
 }
 
+/// What [`StoreSummary::breakdown`] counts events by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    EventSource,
+    EventName,
+    Account,
+    Region,
+    Actor,
+    /// Denied calls by the policy layer that denied them (allowed calls are not counted).
+    DenialLayer,
+}
+
+/// A quarantined record as `iat status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantineEntry {
+    pub origin: String,
+    pub event_id: Option<String>,
+    pub reason: String,
+}
+
+/// An optional capability of an event store: counts by a column and the latest quarantined
+/// records, for stores that answer them from an index (SQLite). A store that would have to
+/// read every item to answer (DynamoDB) does not offer it; the lake answers the same with SQL.
+#[async_trait]
+pub trait StoreSummary: Send + Sync {
+    /// Event counts grouped by `by`, largest first, at most `limit` groups.
+    async fn breakdown(&self, by: Breakdown, limit: usize) -> Result<Vec<(String, u64)>>;
+    /// The `limit` most recently quarantined records, newest first.
+    async fn recent_quarantine(&self, limit: usize) -> Result<Vec<QuarantineEntry>>;
+}
+
 /// An [`EventStore`] in memory.
 #[derive(Debug, Default)]
 pub struct MemoryEventStore {
@@ -213,6 +245,9 @@ struct MemoryEvents {
     by_key: BTreeMap<(DateTime<Utc>, EventId), ActivityEvent>,
     ids: std::collections::HashMap<EventId, DateTime<Utc>>,
     quarantined: Vec<Quarantined>,
+    /// Keys in the order they were stored: the feed's positions are 1 + the index.
+    stored: Vec<(DateTime<Utc>, EventId)>,
+    marks: BTreeMap<String, FeedPosition>,
 }
 
 impl MemoryEventStore {
@@ -237,6 +272,7 @@ impl EventStore for MemoryEventStore {
             } else {
                 inner.ids.insert(e.id.clone(), e.time);
                 inner.by_key.insert((e.time, e.id.clone()), e.clone());
+                inner.stored.push((e.time, e.id.clone()));
                 out.inserted += 1;
                 out.inserted_times.push(e.time);
             }
@@ -286,5 +322,36 @@ impl EventStore for MemoryEventStore {
             last: inner.by_key.keys().next_back().map(|k| k.0),
             quarantined: inner.quarantined.len() as u64,
         })
+    }
+}
+
+#[async_trait]
+impl EventFeed for MemoryEventStore {
+    async fn after(
+        &self,
+        position: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<(FeedPosition, ActivityEvent)>> {
+        let inner = self.inner.lock().unwrap();
+        let start = usize::try_from(position.max(0)).unwrap_or(usize::MAX);
+        Ok(inner
+            .stored
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(limit)
+            .map(|(i, key)| (i as FeedPosition + 1, inner.by_key[key].clone()))
+            .collect())
+    }
+
+    async fn mark(&self, name: &str) -> Result<FeedPosition> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner.marks.get(name).copied().unwrap_or(0))
+    }
+
+    async fn set_mark(&self, name: &str, position: FeedPosition) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.marks.insert(name.to_owned(), position);
+        Ok(())
     }
 }

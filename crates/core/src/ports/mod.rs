@@ -7,6 +7,7 @@
 
 pub mod alert_ledger;
 pub mod checkpoint;
+pub mod event_feed;
 pub mod event_source;
 pub mod event_store;
 pub mod notifier;
@@ -15,10 +16,11 @@ pub mod query_engine;
 
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
 pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamStats};
+pub use event_feed::{EventFeed, FeedPosition};
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};
 pub use event_store::{
-    EventCursor, EventQuery, EventStore, IpFilter, MemoryEventStore, Order, PutOutcome,
-    Quarantined, QueryMatcher, StoreStats,
+    Breakdown, EventCursor, EventQuery, EventStore, IpFilter, MemoryEventStore, Order, PutOutcome,
+    QuarantineEntry, Quarantined, QueryMatcher, StoreStats, StoreSummary,
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
 pub use object_store::{MemoryObjectStore, ObjectKey, ObjectStore};

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use iat_core::glob::is_glob;
 use iat_core::ports::{
-    EventQuery, EventStore, IpFilter, Order, PutOutcome, Quarantined, StoreStats,
+    Breakdown, EventFeed, EventQuery, EventStore, FeedPosition, IpFilter, Order, PutOutcome,
+    QuarantineEntry, Quarantined, StoreStats, StoreSummary,
 };
 use iat_core::{ActivityEvent, Error, RecordLimits, normalize};
 use rusqlite::types::Value;
@@ -17,27 +18,15 @@ use super::{BACKEND, Result, SqliteStore, db_err, from_micros, micros};
 /// Longest quarantined text kept.
 pub(super) const MAX_QUARANTINE_BYTES: usize = 4 * 1024 * 1024;
 
-/// A column that [`SqliteStore::breakdown`] can group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Breakdown {
-    EventSource,
-    EventName,
-    Account,
-    Region,
-    Actor,
-    DenialLayer,
-}
-
-impl Breakdown {
-    fn column(self) -> &'static str {
-        match self {
-            Breakdown::EventSource => "event_source",
-            Breakdown::EventName => "event_name",
-            Breakdown::Account => "coalesce(account, '-')",
-            Breakdown::Region => "region",
-            Breakdown::Actor => "actor",
-            Breakdown::DenialLayer => "denial_layer",
-        }
+/// The column a [`Breakdown`] groups by.
+fn column(by: Breakdown) -> &'static str {
+    match by {
+        Breakdown::EventSource => "event_source",
+        Breakdown::EventName => "event_name",
+        Breakdown::Account => "coalesce(account, '-')",
+        Breakdown::Region => "region",
+        Breakdown::Actor => "actor",
+        Breakdown::DenialLayer => "denial_layer",
     }
 }
 
@@ -117,7 +106,7 @@ impl SqliteStore {
 
     /// Event counts grouped by one column, largest first (`denial_layer` counts denied calls).
     pub fn breakdown(&self, by: Breakdown, limit: usize) -> Result<Vec<(String, u64)>> {
-        let col = by.column();
+        let col = column(by);
         let filter = if by == Breakdown::DenialLayer {
             "WHERE denial_layer IS NOT NULL"
         } else {
@@ -136,14 +125,20 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(db_err("breakdown"))
     }
 
-    /// The most recent quarantined records: (origin, event id, reason).
-    pub fn recent_quarantine(&self, limit: usize) -> Result<Vec<(String, Option<String>, String)>> {
+    /// The most recent quarantined records, newest first.
+    pub fn recent_quarantine(&self, limit: usize) -> Result<Vec<QuarantineEntry>> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn
             .prepare("SELECT origin, event_id, reason FROM quarantine ORDER BY seq DESC LIMIT ?1")
             .map_err(db_err("quarantine"))?;
         let rows = stmt
-            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([limit as i64], |r| {
+                Ok(QuarantineEntry {
+                    origin: r.get(0)?,
+                    event_id: r.get(1)?,
+                    reason: r.get(2)?,
+                })
+            })
             .map_err(db_err("quarantine"))?;
         rows.collect::<Result<_, _>>().map_err(db_err("quarantine"))
     }
@@ -389,5 +384,36 @@ impl EventStore for SqliteStore {
 
     async fn stats(&self) -> Result<StoreStats> {
         self.stats_blocking()
+    }
+}
+
+/// Positions are insertion numbers, which follow the order of storage.
+#[async_trait]
+impl EventFeed for SqliteStore {
+    async fn after(
+        &self,
+        position: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<(FeedPosition, ActivityEvent)>> {
+        self.events_after(position, limit)
+    }
+
+    async fn mark(&self, name: &str) -> Result<FeedPosition> {
+        SqliteStore::mark(self, name)
+    }
+
+    async fn set_mark(&self, name: &str, position: FeedPosition) -> Result<()> {
+        SqliteStore::set_mark(self, name, position)
+    }
+}
+
+#[async_trait]
+impl StoreSummary for SqliteStore {
+    async fn breakdown(&self, by: Breakdown, limit: usize) -> Result<Vec<(String, u64)>> {
+        SqliteStore::breakdown(self, by, limit)
+    }
+
+    async fn recent_quarantine(&self, limit: usize) -> Result<Vec<QuarantineEntry>> {
+        SqliteStore::recent_quarantine(self, limit)
     }
 }

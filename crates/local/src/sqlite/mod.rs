@@ -27,7 +27,6 @@ mod schema;
 mod state;
 
 pub use bulk::BulkWriter;
-pub use events::Breakdown;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
