@@ -50,7 +50,7 @@ init: ## After the first deploy: backfill 90 days, invocation after invocation, 
 status: ## The stack, its functions' last day, firing alarms, and each stream's checkpoint and last error
 	$(PY) scripts/stack.py status $(STACK)
 	$(IAT_AWS) status \
-		--events-table "$(call output,EventsTableName)" --control-table "$(call output,ControlTableName)"
+		--store "dynamodb:$(call output,EventsTableName),$(call output,ControlTableName)"
 
 FUNCTION ?=
 logs: ## Tail and follow the functions' logs (FUNCTION=tracker|alerter|exporter|report for one)

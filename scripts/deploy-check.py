@@ -86,8 +86,8 @@ mappings = boto3.client("lambda").list_event_source_mappings(
 assert len(mappings) == 1 and mappings[0]["EventSourceArn"] == events["LatestStreamArn"], mappings
 
 status = subprocess.run(
-    [iat, "status", "--events-table", outputs["EventsTableName"],
-     "--control-table", outputs["ControlTableName"], "--format", "json"],
+    [iat, "status", "--store",
+     f"dynamodb:{outputs['EventsTableName']},{outputs['ControlTableName']}", "--format", "json"],
     check=True, capture_output=True, text=True,
 )
 state = json.loads(status.stdout)

@@ -246,11 +246,13 @@ fn collect_explains_bad_configuration() {
     );
 }
 
-/// `iat create-tables`, `iat collect --events-table` and `iat status --events-table` against
-/// the simulator and DynamoDB (moto), as a user trying the deployed layout from a laptop.
+/// `iat create-tables`, `collect`, `status`, `events`, `alerts` and `export` with `--store
+/// dynamodb:...`, against the simulator and DynamoDB (moto), as a user trying the deployed
+/// layout from a laptop: every command works on the tables as on a SQLite file.
 #[test]
 #[ignore = "needs moto: run `make test`"]
 fn collect_into_dynamodb_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
     let moto = iat_sim::emulators::moto_endpoint();
     let account = "222233334444";
     let now = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
@@ -275,6 +277,20 @@ fn collect_into_dynamodb_from_the_command_line() {
         sim.add(&raw, Duration::minutes(5)).unwrap();
         expected.insert(id);
     }
+    // Three new IAM users, which the alert rules report.
+    for i in 0..3 {
+        let id = format!("cli-new-user-{i}");
+        let raw = iat_core::contract::records::RecordSpec::new(
+            &id,
+            now - Duration::hours(2) + Duration::minutes(10 * i),
+        )
+        .name("iam.amazonaws.com", "CreateUser")
+        .place(account, "us-east-1")
+        .params(serde_json::json!({"userName": format!("new-user-{i}")}))
+        .json();
+        sim.add(&raw, Duration::minutes(5)).unwrap();
+        expected.insert(id);
+    }
     let (addr, _server): (SocketAddr, _) = runtime
         .block_on(sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))))
         .unwrap();
@@ -283,24 +299,24 @@ fn collect_into_dynamodb_from_the_command_line() {
     let events = format!("cli-events-{suffix}");
     let control = format!("cli-control-{suffix}");
     let ledger = format!("cli-ledger-{suffix}");
+    let store = format!("dynamodb:{events},{control}");
+    let with_ledger = format!("{store},{ledger}");
     let tables = [
-        "--events-table",
-        events.as_str(),
-        "--control-table",
-        control.as_str(),
+        "--store",
+        store.as_str(),
+        "--dynamodb-endpoint",
+        moto.as_str(),
+    ];
+    let all_tables = [
+        "--store",
+        with_ledger.as_str(),
         "--dynamodb-endpoint",
         moto.as_str(),
     ];
 
-    let made = iat(["create-tables", "--ledger-table", &ledger]
-        .into_iter()
-        .chain(tables))
-    .unwrap();
+    let made = iat(["create-tables"].into_iter().chain(all_tables)).unwrap();
     assert_eq!(made.stdout.matches("created").count(), 3, "{}", made.stdout);
-    let again = iat(["create-tables", "--ledger-table", &ledger]
-        .into_iter()
-        .chain(tables))
-    .unwrap();
+    let again = iat(["create-tables"].into_iter().chain(all_tables)).unwrap();
     assert_eq!(
         again.stdout.matches("exists").count(),
         3,
@@ -375,9 +391,9 @@ fn collect_into_dynamodb_from_the_command_line() {
     // The stored events can be searched where they are: by actor (an index), by region (the
     // day partitions).
     let search = |filters: &[&str]| -> Vec<serde_json::Value> {
-        let args: Vec<&str> = ["events", "--events-table", events.as_str()]
+        let args: Vec<&str> = ["events", "--format", "jsonl"]
             .into_iter()
-            .chain(["--dynamodb-endpoint", moto.as_str(), "--format", "jsonl"])
+            .chain(tables)
             .chain(filters.iter().copied())
             .collect();
         iat(args)
@@ -387,21 +403,107 @@ fn collect_into_dynamodb_from_the_command_line() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    assert_eq!(search(&["--actor", "alice", "--limit", "0"]).len(), 1_200);
+    assert_eq!(search(&["--actor", "alice", "--limit", "0"]).len(), 1_203);
     let west = search(&["--region", "eu-west-1", "--limit", "0"]);
     assert_eq!(west.len(), 600);
     assert!(west.iter().all(|e| e["region"] == "eu-west-1"));
     let newest = search(&["--event-name", "AssumeRole", "--limit", "3"]);
+    assert_eq!(
+        search(&["--event-name", "CreateUser", "--limit", "0"]).len(),
+        3
+    );
     assert_eq!(newest.len(), 3);
     assert!(
         newest[0]["event_time"].as_str() >= newest[2]["event_time"].as_str(),
         "newest first"
     );
 
+    // Alerts from the tables: the ledger table is required to send, and records what was sent.
+    let notify = dir.path().join("alerts.jsonl");
+    let notify_arg = format!("jsonl:{}", notify.display());
+    let err = iat(["alerts", "--notify", &notify_arg]
+        .into_iter()
+        .chain(tables))
+    .unwrap_err();
+    assert!(
+        err.contains("alert ledger table") && err.contains("dynamodb:EVENTS,CONTROL,LEDGER"),
+        "{err}"
+    );
+    let sent = iat(["alerts", "--notify", &notify_arg]
+        .into_iter()
+        .chain(all_tables))
+    .unwrap();
+    assert_eq!(sent.code, ExitCode::SUCCESS, "{}", sent.stdout);
+    assert!(
+        sent.stdout.contains("1,203 events evaluated")
+            && sent.stdout.contains("4 alerts sent in 4 messages"),
+        "{}",
+        sent.stdout
+    );
+    // Three new users, and the early-morning AssumeRole calls as one off-hours alert.
+    let messages = std::fs::read_to_string(&notify).unwrap();
+    assert!(messages.contains("off_hours_activity"), "{messages}");
+    for i in 0..3 {
+        assert!(
+            messages.contains(&format!("cli-new-user-{i}")),
+            "the alert for new-user-{i} was sent: {messages}"
+        );
+    }
+    let lines = messages.lines().count();
+    // The next run re-reads the late window before its mark, and sends nothing again.
+    let again = iat(["alerts", "--notify", &notify_arg]
+        .into_iter()
+        .chain(all_tables))
+    .unwrap();
+    assert!(
+        again.stdout.contains("0 alerts sent")
+            && again.stdout.contains("3 events' alerts sent before"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&notify).unwrap().lines().count(),
+        lines
+    );
+
+    // Export from the tables into a local lake: every stored event, once.
+    let lake = dir.path().join("lake");
+    let first_day = (now - Duration::hours(31)).date_naive().to_string();
+    let last_day = now.date_naive().to_string();
+    let lake_arg = lake.display().to_string();
+    let exported = iat([
+        "export", "--since", &first_day, "--until", &last_day, "--lake", &lake_arg, "--format",
+        "json",
+    ]
+    .into_iter()
+    .chain(tables))
+    .unwrap();
+    let days: serde_json::Value = serde_json::from_str(&exported.stdout).unwrap();
+    let total: u64 = days
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, expected.len() as u64, "{days:#}");
+    let status_text = iat(["status"].into_iter().chain(tables)).unwrap().stdout;
+    assert!(
+        status_text.contains(&format!("Store      {store}"))
+            && status_text.contains("not kept by this store"),
+        "{status_text}"
+    );
+
+    // What only a SQLite file can do says so.
+    let err = iat(["ingest", "x"].into_iter().chain(tables)).unwrap_err();
+    assert!(
+        err.contains("iat ingest is not supported by this store") && err.contains("sqlite:PATH"),
+        "{err}"
+    );
+
     // Misconfiguration is one line naming the table, or the endpoint, and what to do.
     let mut missing = collect_args(&now_arg);
-    let at = missing.iter().position(|a| *a == events).unwrap();
-    missing[at] = "no-such-table".to_owned();
+    let at = missing.iter().position(|a| *a == store).unwrap();
+    missing[at] = format!("dynamodb:no-such-table,{control}");
     let err = iat(missing).unwrap_err();
     assert!(
         err.contains("table no-such-table not found") && err.contains("create-tables"),

@@ -153,8 +153,10 @@ pub struct DynamoAlertLedger {
 }
 
 impl DynamoAlertLedger {
-    /// A ledger whose items expire `retention` after they were last written (30 days is the
-    /// usual choice: longer than any event can be seen twice).
+    /// How long a sent alert is remembered by default: longer than any event can be seen twice.
+    pub const DEFAULT_RETENTION: Duration = Duration::days(30);
+
+    /// A ledger whose items expire `retention` after they were last written.
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
         Self {
             client,

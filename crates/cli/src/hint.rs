@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use iat_local::sql::LocalLake;
 
+use crate::store::StoreSpec;
+
 /// Where `iat demo` writes unless told otherwise.
 pub(crate) const DEMO_DIR: &str = "./iat-data/demo";
 
@@ -62,21 +64,28 @@ pub(crate) fn empty_lake(
     Some(line)
 }
 
-/// Why a command read no events: the store at `db` is empty.
-pub(crate) fn empty_store(db: &Path, demo_dir: &Path) -> String {
-    let mut line = format!(
-        "note: the store {} holds no events; `iat ingest PATH` reads CloudTrail files{}",
-        db.display(),
-        COLLECT
-    );
-    line.push_str(&demo_suffix(db, demo_dir));
-    line
+/// Why a command read no events: the store is empty.
+pub(crate) fn empty_store(spec: &StoreSpec) -> String {
+    empty_store_with_demo(spec, Path::new(DEMO_DIR))
+}
+
+fn empty_store_with_demo(spec: &StoreSpec, demo_dir: &Path) -> String {
+    match spec {
+        StoreSpec::Sqlite(db) => format!(
+            "note: the store {} holds no events; `iat ingest PATH` reads CloudTrail files{COLLECT}{}",
+            db.display(),
+            demo_suffix(db, demo_dir)
+        ),
+        StoreSpec::Dynamo { events, .. } => format!(
+            "note: the table {events} holds no events; the deployed tracker fills it, or `iat collect --store {spec}`"
+        ),
+    }
 }
 
 /// For a missing database: the same pointers, as an error.
 pub(crate) fn missing_store(db: &Path, demo_dir: &Path) -> String {
     format!(
-        "no database at {} — run `iat ingest PATH...`{COLLECT}, or `iat demo`, or point --db (IAT_DB) at one{}",
+        "no database at {} — run `iat ingest PATH...`{COLLECT}, or `iat demo`, or point --store sqlite:PATH (IAT_STORE) at one{}",
         db.display(),
         demo_suffix(db, demo_dir)
     )
@@ -85,7 +94,7 @@ pub(crate) fn missing_store(db: &Path, demo_dir: &Path) -> String {
 fn demo_suffix(db: &Path, demo_dir: &Path) -> String {
     match demo_db(demo_dir).filter(|d| !same_dir(d, db)) {
         Some(d) => format!(
-            "; the demo's database is {0}: --db {0} or IAT_DB={0}",
+            "; the demo's database is {0}: --store sqlite:{0} or IAT_STORE=sqlite:{0}",
             d.display()
         ),
         None => String::new(),
@@ -163,11 +172,19 @@ mod tests {
         );
         std::fs::create_dir_all(&demo).unwrap();
         std::fs::write(demo.join("iat.db"), b"").unwrap();
-        let line = empty_store(&db, &demo);
+        let line = empty_store_with_demo(&StoreSpec::Sqlite(db.clone()), &demo);
         assert!(
-            line.contains(&format!("--db {}", demo.join("iat.db").display())),
+            line.contains(&format!("--store sqlite:{}", demo.join("iat.db").display())),
             "{line}"
         );
-        assert!(!empty_store(&demo.join("iat.db"), &demo).contains("demo's"));
+        let own = StoreSpec::Sqlite(demo.join("iat.db"));
+        assert!(!empty_store_with_demo(&own, &demo).contains("demo's"));
+        let table = StoreSpec::parse("dynamodb:ev-table,ctl-table").unwrap();
+        let line = empty_store_with_demo(&table, &demo);
+        assert!(
+            line.contains("ev-table holds no events")
+                && line.contains("--store dynamodb:ev-table,ctl-table"),
+            "{line}"
+        );
     }
 }

@@ -8,10 +8,10 @@
 pub mod cmd;
 mod hint;
 mod output;
+pub mod store;
 mod timearg;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -35,13 +35,13 @@ pub(crate) fn runtime() -> anyhow::Result<&'static tokio::runtime::Runtime> {
 /// IAM Activity Tracker: who did what with identities in your AWS accounts.
 ///
 /// Collects IAM, STS, console sign-in and Identity Center activity from CloudTrail, keeps it in a
-/// local SQLite file (or DynamoDB when deployed), and lets you search it. Start with `iat demo`.
+/// local SQLite file or in the DynamoDB tables of a deployment (`--store`), and lets you search
+/// it, alert on it and export it. Start with `iat demo`.
 #[derive(Debug, Parser)]
 #[command(name = "iat", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
-    /// The local database file.
-    #[arg(long, global = true, env = "IAT_DB", default_value = iat_local::DEFAULT_DB_PATH)]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub store: store::StoreArgs,
 
     /// Log filter for diagnostics on stderr, e.g. `warn`, `info`, `iat_local=debug`.
     #[arg(long, global = true, env = "IAT_LOG")]
@@ -62,7 +62,7 @@ pub enum Command {
     /// malformed records are counted, kept in quarantine where there is text, and skipped: the
     /// run always finishes. Exits 1 when no file could be read at all.
     Ingest(cmd::ingest::IngestArgs),
-    /// Collect from CloudTrail Event history (LookupEvents) into the local store or DynamoDB.
+    /// Collect from CloudTrail Event history (LookupEvents) into the store (--store).
     ///
     /// Collects the identity streams: IAM and console sign-in in us-east-1, console sign-in in
     /// the sign-in regions, STS in every region given, and Identity Center in --sso-region.
@@ -70,15 +70,16 @@ pub enum Command {
     /// checkpoint and re-scan an overlap window for events delivered late. Each account and
     /// region is kept under CloudTrail's limit of 2 requests/s. Interrupt it any time: the next
     /// run resumes. Uses your AWS credentials (--profile, AWS_PROFILE, SSO, ...), or --endpoint
-    /// for a simulator. With --events-table and --control-table, stores in DynamoDB as the
+    /// for a simulator. With --store dynamodb:EVENTS,CONTROL, stores in DynamoDB as the
     /// deployed tracker does. Exits 1 when a stream failed (the others are still collected).
     #[cfg(feature = "aws")]
     Collect(cmd::collect::CollectArgs),
-    /// Create the DynamoDB tables `iat collect --events-table` and the deployed functions use.
+    /// Create the DynamoDB tables of `--store dynamodb:...`, as the deployed stack does.
     ///
     /// On-demand (pay per request) tables: events (sharded by day, indexed by actor and by event
     /// name, TTL on `x`), control (checkpoints) and the alert ledger (TTL on `expires_at`).
     /// Tables that exist are left as they are. The deployed stack creates the same tables.
+    /// Without --store: iat-events, iat-control and iat-alert-ledger.
     #[cfg(feature = "aws")]
     CreateTables(cmd::tables::CreateTablesArgs),
     /// Search stored events.
@@ -89,18 +90,21 @@ pub enum Command {
     /// matches the same way. Times are RFC 3339, a date, or an age back from now (90m, 24h, 7d,
     /// 2w). Newest first.
     Events(cmd::events::EventsArgs),
-    /// Show what the local store holds: events, time range, sources, denied calls by layer,
-    /// collection streams and quarantined records.
+    /// Show what the store holds: events, time range, collection streams and quarantined
+    /// records; on SQLite also events by source, account and region, and denied calls by layer.
     Status(cmd::status::StatusArgs),
     /// Run the alert rules over events stored since the last run, and send what they raise.
     ///
-    /// Each alert is recorded in the database's alert ledger when sent, so it is sent once
-    /// whatever happens (a failed send is retried by the next run). Bursts above
+    /// Each alert is recorded in the store's alert ledger when sent, so it is sent once
+    /// whatever happens (a failed send is retried by the next run); on DynamoDB name the ledger
+    /// table (--store dynamodb:EVENTS,CONTROL,LEDGER). DynamoDB keeps no insertion order, so
+    /// there a run re-reads the 26 hours before its mark for events stored late; the ledger
+    /// keeps them from being sent twice. Bursts above
     /// --digest-threshold go out as criticals one by one plus one digest. Rule settings are the
     /// deployed alerter's environment variables (see `--set`). Exits 1 when an alert could not
     /// be sent.
     Alerts(cmd::alerts::AlertsArgs),
-    /// Export days of the local store into the local Parquet lake (the Athena table's layout).
+    /// Export days of the store into the local Parquet lake (the Athena table's layout).
     ///
     /// Writes `<lake>/<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`. Exporting a day again
     /// replaces it exactly (no duplicate rows, no stale parts); a day the store has no events
@@ -148,18 +152,18 @@ pub fn init_logging(filter: Option<&str>) {
 /// Runs a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Ingest(args) => cmd::ingest::run(&cli.db, args, out),
+        Command::Ingest(args) => cmd::ingest::run(&cli.store, args, out),
         #[cfg(feature = "aws")]
-        Command::Collect(args) => cmd::collect::run(&cli.db, args, out),
+        Command::Collect(args) => cmd::collect::run(&cli.store, args, out),
         #[cfg(feature = "aws")]
-        Command::CreateTables(args) => cmd::tables::run(args, out),
-        Command::Events(args) => cmd::events::run(&cli.db, args, out),
-        Command::Status(args) => cmd::status::run(&cli.db, args, out),
-        Command::Alerts(args) => cmd::alerts::run(&cli.db, args, out),
+        Command::CreateTables(args) => cmd::tables::run(&cli.store, args, out),
+        Command::Events(args) => cmd::events::run(&cli.store, args, out),
+        Command::Status(args) => cmd::status::run(&cli.store, args, out),
+        Command::Alerts(args) => cmd::alerts::run(&cli.store, args, out),
         Command::Rules(args) => cmd::rules::run(args, out),
-        Command::Export(args) => cmd::export::run(&cli.db, args, out),
-        Command::Query(args) => cmd::query::run(args, out),
-        Command::Report(args) => cmd::report::run(args, out),
+        Command::Export(args) => cmd::export::run(&cli.store, args, out),
+        Command::Query(args) => cmd::query::run(&cli.store, args, out),
+        Command::Report(args) => cmd::report::run(&cli.store, args, out),
         Command::Demo(args) => cmd::demo::run(args, out),
     }
 }

@@ -5,6 +5,7 @@ use std::process::Command;
 fn iat() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_iat"));
     c.env_remove("IAT_DB")
+        .env_remove("IAT_STORE")
         .env_remove("FILTERED_ROLES")
         .env_remove("IAT_LOG");
     c
@@ -53,6 +54,20 @@ fn errors_go_to_stderr_with_a_nonzero_code() {
             .contains("/no/such/dir: ")
     );
 
+    let out = iat()
+        .args(["status"])
+        .env("IAT_STORE", "postgres://db.example/iat")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("unknown kind \"postgres\"")
+            && err.contains("sqlite:PATH or dynamodb:EVENTS,CONTROL[,LEDGER]")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+
     let out = iat().args(["events", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
 }
@@ -64,7 +79,7 @@ fn environment_configures_like_the_lambda() {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures");
     let out = iat()
         .args(["ingest", fixtures, "--format", "json"])
-        .env("IAT_DB", &db)
+        .env("IAT_STORE", format!("sqlite:{}", db.display()))
         .env("FILTERED_ROLES", "Developer")
         .output()
         .unwrap();
@@ -79,7 +94,7 @@ fn environment_configures_like_the_lambda() {
         "the Developer role session is filtered"
     );
     assert_eq!(s["filtered"]["service_linked_role"], 1);
-    assert!(db.exists(), "IAT_DB chooses the database");
+    assert!(db.exists(), "IAT_STORE chooses the database");
 }
 
 /// With no credentials anywhere, `iat collect` says so in one line and how to provide them.

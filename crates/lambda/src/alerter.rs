@@ -72,7 +72,11 @@ impl AlerterSettings {
         }
         let digest_threshold =
             env.parse("DIGEST_THRESHOLD", 20usize, "a number of alerts, e.g. 20")?;
-        let ttl_days: i64 = env.parse("ALERT_LEDGER_TTL_DAYS", 30, "a number of days, e.g. 30")?;
+        let ttl_days: i64 = env.parse(
+            "ALERT_LEDGER_TTL_DAYS",
+            DynamoAlertLedger::DEFAULT_RETENTION.num_days(),
+            "a number of days, e.g. 30",
+        )?;
         let max_age_hours: i64 = env.parse(
             "MAX_EVENT_AGE_HOURS",
             24,

@@ -51,7 +51,7 @@ impl DynamoEventFeed {
     }
 
     /// Events from `start` on, oldest first, at most `limit` (`None`: all).
-    async fn from_time(
+    async fn read_from(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -88,14 +88,14 @@ impl EventFeed for DynamoEventFeed {
     ) -> Result<Vec<(FeedPosition, ActivityEvent)>, Error> {
         let limit = limit.max(1);
         let start = time_of(after.saturating_add(1).max(0));
-        let mut page = self.from_time(start, last_time(), Some(limit)).await?;
+        let mut page = self.read_from(start, last_time(), Some(limit)).await?;
         if page.len() == limit {
             let last = position(page.last().expect("a full page"));
             if page.iter().all(|e| position(e) == last) {
                 // One instant holds the whole page: read all of that millisecond at once.
                 let t = time_of(last);
                 page = self
-                    .from_time(t, t + Duration::microseconds(999), None)
+                    .read_from(t, t + Duration::microseconds(999), None)
                     .await?;
             } else {
                 // The next page starts after `last`: leave its events all to that page.

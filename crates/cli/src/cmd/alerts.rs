@@ -11,13 +11,13 @@ use chrono::Utc;
 use iat_alerter::{Alerter, DeliveryPolicy, RunReport};
 use iat_core::EventId;
 use iat_core::alert::Alert;
-use iat_core::ports::Notifier;
+use iat_core::ports::{AlertLedger, EventFeed, FeedPosition, Notifier};
 use iat_core::rules::RuleSet;
-use iat_local::SqliteStore;
 use iat_local::notify::{JsonlNotifier, WebhookNotifier, WriterNotifier};
 
 use super::RuleArgs;
 use crate::output::count;
+use crate::store::{OpenOptions, StoreArgs};
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
@@ -49,18 +49,22 @@ pub(crate) const MARK: &str = "alerts.after_seq";
 /// Events evaluated per batch.
 const BATCH: usize = 5_000;
 
-/// The alerts raised by the events stored after insertion number `after`, merged across
-/// batches as one run.
+/// The alerts raised by the events after feed position `after`, merged across batches as one
+/// run.
 struct Evaluated {
     alerts: Vec<Alert>,
-    /// Insertion numbers of the events that raised something, to place the mark after a failure.
-    seq_of: HashMap<EventId, i64>,
+    /// Positions of the events that raised something, to place the mark after a failure.
+    seq_of: HashMap<EventId, FeedPosition>,
     events: usize,
-    /// The last insertion number read.
-    last: i64,
+    /// The last position read.
+    last: FeedPosition,
 }
 
-fn evaluate_after(store: &SqliteStore, rules: &RuleSet, after: i64) -> anyhow::Result<Evaluated> {
+async fn evaluate_after(
+    feed: &dyn EventFeed,
+    rules: &RuleSet,
+    after: FeedPosition,
+) -> anyhow::Result<Evaluated> {
     let mut e = Evaluated {
         alerts: Vec::new(),
         seq_of: HashMap::new(),
@@ -68,7 +72,7 @@ fn evaluate_after(store: &SqliteStore, rules: &RuleSet, after: i64) -> anyhow::R
         last: after,
     };
     loop {
-        let batch = store.events_after(e.last, BATCH)?;
+        let batch = feed.after(e.last, BATCH).await?;
         let Some(&(last, _)) = batch.last() else {
             break;
         };
@@ -91,22 +95,29 @@ fn evaluate_after(store: &SqliteStore, rules: &RuleSet, after: i64) -> anyhow::R
     Ok(e)
 }
 
+/// Where a run starts reading: the beginning with `all`, else where the store resumes after
+/// the mark.
+async fn start(feed: &dyn EventFeed, all: bool) -> anyhow::Result<(FeedPosition, FeedPosition)> {
+    let mark = feed.mark(MARK).await?;
+    Ok((mark, if all { 0 } else { feed.resume_from(mark) }))
+}
+
 /// Evaluates the events stored after the mark (all with `all`), sends their alerts as one run
 /// (so the digest threshold counts the whole run), and moves the mark past what was handled:
 /// to the end when everything was sent, else to just before the first event with an unsent
 /// alert, so the next run retries from there.
-pub(crate) fn send_new(
-    store: &Arc<SqliteStore>,
+pub(crate) async fn send_new(
+    feed: &dyn EventFeed,
+    ledger: Arc<dyn AlertLedger>,
     rules: RuleSet,
     notifier: Arc<dyn Notifier>,
     policy: DeliveryPolicy,
     all: bool,
 ) -> anyhow::Result<RunReport> {
-    let mark = store.mark(MARK)?;
-    let found = evaluate_after(store, &rules, if all { 0 } else { mark })?;
-    let alerter = Alerter::new(rules, store.clone(), notifier, policy);
-    let runtime = crate::runtime()?;
-    let r = runtime.block_on(alerter.deliver(found.alerts, Utc::now()));
+    let (mark, from) = start(feed, all).await?;
+    let found = evaluate_after(feed, &rules, from).await?;
+    let alerter = Alerter::new(rules, ledger, notifier, policy);
+    let r = alerter.deliver(found.alerts, Utc::now()).await;
     let end = if r.is_complete() {
         found.last
     } else {
@@ -118,7 +129,7 @@ pub(crate) fn send_new(
             .unwrap_or(mark)
     };
     if end > mark {
-        store.set_mark(MARK, end)?;
+        feed.set_mark(MARK, end).await?;
     }
     Ok(RunReport {
         events: found.events,
@@ -154,12 +165,15 @@ fn notifier(
     })
 }
 
-pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let store = Arc::new(super::open_existing(db)?);
+pub fn run(stores: &StoreArgs, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let rules = RuleSet::new(args.rules.config()?)?;
+    let store = stores.open(OpenOptions::default())?;
+    let runtime = crate::runtime()?;
     if args.dry_run {
-        let after = if args.all { 0 } else { store.mark(MARK)? };
-        let found = evaluate_after(&store, &rules, after)?;
+        let found = runtime.block_on(async {
+            let (_, from) = start(store.feed.as_ref(), args.all).await?;
+            evaluate_after(store.feed.as_ref(), &rules, from).await
+        })?;
         for a in &found.alerts {
             crate::output::alert(out, a)?;
         }
@@ -181,7 +195,17 @@ pub fn run(db: &Path, args: AlertsArgs, out: &mut dyn Write) -> anyhow::Result<E
         digest_threshold: args.digest_threshold,
         ..DeliveryPolicy::default()
     };
-    let r = send_new(&store, rules, notifier, policy, args.all).context("alert run")?;
+    let ledger = store.ledger()?;
+    let r = runtime
+        .block_on(send_new(
+            store.feed.as_ref(),
+            ledger,
+            rules,
+            notifier,
+            policy,
+            args.all,
+        ))
+        .context("alert run")?;
     drop(store);
     if let Ok(b) = Arc::try_unwrap(buffer) {
         out.write_all(&b.into_inner())?;

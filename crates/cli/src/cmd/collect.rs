@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -11,10 +10,9 @@ use anyhow::Context;
 use chrono::Duration;
 use chrono::{DateTime, Utc};
 use iat_aws::{
-    AwsSettings, CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
-    check_credentials, regions_to_collect, sdk_config, with_static_credentials,
+    AwsSettings, CloudTrailEventSource, caller_account, check_credentials, regions_to_collect,
+    sdk_config, with_static_credentials,
 };
-use iat_core::ports::{CheckpointStore, EventStore};
 use iat_core::{AccountId, NoiseFilter, Region};
 use iat_tracker::{
     CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, StreamOptions, StreamReport,
@@ -23,6 +21,7 @@ use iat_tracker::{
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::output::{SummaryFormat, count, table};
+use crate::store::{OpenOptions, StoreArgs};
 use crate::timearg;
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
@@ -35,9 +34,6 @@ pub struct CollectArgs {
     /// The account to collect (default: the account of your credentials, from STS).
     #[arg(long)]
     pub account: Option<String>,
-    /// AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
     /// Read from a LookupEvents simulator (`iat-sim serve`) at this URL instead of AWS; needs
     /// --account, which signs the requests (the simulator tells accounts by access key id).
     #[arg(long, value_name = "URL")]
@@ -84,16 +80,8 @@ pub struct CollectArgs {
     /// Role-name globs whose activity is noise, comma-separated.
     #[arg(long, env = "FILTERED_ROLES", default_value = "")]
     pub filtered_roles: String,
-    /// Store events in this DynamoDB table instead of the local database (needs
-    /// --control-table; create both with `iat create-tables`, or deploy the stack).
-    #[arg(long, requires = "control_table")]
-    pub events_table: Option<String>,
-    /// The DynamoDB table of checkpoints, with --events-table.
-    #[arg(long, requires = "events_table")]
-    pub control_table: Option<String>,
-    #[command(flatten)]
-    pub dynamodb: super::DynamoArgs,
-    /// With --events-table: events expire this many days after they happened (DynamoDB TTL).
+    /// With --store dynamodb:...: events expire this many days after they happened (DynamoDB
+    /// TTL).
     #[arg(long)]
     pub retention_days: Option<u32>,
     /// Pretend it is this time (RFC 3339), to replay a simulated history.
@@ -103,7 +91,7 @@ pub struct CollectArgs {
     pub format: SummaryFormat,
 }
 
-pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(stores: &StoreArgs, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let given_regions: Vec<Region> = args
         .regions
         .iter()
@@ -147,20 +135,22 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
         }
         None => Arc::new(NoDeadline),
     };
-    let local = if args.events_table.is_none() {
-        let store = super::open_store(db)?;
-        // The collector writes at most ~100 events/s per region: a small cache keeps its memory
-        // flat whatever the database's size.
-        store.set_cache_mib(16)?;
-        Some(Arc::new(store))
-    } else {
-        None
-    };
+    let spec = stores.spec()?;
+    if args.retention_days.is_some() && spec.sqlite_path().is_some() {
+        anyhow::bail!("--retention-days applies to DynamoDB tables (--store dynamodb:...)");
+    }
+    let opened = stores.open(OpenOptions {
+        create: true,
+        // The collector writes at most ~100 events/s per region: a small cache keeps a SQLite
+        // file's memory flat whatever its size.
+        cache_mib: Some(16),
+        retention: args.retention_days.map(|d| Duration::days(d.into())),
+    })?;
     let runtime = crate::runtime()?;
     let report = runtime.block_on(async {
         let sdk = sdk_config(&AwsSettings {
             region: Some("us-east-1".into()),
-            profile: args.profile.clone(),
+            profile: stores.profile(),
             endpoint_url: args.endpoint.clone(),
             max_attempts: Some(3),
             ..Default::default()
@@ -187,21 +177,6 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
                 found.not_enabled.len()
             );
         }
-        let (store, checkpoints): (Arc<dyn EventStore>, Arc<dyn CheckpointStore>) =
-            match (&local, &args.events_table, &args.control_table) {
-                (Some(local), _, _) => (local.clone(), local.clone()),
-                (None, Some(events), Some(control)) => {
-                    let client = args.dynamodb.client(args.profile.as_deref()).await;
-                    let store = DynamoEventStore::new(client.clone(), events)
-                        .with_retention(args.retention_days.map(|d| Duration::days(d.into())));
-                    let checkpoints = DynamoCheckpointStore::new(client, control);
-                    // A missing table or unreachable endpoint fails here, once, not per stream.
-                    store.check().await?;
-                    checkpoints.list().await?;
-                    (Arc::new(store), Arc::new(checkpoints))
-                }
-                _ => anyhow::bail!("--events-table and --control-table go together"),
-            };
         let plan = streams(
             std::slice::from_ref(&account),
             &regions,
@@ -218,8 +193,8 @@ pub fn run(db: &Path, args: CollectArgs, out: &mut dyn Write) -> anyhow::Result<
         );
         let ports = Ports {
             source: Arc::new(CloudTrailEventSource::new(&sdk, account)),
-            store,
-            checkpoints,
+            store: opened.events.clone(),
+            checkpoints: opened.checkpoints.clone(),
         };
         let now = args.now.unwrap_or_else(Utc::now);
         let bars = RegionBars::new(

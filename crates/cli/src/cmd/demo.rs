@@ -95,7 +95,9 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         trail.display()
     )?;
 
-    let store = Arc::new(super::open_store(&db)?);
+    // The demo keeps a database of its own, apart from any real history (--store is not used).
+    let store =
+        Arc::new(SqliteStore::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
     let options = IngestOptions {
         filter: NoiseFilter::new(&labels.scanner_role_patterns)?,
         ..Default::default()
@@ -141,13 +143,13 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         lake_dir.display()
     )?;
     writeln!(out, "  make report IAT_LAKE={}", lake_dir.display())?;
-    writeln!(out, "  iat --db {dbs} events --actor root")?;
-    writeln!(out, "  iat --db {dbs} events --denied --limit 20")?;
+    writeln!(out, "  iat --store sqlite:{dbs} events --actor root")?;
+    writeln!(out, "  iat --store sqlite:{dbs} events --denied --limit 20")?;
     writeln!(
         out,
-        "  iat --db {dbs} events --source iam --event-name 'Create*,Attach*,Put*' --format json"
+        "  iat --store sqlite:{dbs} events --source iam --event-name 'Create*,Attach*,Put*' --format json"
     )?;
-    writeln!(out, "  iat --db {dbs} status")?;
+    writeln!(out, "  iat --store sqlite:{dbs} status")?;
     writeln!(out, "  iat rules test {} --format summary", trail.display())?;
     writeln!(
         out,
@@ -207,8 +209,9 @@ fn alerts(
     let file = dir.join("alerts.jsonl");
     let _ = std::fs::remove_file(&file);
     let notifier = Arc::new(JsonlNotifier::new(&file)?);
-    let sent = super::alerts::send_new(
-        store,
+    let sent = crate::runtime()?.block_on(super::alerts::send_new(
+        store.as_ref(),
+        store.clone(),
         RuleSet::new(config)?,
         notifier,
         DeliveryPolicy {
@@ -216,7 +219,7 @@ fn alerts(
             ..DeliveryPolicy::default()
         },
         false,
-    )?;
+    ))?;
 
     writeln!(out, "\nAlerts")?;
     let set: Vec<String> = settings.iter().map(|(n, v)| format!("{n}={v}")).collect();

@@ -1,7 +1,6 @@
 //! `iat events`
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,6 +9,7 @@ use iat_core::ports::{EventCursor, EventQuery, IpFilter, Order};
 use iat_core::{AccountId, DenialLayer, Region, TimeWindow};
 
 use crate::output::{self, EventFormat};
+use crate::store::{OpenOptions, StoreArgs};
 use crate::timearg::{self, End};
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
@@ -55,19 +55,6 @@ pub struct EventsArgs {
     pub oldest_first: bool,
     #[arg(long, value_enum, default_value_t = EventFormat::Table)]
     pub format: EventFormat,
-    /// Search this DynamoDB events table (of a deployment, or of `iat collect --events-table`)
-    /// instead of the local database. An exact --actor or a single exact --event-name is
-    /// answered from an index, one query per day; other filters read the days in the range.
-    #[cfg(feature = "aws")]
-    #[arg(long)]
-    pub events_table: Option<String>,
-    #[cfg(feature = "aws")]
-    #[command(flatten)]
-    pub dynamodb: super::DynamoArgs,
-    /// AWS profile, with --events-table.
-    #[cfg(feature = "aws")]
-    #[arg(long)]
-    pub profile: Option<String>,
 }
 
 impl EventsArgs {
@@ -146,33 +133,13 @@ impl EventsArgs {
     }
 }
 
-type Fetch = Box<dyn FnMut(&EventQuery) -> anyhow::Result<Vec<iat_core::ActivityEvent>>>;
-
-/// Where pages of events come from: the local database, or a DynamoDB events table.
-fn fetcher(db: &Path, args: &EventsArgs) -> anyhow::Result<Fetch> {
-    #[cfg(feature = "aws")]
-    if let Some(table) = &args.events_table {
-        use iat_core::ports::EventStore;
-        let runtime = crate::runtime()?;
-        let store = runtime.block_on(async {
-            let client = args.dynamodb.client(args.profile.as_deref()).await;
-            let store = iat_aws::DynamoEventStore::new(client, table);
-            store.check().await.map(|()| store)
-        })?;
-        return Ok(Box::new(move |q| Ok(runtime.block_on(store.query(q))?)));
-    }
-    #[cfg(not(feature = "aws"))]
-    let _ = args;
-    let store = super::open_existing(db)?;
-    Ok(Box::new(move |q| Ok(store.query_blocking(q)?)))
-}
-
 /// Events fetched from the store per page while streaming.
 const PAGE: usize = 5_000;
 
-pub fn run(db: &Path, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(stores: &StoreArgs, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut query = args.query()?;
-    let mut fetch = fetcher(db, &args)?;
+    let store = stores.open(OpenOptions::default())?;
+    let runtime = crate::runtime()?;
     let mut writer = output::EventWriter::new(out, args.format)?;
     let wanted = if args.limit == 0 {
         usize::MAX
@@ -184,7 +151,7 @@ pub fn run(db: &Path, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<E
     loop {
         // One more than needed tells whether the limit cut the list.
         query.limit = Some(PAGE.min((wanted - written).saturating_add(1)));
-        let page = fetch(&query)?;
+        let page = runtime.block_on(store.events.query(&query))?;
         let full = page.len() == query.limit.unwrap_or(0);
         let take = page.len().min(wanted - written);
         writer.write(&page[..take])?;
@@ -207,15 +174,8 @@ pub fn run(db: &Path, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<E
     } else if args.format == EventFormat::Table {
         eprintln!("{written} matching events");
     }
-    #[cfg(feature = "aws")]
-    let local = args.events_table.is_none();
-    #[cfg(not(feature = "aws"))]
-    let local = true;
-    if written == 0 && local && super::open_existing(db)?.stats_blocking()?.events == 0 {
-        eprintln!(
-            "{}",
-            crate::hint::empty_store(db, Path::new(crate::hint::DEMO_DIR))
-        );
+    if written == 0 && runtime.block_on(store.events.stats())?.events == 0 {
+        eprintln!("{}", crate::hint::empty_store(&store.spec));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! `iat export`: days of the local store into the local Parquet lake.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{NaiveDate, Utc};
@@ -10,6 +10,7 @@ use iat_lake::Compression;
 use iat_local::DirObjectStore;
 
 use crate::output::{count, table};
+use crate::store::{OpenOptions, StoreArgs};
 
 /// Default directory of the local lake.
 pub const DEFAULT_LAKE: &str = "./iat-data/lake";
@@ -54,14 +55,17 @@ pub enum Format {
     Json,
 }
 
-pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let store = super::open_existing(db)?;
-    // Export reads each page once, in order: a small page cache is enough, and keeps the
-    // process's memory to the part being built.
-    store.set_cache_mib(16)?;
+pub fn run(stores: &StoreArgs, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if args.rows_per_part == 0 {
         anyhow::bail!("--rows-per-part must be at least 1");
     }
+    let stores = stores.open(OpenOptions {
+        // Export reads each page once, in order: a small page cache is enough, and keeps the
+        // process's memory to the part being built.
+        cache_mib: Some(16),
+        ..Default::default()
+    })?;
+    let (store, checkpoints) = (stores.events.as_ref(), stores.checkpoints.as_ref());
     let objects = DirObjectStore::new(&args.lake)?;
     let options = ExportOptions {
         prefix: args.prefix.clone(),
@@ -79,14 +83,14 @@ pub fn run(db: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<E
     let now = Utc::now();
     let run = match range {
         Some((first, last)) => DailyExport {
-            days: runtime.block_on(export_days(&store, &objects, first, last, &options, now))?,
+            days: runtime.block_on(export_days(store, &objects, first, last, &options, now))?,
             completed: Vec::new(),
             coverage: Default::default(),
         },
         None => runtime.block_on(export_daily(
-            &store,
+            store,
             &objects,
-            &store,
+            checkpoints,
             now.date_naive(),
             args.late_days,
             &options,

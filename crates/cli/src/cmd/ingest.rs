@@ -11,6 +11,7 @@ use iat_local::ingest::{IngestOptions, IngestSummary, Progress, ingest};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output::{SummaryFormat, bytes, count};
+use crate::store::{OpenOptions, StoreArgs};
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
@@ -65,9 +66,14 @@ impl IngestArgs {
     }
 }
 
-pub fn run(db: &Path, args: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(stores: &StoreArgs, args: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let options = args.options()?;
-    let store = super::open_store(db)?;
+    let opened = stores.open(OpenOptions {
+        create: true,
+        ..Default::default()
+    })?;
+    let store = opened.sqlite("iat ingest")?;
+    let db = store.path().unwrap_or(Path::new(":memory:"));
     let show = !args.no_progress && args.format == SummaryFormat::Text;
     let summary = ingest_with_progress(&args.paths, &store, &options, show)?;
     match args.format {

@@ -16,9 +16,6 @@ pub mod tables;
 
 use std::path::Path;
 
-use anyhow::Context;
-use iat_local::SqliteStore;
-
 /// Rule settings: the alerter function's environment variables, here from the environment or
 /// `--set NAME=VALUE`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -59,60 +56,6 @@ impl RuleArgs {
                 .or_else(|| std::env::var(name).ok())
         };
         Ok(iat_core::rules::RuleSetConfig::from_lookup(&lookup)?)
-    }
-}
-
-/// Opens the database, with a message that says which file and what to do.
-pub(crate) fn open_store(db: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(db).with_context(|| {
-        format!(
-            "cannot open the database {} (set --db or IAT_DB)",
-            db.display()
-        )
-    })
-}
-
-/// Opens an existing database for reading; a missing file is an error that says how to create one.
-pub(crate) fn open_existing(db: &Path) -> anyhow::Result<SqliteStore> {
-    if !db.exists() {
-        anyhow::bail!(crate::hint::missing_store(
-            db,
-            Path::new(crate::hint::DEMO_DIR)
-        ));
-    }
-    open_store(db)
-}
-
-/// Where DynamoDB is.
-#[cfg(feature = "aws")]
-#[derive(Debug, Clone, clap::Args)]
-pub struct DynamoArgs {
-    /// Region of the DynamoDB tables (default: your configuration's region, else us-east-1).
-    #[arg(long, value_name = "REGION")]
-    pub dynamodb_region: Option<String>,
-    /// Reach DynamoDB at this URL (an emulator such as moto) instead of AWS.
-    #[arg(long, value_name = "URL")]
-    pub dynamodb_endpoint: Option<String>,
-}
-
-#[cfg(feature = "aws")]
-impl DynamoArgs {
-    /// A DynamoDB client for these settings and `profile`.
-    pub async fn client(&self, profile: Option<&str>) -> aws_sdk_dynamodb::Client {
-        let mut config = iat_aws::sdk_config(&iat_aws::AwsSettings {
-            region: self.dynamodb_region.clone(),
-            profile: profile.map(str::to_owned),
-            endpoint_url: self.dynamodb_endpoint.clone(),
-            ..Default::default()
-        })
-        .await;
-        if config.region().is_none() {
-            config = config
-                .into_builder()
-                .region(aws_config::Region::new("us-east-1"))
-                .build();
-        }
-        aws_sdk_dynamodb::Client::new(&config)
     }
 }
 
@@ -169,9 +112,6 @@ pub struct AthenaArgs {
     /// Reach Athena at this URL (an emulator such as moto) instead of AWS.
     #[arg(long = "athena-endpoint", value_name = "URL")]
     pub endpoint: Option<String>,
-    /// AWS profile, with Athena.
-    #[arg(long)]
-    pub profile: Option<String>,
 }
 
 impl EngineArgs {
@@ -200,8 +140,14 @@ impl EngineArgs {
         )
     }
 
-    /// The engine these settings choose. Call inside a Tokio runtime.
-    pub async fn engine(&self) -> anyhow::Result<Box<dyn iat_core::ports::QueryEngine>> {
+    /// The engine these settings choose, with AWS `profile` for Athena. Call inside a Tokio
+    /// runtime.
+    pub async fn engine(
+        &self,
+        profile: Option<String>,
+    ) -> anyhow::Result<Box<dyn iat_core::ports::QueryEngine>> {
+        #[cfg(not(feature = "aws"))]
+        let _ = profile;
         #[cfg(feature = "aws")]
         if let (false, Some(database)) = (self.local, &self.athena.database) {
             let a = &self.athena;
@@ -213,7 +159,7 @@ impl EngineArgs {
             }
             let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
                 region: a.region.clone(),
-                profile: a.profile.clone(),
+                profile,
                 endpoint_url: a.endpoint.clone(),
                 ..Default::default()
             })

@@ -66,7 +66,11 @@ pub(crate) fn parameters(
     Ok(values)
 }
 
-pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    stores: &crate::store::StoreArgs,
+    args: QueryArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let catalogue = QueryCatalogue::builtin();
     if args.name == "list" {
         let mut t = table();
@@ -111,7 +115,7 @@ pub fn run(args: QueryArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
     let runtime = crate::runtime()?;
     let run = runtime.block_on(async {
-        let engine = args.engine.engine().await?;
+        let engine = args.engine.engine(stores.profile()).await?;
         let run = engine
             .run(&sql)
             .await

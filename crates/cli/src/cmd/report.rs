@@ -26,14 +26,18 @@ pub struct ReportArgs {
     pub engine: super::EngineArgs,
 }
 
-pub fn run(args: ReportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    stores: &crate::store::StoreArgs,
+    args: ReportArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let end = args
         .until
         .unwrap_or_else(|| Utc::now().date_naive() - Duration::days(1));
     let period = ReportPeriod::ending(end, args.days)?;
     let runtime = crate::runtime()?;
     let report = runtime.block_on(async {
-        let engine = args.engine.engine().await?;
+        let engine = args.engine.engine(stores.profile()).await?;
         anyhow::Ok(
             weekly_report(
                 engine.as_ref(),

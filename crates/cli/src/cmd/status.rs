@@ -1,12 +1,12 @@
 //! `iat status`
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use iat_core::ports::Breakdown;
-use iat_core::ports::CheckpointStore;
+use iat_core::ports::{Breakdown, QuarantineEntry, StoreSummary};
 use serde::Serialize;
+
+use crate::store::{OpenOptions, StoreArgs};
 
 use crate::output::{SummaryFormat, bytes, count, table};
 
@@ -15,60 +15,69 @@ use crate::output::{SummaryFormat, bytes, count, table};
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
-    /// Show the DynamoDB tables of a deployment (or of `iat collect --events-table`) instead of
-    /// the local database: this events table...
-    #[cfg(feature = "aws")]
-    #[arg(long, requires = "control_table")]
-    pub events_table: Option<String>,
-    /// ...and this control table (checkpoints).
-    #[cfg(feature = "aws")]
-    #[arg(long, requires = "events_table")]
-    pub control_table: Option<String>,
-    #[cfg(feature = "aws")]
-    #[command(flatten)]
-    pub dynamodb: super::DynamoArgs,
-    /// AWS profile, with --events-table.
-    #[cfg(feature = "aws")]
-    #[arg(long)]
-    pub profile: Option<String>,
 }
 
-/// What DynamoDB tables hold.
-#[cfg(feature = "aws")]
 #[derive(Serialize)]
-struct TablesStatus {
-    events_table: String,
-    control_table: String,
+struct Status {
+    store: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_bytes: Option<u64>,
     events: u64,
     first_event: Option<String>,
     last_event: Option<String>,
     quarantined: u64,
+    #[serde(flatten)]
+    summary: Option<Summary>,
     checkpoints: Vec<iat_core::ports::Checkpoint>,
 }
 
-#[cfg(feature = "aws")]
-fn run_tables(
-    args: &StatusArgs,
-    events_table: &str,
-    control_table: &str,
-    out: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
-    use iat_core::ports::EventStore;
-    let runtime = crate::runtime()?;
-    let status = runtime.block_on(async {
-        let client = args.dynamodb.client(args.profile.as_deref()).await;
-        let store = iat_aws::DynamoEventStore::new(client.clone(), events_table);
-        let checkpoints = iat_aws::DynamoCheckpointStore::new(client, control_table);
-        let checkpoints = checkpoints.list().await?;
-        let stats = store.stats().await?;
-        anyhow::Ok(TablesStatus {
-            events_table: events_table.to_owned(),
-            control_table: control_table.to_owned(),
+/// What a store with the summary capability adds.
+#[derive(Serialize)]
+struct Summary {
+    by_source: Vec<(String, u64)>,
+    by_account: Vec<(String, u64)>,
+    by_region: Vec<(String, u64)>,
+    denied_by_layer: Vec<(String, u64)>,
+    recent_quarantine: Vec<QuarantineEntry>,
+}
+
+async fn summary(s: &dyn StoreSummary) -> Result<Summary, iat_core::Error> {
+    Ok(Summary {
+        by_source: s.breakdown(Breakdown::EventSource, 12).await?,
+        by_account: s.breakdown(Breakdown::Account, 50).await?,
+        by_region: s.breakdown(Breakdown::Region, 40).await?,
+        denied_by_layer: s.breakdown(Breakdown::DenialLayer, 10).await?,
+        recent_quarantine: s.recent_quarantine(5).await?,
+    })
+}
+
+pub fn run(stores: &StoreArgs, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let store = stores.open(OpenOptions::default())?;
+    let db = store.spec.sqlite_path();
+    let status = crate::runtime()?.block_on(async {
+        let stats = store.events.stats().await?;
+        let summary = match &store.summary {
+            Some(s) => Some(summary(s.as_ref()).await?),
+            None => None,
+        };
+        anyhow::Ok(Status {
+            store: store.spec.to_string(),
+            database: db.map(|p| p.display().to_string()),
+            database_bytes: db.map(|db| {
+                ["", "-wal"]
+                    .iter()
+                    .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
+                    .map(|m| m.len())
+                    .sum()
+            }),
             events: stats.events,
             first_event: stats.first.map(|t| t.to_rfc3339()),
             last_event: stats.last.map(|t| t.to_rfc3339()),
             quarantined: stats.quarantined,
-            checkpoints,
+            summary,
+            checkpoints: store.checkpoints.list().await?,
         })
     })?;
     if args.format == SummaryFormat::Json {
@@ -76,112 +85,54 @@ fn run_tables(
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "Tables     {} (events), {} (control)",
-        status.events_table, status.control_table
-    )?;
-    writeln!(out, "Events     {}", count(status.events))?;
-    if let (Some(first), Some(last)) = (&status.first_event, &status.last_event) {
-        writeln!(out, "Time range {first} .. {last}")?;
+    match (&status.database, status.database_bytes) {
+        (Some(path), Some(size)) => writeln!(out, "Database   {path} ({})", bytes(size))?,
+        _ => writeln!(out, "Store      {}", status.store)?,
     }
-    writeln!(out, "Quarantined records {}", count(status.quarantined))?;
-    write_checkpoints(out, &status.checkpoints)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct Status {
-    database: String,
-    database_bytes: u64,
-    events: u64,
-    first_event: Option<String>,
-    last_event: Option<String>,
-    quarantined: u64,
-    by_source: Vec<(String, u64)>,
-    by_account: Vec<(String, u64)>,
-    by_region: Vec<(String, u64)>,
-    denied_by_layer: Vec<(String, u64)>,
-    checkpoints: Vec<iat_core::ports::Checkpoint>,
-    recent_quarantine: Vec<iat_core::ports::QuarantineEntry>,
-}
-
-pub fn run(db: &Path, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    #[cfg(feature = "aws")]
-    if let (Some(events), Some(control)) = (&args.events_table, &args.control_table) {
-        return run_tables(&args, events, control, out);
-    }
-    let store = super::open_existing(db)?;
-    let stats = store.stats_blocking()?;
-    let checkpoints = crate::runtime()?.block_on(store.list())?;
-    let size = ["", "-wal"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
-        .map(|m| m.len())
-        .sum();
-    let status = Status {
-        database: db.display().to_string(),
-        database_bytes: size,
-        events: stats.events,
-        first_event: stats.first.map(|t| t.to_rfc3339()),
-        last_event: stats.last.map(|t| t.to_rfc3339()),
-        quarantined: stats.quarantined,
-        by_source: store.breakdown(Breakdown::EventSource, 12)?,
-        by_account: store.breakdown(Breakdown::Account, 50)?,
-        by_region: store.breakdown(Breakdown::Region, 40)?,
-        denied_by_layer: store.breakdown(Breakdown::DenialLayer, 10)?,
-        checkpoints,
-        recent_quarantine: store.recent_quarantine(5)?,
-    };
-    if args.format == SummaryFormat::Json {
-        serde_json::to_writer_pretty(&mut *out, &status)?;
-        writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(
-        out,
-        "Database   {} ({})",
-        status.database,
-        bytes(status.database_bytes)
-    )?;
     writeln!(out, "Events     {}", count(status.events))?;
     if status.events == 0 {
-        writeln!(
-            out,
-            "{}",
-            crate::hint::empty_store(db, std::path::Path::new(crate::hint::DEMO_DIR))
-        )?;
+        writeln!(out, "{}", crate::hint::empty_store(&store.spec))?;
     }
     if let (Some(first), Some(last)) = (&status.first_event, &status.last_event) {
         writeln!(out, "Time range {first} .. {last}")?;
     }
+    let Some(summary) = &status.summary else {
+        writeln!(out, "Quarantined records {}", count(status.quarantined))?;
+        writeln!(
+            out,
+            "Events by source, account, region and denial layer: not kept by this store \
+             (`iat export` then `iat query` answers them)"
+        )?;
+        write_checkpoints(out, &status.checkpoints)?;
+        return Ok(ExitCode::SUCCESS);
+    };
     writeln!(
         out,
         "Accounts   {}   Regions {}   Quarantined records {}",
-        status.by_account.len(),
-        status.by_region.len(),
+        summary.by_account.len(),
+        summary.by_region.len(),
         count(status.quarantined)
     )?;
-    if !status.by_source.is_empty() {
+    if !summary.by_source.is_empty() {
         let mut t = table();
         t.set_header(["event source", "events"]);
-        for (k, v) in &status.by_source {
+        for (k, v) in &summary.by_source {
             t.add_row([k.clone(), count(*v)]);
         }
         writeln!(out, "{t}")?;
     }
-    if !status.denied_by_layer.is_empty() {
+    if !summary.denied_by_layer.is_empty() {
         let mut t = table();
         t.set_header(["denied by", "calls"]);
-        for (k, v) in &status.denied_by_layer {
+        for (k, v) in &summary.denied_by_layer {
             t.add_row([k.replace('_', " "), count(*v)]);
         }
         writeln!(out, "{t}")?;
     }
     write_checkpoints(out, &status.checkpoints)?;
-    if !status.recent_quarantine.is_empty() {
+    if !summary.recent_quarantine.is_empty() {
         writeln!(out, "Most recent quarantined records:")?;
-        for q in &status.recent_quarantine {
+        for q in &summary.recent_quarantine {
             writeln!(
                 out,
                 "  {} [{}]: {}",

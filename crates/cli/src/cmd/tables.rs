@@ -5,36 +5,46 @@ use std::process::ExitCode;
 
 use iat_aws::{TableKind, create_table};
 
-use super::DynamoArgs;
+use crate::store::{StoreArgs, StoreSpec};
+
+/// The tables made when --store names none.
+pub const DEFAULT_TABLES: &str = "dynamodb:iat-events,iat-control,iat-alert-ledger";
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
-pub struct CreateTablesArgs {
-    /// Name of the events table.
-    #[arg(long, default_value = "iat-events")]
-    pub events_table: String,
-    /// Name of the control table (checkpoints).
-    #[arg(long, default_value = "iat-control")]
-    pub control_table: String,
-    /// Name of the alert ledger table.
-    #[arg(long, default_value = "iat-alert-ledger")]
-    pub ledger_table: String,
-    /// AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    #[command(flatten)]
-    pub dynamodb: DynamoArgs,
-}
+pub struct CreateTablesArgs {}
 
-pub fn run(args: CreateTablesArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    stores: &StoreArgs,
+    _args: CreateTablesArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let spec = if stores.store.is_none() && stores.db.is_none() {
+        StoreSpec::parse(DEFAULT_TABLES)?
+    } else {
+        stores.spec()?
+    };
+    let StoreSpec::Dynamo {
+        events,
+        control,
+        ledger,
+    } = &spec
+    else {
+        anyhow::bail!(
+            "--store {spec}: create-tables makes DynamoDB tables; name them with --store \
+             dynamodb:EVENTS,CONTROL,LEDGER (default {DEFAULT_TABLES})"
+        );
+    };
     let runtime = crate::runtime()?;
     runtime.block_on(async {
-        let client = args.dynamodb.client(args.profile.as_deref()).await;
-        for (kind, name) in [
-            (TableKind::Events, &args.events_table),
-            (TableKind::Control, &args.control_table),
-            (TableKind::AlertLedger, &args.ledger_table),
-        ] {
+        let client = stores.dynamodb().await;
+        let tables = [
+            (TableKind::Events, Some(events)),
+            (TableKind::Control, Some(control)),
+            (TableKind::AlertLedger, ledger.as_ref()),
+        ];
+        for (kind, name) in tables {
+            let Some(name) = name else { continue };
             let created = create_table(&client, kind, name).await?;
             writeln!(
                 out,
