@@ -506,7 +506,7 @@ fn collect_into_dynamodb_from_the_command_line() {
     missing[at] = format!("dynamodb:no-such-table,{control}");
     let err = iat(missing).unwrap_err();
     assert!(
-        err.contains("table no-such-table not found") && err.contains("create-tables"),
+        err.contains("table no-such-table: not found") && err.contains("create-tables"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -20,7 +20,7 @@ where
         .collect();
     let cli = iat_cli::Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let code = iat_cli::run(cli, &mut out).map_err(|e| format!("{e:#}"))?;
+    let code = iat_cli::run(cli, &mut out).map_err(|e| iat_cli::error_line(&e))?;
     Ok(Run {
         code,
         stdout: String::from_utf8(out).expect("iat prints UTF-8"),

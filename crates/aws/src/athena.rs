@@ -15,7 +15,7 @@ use aws_sdk_athena::types::{
 use iat_core::Error;
 use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
 
-use crate::error::describe;
+use crate::error::{describe, sdk_error};
 
 /// Where and how queries run.
 #[derive(Debug, Clone)]
@@ -89,10 +89,11 @@ impl AthenaQueryEngine {
             );
         }
         let out = req.send().await.map_err(|e| {
-            Error::backend(
+            sdk_error(
                 "athena",
                 "StartQueryExecution",
-                format!("workgroup {}: {}", s.workgroup, describe(&e)),
+                Some(format!("workgroup {}", s.workgroup)),
+                e,
             )
         })?;
         out.query_execution_id
@@ -114,10 +115,11 @@ impl AthenaQueryEngine {
                 .send()
                 .await
                 .map_err(|e| {
-                    Error::backend(
+                    sdk_error(
                         "athena",
                         "GetQueryExecution",
-                        format!("query {id}: {}", describe(&e)),
+                        Some(format!("query {id}")),
+                        e,
                     )
                 })?;
             let execution = out.query_execution;
@@ -192,11 +194,7 @@ impl AthenaQueryEngine {
                 .send()
                 .await
                 .map_err(|e| {
-                    Error::backend(
-                        "athena",
-                        "GetQueryResults",
-                        format!("query {id}: {}", describe(&e)),
-                    )
+                    sdk_error("athena", "GetQueryResults", Some(format!("query {id}")), e)
                 })?;
             let Some(set) = page.result_set else { break };
             if first_page {

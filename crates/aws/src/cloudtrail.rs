@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use iat_core::ports::{EventPage, EventSource, LookupQuery, PageToken};
 use iat_core::{AccountId, Error, Region};
 
-use crate::error::{describe, is_transient};
+use crate::error::sdk_error;
 
 const BACKEND: &str = "cloudtrail";
 
@@ -139,15 +139,11 @@ impl EventSource for CloudTrailEventSource {
                     region: query.region.to_string(),
                 }
             }
-            _ if is_transient(&e) => Error::Unavailable {
-                service: BACKEND,
-                operation: "LookupEvents",
-                message: format!("{} in {}: {}", self.account, query.region, describe(&e)),
-            },
-            _ => Error::backend(
+            _ => sdk_error(
                 BACKEND,
                 "LookupEvents",
-                format!("{} in {}: {}", self.account, query.region, describe(&e)),
+                Some(format!("{} in {}", self.account, query.region)),
+                e,
             ),
         })?;
         let mut records = Vec::with_capacity(out.events().len());

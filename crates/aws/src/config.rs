@@ -92,9 +92,7 @@ pub async fn caller_account(
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| {
-            iat_core::Error::backend("sts", "GetCallerIdentity", crate::error::describe(&e))
-        })?;
+        .map_err(|e| crate::error::sdk_error("sts", "GetCallerIdentity", None, e))?;
     let account = out.account().unwrap_or_default();
     iat_core::AccountId::new(account)
 }

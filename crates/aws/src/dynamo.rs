@@ -88,7 +88,7 @@ impl CheckpointStore for DynamoCheckpointStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| dynamo_error(&self.table, "load checkpoint", &e))?;
+            .map_err(|e| dynamo_error(&self.table, "load checkpoint", e))?;
         out.item().map(|i| self.decode(i)).transpose()
     }
 
@@ -118,7 +118,7 @@ impl CheckpointStore for DynamoCheckpointStore {
                 expected: checkpoint.version,
                 found: self.stored_version(&checkpoint.stream).await?,
             }),
-            Err(e) => Err(dynamo_error(&self.table, "save checkpoint", &e)),
+            Err(e) => Err(dynamo_error(&self.table, "save checkpoint", e)),
         }
     }
 
@@ -134,7 +134,7 @@ impl CheckpointStore for DynamoCheckpointStore {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| dynamo_error(&self.table, "list checkpoints", &e))?;
+            let page = page.map_err(|e| dynamo_error(&self.table, "list checkpoints", e))?;
             for item in page.items() {
                 out.push(self.decode(item)?);
             }
@@ -208,7 +208,7 @@ impl AlertLedger for DynamoAlertLedger {
                     .consistent_read(true)
                     .send()
                     .await
-                    .map_err(|e| dynamo_error(&self.table, "claim alert", &e))?;
+                    .map_err(|e| dynamo_error(&self.table, "claim alert", e))?;
                 let Some(item) = out.item() else {
                     // Released between our write and our read: let the caller try again later.
                     return Ok(ClaimOutcome::InFlight { since: now });
@@ -221,7 +221,7 @@ impl AlertLedger for DynamoAlertLedger {
                     .unwrap_or(now);
                 Ok(ClaimOutcome::InFlight { since })
             }
-            Err(e) => Err(dynamo_error(&self.table, "claim alert", &e)),
+            Err(e) => Err(dynamo_error(&self.table, "claim alert", e)),
         }
     }
 
@@ -235,7 +235,7 @@ impl AlertLedger for DynamoAlertLedger {
             .expression_attribute_values(":expires", self.expires(now))
             .send()
             .await
-            .map_err(|e| dynamo_error(&self.table, "confirm alert", &e))?;
+            .map_err(|e| dynamo_error(&self.table, "confirm alert", e))?;
         Ok(())
     }
 
@@ -252,7 +252,7 @@ impl AlertLedger for DynamoAlertLedger {
         match out {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()), // sent, or not there: nothing to release
-            Err(e) => Err(dynamo_error(&self.table, "release alert", &e)),
+            Err(e) => Err(dynamo_error(&self.table, "release alert", e)),
         }
     }
 }

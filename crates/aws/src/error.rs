@@ -74,40 +74,66 @@ pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> 
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
-/// An SDK error on `table` as one of ours: a missing table says so and what to do; throttling
-/// and service failures that outlived the SDK's retries are `Unavailable` (try again later).
-pub(crate) fn dynamo_error<E>(table: &str, operation: &'static str, err: &SdkError<E>) -> Error
+/// An SDK error as one of ours: `Unavailable` when trying again later may help (the network,
+/// a timeout, a 5xx, throttling that outlived the SDK's retries), else `Backend`; the text is
+/// `code: message` and the SDK error is kept as the source.
+pub(crate) fn sdk_error<E>(
+    service: &'static str,
+    operation: &'static str,
+    resource: Option<String>,
+    err: SdkError<E>,
+) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = err.as_service_error().and_then(|e| e.code());
-    match code {
-        Some("ResourceNotFoundException") => Error::backend(
-            "dynamodb",
-            operation,
-            format!(
-                "table {table} not found: check the table name and the region, or create the \
-                 tables (`iat create-tables`, or deploy the stack)"
-            ),
-        ),
+    let throttled = matches!(
+        err.as_service_error().and_then(|e| e.code()),
         Some(
             "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded",
-        ) => Error::Unavailable {
-            service: "dynamodb",
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "Throttling"
+        )
+    );
+    let transient = throttled || is_transient(&err);
+    let message = describe(&err);
+    let resource = resource.map(String::into_boxed_str);
+    let source = Some(Box::new(err) as iat_core::BoxError);
+    if transient {
+        Error::Unavailable {
+            service,
             operation,
-            message: format!("table {table}: {}", describe(err)),
-        },
-        _ if is_transient(err) => Error::Unavailable {
-            service: "dynamodb",
+            resource,
+            message,
+            source,
+        }
+    } else {
+        Error::Backend {
+            backend: service,
             operation,
-            message: format!("table {table}: {}", describe(err)),
-        },
-        _ => Error::backend(
-            "dynamodb",
-            operation,
-            format!("table {table}: {}", describe(err)),
-        ),
+            resource,
+            message,
+            source,
+        }
     }
+}
+
+/// An SDK error on `table` as one of ours ([`sdk_error`]); a missing table says so and what
+/// to do.
+pub(crate) fn dynamo_error<E>(table: &str, operation: &'static str, err: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if err.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException") {
+        return Error::Backend {
+            backend: "dynamodb",
+            operation,
+            resource: Some(format!("table {table}").into()),
+            message: "not found: check the table name and the region, or create the tables \
+                      (`iat create-tables`, or deploy the stack)"
+                .to_owned(),
+            source: Some(Box::new(err)),
+        };
+    }
+    sdk_error("dynamodb", operation, Some(format!("table {table}")), err)
 }

@@ -72,16 +72,16 @@ async fn discover_with(client: &Client) -> Result<RegionDiscovery, Error> {
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| {
-                Error::backend(
-                    "account",
-                    "ListRegions",
-                    format!(
-                        "cannot list the account's enabled regions ({}); allow \
-                         account:ListRegions or name the regions to collect",
-                        describe(&e)
-                    ),
-                )
+            .map_err(|e| Error::Backend {
+                backend: "account",
+                operation: "ListRegions",
+                resource: None,
+                message: format!(
+                    "cannot list the account's enabled regions ({}); allow account:ListRegions \
+                     or name the regions to collect",
+                    describe(&e)
+                ),
+                source: Some(Box::new(e)),
             })?;
         for info in out.regions() {
             let Some(name) = info.region_name() else {

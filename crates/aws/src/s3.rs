@@ -2,12 +2,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use iat_core::Error;
 use iat_core::ports::{ObjectKey, ObjectStore};
 
-use crate::error::describe;
+use crate::error::sdk_error;
 
 const BACKEND: &str = "s3";
 
@@ -60,6 +61,18 @@ impl S3ObjectStore {
         format!("{}{}", self.prefix, key.as_str())
     }
 
+    fn sdk_err<E>(&self, operation: &'static str, key: &str, err: SdkError<E>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        sdk_error(
+            BACKEND,
+            operation,
+            Some(format!("s3://{}/{key}", self.bucket)),
+            err,
+        )
+    }
+
     fn err(&self, operation: &'static str, key: &str, detail: String) -> Error {
         Error::backend(
             BACKEND,
@@ -80,7 +93,7 @@ impl ObjectStore for S3ObjectStore {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| self.err("put", &full, describe(&e)))?;
+            .map_err(|e| self.sdk_err("put", &full, e))?;
         Ok(())
     }
 
@@ -98,7 +111,7 @@ impl ObjectStore for S3ObjectStore {
             Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
                 return Ok(None);
             }
-            Err(e) => return Err(self.err("get", &full, describe(&e))),
+            Err(e) => return Err(self.sdk_err("get", &full, e)),
         };
         let bytes = resp
             .body
@@ -119,7 +132,7 @@ impl ObjectStore for S3ObjectStore {
             .send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.err("list", &full, describe(&e)))?;
+            let page = page.map_err(|e| self.sdk_err("list", &full, e))?;
             for object in page.contents() {
                 let Some(k) = object.key() else { continue };
                 let Some(rel) = k.strip_prefix(&self.prefix) else {
@@ -145,7 +158,7 @@ impl ObjectStore for S3ObjectStore {
             .key(&full)
             .send()
             .await
-            .map_err(|e| self.err("delete", &full, describe(&e)))?;
+            .map_err(|e| self.sdk_err("delete", &full, e))?;
         Ok(())
     }
 }

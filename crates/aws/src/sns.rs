@@ -10,7 +10,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use iat_core::Error;
 use iat_core::ports::{Notification, Notifier};
 
-use crate::error::{describe, is_transient};
+use crate::error::sdk_error;
 
 /// Publishes notifications to one topic.
 #[derive(Debug, Clone)]
@@ -40,10 +40,11 @@ impl SnsNotifier {
             .await
             .map(|_| ())
             .map_err(|e| {
-                Error::backend(
+                sdk_error(
                     "sns",
                     "GetTopicAttributes",
-                    format!("topic {}: {}", self.topic_arn, describe(&e)),
+                    Some(format!("topic {}", self.topic_arn)),
+                    e,
                 )
             })
     }
@@ -76,15 +77,11 @@ impl Notifier for SnsNotifier {
         }
         match req.send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_transient(&e) => Err(Error::Unavailable {
-                service: "sns",
-                operation: "Publish",
-                message: format!("topic {}: {}", self.topic_arn, describe(&e)),
-            }),
-            Err(e) => Err(Error::backend(
+            Err(e) => Err(sdk_error(
                 "sns",
                 "Publish",
-                format!("topic {}: {}", self.topic_arn, describe(&e)),
+                Some(format!("topic {}", self.topic_arn)),
+                e,
             )),
         }
     }

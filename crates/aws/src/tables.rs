@@ -77,7 +77,7 @@ pub async fn create_table(client: &Client, kind: TableKind, name: &str) -> Resul
     let created = match req.send().await {
         Ok(_) => true,
         Err(e) if e.code() == Some("ResourceInUseException") => false,
-        Err(e) => return Err(dynamo_error(name, "create table", &e)),
+        Err(e) => return Err(dynamo_error(name, "create table", e)),
     };
     for _ in 0..120 {
         let out = client
@@ -85,7 +85,7 @@ pub async fn create_table(client: &Client, kind: TableKind, name: &str) -> Resul
             .table_name(name)
             .send()
             .await
-            .map_err(|e| dynamo_error(name, "describe table", &e))?;
+            .map_err(|e| dynamo_error(name, "describe table", e))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             break;
         }
@@ -109,7 +109,7 @@ pub async fn create_table(client: &Client, kind: TableKind, name: &str) -> Resul
             )
             .send()
             .await
-            .map_err(|e| dynamo_error(name, "enable TTL", &e))?;
+            .map_err(|e| dynamo_error(name, "enable TTL", e))?;
     }
     Ok(created)
 }

@@ -204,10 +204,35 @@ async fn dynamo_errors_name_the_table() {
     let endpoint = iat_sim::emulators::moto_endpoint();
     let store =
         iat_aws::DynamoCheckpointStore::new(dynamo_client(&endpoint).await, "no-such-table");
-    let err = store.list().await.unwrap_err().to_string();
+    let err = store.list().await.unwrap_err();
+    let text = err.to_string();
     assert!(
-        err.contains("no-such-table") && err.contains("not found"),
-        "{err}"
+        text.contains("table no-such-table: not found") && text.contains("create-tables"),
+        "{text}"
+    );
+    // The SDK's error is kept whole as the source, and the table is a field.
+    let iat_core::Error::Backend {
+        operation,
+        resource,
+        source: Some(source),
+        ..
+    } = &err
+    else {
+        panic!("a backend error with its source: {err:?}");
+    };
+    assert_eq!(
+        (*operation, resource.as_deref()),
+        ("list checkpoints", Some("table no-such-table"))
+    );
+    let sdk = source
+        .downcast_ref::<aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::query::QueryError,
+        >>()
+        .expect("the SDK error, as the SDK returned it");
+    assert!(
+        sdk.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{sdk:?}"
     );
 }
 
@@ -419,7 +444,7 @@ async fn dynamo_event_store_missing_table_says_what_to_do() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("table no-such-events not found") && err.contains("iat create-tables"),
+        err.contains("table no-such-events: not found") && err.contains("iat create-tables"),
         "{err}"
     );
 }

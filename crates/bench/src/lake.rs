@@ -44,10 +44,10 @@ pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let db = work.join("iat.db");
-    let db_s = db.display().to_string();
+    let db_s = format!("sqlite:{}", db.display());
     eprintln!("ingesting {events} events for the lake benchmark");
     run_iat(&[
-        "--db",
+        "--store",
         &db_s,
         "ingest",
         "--no-progress",
@@ -98,7 +98,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<
         let run = run_sampled(
             Command::new(iat()?)
                 .args([
-                    "--db", &db_s, "export", "--since", &day, "--format", "json", "--lake",
+                    "--store", &db_s, "export", "--since", &day, "--format", "json", "--lake",
                 ])
                 .arg(&lake),
             "iat export",
@@ -117,7 +117,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     let _ = std::fs::remove_dir_all(&lake_zstd);
     let start = Instant::now();
     let out = run_iat(&[
-        "--db",
+        "--store",
         &db_s,
         "export",
         "--since",

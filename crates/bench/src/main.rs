@@ -315,8 +315,8 @@ pub(crate) fn ingest_once(iat: &Path, input: &Path, db: &Path) -> anyhow::Result
     let _ = Command::new("sync").status();
     let run = run_sampled(
         Command::new(iat)
-            .args(["--db"])
-            .arg(db)
+            .arg("--store")
+            .arg(format!("sqlite:{}", db.display()))
             .args(["ingest", "--format", "json", "--no-progress"])
             .arg(input),
         "iat ingest",

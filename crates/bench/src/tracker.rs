@@ -176,21 +176,23 @@ pub(crate) fn benchmark(
             let _ = std::fs::remove_file(format!("{}{s}", db.display()));
         }
         let mut cmd = Command::new(&iat_bin);
-        cmd.arg("--db").arg(&db).args([
-            "collect",
-            "--endpoint",
-            &url,
-            "--account",
-            ACCOUNT,
-            "--region",
-            &REGIONS.join(","),
-            "--backfill",
-            "1d",
-            "--now",
-            &now,
-            "--format",
-            "json",
-        ]);
+        cmd.arg("--store")
+            .arg(format!("sqlite:{}", db.display()))
+            .args([
+                "collect",
+                "--endpoint",
+                &url,
+                "--account",
+                ACCOUNT,
+                "--region",
+                &REGIONS.join(","),
+                "--backfill",
+                "1d",
+                "--now",
+                &now,
+                "--format",
+                "json",
+            ]);
         let sample = run_sampled(cmd);
         let _ = sim.kill();
         let _ = sim.wait();
@@ -243,8 +245,8 @@ pub(crate) fn benchmark(
         throttles.push(throttled as f64);
         // Read the store back: every generated event there once, nothing else.
         let listed = Command::new(&iat_bin)
-            .arg("--db")
-            .arg(&db)
+            .arg("--store")
+            .arg(format!("sqlite:{}", db.display()))
             .args(["events", "--limit", "0", "--format", "jsonl"])
             .output()
             .context("list stored events")?;

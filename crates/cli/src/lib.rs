@@ -149,6 +149,26 @@ pub fn init_logging(filter: Option<&str>) {
         .try_init();
 }
 
+/// An error as the one line `iat` prints: each context, then our error's text, which already
+/// says what the client said (`code: message`); the client's own error, kept as its source for
+/// logs and debugging, is not repeated.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        if cause.is::<iat_core::Error>() {
+            break;
+        }
+    }
+    line
+}
+
 /// Runs a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -165,5 +185,31 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Query(args) => cmd::query::run(&cli.store, args, out),
         Command::Report(args) => cmd::report::run(&cli.store, args, out),
         Command::Demo(args) => cmd::demo::run(args, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_line_has_the_contexts_and_our_text_but_not_the_client_error_again() {
+        let client = std::io::Error::other("dispatch failure: connection refused (os error 111)");
+        let ours = iat_core::Error::Unavailable {
+            service: "dynamodb",
+            operation: "Query",
+            resource: Some("table iat-events".into()),
+            message: "cannot reach the endpoint: connection refused".into(),
+            source: Some(Box::new(client)),
+        };
+        let e = anyhow::Error::new(ours).context("alert run");
+        assert_eq!(
+            super::error_line(&e),
+            "alert run: dynamodb Query unavailable: table iat-events: cannot reach the endpoint: \
+             connection refused"
+        );
+        let plain = anyhow::anyhow!("--store \"x\": expected sqlite:PATH");
+        assert_eq!(
+            super::error_line(&plain),
+            "--store \"x\": expected sqlite:PATH"
+        );
     }
 }

@@ -54,19 +54,41 @@ pub enum Error {
     },
     /// The service could not be reached or failed on its side (5xx, connection lost, timeout)
     /// even after the client's retries; the same call may succeed later.
-    #[error("{service} {operation} unavailable: {message}")]
+    #[error("{service} {operation} unavailable: {}{message}", on(resource))]
     Unavailable {
         service: &'static str,
         operation: &'static str,
+        /// What the call was about (`table iat-events`, `topic arn:...`), when there is one.
+        resource: Option<Box<str>>,
+        /// What went wrong, as operators search for it (`code: message`).
         message: String,
+        /// The client's own error, for whoever wants every detail.
+        #[source]
+        source: Option<BoxError>,
     },
     /// A backend (SQLite, DynamoDB, S3, a directory, ...) failed.
-    #[error("{backend} {operation} failed: {message}")]
+    #[error("{backend} {operation} failed: {}{message}", on(resource))]
     Backend {
         backend: &'static str,
         operation: &'static str,
+        /// What the call was about (`table iat-events`, `topic arn:...`), when there is one.
+        resource: Option<Box<str>>,
+        /// What went wrong, as operators search for it (`code: message`).
         message: String,
+        /// The client's own error, for whoever wants every detail.
+        #[source]
+        source: Option<BoxError>,
     },
+}
+
+/// An adapter's client error, kept as an [`Error`]'s source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+fn on(resource: &Option<Box<str>>) -> String {
+    resource
+        .as_deref()
+        .map(|r| format!("{r}: "))
+        .unwrap_or_default()
 }
 
 impl Error {
@@ -79,7 +101,24 @@ impl Error {
         Error::Backend {
             backend,
             operation,
+            resource: None,
             message: err.to_string(),
+            source: None,
+        }
+    }
+
+    /// Shorthand for [`Error::Unavailable`] without a resource or source.
+    pub fn unavailable(
+        service: &'static str,
+        operation: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Unavailable {
+            service,
+            operation,
+            resource: None,
+            message: message.into(),
+            source: None,
         }
     }
 

@@ -24,7 +24,7 @@ pub mod time;
 pub mod contract;
 
 pub use denial::{DenialLayer, DenyKind};
-pub use error::Error;
+pub use error::{BoxError, Error};
 pub use filter::{FilterReason, NoiseFilter};
 pub use model::{
     AccountId, ActivityEvent, ConsoleLogin, ConsoleLoginOutcome, DEFAULT_REGIONS, EventId,

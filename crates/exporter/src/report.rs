@@ -103,11 +103,21 @@ pub async fn weekly_report(
             Error::Backend {
                 backend,
                 operation,
+                resource,
                 message,
+                source,
             } => Error::Backend {
                 backend,
                 operation,
-                message: format!("{name}: {message}"),
+                resource: Some(
+                    match resource {
+                        Some(r) => format!("{name}: {r}"),
+                        None => name.to_string(),
+                    }
+                    .into(),
+                ),
+                message,
+                source,
             },
             other => other,
         })?;

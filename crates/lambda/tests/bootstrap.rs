@@ -175,7 +175,7 @@ async fn a_scheduled_invocation_collects_into_dynamodb() {
     assert_eq!(error["errorType"], "StreamsFailed", "{error:#}");
     let message = error["errorMessage"].as_str().unwrap();
     assert!(
-        message.contains("table no-such-control not found"),
+        message.contains("table no-such-control: not found"),
         "{message}"
     );
 }

@@ -210,15 +210,18 @@ impl Notifier for WebhookNotifier {
             .body(Full::new(Bytes::from(payload.to_string())))
             .map_err(|e| Error::backend("webhook", "build request", e))?;
         let host = self.url.host().unwrap_or_default().to_owned();
-        let unavailable = |message: String| Error::Unavailable {
-            service: "webhook",
-            operation: "POST",
-            message,
-        };
+        let unavailable =
+            |message: String, source: Option<iat_core::BoxError>| Error::Unavailable {
+                service: "webhook",
+                operation: "POST",
+                resource: Some(host.as_str().into()),
+                message,
+                source,
+            };
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
-            .map_err(|_| unavailable(format!("{host}: timed out")))?
-            .map_err(|e| unavailable(format!("{host}: {e}")))?;
+            .map_err(|_| unavailable("timed out".to_owned(), None))?
+            .map_err(|e| unavailable(e.to_string(), Some(Box::new(e))))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -234,7 +237,7 @@ impl Notifier for WebhookNotifier {
             .take(200)
             .collect::<String>();
         if status.is_server_error() || status.as_u16() == 429 {
-            Err(unavailable(format!("{host} answered {status}: {detail}")))
+            Err(unavailable(format!("answered {status}: {detail}"), None))
         } else {
             Err(Error::backend(
                 "webhook",

@@ -201,11 +201,11 @@ impl EventSource for Source {
         }
         if w.roll(f.unavailable) {
             w.failed_requests.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::Unavailable {
-                service: "cloudtrail",
-                operation: "LookupEvents",
-                message: "connection reset".into(),
-            });
+            return Err(Error::unavailable(
+                "cloudtrail",
+                "LookupEvents",
+                "connection reset",
+            ));
         }
         if w.roll(f.fail) {
             w.failed_requests.fetch_add(1, Ordering::Relaxed);

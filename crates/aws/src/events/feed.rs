@@ -122,7 +122,7 @@ impl EventFeed for DynamoEventFeed {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| dynamo_error(&self.control_table, "read mark", &e))?;
+            .map_err(|e| dynamo_error(&self.control_table, "read mark", e))?;
         Ok(out
             .item()
             .and_then(|i| i.get("position"))
@@ -140,7 +140,7 @@ impl EventFeed for DynamoEventFeed {
             .item("position", n(position))
             .send()
             .await
-            .map_err(|e| dynamo_error(&self.control_table, "write mark", &e))?;
+            .map_err(|e| dynamo_error(&self.control_table, "write mark", e))?;
         Ok(())
     }
 }

@@ -172,7 +172,7 @@ impl DynamoEventStore {
             .send();
         let mut days = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| dynamo_error(&self.table, "list days", &e))?;
+            let page = page.map_err(|e| dynamo_error(&self.table, "list days", e))?;
             for item in page.items() {
                 if self.expired(item, now) {
                     continue;
@@ -200,7 +200,7 @@ impl DynamoEventStore {
             .limit(1)
             .send()
             .await
-            .map_err(|e| dynamo_error(&self.table, "read table", &e))?;
+            .map_err(|e| dynamo_error(&self.table, "read table", e))?;
         Ok(())
     }
 
@@ -219,7 +219,7 @@ impl DynamoEventStore {
             .send();
         let mut total = 0;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| dynamo_error(&self.table, "count events", &e))?;
+            let page = page.map_err(|e| dynamo_error(&self.table, "count events", e))?;
             total += page.count().max(0) as u64;
         }
         Ok(total)
@@ -344,7 +344,7 @@ impl EventStore for DynamoEventStore {
                 // Already kept: quarantining the same record twice keeps one.
                 Ok(_) => {}
                 Err(e) if crate::error::is_condition_failure(&e) => {}
-                Err(e) => return Err(dynamo_error(&self.table, "quarantine record", &e)),
+                Err(e) => return Err(dynamo_error(&self.table, "quarantine record", e)),
             }
         }
         Ok(())

@@ -240,7 +240,7 @@ impl DayReader<'_> {
         let resp = req
             .send()
             .await
-            .map_err(|e| dynamo_error(&store.table, "query events", &e))?;
+            .map_err(|e| dynamo_error(&store.table, "query events", e))?;
         lane.next = resp.last_evaluated_key().cloned();
         lane.done = lane.next.is_none();
         let items = resp.items().to_vec();

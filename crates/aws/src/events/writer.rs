@@ -32,7 +32,7 @@ impl DynamoEventStore {
             }
             put.send()
                 .await
-                .map_err(|e| dynamo_error(&self.table, "register day", &e))?;
+                .map_err(|e| dynamo_error(&self.table, "register day", e))?;
             self.registered.lock().unwrap().insert(day.clone());
         }
         Ok(())
@@ -88,7 +88,7 @@ impl DynamoEventStore {
                 .request_items(&self.table, request)
                 .send()
                 .await
-                .map_err(|e| dynamo_error(&self.table, "read events", &e))?;
+                .map_err(|e| dynamo_error(&self.table, "read events", e))?;
             if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
                 out.extend(items.iter().cloned());
             }
@@ -103,9 +103,10 @@ impl DynamoEventStore {
                     return Err(Error::Unavailable {
                         service: "dynamodb",
                         operation: "BatchGetItem",
+                        resource: Some(format!("table {}", self.table).into()),
+                        source: None,
                         message: format!(
-                            "table {}: {} keys still unprocessed after {attempt} attempts",
-                            self.table,
+                            "{} keys still unprocessed after {attempt} attempts",
                             pending.len()
                         ),
                     });
@@ -132,7 +133,7 @@ impl DynamoEventStore {
         {
             Ok(_) => Ok(true),
             Err(e) if crate::error::is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(dynamo_error(&self.table, "write events", &e)),
+            Err(e) => Err(dynamo_error(&self.table, "write events", e)),
         }
     }
 }
