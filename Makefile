@@ -8,10 +8,9 @@ STACK ?= iam-activity-tracker
 ARCH ?= $(or $(ARCHITECTURE),x86_64)
 # The deploy tools' Python (cfn-lint, the SAM CLI and boto3, pinned; installed on first use).
 PY = "$$(scripts/deploy-tools.sh)/python"
-# `iat` as the local targets run it (demo, run-query, report): one release build, without the
-# AWS clients, shared by all of them. Targets that talk to AWS add the clients (IAT_AWS).
-IAT = $(CARGO) run --release --quiet -p iat-cli --no-default-features --
-IAT_AWS = $(CARGO) run --release --quiet -p iat-cli --
+# `iat` as every target runs it (demo, run-query, report, status): one build (profile `cli`,
+# target/cli/iat), shared by all of them.
+IAT = $(CARGO) run --profile cli --quiet -p iat-cli --
 # The stack's output KEY, read when a target needs it.
 output = $$($(PY) scripts/stack.py outputs $(STACK) | sed -n 's/^$(1)=//p')
 
@@ -28,9 +27,10 @@ test: ## Run every test (moto installed, started and stopped), lint the template
 	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report
 
 bench: ## Run the benchmarks (moto started for the alerter's) and append figures to bench/results.jsonl
-	$(CARGO) build --release --quiet -p iat-cli -p iat-sim -p iat-bench -p iat-lambda
+	$(CARGO) build --profile cli --quiet -p iat-cli -p iat-sim -p iat-bench
+	$(CARGO) build --release --quiet -p iat-lambda
 	scripts/build-lambda.sh $(ARCH)
-	scripts/with-moto.sh target/release/iat-bench --results bench/results.jsonl $(BENCH_ARGS)
+	scripts/with-moto.sh target/cli/iat-bench --results bench/results.jsonl $(BENCH_ARGS)
 
 build: ## Build the Lambda functions for provided.al2023 into target/lambda/ (ARCH=x86_64|arm64)
 	scripts/build-lambda.sh $(ARCH)
@@ -49,7 +49,7 @@ init: ## After the first deploy: backfill 90 days, invocation after invocation, 
 
 status: ## The stack, its functions' last day, firing alarms, and each stream's checkpoint and last error
 	$(PY) scripts/stack.py status $(STACK)
-	$(IAT_AWS) status \
+	$(IAT) status \
 		--store "dynamodb:$(call output,EventsTableName),$(call output,ControlTableName)"
 
 FUNCTION ?=
@@ -70,7 +70,7 @@ DAYS ?= 7
 FORMAT ?= table
 run-query: ## Run a catalogue query: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv] [IAT_LAKE=dir] [ATHENA=1 for the stack's]
 ifdef ATHENA
-	$(IAT_AWS) query $(Q) --days $(DAYS) --format $(FORMAT) \
+	$(IAT) query $(Q) --days $(DAYS) --format $(FORMAT) \
 		--athena-database "$(call output,AthenaDatabase)" --athena-workgroup "$(call output,AthenaWorkGroup)"
 else
 	$(IAT) query $(Q) --days $(DAYS) --format $(FORMAT)

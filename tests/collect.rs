@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use iat_core::contract::records::RecordSpec;
 use iat_core::{NoiseFilter, RecordLimits, normalize};
 use iat_e2e::iat;
 use iat_sim::lookup::{SimConfig, Simulator, load_trail_files};
@@ -264,32 +265,29 @@ fn collect_into_dynamodb_from_the_command_line() {
         ..Default::default()
     });
     sim.set_now(now);
-    let mut expected = BTreeSet::new();
-    for i in 0..1_200 {
-        let id = format!("cli-{i}");
-        let raw = iat_core::contract::records::RecordSpec::new(
-            &id,
+    let assume_role = (0..1_200).map(|i| {
+        RecordSpec::new(
+            &format!("cli-{i}"),
             now - Duration::hours(30) + Duration::seconds(80 * i),
         )
         .name("sts.amazonaws.com", "AssumeRole")
         .place(account, if i % 2 == 0 { "us-east-1" } else { "eu-west-1" })
-        .json();
-        sim.add(&raw, Duration::minutes(5)).unwrap();
-        expected.insert(id);
-    }
+    });
     // Three new IAM users, which the alert rules report.
-    for i in 0..3 {
-        let id = format!("cli-new-user-{i}");
-        let raw = iat_core::contract::records::RecordSpec::new(
-            &id,
+    let new_users = (0..3).map(|i| {
+        RecordSpec::new(
+            &format!("cli-new-user-{i}"),
             now - Duration::hours(2) + Duration::minutes(10 * i),
         )
         .name("iam.amazonaws.com", "CreateUser")
         .place(account, "us-east-1")
         .params(serde_json::json!({"userName": format!("new-user-{i}")}))
-        .json();
-        sim.add(&raw, Duration::minutes(5)).unwrap();
-        expected.insert(id);
+    });
+    let mut expected = BTreeSet::new();
+    for spec in assume_role.chain(new_users) {
+        let event = spec.event();
+        sim.add(&event.raw, Duration::minutes(5)).unwrap();
+        expected.insert(event.id.to_string());
     }
     let (addr, _server): (SocketAddr, _) = runtime
         .block_on(sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))))

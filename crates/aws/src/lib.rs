@@ -26,7 +26,9 @@ mod dynamo;
 mod error;
 mod events;
 mod regions;
+#[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "sns")]
 mod sns;
 mod tables;
 #[cfg(feature = "testkit")]
@@ -43,6 +45,8 @@ pub use events::{
     event_from_stream_image, stream_image,
 };
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};
+#[cfg(feature = "s3")]
 pub use s3::S3ObjectStore;
+#[cfg(feature = "sns")]
 pub use sns::SnsNotifier;
 pub use tables::{TableKind, create_table};

@@ -263,21 +263,33 @@ async fn dynamo_event_store_contract() {
     .await;
 }
 
+/// A fresh events table and control table as a feed resuming `late_window` before its mark.
+async fn fresh_feed(
+    client: aws_sdk_dynamodb::Client,
+    late_window: chrono::Duration,
+) -> (
+    std::sync::Arc<iat_aws::DynamoEventStore>,
+    std::sync::Arc<iat_aws::DynamoEventFeed>,
+) {
+    use std::sync::Arc;
+    let events = fresh_events_table(&client).await;
+    let control = fresh_table(&client, true).await;
+    let store = Arc::new(iat_aws::DynamoEventStore::new(client.clone(), events));
+    let feed = iat_aws::DynamoEventFeed::new(store.clone(), client, &control)
+        .with_late_window(late_window);
+    (store, Arc::new(feed))
+}
+
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_feed_contract() {
-    use std::sync::Arc;
     let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     contract::event_feed_suite(|| {
-        let client = client.clone();
-        async move {
-            let events = fresh_events_table(&client).await;
-            let control = fresh_table(&client, true).await;
-            let store = Arc::new(iat_aws::DynamoEventStore::new(client.clone(), events));
-            let feed = iat_aws::DynamoEventFeed::new(store.clone(), client, &control);
-            (store, Arc::new(feed))
-        }
+        fresh_feed(
+            client.clone(),
+            iat_aws::DynamoEventFeed::DEFAULT_LATE_WINDOW,
+        )
     })
     .await;
 }
@@ -287,22 +299,10 @@ async fn dynamo_event_feed_contract() {
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_feed_without_a_late_window_fails_the_contract() {
-    use std::sync::Arc;
     let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
     let run = tokio::spawn(async move {
-        contract::event_feed_suite(|| {
-            let client = client.clone();
-            async move {
-                let events = fresh_events_table(&client).await;
-                let control = fresh_table(&client, true).await;
-                let store = Arc::new(iat_aws::DynamoEventStore::new(client.clone(), events));
-                let feed = iat_aws::DynamoEventFeed::new(store.clone(), client, &control)
-                    .with_late_window(chrono::Duration::zero());
-                (store, Arc::new(feed))
-            }
-        })
-        .await;
+        contract::event_feed_suite(|| fresh_feed(client.clone(), chrono::Duration::zero())).await;
     })
     .await;
     let panic = run.expect_err("the suite must fail without a late window");

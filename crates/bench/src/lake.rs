@@ -14,14 +14,7 @@ use iat_core::RecordLimits;
 use crate::{Figure, median, run_sampled};
 
 fn iat() -> anyhow::Result<std::path::PathBuf> {
-    let iat = std::env::current_exe()?.with_file_name("iat");
-    if !iat.exists() {
-        bail!(
-            "{} is missing: cargo build --release -p iat-cli",
-            iat.display()
-        );
-    }
-    Ok(iat)
+    crate::sibling("iat")
 }
 
 fn run_iat(args: &[&str]) -> anyhow::Result<String> {

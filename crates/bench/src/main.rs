@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         let parse_dir = dataset(&args.data, args.parse_events)?;
         figures.push(parse_benchmark(&parse_dir, args.runs)?);
         let ingest_dir = dataset(&args.data, args.ingest_events)?;
-        let iat = iat_binary()?;
+        let iat = sibling("iat")?;
         let ingest = ingest_benchmark(&iat, &ingest_dir, args.ingest_events, args.runs)?;
         let many_files = ingest.first().map(|f| f.value);
         figures.extend(ingest);
@@ -282,16 +282,17 @@ fn parse_benchmark(dir: &Path, runs: usize) -> anyhow::Result<Figure> {
     })
 }
 
-/// The release `iat` beside this benchmark binary.
-fn iat_binary() -> anyhow::Result<PathBuf> {
-    let iat = std::env::current_exe()?.with_file_name("iat");
-    if !iat.exists() {
+/// `name` (`iat`, `iat-sim`) beside this benchmark binary, built with the same profile.
+pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let bin = std::env::current_exe()?.with_file_name(name);
+    if !bin.exists() {
         bail!(
-            "{} is missing: build it first (cargo build --release -p iat-cli)",
-            iat.display()
+            "{} is missing: build it first (make bench, or cargo build --profile cli -p iat-cli \
+             -p iat-sim -p iat-bench)",
+            bin.display()
         );
     }
-    Ok(iat)
+    Ok(bin)
 }
 
 /// One `iat ingest` run, as a child process.

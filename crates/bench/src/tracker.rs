@@ -124,16 +124,7 @@ pub(crate) fn benchmark(
     runs: usize,
 ) -> anyhow::Result<Vec<Figure>> {
     let dir = dataset(data, per_region)?;
-    let bin = std::env::current_exe()?;
-    let (sim_bin, iat_bin) = (bin.with_file_name("iat-sim"), bin.with_file_name("iat"));
-    for b in [&sim_bin, &iat_bin] {
-        if !b.exists() {
-            bail!(
-                "{} is missing: build it first (cargo build --release -p iat-cli -p iat-sim)",
-                b.display()
-            );
-        }
-    }
+    let (sim_bin, iat_bin) = (crate::sibling("iat-sim")?, crate::sibling("iat")?);
     let now = (end() + Duration::minutes(10)).to_rfc3339();
     let total = (per_region * REGIONS.len()) as f64;
     let floor = total / (100.0 * REGIONS.len() as f64);
