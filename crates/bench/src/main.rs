@@ -364,7 +364,7 @@ fn ingest_benchmark(
             unit: "events/s",
             goal: ">= 100000",
             note: format!(
-                "median of {runs} runs of `iat ingest` (release) over {records} records in {files} gzip trail files into a fresh SQLite file on disk, wall clock from start to exit, page cache flushed before each run, {cores} cores; runs {:?}",
+                "median of {runs} runs of `iat ingest` (profile cli, the build make uses) over {records} records in {files} gzip trail files into a fresh SQLite file on disk, wall clock from start to exit, page cache flushed before each run, {cores} cores; runs {:?}",
                 rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
             ),
         },

@@ -47,7 +47,7 @@ pub(crate) fn rules_test(
         unit: "MB",
         goal: "<= 150",
         note: format!(
-            "peak resident set (VmHWM sampled every 10 ms) of `iat rules test --format summary` (release) over the generated organisation's gzip trail files, median of {runs} runs; \"{summary}\"; runs {:?} MB at {:?} events/s",
+            "peak resident set (VmHWM sampled every 10 ms) of `iat rules test --format summary` (profile cli, the build make uses) over the generated organisation's gzip trail files, median of {runs} runs; \"{summary}\"; runs {:?} MB at {:?} events/s",
             rss.iter().map(|r| r.round() as u64).collect::<Vec<_>>(),
             rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
         ),
@@ -151,7 +151,7 @@ pub(crate) fn ingest_one_file(
         unit: "events/s",
         goal: "within 20% of foundation.ingest_events_per_s",
         note: format!(
-            "median of {runs} runs of `iat ingest` (release) of one {records}-record JSON Lines file ({} MB, the generated trail files' records one per line) into a fresh SQLite file{against}; runs {:?}",
+            "median of {runs} runs of `iat ingest` (profile cli, the build make uses) of one {records}-record JSON Lines file ({} MB, the generated trail files' records one per line) into a fresh SQLite file{against}; runs {:?}",
             size / 1_000_000,
             rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
         ),
