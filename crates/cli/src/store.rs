@@ -4,8 +4,9 @@
 //! A command asks for [`Stores`] and gets each part behind its port: events, checkpoints, the
 //! "since the last run" feed, the alert ledger where the backend has one, and the optional
 //! capabilities (summaries, SQLite's bulk loader) as `Option`s, so a command that needs one a
-//! store lacks says so in one line. A new backend is one adapter crate and one arm in
-//! [`StoreSpec::parse`] and [`StoreArgs::open`].
+//! store lacks says so in one line. A new backend is one adapter crate and one `StoreSpec`
+//! variant, with its arms in [`StoreSpec::parse`], `Display` and [`StoreArgs::open`] (the
+//! compiler points at the other matches on it).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

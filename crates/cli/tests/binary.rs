@@ -53,6 +53,18 @@ fn errors_go_to_stderr_with_a_nonzero_code() {
             .unwrap()
             .contains("/no/such/dir: ")
     );
+    // That run made an empty store: searching it says so, and how to fill it.
+    let out = iat()
+        .args(["events"])
+        .env("IAT_DB", dir.path().join("x.db"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("0 matching events") && err.contains("holds no events; `iat ingest PATH`"),
+        "{err}"
+    );
 
     let out = iat()
         .args(["status"])
