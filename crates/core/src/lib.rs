@@ -18,7 +18,9 @@ pub mod normalize;
 pub mod ports;
 pub mod record;
 pub mod rules;
+pub mod scope;
 pub mod time;
+pub mod trail;
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod contract;

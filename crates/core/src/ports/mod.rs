@@ -11,6 +11,7 @@ pub mod event_feed;
 pub mod event_source;
 pub mod event_store;
 pub mod notifier;
+pub mod object_source;
 pub mod object_store;
 pub mod query_engine;
 
@@ -23,6 +24,7 @@ pub use event_store::{
     QuarantineEntry, Quarantined, QueryMatcher, StoreStats, StoreSummary,
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
+pub use object_source::{ListedObject, MemoryObjectSource, ObjectSource};
 pub use object_store::{MemoryObjectStore, ObjectKey, ObjectStore};
 pub use query_engine::{
     MemoryQueryEngine, QueryEngine, QueryRun, ResultRows, athena_billed_bytes, athena_cost_usd,

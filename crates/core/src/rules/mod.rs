@@ -50,7 +50,7 @@ mod sso_application_deleted;
 mod trust_policy_external;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use config::SETTINGS;
 pub use settings::{
