@@ -46,7 +46,7 @@ pub use events::{
 };
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};
 #[cfg(feature = "s3")]
-pub use s3::S3ObjectStore;
+pub use s3::{S3ObjectSource, S3ObjectStore};
 #[cfg(feature = "sns")]
 pub use sns::SnsNotifier;
 pub use tables::{TableKind, create_table};

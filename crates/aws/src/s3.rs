@@ -162,3 +162,135 @@ impl ObjectStore for S3ObjectStore {
         Ok(())
     }
 }
+
+/// The `ObjectSource` port on S3: other buckets' objects (an organisation trail's files),
+/// streamed. A GET's body is pulled by a task on the runtime into a channel of a few chunks,
+/// and read through a blocking reader, so memory stays a few chunks whatever the object's size.
+#[derive(Debug, Clone)]
+pub struct S3ObjectSource {
+    client: Client,
+}
+
+/// Chunks of a body in flight between the runtime and the blocking reader.
+const BODY_CHUNKS: usize = 4;
+
+impl S3ObjectSource {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    fn sdk_err<E>(operation: &'static str, bucket: &str, key: &str, err: SdkError<E>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let denied = err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .is_some_and(|c| c.contains("AccessDenied") || c.starts_with("KMS."));
+        let mut e = sdk_error(
+            BACKEND,
+            operation,
+            Some(format!("s3://{bucket}/{key}")),
+            err,
+        );
+        if denied {
+            e = Error::backend(
+                BACKEND,
+                operation,
+                format!(
+                    "{e}; the reading role needs s3:GetObject and s3:ListBucket in the bucket's policy and, for an SSE-KMS trail, kms:Decrypt in the trail key's policy"
+                ),
+            );
+        }
+        e
+    }
+}
+
+#[async_trait]
+impl iat_core::ports::ObjectSource for S3ObjectSource {
+    async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Box<dyn std::io::Read + Send>>, Error> {
+        let resp = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(Self::sdk_err("get", bucket, key, e)),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(BODY_CHUNKS);
+        let mut body = resp.body;
+        let name = format!("s3://{bucket}/{key}");
+        tokio::spawn(async move {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| format!("{name}: body: {e}"));
+                let last = chunk.is_err();
+                if tx.send(chunk).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+        Ok(Some(Box::new(BodyReader {
+            rx,
+            current: bytes::Bytes::new(),
+        })))
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<iat_core::ports::ListedObject>, Error> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Self::sdk_err("list", bucket, prefix, e))?;
+            for o in page.contents() {
+                if let Some(k) = o.key() {
+                    out.push(iat_core::ports::ListedObject {
+                        key: k.to_owned(),
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// A blocking reader over body chunks sent by the runtime.
+struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = self.current.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}

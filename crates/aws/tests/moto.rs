@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use iat_aws::{AwsSettings, S3ObjectStore, sdk_config};
+use iat_aws::{AwsSettings, S3ObjectSource, S3ObjectStore, sdk_config};
 use iat_core::contract;
 use iat_core::ports::{ObjectKey, ObjectStore};
 
@@ -66,6 +66,49 @@ async fn s3_object_store_contract() {
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn s3_object_source_contract() {
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let client = s3_client(&endpoint).await;
+    contract::object_source_suite(|objects| {
+        let client = client.clone();
+        async move {
+            let bucket = fresh_bucket(&client).await;
+            for (key, body) in objects {
+                client
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(key)
+                    .body(body.into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            (S3ObjectSource::new(client), bucket)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn s3_object_source_names_the_bucket_that_is_not_there() {
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let client = s3_client(&endpoint).await;
+    let source = S3ObjectSource::new(client);
+    let err =
+        iat_core::ports::ObjectSource::open(&source, "iat-no-such-bucket-7", "AWSLogs/x.json.gz")
+            .await
+            .err()
+            .expect("a missing bucket is an error, not an absent object")
+            .to_string();
+    assert!(
+        err.contains("s3://iat-no-such-bucket-7/AWSLogs/x.json.gz") && err.contains("NoSuchBucket"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

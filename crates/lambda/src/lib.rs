@@ -9,6 +9,7 @@
 pub mod alerter;
 pub mod env;
 pub mod exporter;
+pub mod ingester;
 pub mod report;
 #[cfg(feature = "testkit")]
 pub mod testing;
