@@ -1,6 +1,6 @@
 # IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite;
 # `make build deploy init` puts it in an AWS account.
-.PHONY: help demo test bench build check-glibc validate deploy init status logs test-alerts \
+.PHONY: help demo test bench build check-glibc validate deploy init status logs test-alerts trail-policy \
 	destroy run-query report lint check fmt clean
 
 CARGO ?= cargo
@@ -24,7 +24,7 @@ test: ## Run every test (moto installed, started and stopped), lint the template
 	scripts/with-moto.sh scripts/test.sh
 	scripts/validate.sh
 	scripts/with-moto.sh "$$(scripts/deploy-tools.sh)/python" scripts/deploy-check.py target/debug/iat
-	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report
+	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report target/debug/ingester
 
 bench: ## Run the benchmarks (moto started for the alerter's) and append figures to bench/results.jsonl
 	$(CARGO) build --profile cli --quiet -p iat-cli -p iat-sim -p iat-bench
@@ -52,8 +52,11 @@ status: ## The stack, its functions' last day, firing alarms, and each stream's 
 	$(IAT) status \
 		--store "dynamodb:$(call output,EventsTableName),$(call output,ControlTableName)"
 
+trail-policy: ## With TRAIL_BUCKET deployed: the bucket-policy, key-policy and notification to add in the trail's account
+	$(PY) scripts/stack.py trail-policy $(STACK)
+
 FUNCTION ?=
-logs: ## Tail and follow the functions' logs (FUNCTION=tracker|alerter|exporter|report for one)
+logs: ## Tail and follow the functions' logs (FUNCTION=tracker|alerter|exporter|report|ingester for one)
 	SAM_CLI_TELEMETRY=0 "$$(scripts/deploy-tools.sh)/sam" logs --stack-name $(STACK) --tail \
 		$(if $(FUNCTION),--name $(shell echo $(FUNCTION) | sed 's/./\U&/')Function)
 

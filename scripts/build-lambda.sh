@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 arch="${1:-x86_64}"
-functions="tracker alerter exporter report"
+functions="tracker alerter exporter report ingester"
 
 case "$arch" in
   x86_64) triple="x86_64-unknown-linux-gnu" ;;

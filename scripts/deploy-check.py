@@ -53,6 +53,11 @@ cfn.create_stack(
         {"ParameterKey": "AlertsEmailAddress", "ParameterValue": "security@example.com"},
         {"ParameterKey": "RealTimeAlerts", "ParameterValue": "true"},
         {"ParameterKey": "LakeRetentionDays", "ParameterValue": "730"},
+        {"ParameterKey": "TrailBucket", "ParameterValue": "org-trail-logs"},
+        {"ParameterKey": "TrailPrefix", "ParameterValue": "logs"},
+        {"ParameterKey": "OrganizationId", "ParameterValue": "o-a1b2c3d4e5"},
+        {"ParameterKey": "TrailKmsKeyArn",
+         "ParameterValue": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
     ],
 )
 for _ in range(120):
@@ -74,7 +79,8 @@ out = subprocess.run(
 ).stdout
 outputs = dict(line.split("=", 1) for line in out.splitlines())
 for key in ["EventsTableName", "ControlTableName", "AlertLedgerTableName", "LakeBucketName",
-            "AlertTopicArn", "TrackerFunctionName", "AlerterFunctionName"]:
+            "AlertTopicArn", "TrackerFunctionName", "AlerterFunctionName", "IngesterFunctionName",
+            "TrailFilesQueueArn", "IngesterRoleArn"]:
     assert outputs.get(key), f"output {key} missing: {outputs}"
 
 ddb = boto3.client("dynamodb")
@@ -84,6 +90,11 @@ assert sorted(i["IndexName"] for i in events["GlobalSecondaryIndexes"]) == ["by_
 mappings = boto3.client("lambda").list_event_source_mappings(
     FunctionName=outputs["AlerterFunctionName"])["EventSourceMappings"]
 assert len(mappings) == 1 and mappings[0]["EventSourceArn"] == events["LatestStreamArn"], mappings
+# The ingester reads the trail-files queue, reporting partial batch failures.
+mappings = boto3.client("lambda").list_event_source_mappings(
+    FunctionName=outputs["IngesterFunctionName"])["EventSourceMappings"]
+assert len(mappings) == 1 and mappings[0]["EventSourceArn"] == outputs["TrailFilesQueueArn"], mappings
+assert mappings[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], mappings
 
 status = subprocess.run(
     [iat, "status", "--store",

@@ -240,6 +240,59 @@ def cmd_test_alerts(args):
     print(f"an alert (admin policy attached) is on its way to {out['AlertTopicArn']}")
 
 
+def trail_policy(role_arn, bucket, prefix, key_arn, queue_arn, topic_arn, partition="aws"):
+    """What the trail's account must allow, as text to paste: the bucket-policy statement, the
+    key-policy statement (SSE-KMS trails), and the bucket's notification to the queue (unless
+    the queue subscribes to the trail's own SNS topic)."""
+    keys = f"{prefix.strip('/')}/AWSLogs/" if prefix.strip("/") else "AWSLogs/"
+    out = []
+    bucket_statement = {
+        "Sid": "IamActivityTrackerReadTrail",
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:{partition}:s3:::{bucket}/{keys}*",
+    }
+    out.append(f"# 1. Add to the bucket policy of {bucket} (in the account that owns it):")
+    out.append(json.dumps(bucket_statement, indent=2))
+    if key_arn:
+        key_statement = {
+            "Sid": "IamActivityTrackerDecryptTrail",
+            "Effect": "Allow",
+            "Principal": {"AWS": role_arn},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
+        out.append(f"# 2. Add to the key policy of {key_arn} (the trail's SSE-KMS key):")
+        out.append(json.dumps(key_statement, indent=2))
+    if topic_arn:
+        out.append(f"# 3. Nothing more: the queue subscribes to {topic_arn}; its policy must allow")
+        out.append("#    this account to subscribe (sns:Subscribe) if the topic is in another account.")
+    else:
+        notification = {"QueueConfigurations": [{
+            "Id": "iam-activity-tracker",
+            "QueueArn": queue_arn,
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": keys}]}},
+        }]}
+        out.append(f"# 3. Send the bucket's new-object notifications to the queue. This call REPLACES the")
+        out.append("#    bucket's notification configuration: merge with what get-bucket-notification-configuration shows.")
+        out.append(f"aws s3api put-bucket-notification-configuration --bucket {bucket} \\")
+        out.append(f"  --notification-configuration '{json.dumps(notification)}'")
+    return "\n".join(out)
+
+
+def cmd_trail_policy(args):
+    s, out = outputs(args.stack)
+    if "IngesterRoleArn" not in out:
+        raise SystemExit(f"stack {args.stack} has no ingester: deploy it with TRAIL_BUCKET set")
+    params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in s.get("Parameters", [])}
+    partition = out["IngesterRoleArn"].split(":")[1]
+    print(trail_policy(out["IngesterRoleArn"], params.get("TrailBucket", ""), params.get("TrailPrefix", ""),
+                       params.get("TrailKmsKeyArn", ""), out.get("TrailFilesQueueArn", ""),
+                       params.get("TrailTopicArn", ""), partition))
+
+
 def self_test():
     """Checks that need no AWS: parameter names, quoting as the SAM CLI reads it, the backfill
     loop and the export ranges."""
@@ -285,6 +338,17 @@ def self_test():
     assert read_env_file(f.name) == {"TIME_ZONE": "Europe/Berlin", "EXPECTED_NETWORKS": "203.0.113.0/24, 2001:db8::/32"}
     os.unlink(f.name)
 
+    role = "arn:aws:iam::444455556666:role/iat-IngesterRole-ABC"
+    text = trail_policy(role, "org-trail", "logs/", "arn:aws:kms:us-east-1:111122223333:key/k-1",
+                        "arn:aws:sqs:us-east-1:444455556666:q", "")
+    statement = json.loads(text.split("\n# 2.")[0].split(":\n", 1)[1])
+    assert statement["Resource"] == "arn:aws:s3:::org-trail/logs/AWSLogs/*", statement
+    assert statement["Principal"] == {"AWS": role} and "kms:Decrypt" in text, text
+    assert '"Value": "logs/AWSLogs/"' in text and "REPLACES" in text, text
+    plain = trail_policy(role, "org-trail", "", "", "q", "arn:aws:sns:us-east-1:111122223333:t")
+    assert "kms:Decrypt" not in plain and "put-bucket-notification" not in plain, plain
+    assert "org-trail/AWSLogs/*" in plain, plain
+
     ranges = export_ranges(dt.date(2026, 3, 31), 10, chunk=7)
     assert ranges == [("2026-03-21", "2026-03-27"), ("2026-03-28", "2026-03-30")], ranges
     print(f"stack.py self-test: {len(params)} parameters, overrides, backfill and export ranges ok")
@@ -303,7 +367,7 @@ def main():
     pi.add_argument("stack")
     pi.add_argument("--max-runs", type=int, default=200)
     pi.add_argument("--days", type=int, default=90, help="days exported after the backfill")
-    for name in ["status", "test-alerts"]:
+    for name in ["status", "test-alerts", "trail-policy"]:
         sub.add_parser(name).add_argument("stack")
     sub.add_parser("self-test")
     args = p.parse_args()
@@ -317,6 +381,8 @@ def main():
             print(f"{k}={v}")
     elif args.command == "init":
         cmd_init(args)
+    elif args.command == "trail-policy":
+        cmd_trail_policy(args)
     elif args.command == "status":
         cmd_status(args)
     elif args.command == "test-alerts":

@@ -198,7 +198,7 @@ impl S3ObjectSource {
                 BACKEND,
                 operation,
                 format!(
-                    "{e}; the reading role needs s3:GetObject and s3:ListBucket in the bucket's policy and, for an SSE-KMS trail, kms:Decrypt in the trail key's policy"
+                    "{e}; the reading role needs s3:GetObject on the trail's keys in the bucket's policy and, for an SSE-KMS trail, kms:Decrypt in the trail key's policy (make trail-policy prints both)"
                 ),
             );
         }
