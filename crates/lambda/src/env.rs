@@ -108,6 +108,17 @@ impl<'a> Env<'a> {
     }
 }
 
+/// `FILTERED_ROLES` (as read by the caller, so each function's source names the variable it
+/// reads): comma-separated role-name globs whose activity is noise.
+pub fn filtered_roles(value: Option<String>) -> Result<iat_core::NoiseFilter, EnvError> {
+    let list = value.unwrap_or_default();
+    iat_core::NoiseFilter::from_list(&list).map_err(|e| EnvError {
+        name: "FILTERED_ROLES",
+        value: list.clone(),
+        expected: format!("comma-separated role-name globs ({e})"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@
 
 use chrono::Duration;
 use iat_aws::{DynamoEventStore, S3ObjectSource};
-use iat_core::NoiseFilter;
 use iat_core::scope::IngestScope;
 use iat_ingester::{BatchReport, IngestSettings, Message, handle_messages};
 use serde_json::{Value, json};
@@ -55,14 +54,7 @@ impl IngesterSettings {
                 "`identity` (what the rules and reports read) or `all`",
             )
         })?;
-        let filter_list = env.get("FILTERED_ROLES").unwrap_or_default();
-        let filter = NoiseFilter::from_list(&filter_list).map_err(|e| {
-            invalid(
-                "FILTERED_ROLES",
-                filter_list.clone(),
-                &format!("comma-separated role-name globs ({e})"),
-            )
-        })?;
+        let filter = crate::env::filtered_roles(env.get("FILTERED_ROLES"))?;
         let expect_bucket = env.get("TRAIL_BUCKET").filter(|b| !b.is_empty());
         let expect_org = env.get("ORGANIZATION_ID").filter(|o| !o.is_empty());
         if let Some(org) = &expect_org {

@@ -41,7 +41,7 @@ use iat_aws::{
     CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
     regions_to_collect,
 };
-use iat_core::{AccountId, NoiseFilter, Region};
+use iat_core::{AccountId, Region};
 use iat_tracker::collect::Setting;
 use iat_tracker::{CollectConfig, Deadline, Ports, RunReport, StreamOptions, collect, streams};
 use serde::Serialize;
@@ -92,14 +92,7 @@ impl TrackerSettings {
         } else {
             None
         };
-        let filter_list = env.get("FILTERED_ROLES").unwrap_or_default();
-        let filter = NoiseFilter::from_list(&filter_list).map_err(|e| {
-            invalid(
-                "FILTERED_ROLES",
-                filter_list.clone(),
-                &format!("comma-separated role-name globs ({e})"),
-            )
-        })?;
+        let filter = crate::env::filtered_roles(env.get("FILTERED_ROLES"))?;
         // Defaults are the collector's own; bounds are checked once, by `CollectConfig::validate`.
         let defaults = CollectConfig::default();
         let minutes = |d: Duration| u32::try_from(d.num_minutes()).unwrap_or(u32::MAX);
