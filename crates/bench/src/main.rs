@@ -19,6 +19,7 @@ use iat_sim::OrgConfig;
 mod alerter;
 mod deploy;
 mod lake;
+mod org;
 mod reliability;
 mod streams;
 mod tracker;
@@ -46,7 +47,7 @@ struct Args {
     /// Print the figures without appending them.
     #[arg(long)]
     dry_run: bool,
-    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, or all.
+    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, org, or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -94,10 +95,17 @@ fn main() -> anyhow::Result<()> {
         "lake",
         "deploy",
         "reliability",
+        "org",
     ]
     .contains(&args.only.as_str())
     {
-        bail!("--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability or all");
+        bail!(
+            "--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability, org or all"
+        );
+    }
+    if ["all", "org"].contains(&args.only.as_str()) {
+        let generated = dataset(&args.data, args.parse_events)?;
+        figures.extend(org::benchmark(&args.data, &generated, args.runs.min(3))?);
     }
     if ["all", "reliability"].contains(&args.only.as_str()) {
         figures.extend(reliability::benchmark(
