@@ -219,6 +219,9 @@ pub(crate) mod cost {
         pub(crate) busiest_region_share: f64,
         pub(crate) streams: f64,
         pub(crate) ad_hoc_queries_per_month: f64,
+        /// Whether the events come through the tracker (Event history); from an organisation
+        /// trail they come through the ingester instead, and the tracker only starts.
+        pub(crate) via_event_history: bool,
     }
 
     pub(crate) const SMALL: Org = Org {
@@ -228,6 +231,7 @@ pub(crate) mod cost {
         busiest_region_share: 0.6,
         streams: 36.0,
         ad_hoc_queries_per_month: 20.0,
+        via_event_history: true,
     };
     pub(crate) const LARGE: Org = Org {
         name: "large",
@@ -236,6 +240,7 @@ pub(crate) mod cost {
         busiest_region_share: 0.6,
         streams: 40.0,
         ad_hoc_queries_per_month: 100.0,
+        via_event_history: true,
     };
 
     /// The per-event figures measured by earlier benchmarks, newest of each.
@@ -292,7 +297,11 @@ pub(crate) mod cost {
         let events = org.events_per_day * DAYS_PER_MONTH;
         let runs = 24.0 * DAYS_PER_MONTH;
         // The 20-minute overlap is read again each hourly run: a third of the events twice.
-        let fetched = events * (1.0 + 20.0 / 60.0);
+        let fetched = if org.via_event_history {
+            events * (1.0 + 20.0 / 60.0)
+        } else {
+            0.0
+        };
 
         let writes = events * (m.item_write_units + INDEX_WRITES_PER_EVENT) + org.streams * runs;
         let reads_tracker = fetched; // one consistent read unit per fetched event (items < 4 KB)
@@ -346,6 +355,113 @@ pub(crate) mod cost {
         ]
     }
 
+    // The organisation trail's path (us-east-1 list prices, USD).
+    const S3_PER_1000_GETS: f64 = 0.0004;
+    const SQS_PER_MILLION: f64 = 0.40;
+    const KMS_PER_10000: f64 = 0.03;
+    const INGESTER_GB: f64 = 0.25;
+    const INGESTER_VCPU: f64 = 256.0 / 1769.0;
+
+    /// An organisation trail's volume.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Trail {
+        pub(crate) accounts: f64,
+        pub(crate) events_per_day: f64,
+        /// One file per account and region about every 5 minutes while there is activity: each
+        /// account active in 5 regions around the clock.
+        pub(crate) files_per_day: f64,
+    }
+
+    pub(crate) const ORG_TRAIL: Trail = Trail {
+        accounts: 1_000.0,
+        events_per_day: 50e6,
+        files_per_day: 1_000.0 * 5.0 * 288.0,
+    };
+
+    /// Monthly cost lines of ingesting an organisation trail, keeping `kept` of its events, with
+    /// the rest of the stack (events table, alerter, lake, report) sized for the kept events.
+    /// `ingest_events_per_s` is the ingester's own rate on one full core.
+    pub(crate) fn org_trail_monthly(
+        t: &Trail,
+        kept: f64,
+        ingest_events_per_s: f64,
+        m: &Measured,
+    ) -> Vec<(&'static str, f64)> {
+        let files = t.files_per_day * DAYS_PER_MONTH;
+        let events = t.events_per_day * DAYS_PER_MONTH;
+        let stored = events * kept;
+        let invocations = files / 10.0;
+        // Reading at the function's share of a core, one 25-item batch write per 10 ms, and
+        // 50 ms of each invocation's own overhead.
+        let ingester_s = events / (ingest_events_per_s * INGESTER_VCPU)
+            + stored / 25.0 * 0.010
+            + invocations * 0.050;
+        let mut lines = vec![
+            ("S3 GETs of trail files", files / 1000.0 * S3_PER_1000_GETS),
+            (
+                "KMS decrypts (SSE-KMS trail without S3 Bucket Keys; about 0 with them)",
+                files / 10_000.0 * KMS_PER_10000,
+            ),
+            (
+                "SQS (a message per file, batched receives and deletes)",
+                (files + 2.0 * invocations) / 1e6 * SQS_PER_MILLION,
+            ),
+            (
+                "Lambda ingester",
+                ingester_s * INGESTER_GB * LAMBDA_GB_SECOND_X86
+                    + invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+            ),
+        ];
+        let downstream = Org {
+            name: "org trail",
+            users: 0,
+            events_per_day: t.events_per_day * kept,
+            busiest_region_share: 0.6,
+            streams: 40.0,
+            ad_hoc_queries_per_month: 100.0,
+            via_event_history: false,
+        };
+        lines.extend(monthly(&downstream, m));
+        lines
+    }
+
+    /// `deploy.monthly_cost_usd.org_trail` (identity scope) and `.org_trail_all`.
+    pub(crate) fn org_trail_figures(
+        results: &Path,
+        kept: f64,
+        ingest_events_per_s: f64,
+    ) -> anyhow::Result<Vec<Figure>> {
+        let m = measured(results)?;
+        let t = ORG_TRAIL;
+        Ok([
+            ("deploy.monthly_cost_usd.org_trail", kept, "identity"),
+            ("deploy.monthly_cost_usd.org_trail_all", 1.0, "all"),
+        ]
+        .into_iter()
+        .map(|(metric, kept, scope)| {
+            let lines = org_trail_monthly(&t, kept, ingest_events_per_s, &m);
+            let total: f64 = lines.iter().map(|(_, usd)| usd).sum();
+            let breakdown: Vec<String> =
+                lines.iter().map(|(what, usd)| format!("{what} ${usd:.2}")).collect();
+            Figure {
+                metric,
+                value: total,
+                unit: "USD/month",
+                goal: "report",
+                note: format!(
+                    "{} accounts, {} trail events/day in {} files/day, INGEST_SCOPE={scope} keeping {:.1}% (the generated organisation's mix; 19% of the real dataset's events); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; {}; ingester at {ingest_events_per_s:.0} events/s a core; from {}",
+                    t.accounts,
+                    t.events_per_day,
+                    t.files_per_day,
+                    kept * 100.0,
+                    breakdown.join(", "),
+                    m.sources
+                ),
+            }
+        })
+        .collect())
+    }
+
     pub(crate) fn figures(results: &Path) -> anyhow::Result<Vec<Figure>> {
         let m = measured(results)?;
         Ok([(SMALL, "deploy.monthly_cost_usd.small"), (LARGE, "deploy.monthly_cost_usd.large")]
@@ -385,6 +501,32 @@ pub(crate) mod cost {
                 export_events_per_s: 130_000.0,
                 sources: String::new(),
             }
+        }
+
+        #[test]
+        fn the_org_trail_bill_is_its_ingest_lines_plus_the_stack_for_what_it_keeps() {
+            let identity = org_trail_monthly(&ORG_TRAIL, 0.2, 100_000.0, &measured());
+            let all = org_trail_monthly(&ORG_TRAIL, 1.0, 100_000.0, &measured());
+            let total = |l: &[(&str, f64)]| l.iter().map(|(_, v)| v).sum::<f64>();
+            assert!(total(&all) > 3.0 * total(&identity), "{identity:?} {all:?}");
+            // Every trail file is fetched once: 1.44 million a day at $0.0004 per thousand.
+            let gets = identity[0].1;
+            assert!(
+                (gets - 1.44e6 * 30.4 / 1000.0 * 0.0004).abs() < 0.01,
+                "{gets}"
+            );
+            // The events table's writes are the kept events' (3 units each), nothing for the
+            // tracker's reads.
+            let writes = identity
+                .iter()
+                .find(|(w, _)| *w == "DynamoDB requests")
+                .unwrap()
+                .1;
+            let expected = 50e6 * 0.2 * 30.4 * 3.0 / 1e6 * 0.625;
+            assert!(
+                (writes - expected).abs() / expected < 0.05,
+                "{writes} vs {expected}"
+            );
         }
 
         #[test]

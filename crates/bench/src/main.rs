@@ -105,7 +105,12 @@ fn main() -> anyhow::Result<()> {
     }
     if ["all", "org"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
-        figures.extend(org::benchmark(&args.data, &generated, args.runs.min(3))?);
+        figures.extend(org::benchmark(
+            &args.data,
+            &generated,
+            args.runs.min(3),
+            &args.results,
+        )?);
     }
     if ["all", "reliability"].contains(&args.only.as_str()) {
         figures.extend(reliability::benchmark(

@@ -74,7 +74,12 @@ fn big_trail_file(data: &Path, generated: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-pub(crate) fn benchmark(data: &Path, generated: &Path, runs: usize) -> anyhow::Result<Vec<Figure>> {
+pub(crate) fn benchmark(
+    data: &Path,
+    generated: &Path,
+    runs: usize,
+    results: &Path,
+) -> anyhow::Result<Vec<Figure>> {
     let file = big_trail_file(data, generated)?;
     let compressed = std::fs::metadata(&file)?.len();
     let probe = sibling("iat-ingester-probe")?;
@@ -100,10 +105,11 @@ pub(crate) fn benchmark(data: &Path, generated: &Path, runs: usize) -> anyhow::R
     let records = last["records"].as_u64().unwrap_or(0);
     let stored = last["stored"].as_u64().unwrap_or(0);
     let kept = stored as f64 / records.max(1) as f64;
-    Ok(vec![
+    let rate = median(rates.clone());
+    let mut figures = vec![
         Figure {
             metric: "org.ingest_events_per_s",
-            value: median(rates.clone()),
+            value: rate,
             unit: "events/s",
             goal: ">= 100000",
             note: format!(
@@ -123,5 +129,7 @@ pub(crate) fn benchmark(data: &Path, generated: &Path, runs: usize) -> anyhow::R
                 rss.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
             ),
         },
-    ])
+    ];
+    figures.extend(crate::deploy::cost::org_trail_figures(results, kept, rate)?);
+    Ok(figures)
 }
