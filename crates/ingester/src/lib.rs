@@ -40,6 +40,8 @@ pub struct BatchReport {
     pub out_of_scope: u64,
     pub filtered: u64,
     pub quarantined: u64,
+    /// Messages not started because the invocation's time was nearly up (delivered again).
+    pub deferred: u64,
 }
 
 /// Why an object does not belong to the configured trail, if it does not.
@@ -68,15 +70,25 @@ fn misplaced(
 }
 
 /// Ingests the objects every message announces; a message whose body or objects fail is
-/// reported in [`BatchReport::failed`] and the rest go on.
+/// reported in [`BatchReport::failed`] and the rest go on. With `stop_at`, messages not yet
+/// started when it has passed are reported failed too (deferred: the queue delivers them
+/// again), so a batch of large files never runs into the function's timeout, which would
+/// deliver the whole batch again, again and again.
 pub async fn handle_messages(
     messages: &[Message],
     source: &dyn ObjectSource,
     store: &dyn EventStore,
     settings: &IngestSettings,
+    stop_at: Option<std::time::Instant>,
 ) -> BatchReport {
     let mut report = BatchReport::default();
     for m in messages {
+        if stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+            tracing::warn!(message_id = %m.id, "deferred: the invocation's time is nearly up");
+            report.deferred += 1;
+            report.failed.push(m.id.clone());
+            continue;
+        }
         let objects = match announced(&m.body) {
             Ok(o) => o,
             Err(reason) => {

@@ -52,7 +52,7 @@ async fn a_file_stores_its_in_scope_events_once_however_often_it_is_announced() 
     let source = source_with(&[(KEY, mixed())]);
     let store = MemoryEventStore::new();
     let settings = IngestSettings::default();
-    let r = handle_messages(&[s3_message("m1", KEY)], &source, &store, &settings).await;
+    let r = handle_messages(&[s3_message("m1", KEY)], &source, &store, &settings, None).await;
     assert!(r.failed.is_empty(), "{r:?}");
     // 8 records and one element that is not a record.
     assert_eq!(r.records, 9);
@@ -80,7 +80,7 @@ async fn a_file_stores_its_in_scope_events_once_however_often_it_is_announced() 
         assert!(names.iter().any(|x| x == n), "{n} not stored: {names:?}");
     }
     // The same file announced again, and by CloudTrail's own notification: nothing twice.
-    let again = handle_messages(&[s3_message("m2", KEY)], &source, &store, &settings).await;
+    let again = handle_messages(&[s3_message("m2", KEY)], &source, &store, &settings, None).await;
     assert_eq!((again.stored, again.duplicates), (0, 5));
     assert_eq!(store.stats().await.unwrap().events, 5);
 
@@ -89,7 +89,7 @@ async fn a_file_stores_its_in_scope_events_once_however_often_it_is_announced() 
         ..IngestSettings::default()
     };
     let wide = MemoryEventStore::new();
-    let r = handle_messages(&[s3_message("m3", KEY)], &source, &wide, &all).await;
+    let r = handle_messages(&[s3_message("m3", KEY)], &source, &wide, &all, None).await;
     assert_eq!((r.stored, r.out_of_scope, r.filtered), (7, 0, 1));
 }
 
@@ -113,6 +113,7 @@ async fn a_broken_file_fails_its_message_alone_after_storing_what_precedes_the_b
         &source,
         &store,
         &IngestSettings::default(),
+        None,
     )
     .await;
     assert_eq!(r.failed, vec!["broken", "missing", "garbage"]);
@@ -135,6 +136,7 @@ async fn digests_and_test_events_are_skipped_not_failed() {
         &source,
         &store,
         &IngestSettings::default(),
+        None,
     )
     .await;
     assert!(r.failed.is_empty(), "{r:?}");
@@ -173,6 +175,7 @@ async fn a_store_failure_fails_the_message() {
         &source,
         &Down,
         &IngestSettings::default(),
+        None,
     )
     .await;
     assert_eq!(r.failed, vec!["m"]);
@@ -186,13 +189,20 @@ async fn objects_of_another_bucket_or_organisation_fail_naming_the_setting() {
         expect_bucket: Some("the-real-trail".into()),
         ..IngestSettings::default()
     };
-    let r = handle_messages(&[s3_message("b", KEY)], &source, &store, &wrong_bucket).await;
+    let r = handle_messages(
+        &[s3_message("b", KEY)],
+        &source,
+        &store,
+        &wrong_bucket,
+        None,
+    )
+    .await;
     assert_eq!(r.failed, vec!["b"]);
     let wrong_org = IngestSettings {
         expect_org: Some("o-otherorg12".into()),
         ..IngestSettings::default()
     };
-    let r = handle_messages(&[s3_message("o", KEY)], &source, &store, &wrong_org).await;
+    let r = handle_messages(&[s3_message("o", KEY)], &source, &store, &wrong_org, None).await;
     assert_eq!(r.failed, vec!["o"]);
     assert_eq!(store.stats().await.unwrap().events, 0);
     let right = IngestSettings {
@@ -200,6 +210,26 @@ async fn objects_of_another_bucket_or_organisation_fail_naming_the_setting() {
         expect_org: Some("o-exampleorgid".into()),
         ..IngestSettings::default()
     };
-    let r = handle_messages(&[s3_message("r", KEY)], &source, &store, &right).await;
+    let r = handle_messages(&[s3_message("r", KEY)], &source, &store, &right, None).await;
     assert!(r.failed.is_empty() && r.stored == 5, "{r:?}");
+}
+
+#[tokio::test]
+async fn messages_not_started_before_the_stop_time_are_deferred_not_lost() {
+    let source = source_with(&[(KEY, mixed())]);
+    let store = MemoryEventStore::new();
+    let past = std::time::Instant::now();
+    let r = handle_messages(
+        &[s3_message("a", KEY), s3_message("b", KEY)],
+        &source,
+        &store,
+        &IngestSettings::default(),
+        Some(past),
+    )
+    .await;
+    assert_eq!(
+        (r.failed, r.deferred, r.files),
+        (vec!["a".to_owned(), "b".to_owned()], 2, 0)
+    );
+    assert_eq!(store.stats().await.unwrap().events, 0);
 }

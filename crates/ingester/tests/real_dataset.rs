@@ -48,8 +48,15 @@ async fn real_files_are_read_whole_and_the_identity_scope_keeps_every_alerting_e
         scope: IngestScope::All,
         ..IngestSettings::default()
     };
-    let r_all = handle_messages(&messages, &source, &all, &wide).await;
-    let r_id = handle_messages(&messages, &source, &identity, &IngestSettings::default()).await;
+    let r_all = handle_messages(&messages, &source, &all, &wide, None).await;
+    let r_id = handle_messages(
+        &messages,
+        &source,
+        &identity,
+        &IngestSettings::default(),
+        None,
+    )
+    .await;
     for r in [&r_all, &r_id] {
         assert!(r.failed.is_empty(), "{r:?}");
         assert_eq!(r.files, 55);

@@ -111,13 +111,29 @@ impl IngesterFunction {
 
     /// One SQS batch: `{"batchItemFailures": [{"itemIdentifier": …}]}` names the messages to
     /// deliver again. A payload that is not an SQS batch fails the whole invocation.
-    pub async fn handle(&self, event: Value) -> Result<Value, UnsupportedEvent> {
+    /// Messages not started `STOP_MARGIN` before the deadline are delivered again.
+    pub async fn handle(
+        &self,
+        event: Value,
+        time_left: std::time::Duration,
+    ) -> Result<Value, UnsupportedEvent> {
         let messages = sqs_messages(&event)?;
-        let report = handle_messages(&messages, &self.source, &self.store, &self.settings).await;
+        let stop_at = std::time::Instant::now() + time_left.saturating_sub(STOP_MARGIN);
+        let report = handle_messages(
+            &messages,
+            &self.source,
+            &self.store,
+            &self.settings,
+            Some(stop_at),
+        )
+        .await;
         log_report(&report, messages.len());
         Ok(batch_response(&report))
     }
 }
+
+/// How long before the deadline no new message is started: room for one large file.
+const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The messages of an SQS batch event.
 pub fn sqs_messages(event: &Value) -> Result<Vec<Message>, UnsupportedEvent> {
@@ -162,6 +178,7 @@ fn log_report(r: &BatchReport, messages: usize) {
     tracing::info!(
         messages,
         failed = r.failed.len(),
+        deferred = r.deferred,
         files = r.files,
         skipped_objects = r.skipped_objects,
         records = r.records,

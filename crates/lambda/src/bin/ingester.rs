@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = &IngesterFunction::new(settings, &sdk, path_style);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            function.handle(event.payload).await.inspect_err(|e| {
+            let left = iat_lambda::time_left(event.context.deadline, chrono::Utc::now());
+            function.handle(event.payload, left).await.inspect_err(|e| {
                 tracing::error!(error = %e, error_type = "UnsupportedEvent", "invocation failed");
             })
         },
