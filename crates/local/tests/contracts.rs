@@ -98,11 +98,35 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
         );
         w.finish().unwrap();
     }
-    let mode: String = rusqlite::Connection::open(&path)
-        .unwrap()
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    // A load into an empty table builds the secondary indexes at its end: all are there, and
+    // the time-ordered reads use one.
+    let indexes = |c: &rusqlite::Connection| -> Vec<String> {
+        let mut st = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        indexes(&raw),
+        ["events_by_actor", "events_by_name", "events_by_time_id"]
+    );
+    // A load that stopped before building them (a crash): opening the file builds them.
+    raw.execute_batch("DROP INDEX events_by_actor; DROP INDEX events_by_name;")
+        .unwrap();
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(
+        indexes(&raw),
+        ["events_by_actor", "events_by_name", "events_by_time_id"]
+    );
+    drop(raw);
     assert_eq!(
         store.query(&EventQuery::default()).await.unwrap().len(),
         250

@@ -5,6 +5,10 @@ use iat_core::ports::{PutOutcome, Quarantined};
 use rusqlite::Connection;
 
 use super::events::{insert_events_refs, insert_quarantined};
+use super::schema::{DROP_EVENT_INDEXES, EVENT_INDEXES};
+
+/// Page cache (KiB) while the indexes of a bulk load are built.
+const INDEX_BUILD_CACHE_KIB: i64 = 32 * 1024;
 use super::{Result, SqliteStore, db_err};
 
 impl SqliteStore {
@@ -23,11 +27,22 @@ impl SqliteStore {
         // A reader holding the file makes a commit wait; a bulk load waits longer than a query.
         conn.busy_timeout(std::time::Duration::from_secs(120))
             .map_err(db_err("bulk load"))?;
+        // Into an empty table, the secondary indexes are built once at the end (sorted, page
+        // by page) rather than entry by entry; the unique id index stays, for deduplication.
+        // Should the load stop early, opening the file creates them again.
+        let empty: bool = conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get(0))
+            .map_err(db_err("bulk load"))?;
+        if empty {
+            conn.execute_batch(DROP_EVENT_INDEXES)
+                .map_err(db_err("bulk load"))?;
+        }
         Ok(BulkWriter {
             conn,
             pending: 0,
             commit_every: commit_every.max(1),
             active: true,
+            rebuild_indexes: empty,
         })
     }
 }
@@ -45,6 +60,8 @@ pub struct BulkWriter<'a> {
     commit_every: usize,
     /// Not yet finished: the journal mode is still the bulk one.
     active: bool,
+    /// The secondary indexes were dropped for the load and are built when it finishes.
+    rebuild_indexes: bool,
 }
 
 impl BulkWriter<'_> {
@@ -93,6 +110,24 @@ impl BulkWriter<'_> {
 
     fn complete(&mut self) -> Result<()> {
         self.commit()?;
+        if std::mem::take(&mut self.rebuild_indexes) {
+            // The index sorts spill to temporary files past the page cache; a smaller cache
+            // while they run keeps the load's peak memory where the inserts had it.
+            let cache: i64 = self
+                .conn
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .map_err(db_err("bulk load"))?;
+            let built = self
+                .conn
+                .execute_batch(&format!(
+                    "PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB}; {EVENT_INDEXES}"
+                ))
+                .map_err(db_err("bulk load: build indexes"));
+            self.conn
+                .pragma_update(None, "cache_size", cache)
+                .map_err(db_err("bulk load"))?;
+            built?;
+        }
         if std::mem::take(&mut self.active) {
             self.conn
                 .busy_timeout(std::time::Duration::from_secs(10))
