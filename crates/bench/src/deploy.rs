@@ -425,6 +425,16 @@ pub(crate) mod cost {
         lines
     }
 
+    /// A bill's total and its lines as text.
+    fn bill(lines: &[(&str, f64)]) -> (f64, String) {
+        let total = lines.iter().map(|(_, usd)| usd).sum();
+        let text: Vec<String> = lines
+            .iter()
+            .map(|(what, usd)| format!("{what} ${usd:.2}"))
+            .collect();
+        (total, text.join(", "))
+    }
+
     /// `deploy.monthly_cost_usd.org_trail` (identity scope) and `.org_trail_all`.
     pub(crate) fn org_trail_figures(
         results: &Path,
@@ -439,10 +449,8 @@ pub(crate) mod cost {
         ]
         .into_iter()
         .map(|(metric, kept, scope)| {
-            let lines = org_trail_monthly(&t, kept, ingest_events_per_s, &m);
-            let total: f64 = lines.iter().map(|(_, usd)| usd).sum();
-            let breakdown: Vec<String> =
-                lines.iter().map(|(what, usd)| format!("{what} ${usd:.2}")).collect();
+            let (total, breakdown) =
+                bill(&org_trail_monthly(&t, kept, ingest_events_per_s, &m));
             Figure {
                 metric,
                 value: total,
@@ -454,7 +462,7 @@ pub(crate) mod cost {
                     t.events_per_day,
                     t.files_per_day,
                     kept * 100.0,
-                    breakdown.join(", "),
+                    breakdown,
                     m.sources
                 ),
             }
@@ -467,11 +475,8 @@ pub(crate) mod cost {
         Ok([(SMALL, "deploy.monthly_cost_usd.small"), (LARGE, "deploy.monthly_cost_usd.large")]
             .into_iter()
             .map(|(org, metric)| {
-                let lines = monthly(&org, &m);
-                let total: f64 = lines.iter().map(|(_, usd)| usd).sum();
+                let (total, breakdown) = bill(&monthly(&org, &m));
                 let goal = if org.name == "small" { "Python tool: $0-3" } else { "Python tool: $22-70" };
-                let breakdown: Vec<String> =
-                    lines.iter().map(|(what, usd)| format!("{what} ${usd:.2}")).collect();
                 Figure {
                     metric,
                     value: total,
@@ -481,7 +486,7 @@ pub(crate) mod cost {
                         "{} users, {} events/day; steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices, real-time alerts off; {}; from {}",
                         org.users,
                         org.events_per_day,
-                        breakdown.join(", "),
+                        breakdown,
                         m.sources
                     ),
                 }
