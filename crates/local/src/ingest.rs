@@ -16,6 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
 use iat_core::ports::Quarantined;
+use iat_core::scope::IngestScope;
 use iat_core::{ActivityEvent, Error, NoiseFilter, RecordLimits, Triage, triage};
 use serde::Serialize;
 
@@ -33,6 +34,9 @@ pub struct IngestOptions {
     pub batch_size: usize,
     /// Parser threads; 0 picks one less than the cores (at least one).
     pub threads: usize,
+    /// Which events are stored (every one by default; `identity` as the organisation-trail
+    /// ingester keeps them).
+    pub scope: IngestScope,
 }
 
 impl Default for IngestOptions {
@@ -42,6 +46,7 @@ impl Default for IngestOptions {
             limits: RecordLimits::default(),
             batch_size: 512,
             threads: 0,
+            scope: IngestScope::All,
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct IngestSummary {
     pub duplicates: u64,
     /// Events dropped as noise, by reason.
     pub filtered: BTreeMap<&'static str, u64>,
+    /// Events outside the ingest scope (not stored).
+    pub out_of_scope: u64,
     /// Records that are not usable events (kept in quarantine).
     pub malformed: u64,
     /// Records over the size limit (kept in quarantine, included in `malformed`).
@@ -113,6 +120,7 @@ struct Batch {
     rejects: Vec<(Quarantined, bool)>,
     records: u64,
     filtered: BTreeMap<&'static str, u64>,
+    out_of_scope: u64,
     unknown_version: u64,
     files_done: Vec<FileOutcome>,
 }
@@ -282,7 +290,11 @@ fn take_item(origin: &str, item: logfiles::Item, options: &IngestOptions, batch:
             match triage(text, &options.limits, &options.filter, at) {
                 Triage::Keep(n) => {
                     batch.unknown_version += u64::from(n.unknown_version);
-                    batch.events.push(n.event);
+                    if options.scope.keeps(&n.event) {
+                        batch.events.push(n.event);
+                    } else {
+                        batch.out_of_scope += 1;
+                    }
                 }
                 Triage::Noise(n, reason) => {
                     batch.unknown_version += u64::from(n.unknown_version);
@@ -384,6 +396,7 @@ fn write_all(
         summary.duplicates += put.duplicates as u64;
         summary.records += b.records;
         summary.unknown_version += b.unknown_version;
+        summary.out_of_scope += b.out_of_scope;
         for (k, v) in b.filtered {
             *summary.filtered.entry(k).or_default() += v;
         }

@@ -513,3 +513,36 @@ fn a_large_file_split_across_threads_stores_what_one_thread_stores() {
     assert_eq!(*records, *stored + *duplicates + *malformed);
     assert_eq!(results[0], results[1]);
 }
+
+#[test]
+fn the_identity_scope_stores_what_the_rules_read_and_counts_the_rest() {
+    use iat_core::contract::records::RecordSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut text = String::new();
+    for i in 0..30 {
+        let (source, name) = match i % 3 {
+            0 => ("iam.amazonaws.com", "CreateUser"),
+            1 => ("ec2.amazonaws.com", "DescribeInstances"),
+            _ => ("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress"),
+        };
+        text.push_str(
+            &RecordSpec::new(&format!("scope-{i}"), t0)
+                .name(source, name)
+                .json(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let options = IngestOptions {
+        scope: iat_core::scope::IngestScope::Identity,
+        ..IngestOptions::default()
+    };
+    let s = ingest(std::slice::from_ref(&path), &store, &options, &mut |_| {}).unwrap();
+    assert_eq!((s.records, s.stored, s.out_of_scope), (30, 20, 10), "{s:?}");
+    let all = SqliteStore::in_memory().unwrap();
+    let s = run(&[path], &all);
+    assert_eq!((s.stored, s.out_of_scope), (30, 0), "{s:?}");
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use iat_core::scope::IngestScope;
 use iat_core::{NoiseFilter, RecordLimits};
 use iat_local::SqliteStore;
 use iat_local::ingest::{IngestOptions, IngestSummary, Progress, ingest};
@@ -36,6 +37,17 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 
+    /// Which events to store: `all`, or `identity` (IAM, STS, console sign-in, Identity Center,
+    /// Organizations and CloudTrail events, denied and root calls, and every event a rule
+    /// names), as the deployed organisation-trail ingester keeps them.
+    #[arg(
+        long,
+        env = "INGEST_SCOPE",
+        default_value = "all",
+        value_name = "SCOPE"
+    )]
+    pub scope: IngestScope,
+
     /// Summary format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
@@ -61,6 +73,7 @@ impl IngestArgs {
                 max_record_bytes: self.max_record_bytes,
             },
             threads: self.threads,
+            scope: self.scope,
             ..Default::default()
         })
     }
@@ -157,6 +170,15 @@ pub(crate) fn print_summary(
             "  (already stored; not stored again)".to_owned(),
         ),
         ("filtered", s.filtered_total(), filtered),
+        (
+            "out of scope",
+            s.out_of_scope,
+            if s.out_of_scope > 0 {
+                "  (outside --scope; not stored)".to_owned()
+            } else {
+                String::new()
+            },
+        ),
         (
             "malformed",
             s.malformed,
