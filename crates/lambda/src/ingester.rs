@@ -111,14 +111,14 @@ impl IngesterFunction {
 
     /// One SQS batch: `{"batchItemFailures": [{"itemIdentifier": …}]}` names the messages to
     /// deliver again. A payload that is not an SQS batch fails the whole invocation.
-    /// Messages not started `STOP_MARGIN` before the deadline are delivered again.
+    /// Messages not started [`stop_margin`] before the deadline are delivered again.
     pub async fn handle(
         &self,
         event: Value,
         time_left: std::time::Duration,
     ) -> Result<Value, UnsupportedEvent> {
         let messages = sqs_messages(&event)?;
-        let stop_at = std::time::Instant::now() + time_left.saturating_sub(STOP_MARGIN);
+        let stop_at = std::time::Instant::now() + time_left.saturating_sub(stop_margin(time_left));
         let report = handle_messages(
             &messages,
             &self.source,
@@ -132,8 +132,11 @@ impl IngesterFunction {
     }
 }
 
-/// How long before the deadline no new message is started: room for one large file.
-const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long before the deadline no new message is started: room for one large file (two
+/// minutes), but never more than a third of the invocation, so a short timeout still works.
+pub fn stop_margin(time_left: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(120).min(time_left / 3)
+}
 
 /// The messages of an SQS batch event.
 pub fn sqs_messages(event: &Value) -> Result<Vec<Message>, UnsupportedEvent> {
@@ -250,6 +253,23 @@ mod tests {
             let e = settings(&vars).unwrap_err().to_string();
             assert!(e.contains(name), "{e}");
         }
+    }
+
+    #[test]
+    fn the_stop_margin_leaves_room_for_a_file_and_for_work() {
+        use std::time::Duration;
+        assert_eq!(
+            stop_margin(Duration::from_secs(300)),
+            Duration::from_secs(100)
+        );
+        assert_eq!(
+            stop_margin(Duration::from_secs(900)),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            stop_margin(Duration::from_secs(30)),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
