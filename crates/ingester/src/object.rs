@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use iat_core::ports::{EventStore, ObjectSource, Quarantined};
 use iat_core::scope::IngestScope;
-use iat_core::{ActivityEvent, NoiseFilter, RecordLimits, Triage, triage};
-use iat_logfiles::{Item, ReadLimits};
+use iat_core::{ActivityEvent, NoiseFilter, RecordLimits, Triage};
+use iat_logfiles::ReadLimits;
 
 use crate::notification::ObjectRef;
 
@@ -211,28 +211,13 @@ fn parse(
             return;
         }
         batch.records += 1;
-        match item {
-            Item::Record { index, text } => {
-                match triage(text, &limits, &settings.filter, || {
-                    format!("{name}#{index}")
-                }) {
-                    Triage::Keep(n) if settings.scope.keeps(&n.event) => batch.events.push(n.event),
-                    Triage::Keep(_) => batch.out_of_scope += 1,
-                    Triage::Noise(..) => batch.filtered += 1,
-                    Triage::Refused { quarantined, .. } => {
-                        tracing::warn!(file = name, record = index, error = %quarantined.reason, "record skipped");
-                        batch.rejects.push(quarantined);
-                    }
-                }
-            }
-            Item::Malformed { index, reason, raw } => {
-                tracing::warn!(file = name, record = index, %reason, "record skipped");
-                batch.rejects.push(Quarantined {
-                    origin: format!("{name}#{index}"),
-                    event_id: None,
-                    reason,
-                    raw,
-                });
+        match iat_logfiles::triage_item(name, item, &limits, &settings.filter) {
+            (_, Triage::Keep(n)) if settings.scope.keeps(&n.event) => batch.events.push(n.event),
+            (_, Triage::Keep(_)) => batch.out_of_scope += 1,
+            (_, Triage::Noise(..)) => batch.filtered += 1,
+            (index, Triage::Refused { quarantined, .. }) => {
+                tracing::warn!(file = name, record = index, event_id = quarantined.event_id.as_deref().unwrap_or("-"), error = %quarantined.reason, "record skipped");
+                batch.rejects.push(quarantined);
             }
         }
         if batch.events.len() + batch.rejects.len() >= settings.batch_size

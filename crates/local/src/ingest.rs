@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use iat_core::ports::Quarantined;
 use iat_core::scope::IngestScope;
-use iat_core::{ActivityEvent, Error, NoiseFilter, RecordLimits, Triage, triage};
+use iat_core::{ActivityEvent, Error, NoiseFilter, RecordLimits, Triage};
 use serde::Serialize;
 
 use crate::SqliteStore;
@@ -284,42 +284,26 @@ fn take_chunk(
 /// Normalises and filters one record into `batch` (or quarantines it).
 fn take_item(origin: &str, item: logfiles::Item, options: &IngestOptions, batch: &mut Batch) {
     batch.records += 1;
-    match item {
-        Item::Record { index, text } => {
-            let at = || format!("{origin}#{index}");
-            match triage(text, &options.limits, &options.filter, at) {
-                Triage::Keep(n) => {
-                    batch.unknown_version += u64::from(n.unknown_version);
-                    if options.scope.keeps(&n.event) {
-                        batch.events.push(n.event);
-                    } else {
-                        batch.out_of_scope += 1;
-                    }
-                }
-                Triage::Noise(n, reason) => {
-                    batch.unknown_version += u64::from(n.unknown_version);
-                    *batch.filtered.entry(reason.as_str()).or_default() += 1;
-                }
-                Triage::Refused {
-                    quarantined,
-                    oversized,
-                } => {
-                    tracing::warn!(file = %origin, record = index, event_id = quarantined.event_id.as_deref().unwrap_or("-"), error = %quarantined.reason, "record skipped");
-                    batch.rejects.push((quarantined, oversized));
-                }
+    let (index, sorted) = logfiles::triage_item(origin, item, &options.limits, &options.filter);
+    match sorted {
+        Triage::Keep(n) => {
+            batch.unknown_version += u64::from(n.unknown_version);
+            if options.scope.keeps(&n.event) {
+                batch.events.push(n.event);
+            } else {
+                batch.out_of_scope += 1;
             }
         }
-        Item::Malformed { index, reason, raw } => {
-            tracing::warn!(file = %origin, record = index, %reason, "record skipped");
-            batch.rejects.push((
-                Quarantined {
-                    origin: format!("{origin}#{index}"),
-                    event_id: None,
-                    reason,
-                    raw,
-                },
-                false,
-            ));
+        Triage::Noise(n, reason) => {
+            batch.unknown_version += u64::from(n.unknown_version);
+            *batch.filtered.entry(reason.as_str()).or_default() += 1;
+        }
+        Triage::Refused {
+            quarantined,
+            oversized,
+        } => {
+            tracing::warn!(file = %origin, record = index, event_id = quarantined.event_id.as_deref().unwrap_or("-"), error = %quarantined.reason, "record skipped");
+            batch.rejects.push((quarantined, oversized));
         }
     }
 }

@@ -105,6 +105,48 @@ pub struct FileOutcome {
     pub utf8_repaired: bool,
 }
 
+impl FileOutcome {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            format: None,
+            bytes: 0,
+            items: 0,
+            error: None,
+            utf8_repaired: false,
+        }
+    }
+}
+
+/// One item read from `origin`, normalised and filtered as [`iat_core::triage`] does, with its
+/// record number; an item that is not a record is refused like a record that does not
+/// normalise, with its text to quarantine. What `iat ingest` and the trail ingester share.
+pub fn triage_item(
+    origin: &str,
+    item: Item,
+    limits: &iat_core::RecordLimits,
+    filter: &iat_core::NoiseFilter,
+) -> (usize, iat_core::Triage) {
+    match item {
+        Item::Record { index, text } => (
+            index,
+            iat_core::triage(text, limits, filter, || format!("{origin}#{index}")),
+        ),
+        Item::Malformed { index, reason, raw } => (
+            index,
+            iat_core::Triage::Refused {
+                quarantined: iat_core::ports::Quarantined {
+                    origin: format!("{origin}#{index}"),
+                    event_id: None,
+                    reason,
+                    raw,
+                },
+                oversized: false,
+            },
+        ),
+    }
+}
+
 /// Files found below the inputs, and inputs that could not be used.
 #[derive(Debug, Default)]
 pub struct Discovery {
@@ -189,14 +231,7 @@ pub fn read_file_with_limit(
 
 /// [`read_file`] within `limits`.
 pub fn read_file_with(path: &Path, limits: &ReadLimits, each: &mut dyn FnMut(Item)) -> FileOutcome {
-    let mut out = FileOutcome {
-        path: path.to_owned(),
-        format: None,
-        bytes: 0,
-        items: 0,
-        error: None,
-        utf8_repaired: false,
-    };
+    let mut out = FileOutcome::new(path.to_owned());
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -218,14 +253,7 @@ pub fn read_stream(
     limits: &ReadLimits,
     each: &mut dyn FnMut(Item),
 ) -> FileOutcome {
-    let mut out = FileOutcome {
-        path: PathBuf::from(name),
-        format: None,
-        bytes: 0,
-        items: 0,
-        error: None,
-        utf8_repaired: false,
-    };
+    let mut out = FileOutcome::new(PathBuf::from(name));
     let mut counted = Counted {
         inner: stream,
         read: 0,
