@@ -34,12 +34,8 @@ pub struct BatchReport {
     pub files: u64,
     /// Objects announced that are not trail event files (digests, Insights, other objects).
     pub skipped_objects: u64,
-    pub records: u64,
-    pub stored: u64,
-    pub duplicates: u64,
-    pub out_of_scope: u64,
-    pub filtered: u64,
-    pub quarantined: u64,
+    /// The files ingested whole, added up.
+    pub totals: FileReport,
     /// Messages not started because the invocation's time was nearly up (delivered again).
     pub deferred: u64,
 }
@@ -114,12 +110,7 @@ pub async fn handle_messages(
             match result {
                 Ok(f) => {
                     report.files += 1;
-                    report.records += f.records;
-                    report.stored += f.stored;
-                    report.duplicates += f.duplicates;
-                    report.out_of_scope += f.out_of_scope;
-                    report.filtered += f.filtered;
-                    report.quarantined += f.quarantined;
+                    report.totals.add(&f);
                 }
                 Err(e) => {
                     tracing::error!(message_id = %m.id, bucket = %obj.bucket, key = %obj.key, error = %e, "file not ingested; the message will be delivered again");

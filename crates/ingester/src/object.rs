@@ -60,6 +60,19 @@ pub struct FileReport {
     pub quarantined: u64,
 }
 
+impl FileReport {
+    /// Adds another file's counts to these.
+    pub fn add(&mut self, other: &FileReport) {
+        self.bytes += other.bytes;
+        self.records += other.records;
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.out_of_scope += other.out_of_scope;
+        self.filtered += other.filtered;
+        self.quarantined += other.quarantined;
+    }
+}
+
 /// Why a file was not ingested whole.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

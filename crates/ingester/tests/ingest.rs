@@ -55,12 +55,17 @@ async fn a_file_stores_its_in_scope_events_once_however_often_it_is_announced() 
     let r = handle_messages(&[s3_message("m1", KEY)], &source, &store, &settings, None).await;
     assert!(r.failed.is_empty(), "{r:?}");
     // 8 records and one element that is not a record.
-    assert_eq!(r.records, 9);
+    assert_eq!(r.totals.records, 9);
     // CreateUser, GetCallerIdentity, the SCP-denied CreateBucket, root's ListBuckets, the
     // security-group change; not DescribeInstances or ListFunctions (out of scope), nor the
     // service-linked role's call (noise).
     assert_eq!(
-        (r.stored, r.out_of_scope, r.filtered, r.quarantined),
+        (
+            r.totals.stored,
+            r.totals.out_of_scope,
+            r.totals.filtered,
+            r.totals.quarantined
+        ),
         (5, 2, 1, 1)
     );
     let names: Vec<String> = store
@@ -81,7 +86,7 @@ async fn a_file_stores_its_in_scope_events_once_however_often_it_is_announced() 
     }
     // The same file announced again, and by CloudTrail's own notification: nothing twice.
     let again = handle_messages(&[s3_message("m2", KEY)], &source, &store, &settings, None).await;
-    assert_eq!((again.stored, again.duplicates), (0, 5));
+    assert_eq!((again.totals.stored, again.totals.duplicates), (0, 5));
     assert_eq!(store.stats().await.unwrap().events, 5);
 
     let all = IngestSettings {
@@ -90,7 +95,10 @@ async fn a_file_stores_its_in_scope_events_once_however_often_it_is_announced() 
     };
     let wide = MemoryEventStore::new();
     let r = handle_messages(&[s3_message("m3", KEY)], &source, &wide, &all, None).await;
-    assert_eq!((r.stored, r.out_of_scope, r.filtered), (7, 0, 1));
+    assert_eq!(
+        (r.totals.stored, r.totals.out_of_scope, r.totals.filtered),
+        (7, 0, 1)
+    );
 }
 
 #[tokio::test]
@@ -211,7 +219,7 @@ async fn objects_of_another_bucket_or_organisation_fail_naming_the_setting() {
         ..IngestSettings::default()
     };
     let r = handle_messages(&[s3_message("r", KEY)], &source, &store, &right, None).await;
-    assert!(r.failed.is_empty() && r.stored == 5, "{r:?}");
+    assert!(r.failed.is_empty() && r.totals.stored == 5, "{r:?}");
 }
 
 #[tokio::test]

@@ -60,21 +60,28 @@ async fn real_files_are_read_whole_and_the_identity_scope_keeps_every_alerting_e
     for r in [&r_all, &r_id] {
         assert!(r.failed.is_empty(), "{r:?}");
         assert_eq!(r.files, 55);
-        assert_eq!(r.records, 2_900, "{r:?}");
+        assert_eq!(r.totals.records, 2_900, "{r:?}");
         assert_eq!(
-            r.stored + r.duplicates + r.out_of_scope + r.filtered + r.quarantined,
-            r.records,
+            r.totals.stored
+                + r.totals.duplicates
+                + r.totals.out_of_scope
+                + r.totals.filtered
+                + r.totals.quarantined,
+            r.totals.records,
             "{r:?}"
         );
     }
-    assert_eq!(r_all.out_of_scope, 0);
+    assert_eq!(r_all.totals.out_of_scope, 0);
     // The attack simulation's identity activity is kept; its background reads mostly are not.
-    assert!(r_id.stored > 0 && r_id.out_of_scope > 0, "{r_id:?}");
+    assert!(
+        r_id.totals.stored > 0 && r_id.totals.out_of_scope > 0,
+        "{r_id:?}"
+    );
     eprintln!(
         "identity scope kept {} of {} stored events ({:.0}%)",
-        r_id.stored,
-        r_all.stored,
-        100.0 * r_id.stored as f64 / r_all.stored as f64
+        r_id.totals.stored,
+        r_all.totals.stored,
+        100.0 * r_id.totals.stored as f64 / r_all.totals.stored as f64
     );
 
     let everything = all.query(&EventQuery::default()).await.unwrap();

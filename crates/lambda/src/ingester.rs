@@ -184,12 +184,12 @@ fn log_report(r: &BatchReport, messages: usize) {
         deferred = r.deferred,
         files = r.files,
         skipped_objects = r.skipped_objects,
-        records = r.records,
-        stored = r.stored,
-        duplicates = r.duplicates,
-        out_of_scope = r.out_of_scope,
-        filtered = r.filtered,
-        quarantined = r.quarantined,
+        records = r.totals.records,
+        stored = r.totals.stored,
+        duplicates = r.totals.duplicates,
+        out_of_scope = r.totals.out_of_scope,
+        filtered = r.totals.filtered,
+        quarantined = r.totals.quarantined,
         "batch done"
     );
 }
