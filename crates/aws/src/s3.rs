@@ -193,13 +193,9 @@ impl S3ObjectSource {
             Some(format!("s3://{bucket}/{key}")),
             err,
         );
-        if denied {
-            e = Error::backend(
-                BACKEND,
-                operation,
-                format!(
-                    "{e}; the reading role needs s3:GetObject on the trail's keys in the bucket's policy and, for an SSE-KMS trail, kms:Decrypt in the trail key's policy (make trail-policy prints both)"
-                ),
+        if denied && let Error::Backend { message, .. } = &mut e {
+            message.push_str(
+                "; the reading role needs s3:GetObject on the trail's keys in the bucket's policy and, for an SSE-KMS trail, kms:Decrypt in the trail key's policy (make trail-policy prints both)",
             );
         }
         e

@@ -6,10 +6,10 @@ use rusqlite::Connection;
 
 use super::events::{insert_events_refs, insert_quarantined};
 use super::schema::{DROP_EVENT_INDEXES, EVENT_INDEXES};
+use super::{Result, SqliteStore, db_err};
 
 /// Page cache (KiB) while the indexes of a bulk load are built.
 const INDEX_BUILD_CACHE_KIB: i64 = 32 * 1024;
-use super::{Result, SqliteStore, db_err};
 
 impl SqliteStore {
     /// A writer for bulk loads that keeps one transaction open across many puts, committing
@@ -29,7 +29,8 @@ impl SqliteStore {
             .map_err(db_err("bulk load"))?;
         // Into an empty table, the secondary indexes are built once at the end (sorted, page
         // by page) rather than entry by entry; the unique id index stays, for deduplication.
-        // Should the load stop early, opening the file creates them again.
+        // Should the load stop early, opening the file creates them again (as does opening it
+        // while the load runs, between two of its commits: the load then goes on, slower).
         let empty: bool = conn
             .query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get(0))
             .map_err(db_err("bulk load"))?;
