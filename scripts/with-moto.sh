@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs a command with a moto server (AWS emulator) on a free 127.0.0.1 port, then stops it.
 #
-# Installs the pinned moto, pyarrow and sqlglot into .tools/ when missing. The command sees:
+# Installs the pinned moto, pyarrow, sqlglot and duckdb into .tools/ when missing. The command sees:
 #   IAT_TEST_MOTO_ENDPOINT   the server's URL
-#   IAT_TEST_PYTHON          a Python with pyarrow (an independent Parquet reader) and sqlglot
+#   IAT_TEST_PYTHON          a Python with pyarrow (an independent Parquet reader), sqlglot (Trino
+#                            parsing and translation) and duckdb (runs translated SQL)
 #   IAT_REQUIRE_EMULATORS=1  the command runs with emulators (tests needing one are #[ignore]d otherwise)
 #   AWS_* test credentials and region, so the AWS SDK never looks for real ones.
 set -euo pipefail
@@ -11,6 +12,7 @@ set -euo pipefail
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 PYARROW_VERSION="26.0.1"
 SQLGLOT_VERSION="30.30.0"
+DUCKDB_VERSION="2.0.1"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 venv="$tools/venv"
@@ -18,15 +20,15 @@ mkdir -p "$tools"
 
 have_tools() {
   [ -x "$venv/bin/moto_server" ] &&
-    "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(not (m.version('moto') == '$MOTO_VERSION' and m.version('pyarrow') == '$PYARROW_VERSION' and m.version('sqlglot') == '$SQLGLOT_VERSION'))" 2>/dev/null
+    "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(not (m.version('moto') == '$MOTO_VERSION' and m.version('pyarrow') == '$PYARROW_VERSION' and m.version('sqlglot') == '$SQLGLOT_VERSION' and m.version('duckdb') == '$DUCKDB_VERSION'))" 2>/dev/null
 }
 
 if ! have_tools; then
-  echo "installing moto[server]==$MOTO_VERSION pyarrow==$PYARROW_VERSION sqlglot==$SQLGLOT_VERSION into $venv" >&2
+  echo "installing moto[server]==$MOTO_VERSION pyarrow==$PYARROW_VERSION sqlglot==$SQLGLOT_VERSION duckdb==$DUCKDB_VERSION into $venv" >&2
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "moto[server]==$MOTO_VERSION" "pyarrow==$PYARROW_VERSION" "sqlglot==$SQLGLOT_VERSION"
+    "moto[server]==$MOTO_VERSION" "pyarrow==$PYARROW_VERSION" "sqlglot==$SQLGLOT_VERSION" "duckdb==$DUCKDB_VERSION"
 fi
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -6,3 +6,4 @@ mod collect;
 mod demo;
 mod lake;
 mod scenarios;
+mod trail_sql;

@@ -79,6 +79,17 @@ pub enum DenyKind {
     Unknown,
 }
 
+impl DenyKind {
+    /// The snake_case name used in storage and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyKind::Explicit => "explicit",
+            DenyKind::Implicit => "implicit",
+            DenyKind::Unknown => "unknown",
+        }
+    }
+}
+
 /// Phrases of AWS's access-denied messages, lowercase, and what they mean. The first match wins,
 /// so more specific phrases come first.
 const PHRASES: &[(&str, DenialLayer, DenyKind)] = &[
@@ -173,6 +184,17 @@ const DENIED_CODES: &[&str] = &[
     "NotAuthorizedException",
     "InsufficientPermissionsException",
 ];
+
+/// The access-denied error codes (matched case-insensitively, after a `Client.` or `Server.`
+/// prefix), for engines that classify in SQL (the Athena table over the raw trail).
+pub fn denied_codes() -> &'static [&'static str] {
+    DENIED_CODES
+}
+
+/// The message phrases, lowercase, in the order they are tried, with what each means.
+pub fn message_phrases() -> &'static [(&'static str, DenialLayer, DenyKind)] {
+    PHRASES
+}
 
 /// True when `code` is one of the access-denied family of error codes, for any service.
 pub fn is_denied_code(code: &str) -> bool {

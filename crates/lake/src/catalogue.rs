@@ -227,6 +227,16 @@ impl Query {
 
     /// The SQL with parameters filled in from `values` (then defaults).
     pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, CatalogueError> {
+        self.render_dates(values, "%Y-%m-%d")
+    }
+
+    /// [`Query::render`], writing date parameters (given as `YYYY-MM-DD`) in `format`: the
+    /// raw trail's `day` partition is `YYYY/MM/DD`.
+    pub fn render_dates(
+        &self,
+        values: &BTreeMap<String, String>,
+        format: &str,
+    ) -> Result<String, CatalogueError> {
         let mut sql = self.sql.clone();
         for p in &self.params {
             let bad = |reason: String| CatalogueError::BadParameter {
@@ -239,11 +249,10 @@ impl Query {
                 .or(p.default.as_ref())
                 .ok_or_else(|| bad("is required".into()))?;
             let literal = match p.kind {
-                ParamKind::Date => {
-                    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                        .map_err(|_| bad(format!("{v:?} is not a date (YYYY-MM-DD)")))?;
-                    v.clone()
-                }
+                ParamKind::Date => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map_err(|_| bad(format!("{v:?} is not a date (YYYY-MM-DD)")))?
+                    .format(format)
+                    .to_string(),
                 ParamKind::Int => {
                     v.parse::<i64>()
                         .map_err(|_| bad(format!("{v:?} is not a whole number")))?;

@@ -6,7 +6,8 @@
 //!   order, row groups sized for Athena);
 //! - [`layout`]: object keys, `<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`;
 //! - [`catalogue`]: the queries of `queries/*.sql`, their headers and parameters;
-//! - [`report`]: the weekly denied-calls report made from three queries' rows.
+//! - [`report`]: the weekly denied-calls report made from three queries' rows;
+//! - [`trail`]: Athena over the organisation trail's raw files, and the catalogue run on it.
 //!
 //! The decision to know: `dt` is a partition, not a column in the files. Every query filters on
 //! it, so Athena and DataFusion read only the days asked for.
@@ -15,6 +16,7 @@ pub mod catalogue;
 pub mod layout;
 pub mod report;
 pub mod schema;
+pub mod trail;
 pub mod writer;
 
 pub use catalogue::{Query, QueryCatalogue};

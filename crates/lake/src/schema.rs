@@ -224,11 +224,7 @@ pub fn to_batch(events: &[ActivityEvent]) -> RecordBatch {
                         "invoked_by" => p.invoked_by.as_deref(),
                         "error_code" => e.error_code.as_deref(),
                         "denial_layer" => denial.map(|x| x.layer.as_str()),
-                        "deny_kind" => denial.map(|x| match x.kind {
-                            iat_core::DenyKind::Explicit => "explicit",
-                            iat_core::DenyKind::Implicit => "implicit",
-                            iat_core::DenyKind::Unknown => "unknown",
-                        }),
+                        "deny_kind" => denial.map(|x| x.kind.as_str()),
                         "console_login" => login.map(|l| match &l.outcome {
                             iat_core::ConsoleLoginOutcome::Success => "Success",
                             iat_core::ConsoleLoginOutcome::Failure => "Failure",
