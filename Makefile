@@ -71,8 +71,12 @@ destroy: ## Delete the stack (asks first; the tables and the bucket are kept)
 Q ?= daily_summary
 DAYS ?= 7
 FORMAT ?= table
-run-query: ## Run a catalogue query: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv] [IAT_LAKE=dir] [ATHENA=1 for the stack's]
-ifdef ATHENA
+run-query: ## Run a catalogue query: make run-query Q=failed_auth [DAYS=7] [FORMAT=table|json|csv] [IAT_LAKE=dir] [ATHENA=1 for the stack's] [SOURCE=trail: the organisation trail on Athena]
+ifeq ($(SOURCE),trail)
+	$(IAT) query $(Q) --days $(DAYS) --format $(FORMAT) --source trail \
+		--athena-database "$(call output,AthenaDatabase)" --athena-workgroup "$(call output,AthenaWorkGroup)" \
+		--trail-table "$(call output,TrailTable)"
+else ifdef ATHENA
 	$(IAT) query $(Q) --days $(DAYS) --format $(FORMAT) \
 		--athena-database "$(call output,AthenaDatabase)" --athena-workgroup "$(call output,AthenaWorkGroup)"
 else

@@ -240,26 +240,38 @@ def cmd_test_alerts(args):
     print(f"an alert (admin policy attached) is on its way to {out['AlertTopicArn']}")
 
 
-def trail_policy(role_arn, bucket, prefix, key_arn, queue_arn, topic_arn, partition="aws"):
-    """What the trail's account must allow, as text to paste: the bucket-policy statement, the
+def trail_policy(role_arn, bucket, prefix, key_arn, queue_arn, topic_arn, partition="aws", reader_arn=""):
+    """What the trail's account must allow, as text to paste: the bucket-policy statements, the
     key-policy statement (SSE-KMS trails), and the bucket's notification to the queue (unless
-    the queue subscribes to the trail's own SNS topic)."""
+    the queue subscribes to the trail's own SNS topic). `reader_arn` is the report function's
+    role, which reads the trail through Athena (it lists the day folders as well)."""
     keys = f"{prefix.strip('/')}/AWSLogs/" if prefix.strip("/") else "AWSLogs/"
+    readers = [role_arn, reader_arn] if reader_arn else role_arn
     out = []
     bucket_statement = {
         "Sid": "IamActivityTrackerReadTrail",
         "Effect": "Allow",
-        "Principal": {"AWS": role_arn},
+        "Principal": {"AWS": readers},
         "Action": "s3:GetObject",
         "Resource": f"arn:{partition}:s3:::{bucket}/{keys}*",
     }
     out.append(f"# 1. Add to the bucket policy of {bucket} (in the account that owns it):")
-    out.append(json.dumps(bucket_statement, indent=2))
+    if reader_arn:
+        list_statement = {
+            "Sid": "IamActivityTrackerListTrail",
+            "Effect": "Allow",
+            "Principal": {"AWS": reader_arn},
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+        }
+        out.append(json.dumps([bucket_statement, list_statement], indent=2)[2:-2])
+    else:
+        out.append(json.dumps(bucket_statement, indent=2))
     if key_arn:
         key_statement = {
             "Sid": "IamActivityTrackerDecryptTrail",
             "Effect": "Allow",
-            "Principal": {"AWS": role_arn},
+            "Principal": {"AWS": readers},
             "Action": "kms:Decrypt",
             "Resource": "*",
         }
@@ -290,7 +302,7 @@ def cmd_trail_policy(args):
     partition = out["IngesterRoleArn"].split(":")[1]
     print(trail_policy(out["IngesterRoleArn"], params.get("TrailBucket", ""), params.get("TrailPrefix", ""),
                        params.get("TrailKmsKeyArn", ""), out.get("TrailFilesQueueArn", ""),
-                       params.get("TrailTopicArn", ""), partition))
+                       params.get("TrailTopicArn", ""), partition, out.get("ReportRoleArn", "")))
 
 
 def self_test():
@@ -348,6 +360,16 @@ def self_test():
     plain = trail_policy(role, "org-trail", "", "", "q", "arn:aws:sns:us-east-1:111122223333:t")
     assert "kms:Decrypt" not in plain and "put-bucket-notification" not in plain, plain
     assert "org-trail/AWSLogs/*" in plain, plain
+
+    reader = "arn:aws:iam::444455556666:role/iat-ReportRole-DEF"
+    both = trail_policy(role, "org-trail", "", "arn:aws:kms:us-east-1:111122223333:key/k-1", "q", "",
+                        reader_arn=reader)
+    statements = json.loads("[" + both.split("\n# 2.")[0].split(":\n", 1)[1] + "]")
+    assert statements[0]["Principal"] == {"AWS": [role, reader]}, statements
+    assert statements[1]["Action"] == ["s3:ListBucket", "s3:GetBucketLocation"], statements
+    assert statements[1]["Resource"] == "arn:aws:s3:::org-trail", statements
+    key = json.loads(both.split("\n# 2.")[1].split(":\n", 1)[1].split("\n# 3.")[0])
+    assert key["Principal"] == {"AWS": [role, reader]}, key
 
     ranges = export_ranges(dt.date(2026, 3, 31), 10, chunk=7)
     assert ranges == [("2026-03-21", "2026-03-27"), ("2026-03-28", "2026-03-30")], ranges

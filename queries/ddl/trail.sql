@@ -4,7 +4,7 @@
 -- location template are Athena's, filled from each query's partition values.
 -- Partition projection computes every account/region/day location, so there is no crawler and
 -- no MSCK REPAIR TABLE; a query that names a day range reads only those days' files. Without
--- one it reads the whole bucket, which is why `iat query --source trail` refuses to.
+-- one it reads the whole bucket, which is why every catalogue query names its days.
 -- Column names are CloudTrail's, lowercase (the JSON SerDe matches keys case-insensitively);
 -- requestparameters, responseelements, additionaleventdata and serviceeventdetails hold their
 -- JSON text.

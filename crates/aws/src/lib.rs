@@ -11,6 +11,8 @@
 //!   or the named ones checked against them.
 //! - [`SnsNotifier`]: the `Notifier` port on an SNS topic, with message attributes for filters.
 //! - [`event_from_stream_image`]: an event from the events table's DynamoDB stream.
+//! - [`OrganizationsAccountDirectory`]: the `AccountDirectory` port on Organizations
+//!   `ListAccounts` (the organisation's accounts and their names).
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
 //!
 //! Adapters take an already-built SDK client, so retries, timeouts and endpoints come from the
@@ -25,6 +27,8 @@ mod config;
 mod dynamo;
 mod error;
 mod events;
+#[cfg(feature = "organizations")]
+mod organizations;
 mod regions;
 #[cfg(feature = "s3")]
 mod s3;
@@ -44,6 +48,8 @@ pub use events::{
     BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, WriteCost,
     event_from_stream_image, stream_image,
 };
+#[cfg(feature = "organizations")]
+pub use organizations::OrganizationsAccountDirectory;
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};
 #[cfg(feature = "s3")]
 pub use s3::{S3ObjectSource, S3ObjectStore};

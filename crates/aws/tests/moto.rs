@@ -694,3 +694,66 @@ async fn athena_missing_workgroup_is_named() {
         "{e}"
     );
 }
+
+/// Organizations on moto: an organisation of 60 accounts, listed past one page, with names.
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn organizations_lists_every_account_with_its_name() {
+    use iat_core::ports::AccountDirectory;
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        ..Default::default()
+    })
+    .await;
+    let client = aws_sdk_organizations::Client::new(&config);
+    if let Err(e) = client
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+    {
+        let code = e.as_service_error().and_then(|e| {
+            aws_sdk_organizations::error::ProvideErrorMetadata::code(e).map(str::to_owned)
+        });
+        assert_eq!(
+            code.as_deref(),
+            Some("AlreadyInOrganizationException"),
+            "{e:?}"
+        );
+    }
+    let run = std::process::id();
+    let mut created = std::collections::BTreeMap::new();
+    for i in 0..60 {
+        let name = format!("workload-{run}-{i:02}");
+        let status = client
+            .create_account()
+            .account_name(&name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let id = status
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .expect("moto creates accounts at once")
+            .to_owned();
+        created.insert(id, name);
+    }
+    let directory = iat_aws::OrganizationsAccountDirectory::new(client);
+    let listed = directory.accounts().await.unwrap();
+    assert!(listed.len() > 60, "{} accounts", listed.len());
+    for (id, name) in &created {
+        let a = listed
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .unwrap_or_else(|| panic!("account {id} ({name}) not listed"));
+        assert_eq!(&a.name, name);
+        assert_eq!(a.status, "ACTIVE");
+    }
+    let mut ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), listed.len(), "an account listed twice");
+}

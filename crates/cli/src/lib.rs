@@ -115,7 +115,9 @@ pub enum Command {
     ///
     /// Locally: DataFusion over the Parquet parts `iat export` wrote. With --athena-database
     /// (or ATHENA_DATABASE): the same SQL file on Athena, with the bytes scanned and what they
-    /// cost. Every query reads only the days asked for: --days 7 (ending today) by default.
+    /// cost. With --source trail (Athena): the same query over the organisation trail's own
+    /// files, every account's events, reading only those days' partitions. Every query reads
+    /// only the days asked for: --days 7 (ending today) by default.
     Query(cmd::query::QueryArgs),
     /// The weekly denied-calls report: newly denied actions, the most denied ones with the
     /// layer that denied them, and activity in unexpected regions. On the local lake, or on

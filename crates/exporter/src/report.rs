@@ -4,15 +4,41 @@
 //! The queries read only the report's days and the period before it (for what is newly
 //! denied), so on Athena a week's report costs three small scans, not the whole history.
 
+use std::collections::BTreeMap;
+
 use chrono::{Duration, NaiveDate};
 use iat_core::Severity;
 use iat_core::error::{Error, Result};
+use iat_core::model::AccountId;
 use iat_core::ports::Notification;
 use iat_core::ports::{QueryEngine, QueryRun, human_bytes};
 use iat_lake::{QueryCatalogue, WeeklyReport};
 
 /// The catalogue queries the report runs, in order.
-pub const REPORT_QUERIES: [&str; 3] = ["denied_calls", "denied_new", "unexpected_regions"];
+pub const REPORT_QUERIES: [&str; 4] = [
+    "denied_calls",
+    "denied_new",
+    "unexpected_regions",
+    "denied_by_account",
+];
+
+/// What a report reads besides its period.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// `None`: the lake's `events`. `Some`: the organisation trail's raw table on Athena.
+    pub trail: Option<TrailSource>,
+    /// Account names by id (from Organizations), shown beside the ids.
+    pub account_names: BTreeMap<String, String>,
+}
+
+/// The raw trail table a report reads.
+#[derive(Debug, Clone)]
+pub struct TrailSource {
+    /// The table in the engine's database.
+    pub table: String,
+    /// The accounts to read, for an `injected` account projection (`None` for an enum one).
+    pub accounts: Option<Vec<AccountId>>,
+}
 
 /// The days a report covers, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +109,7 @@ pub async fn weekly_report(
     catalogue: &QueryCatalogue,
     period: ReportPeriod,
     allowed_regions: &str,
+    options: &ReportOptions,
 ) -> Result<Report> {
     if allowed_regions.split(',').all(|r| r.trim().is_empty()) {
         return Err(Error::invalid(
@@ -97,7 +124,10 @@ pub async fn weekly_report(
     for name in REPORT_QUERIES {
         let sql = catalogue
             .get(name)
-            .and_then(|q| q.render(&values))
+            .and_then(|q| match &options.trail {
+                None => q.render(&values),
+                Some(t) => iat_lake::trail::render(q, &values, &t.table, t.accounts.as_deref()),
+            })
             .map_err(|e| Error::invalid("report query", name, e.to_string()))?;
         let run = engine.run(&sql).await.map_err(|e| match e {
             Error::Backend {
@@ -130,7 +160,14 @@ pub async fn weekly_report(
         );
         runs.push((name, run));
     }
-    let mut source = engine.describe();
+    let mut source = match &options.trail {
+        None => engine.describe(),
+        Some(t) => format!(
+            "the organisation trail (table {}) on {}",
+            t.table,
+            engine.describe()
+        ),
+    };
     if let Some(bytes) = scanned(&runs) {
         source.push_str(&format!(
             "; {} queries scanned {} for ${:.4}",
@@ -146,6 +183,8 @@ pub async fn weekly_report(
         denied_calls: &runs[0].1.rows,
         denied_new: &runs[1].1.rows,
         unexpected_regions: &runs[2].1.rows,
+        denied_by_account: &runs[3].1.rows,
+        account_names: &options.account_names,
         source,
     };
     let (subject, body) = (report.subject(), report.body());
@@ -233,6 +272,17 @@ mod tests {
                     ],
                     &[],
                 ),
+                4 => rows(
+                    &[
+                        "account",
+                        "calls",
+                        "actions",
+                        "callers",
+                        "regions",
+                        "org_policy_calls",
+                    ],
+                    &[&["111122223333", "40", "1", "2", "1", "0"]],
+                ),
                 _ => rows(
                     &[
                         "aws_region",
@@ -278,11 +328,15 @@ mod tests {
             &QueryCatalogue::builtin(),
             period,
             "us-east-1,eu-west-1",
+            &ReportOptions {
+                trail: None,
+                account_names: [("111122223333".to_owned(), "payments".to_owned())].into(),
+            },
         )
         .await
         .unwrap();
         let seen = engine.seen.lock().unwrap();
-        assert_eq!(seen.len(), 3);
+        assert_eq!(seen.len(), 4);
         for sql in seen.iter() {
             assert!(
                 sql.contains("'2026-03-01'") && sql.contains("'2026-03-07'"),
@@ -313,17 +367,68 @@ mod tests {
             "{}",
             report.body
         );
-        // Three queries at the 10 MB minimum each.
         assert!(
             report
                 .body
-                .contains("a canned engine; 3 queries scanned 9.0 MB for $0.0001"),
+                .contains("      40  111122223333 (payments)  1 actions, 2 callers"),
             "{}",
             report.body
         );
-        assert_eq!(report.scanned_bytes(), Some(9 << 20));
+        // Four queries at the 10 MB minimum each.
+        assert!(
+            report
+                .body
+                .contains("a canned engine; 4 queries scanned 12.0 MB for $0.0002"),
+            "{}",
+            report.body
+        );
+        assert_eq!(report.scanned_bytes(), Some(12 << 20));
         let n = report.notification().unwrap();
         assert_eq!(n.subject.as_str(), report.subject);
+    }
+
+    #[tokio::test]
+    async fn over_the_trail_every_query_reads_the_raw_table_by_day_partition() {
+        let engine = Canned {
+            seen: Mutex::new(Vec::new()),
+            fail_on: None,
+        };
+        let period = ReportPeriod::ending(day("2026-03-07"), 7).unwrap();
+        let report = weekly_report(
+            &engine,
+            &QueryCatalogue::builtin(),
+            period,
+            "us-east-1",
+            &ReportOptions {
+                trail: Some(TrailSource {
+                    table: "trail".into(),
+                    accounts: Some(vec![AccountId::new("111122223333").unwrap()]),
+                }),
+                account_names: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let seen = engine.seen.lock().unwrap();
+        assert_eq!(seen.len(), 4);
+        for sql in seen.iter() {
+            assert!(
+                sql.contains("dt BETWEEN '2026/03/01' AND '2026/03/07'"),
+                "{sql}"
+            );
+            assert!(
+                sql.contains("FROM trail\n  WHERE account IN ('111122223333')"),
+                "{sql}"
+            );
+            assert!(!sql.contains("FROM events"), "{sql}");
+        }
+        assert!(
+            report
+                .body
+                .contains("From the organisation trail (table trail) on a canned engine"),
+            "{}",
+            report.body
+        );
     }
 
     #[tokio::test]
@@ -333,10 +438,16 @@ mod tests {
             fail_on: Some(2),
         };
         let period = ReportPeriod::ending(day("2026-03-07"), 7).unwrap();
-        let e = weekly_report(&engine, &QueryCatalogue::builtin(), period, "us-east-1")
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = weekly_report(
+            &engine,
+            &QueryCatalogue::builtin(),
+            period,
+            "us-east-1",
+            &ReportOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("denied_new: FAILED: Query exhausted resources"),
             "{e}"
@@ -361,6 +472,7 @@ mod tests {
                 &QueryCatalogue::builtin(),
                 period,
                 " , ",
+                &ReportOptions::default(),
             ))
             .unwrap_err();
         assert!(e.to_string().contains("name at least one region"), "{e}");

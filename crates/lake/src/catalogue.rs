@@ -35,6 +35,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../queries/daily_summary.sql"),
     ),
     (
+        "denied_by_account",
+        include_str!("../../../queries/denied_by_account.sql"),
+    ),
+    (
         "denied_by_layer",
         include_str!("../../../queries/denied_by_layer.sql"),
     ),

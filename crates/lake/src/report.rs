@@ -4,6 +4,7 @@
 //! what was denied, by which policy layer, what is newly denied this week (a new need, a
 //! renamed action, new tooling), and activity in regions nobody should use.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use iat_core::ports::ResultRows;
@@ -16,6 +17,10 @@ pub struct WeeklyReport<'a> {
     pub denied_calls: &'a ResultRows,
     pub denied_new: &'a ResultRows,
     pub unexpected_regions: &'a ResultRows,
+    /// Denied calls by account (the `denied_by_account` query).
+    pub denied_by_account: &'a ResultRows,
+    /// Account names by id (from Organizations), where known.
+    pub account_names: &'a BTreeMap<String, String>,
     /// Where the numbers came from, for the footer (e.g. "Athena workgroup iat, 42 MB scanned").
     pub source: String,
 }
@@ -108,6 +113,35 @@ impl WeeklyReport<'_> {
         }
         more(&mut b, d.rows.len());
         let _ = writeln!(b);
+        let a = self.denied_by_account;
+        let _ = writeln!(
+            b,
+            "BY ACCOUNT ({} accounts with denied calls)",
+            a.rows.len()
+        );
+        if a.rows.is_empty() {
+            let _ = writeln!(b, "  none");
+        }
+        for i in 0..a.rows.len().min(LISTED) {
+            let id = a.get(i, "account");
+            let name = self
+                .account_names
+                .get(id)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                b,
+                "  {:>6}  {}{name}  {} actions, {} callers, {} regions; {} by an organisation policy",
+                a.get(i, "calls"),
+                if id.is_empty() { "unknown account" } else { id },
+                a.get(i, "actions"),
+                a.get(i, "callers"),
+                a.get(i, "regions"),
+                a.get(i, "org_policy_calls"),
+            );
+        }
+        more(&mut b, a.rows.len());
+        let _ = writeln!(b);
         let _ = writeln!(
             b,
             "UNEXPECTED REGIONS (activity outside the allowed regions)"
@@ -136,7 +170,7 @@ impl WeeklyReport<'_> {
         );
         let _ = writeln!(
             b,
-            "From {}. Details: `iat query denied_calls`, `denied_new`, `denied_by_layer`, `unexpected_regions`.",
+            "From {}. Details: `iat query denied_calls`, `denied_new`, `denied_by_account`, `denied_by_layer`, `unexpected_regions`.",
             self.source
         );
         b
@@ -229,12 +263,30 @@ mod tests {
             ],
             &[],
         );
+        let accounts = rows(
+            &[
+                "account",
+                "calls",
+                "actions",
+                "callers",
+                "regions",
+                "org_policy_calls",
+            ],
+            &[
+                &["111122223333", "12", "1", "3", "1", "12"],
+                &["444455556666", "5", "1", "1", "1", "0"],
+            ],
+        );
+        let names: BTreeMap<String, String> =
+            [("111122223333".to_owned(), "prod-payments".to_owned())].into();
         let r = WeeklyReport {
             start: "2026-03-01",
             end: "2026-03-07",
             denied_calls: &calls,
             denied_new: &new,
             unexpected_regions: &regions,
+            denied_by_account: &accounts,
+            account_names: &names,
             source: "the local lake".into(),
         };
         assert_eq!(
@@ -247,6 +299,10 @@ mod tests {
             body.contains(
                 "kms:Decrypt  1 callers, 1 accounts, 1 regions; resource policy and 1 other layers"
             ),
+            "{body}"
+        );
+        assert!(
+            body.contains("BY ACCOUNT (2 accounts with denied calls)\n      12  111122223333 (prod-payments)  1 actions, 3 callers, 1 regions; 12 by an organisation policy\n       5  444455556666  1 actions"),
             "{body}"
         );
         assert!(

@@ -5,17 +5,26 @@
 //! denied_calls, denied_new and unexpected_regions on Athena (reading only those days and the
 //! period before), and publishes one plain-text message with `rule_id=weekly_report`.
 //!
+//! With `TRAIL_TABLE` set it reports the whole organisation from the trail's raw table: it
+//! lists the accounts (Organizations `ListAccounts`) for their names, refreshes the table's
+//! account projection with them (`TRAIL_ACCOUNT_PROJECTION=enum`, so an account that joined
+//! this week is read) or names them in every query (`injected`), and adds the accounts to the
+//! report.
+//!
 //! Environment: `ATHENA_DATABASE`, `REPORT_TOPIC_ARN` (required); `ATHENA_WORKGROUP`
 //! (primary), `ATHENA_OUTPUT_LOCATION` (the workgroup's), `ALLOWED_REGIONS` (us-east-1 and the
 //! function's region), `REPORT_DAYS` (7), `QUERY_TIMEOUT_SECONDS` (240; less when the
-//! invocation's deadline is nearer).
+//! invocation's deadline is nearer), `TRAIL_TABLE` (empty: the lake), `TRAIL_ACCOUNT_PROJECTION`
+//! (enum).
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use iat_aws::{AthenaQueryEngine, AthenaSettings, SnsNotifier};
-use iat_core::ports::Notifier;
-use iat_exporter::report::{REPORT_QUERIES, ReportPeriod, weekly_report};
+use iat_aws::{AthenaQueryEngine, AthenaSettings, OrganizationsAccountDirectory, SnsNotifier};
+use iat_core::ports::{AccountDirectory, Notifier, QueryEngine};
+use iat_exporter::report::{
+    REPORT_QUERIES, ReportOptions, ReportPeriod, TrailSource, weekly_report,
+};
 use iat_lake::QueryCatalogue;
 use serde_json::{Value, json};
 
@@ -28,6 +37,17 @@ pub struct ReportSettings {
     pub topic_arn: String,
     pub allowed_regions: String,
     pub days: u32,
+    /// The organisation trail's raw table, when the report reads the trail.
+    pub trail: Option<TrailSettings>,
+}
+
+/// How the report reads the organisation trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailSettings {
+    pub table: String,
+    /// The table's account projection is an enum list (refreshed before each report), not
+    /// injected.
+    pub enum_accounts: bool,
 }
 
 impl ReportSettings {
@@ -74,6 +94,43 @@ impl ReportSettings {
             }
             .into());
         }
+        let trail = match env.get("TRAIL_TABLE").filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(table) => {
+                let table = table.trim().to_owned();
+                if !table
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(EnvError {
+                        name: "TRAIL_TABLE",
+                        value: table,
+                        expected: "a Glue table name (lowercase letters, digits, _)".into(),
+                    }
+                    .into());
+                }
+                let enum_accounts = match env
+                    .get("TRAIL_ACCOUNT_PROJECTION")
+                    .unwrap_or_else(|| "enum".into())
+                    .as_str()
+                {
+                    "enum" | "" => true,
+                    "injected" => false,
+                    other => {
+                        return Err(EnvError {
+                            name: "TRAIL_ACCOUNT_PROJECTION",
+                            value: other.to_owned(),
+                            expected: "enum or injected".into(),
+                        }
+                        .into());
+                    }
+                };
+                Some(TrailSettings {
+                    table,
+                    enum_accounts,
+                })
+            }
+        };
         let mut athena = AthenaSettings::new(database, workgroup);
         athena.output_location = output_location;
         athena.timeout = Duration::from_secs(timeout);
@@ -82,6 +139,7 @@ impl ReportSettings {
             topic_arn,
             allowed_regions,
             days,
+            trail,
         })
     }
 }
@@ -95,6 +153,8 @@ pub enum ReportError {
     BadRequest(String),
     #[error("report failed: {0}")]
     Query(iat_core::Error),
+    #[error("the organisation's accounts: {0}")]
+    Accounts(iat_core::Error),
     #[error("report not sent: {0}")]
     Publish(iat_core::Error),
 }
@@ -105,6 +165,7 @@ impl ReportError {
             ReportError::Config(_) => "ConfigError",
             ReportError::BadRequest(_) => "BadRequest",
             ReportError::Query(_) => "ReportFailed",
+            ReportError::Accounts(_) => "AccountsFailed",
             ReportError::Publish(_) => "PublishFailed",
         }
     }
@@ -129,6 +190,7 @@ pub struct ReportFunction {
     notifier: SnsNotifier,
     settings: ReportSettings,
     catalogue: QueryCatalogue,
+    directory: Box<dyn AccountDirectory>,
 }
 
 impl ReportFunction {
@@ -141,7 +203,62 @@ impl ReportFunction {
             notifier,
             settings,
             catalogue: QueryCatalogue::builtin(),
+            directory: Box::new(OrganizationsAccountDirectory::from_sdk(sdk)),
         }
+    }
+
+    /// What the report reads besides its period: for the trail, the organisation's accounts
+    /// (names for the report; the table's account list refreshed, or the accounts named in
+    /// each query).
+    async fn options(&self, engine: &dyn QueryEngine) -> Result<ReportOptions, ReportError> {
+        let Some(trail) = &self.settings.trail else {
+            return Ok(ReportOptions::default());
+        };
+        let accounts = self
+            .directory
+            .accounts()
+            .await
+            .map_err(ReportError::Accounts)?;
+        if accounts.is_empty() {
+            return Err(ReportError::Accounts(iat_core::Error::invalid(
+                "organisation",
+                self.directory.describe(),
+                "lists no accounts",
+            )));
+        }
+        let ids: Vec<_> = accounts.iter().map(|a| a.id.clone()).collect();
+        if trail.enum_accounts {
+            let ddl = iat_lake::trail::set_accounts_ddl(
+                &self.settings.athena.database,
+                &trail.table,
+                &ids,
+            )
+            .map_err(|e| {
+                ReportError::Query(iat_core::Error::invalid(
+                    "trail table",
+                    &trail.table,
+                    e.to_string(),
+                ))
+            })?;
+            engine.run(&ddl).await.map_err(ReportError::Query)?;
+            tracing::info!(accounts = ids.len(), table = %trail.table, "trail table's accounts refreshed");
+        }
+        Ok(ReportOptions {
+            trail: Some(TrailSource {
+                table: trail.table.clone(),
+                accounts: (!trail.enum_accounts).then_some(ids),
+            }),
+            account_names: accounts
+                .into_iter()
+                .map(|a| (a.id.as_str().to_owned(), a.name))
+                .collect(),
+        })
+    }
+
+    /// Replaces the account directory (tests, or another source of accounts).
+    pub fn with_directory(mut self, directory: Box<dyn AccountDirectory>) -> Self {
+        self.directory = directory;
+        self
     }
 
     /// Reports the period the event asks for (`until`, `days`), or the days ending yesterday.
@@ -169,7 +286,8 @@ impl ReportFunction {
             .map_err(|e| ReportError::BadRequest(e.to_string()))?;
         // Each query gets its share of the time left, so a slow one is stopped by us (and
         // stops scanning) rather than by Lambda's timeout.
-        let share = remaining.saturating_sub(SEND_MARGIN) / REPORT_QUERIES.len() as u32;
+        let statements = REPORT_QUERIES.len() + usize::from(self.settings.trail.is_some());
+        let share = remaining.saturating_sub(SEND_MARGIN) / statements as u32;
         let timeout = self
             .settings
             .athena
@@ -177,11 +295,13 @@ impl ReportFunction {
             .min(share)
             .max(Duration::from_secs(1));
         let engine = self.engine.with_timeout(timeout);
+        let options = self.options(&engine).await?;
         let report = weekly_report(
             &engine,
             &self.catalogue,
             period,
             &self.settings.allowed_regions,
+            &options,
         )
         .await
         .map_err(ReportError::Query)?;
@@ -205,6 +325,8 @@ impl ReportFunction {
             "rows": rows,
             "scanned_bytes": scanned,
             "cost_usd": cost,
+            "source": if self.settings.trail.is_some() { "trail" } else { "lake" },
+            "accounts": options.account_names.len(),
         }))
     }
 }
@@ -251,6 +373,28 @@ mod tests {
     }
 
     #[test]
+    fn the_trail_is_read_when_its_table_is_named() {
+        let s = settings(&[BASE[0], BASE[1], ("TRAIL_TABLE", "")]).unwrap();
+        assert_eq!(s.trail, None);
+        let s = settings(&[BASE[0], BASE[1], ("TRAIL_TABLE", "trail")]).unwrap();
+        assert_eq!(
+            s.trail,
+            Some(TrailSettings {
+                table: "trail".into(),
+                enum_accounts: true
+            })
+        );
+        let s = settings(&[
+            BASE[0],
+            BASE[1],
+            ("TRAIL_TABLE", "trail"),
+            ("TRAIL_ACCOUNT_PROJECTION", "injected"),
+        ])
+        .unwrap();
+        assert!(!s.trail.unwrap().enum_accounts);
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (pairs, name) in [
             (vec![BASE[1]], "ATHENA_DATABASE"),
@@ -262,6 +406,19 @@ mod tests {
             (
                 vec![BASE[0], BASE[1], ("QUERY_TIMEOUT_SECONDS", "soon")],
                 "QUERY_TIMEOUT_SECONDS",
+            ),
+            (
+                vec![BASE[0], BASE[1], ("TRAIL_TABLE", "my-trail")],
+                "TRAIL_TABLE",
+            ),
+            (
+                vec![
+                    BASE[0],
+                    BASE[1],
+                    ("TRAIL_TABLE", "trail"),
+                    ("TRAIL_ACCOUNT_PROJECTION", "all"),
+                ],
+                "TRAIL_ACCOUNT_PROJECTION",
             ),
         ] {
             let e = settings(&pairs).unwrap_err();

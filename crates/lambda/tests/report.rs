@@ -132,6 +132,7 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
                     "2026-03-06 01:00:00.000",
                 ]],
             ),
+            by_account(&[&["123456789012", "17", "2", "4", "1", "12"]]),
         ],
     );
     let (outcome, logs) = invoke(
@@ -152,7 +153,7 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
     assert_eq!(out["end"], "2026-03-07");
     assert_eq!(
         out["rows"],
-        serde_json::json!({"denied_calls": 2, "denied_new": 1, "unexpected_regions": 1})
+        serde_json::json!({"denied_calls": 2, "denied_new": 1, "unexpected_regions": 1, "denied_by_account": 1})
     );
     assert_eq!(
         out["subject"],
@@ -167,11 +168,174 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
         "12  sqs:CreateQueue  by 3 callers, first 2026-03-02 10:00:00.000, denied by service control policy",
         "kms:Decrypt  1 callers, 1 accounts, 1 regions; resource policy and 1 other layers",
         "ap-east-1  ec2  by mallory (3 denied)",
-        "From Athena workgroup primary, database iat; 3 queries scanned 0 bytes for $0.0001.",
+        "      17  123456789012  2 actions, 4 callers, 1 regions; 12 by an organisation policy",
+        "From Athena workgroup primary, database iat; 4 queries scanned 0 bytes for $0.0002.",
     ] {
         assert!(n.body.contains(part), "{part:?} not in\n{}", n.body);
     }
     assert!(logs.contains("\"report sent\""), "{logs}");
+}
+
+fn by_account(rows: &[&[&str]]) -> AthenaAnswer {
+    answer(
+        &[
+            ("account", "varchar"),
+            ("calls", "bigint"),
+            ("actions", "bigint"),
+            ("callers", "bigint"),
+            ("regions", "bigint"),
+            ("org_policy_calls", "bigint"),
+        ],
+        rows,
+    )
+}
+
+/// The statements the function sent to Athena (moto keeps them), oldest first.
+async fn athena_statements(endpoint: &str, region: &str) -> Vec<String> {
+    let config = sdk_config(&AwsSettings {
+        region: Some(region.into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let athena = aws_sdk_athena::Client::new(&config);
+    let ids = athena
+        .list_query_executions()
+        .send()
+        .await
+        .unwrap()
+        .query_execution_ids()
+        .to_vec();
+    let mut statements = Vec::new();
+    for id in ids {
+        let q = athena
+            .get_query_execution()
+            .query_execution_id(&id)
+            .send()
+            .await
+            .unwrap();
+        let e = q.query_execution().unwrap();
+        let submitted = e
+            .status()
+            .and_then(|s| s.submission_date_time())
+            .map(|t| t.as_nanos())
+            .unwrap_or_default();
+        statements.push((submitted, e.query().unwrap_or_default().to_owned()));
+    }
+    statements.sort();
+    statements.into_iter().map(|(_, q)| q).collect()
+}
+
+/// Over the organisation trail: the accounts come from Organizations (moto), the trail table's
+/// account list is refreshed with them before the queries, every query reads the raw table by
+/// day partition, and the report names the accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn over_the_trail_the_report_covers_the_organisation_by_account() {
+    let moto = iat_sim::emulators::moto_endpoint();
+    let region = "ap-southeast-4";
+    let config = sdk_config(&AwsSettings {
+        region: Some(region.into()),
+        endpoint_url: Some(moto.clone()),
+        ..Default::default()
+    })
+    .await;
+    let org = aws_sdk_organizations::Client::new(&config);
+    let _ = org
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await;
+    let name = format!("payments-{}", std::process::id());
+    let member = org
+        .create_account()
+        .account_name(&name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .unwrap()
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .unwrap()
+        .to_owned();
+    let inbox = inbox(&moto, region).await;
+    let empty = |cols: &[(&str, &str)]| answer(cols, &[]);
+    queue_athena_answers(
+        &moto,
+        region,
+        &[
+            // ALTER TABLE answers nothing.
+            AthenaAnswer {
+                columns: vec![],
+                rows: vec![],
+            },
+            empty(&[
+                ("event_source", "varchar"),
+                ("event_name", "varchar"),
+                ("calls", "bigint"),
+                ("callers", "bigint"),
+                ("accounts", "bigint"),
+                ("regions", "bigint"),
+                ("a_layer", "varchar"),
+                ("layers", "bigint"),
+            ]),
+            empty(&[("event_source", "varchar"), ("event_name", "varchar")]),
+            empty(&[("aws_region", "varchar")]),
+            by_account(&[&[&member, "9", "3", "2", "1", "9"]]),
+        ],
+    );
+    let (outcome, logs) = invoke(
+        serde_json::json!({"until": "2026-03-07"}),
+        &[
+            ("AWS_REGION", region.to_owned()),
+            ("AWS_ENDPOINT_URL", moto.clone()),
+            ("ATHENA_DATABASE", "iam_activity_0a1b2c3d".into()),
+            ("ATHENA_OUTPUT_LOCATION", "s3://iat-athena-results/".into()),
+            ("REPORT_TOPIC_ARN", inbox.topic_arn.clone()),
+            ("TRAIL_TABLE", "trail".into()),
+        ],
+    )
+    .await;
+    let Some(Outcome::Response(out)) = outcome else {
+        panic!(
+            "no response: {outcome:?}
+{logs}"
+        );
+    };
+    assert_eq!(out["source"], "trail");
+    assert!(out["accounts"].as_u64().unwrap() >= 2, "{out}");
+    let statements = athena_statements(&moto, region).await;
+    assert_eq!(statements.len(), 5, "{statements:#?}");
+    assert!(
+        statements[0].starts_with(
+            "ALTER TABLE iam_activity_0a1b2c3d.trail SET TBLPROPERTIES ('projection.account.type' = 'enum', 'projection.account.values' = '"
+        ) && statements[0].contains(&member),
+        "{}",
+        statements[0]
+    );
+    for sql in &statements[1..] {
+        assert!(sql.contains("FROM trail"), "{sql}");
+        assert!(!sql.contains("FROM events"), "{sql}");
+        assert!(
+            sql.contains("dt BETWEEN '2026/03/01' AND '2026/03/07'"),
+            "{sql}"
+        );
+    }
+    let delivered = inbox.drain().await;
+    assert_eq!(delivered.len(), 1, "one message");
+    let body = &delivered[0].notification.body;
+    for part in [
+        format!(
+            "       9  {member} ({name})  3 actions, 2 callers, 1 regions; 9 by an organisation policy"
+        ),
+        "From the organisation trail (table trail) on Athena".to_owned(),
+    ] {
+        assert!(
+            body.contains(&part),
+            "{part:?} not in
+{body}"
+        );
+    }
 }
 
 #[tokio::test]

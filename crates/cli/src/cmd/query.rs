@@ -33,8 +33,27 @@ pub struct QueryArgs {
     /// Print the SQL as run, then the rows.
     #[arg(long)]
     pub show_sql: bool,
+    /// What to read: the exported lake (`events`), or on Athena the organisation trail's own
+    /// files (the stack's `trail` table, every account's events, not only the stored ones).
+    #[arg(long, value_enum, default_value_t = Source::Lake)]
+    pub source: Source,
+    /// The raw trail's table in the Athena database (the stack creates `trail`).
+    #[arg(long, env = "TRAIL_TABLE", default_value = iat_lake::trail::DEFAULT_TABLE, value_name = "NAME")]
+    pub trail_table: String,
+    /// With --source trail: read only these accounts (repeat the flag). Required when the
+    /// table's account projection is `injected`; prunes the scan either way.
+    #[arg(long = "account", value_name = "ACCOUNT_ID")]
+    pub accounts: Vec<String>,
     #[command(flatten)]
     pub engine: super::EngineArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// The exported events (Parquet, `dt` partitions).
+    Lake,
+    /// The organisation trail's CloudTrail files, read in place (Athena only).
+    Trail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -109,7 +128,43 @@ pub fn run(
             );
         }
     }
-    let sql = query.render(&values)?;
+    let sql = match args.source {
+        Source::Lake => {
+            if !args.accounts.is_empty() {
+                anyhow::bail!(
+                    "--account is for --source trail (on the lake, filter with the query's own parameters)"
+                );
+            }
+            query.render(&values)?
+        }
+        Source::Trail => {
+            if args.engine.local_lake().is_some() {
+                anyhow::bail!(
+                    "--source trail reads the organisation trail's table on Athena: give --athena-database (or ATHENA_DATABASE; `make run-query SOURCE=trail` uses the stack's). Locally, ingest the trail's files with `iat ingest` and query the lake"
+                );
+            }
+            let accounts = args
+                .accounts
+                .iter()
+                .map(|a| {
+                    iat_core::model::AccountId::new(a)
+                        .map_err(|e| anyhow::anyhow!("--account {a:?}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let table = args.trail_table.trim();
+            if table.is_empty() || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                anyhow::bail!(
+                    "--trail-table {table:?}: expected a table name (letters, digits, _)"
+                );
+            }
+            iat_lake::trail::render(
+                query,
+                &values,
+                table,
+                (!accounts.is_empty()).then_some(&accounts[..]),
+            )?
+        }
+    };
     if args.show_sql {
         writeln!(out, "{sql}\n")?;
     }

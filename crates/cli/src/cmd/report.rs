@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use chrono::{Duration, NaiveDate, Utc};
-use iat_exporter::report::{ReportPeriod, weekly_report};
+use iat_exporter::report::{ReportOptions, ReportPeriod, weekly_report};
 use iat_lake::QueryCatalogue;
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
@@ -44,6 +44,7 @@ pub fn run(
                 &QueryCatalogue::builtin(),
                 period,
                 &args.allowed_regions,
+                &ReportOptions::default(),
             )
             .await?,
         )

@@ -5,6 +5,7 @@
 //! crates (`iat-local` for SQLite, directories and DataFusion; the AWS crate for DynamoDB, S3,
 //! SNS, CloudTrail and Athena) and prove themselves against the suites in [`crate::contract`].
 
+pub mod account_directory;
 pub mod alert_ledger;
 pub mod checkpoint;
 pub mod event_feed;
@@ -15,6 +16,7 @@ pub mod object_source;
 pub mod object_store;
 pub mod query_engine;
 
+pub use account_directory::{AccountDirectory, MemoryAccountDirectory, OrgAccount};
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
 pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamStats};
 pub use event_feed::{EventFeed, FeedPosition};
