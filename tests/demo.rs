@@ -24,6 +24,21 @@ fn demo_generates_ingests_and_finds_every_scenario() {
         assert_eq!(run.code, ExitCode::SUCCESS);
         let out = &run.stdout;
         assert!(out.contains("Generated 2026-03-03"), "{out}");
+        // The organisation view: every account, named, with its events and denials.
+        let labels =
+            iat_sim::Labels::read(&std::path::Path::new(&demo).join("logs/labels.json")).unwrap();
+        let view = out
+            .split(", by account (")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no organisation view: {out}"));
+        for account in &labels.accounts {
+            let name = &labels.account_names[account];
+            assert!(
+                view.lines()
+                    .any(|l| l.contains(account.as_str()) && l.contains(name.as_str())),
+                "{account} ({name}) not in the organisation view: {view}"
+            );
+        }
         assert!(
             out.contains("duplicates                 0"),
             "a fresh database each run: {out}"

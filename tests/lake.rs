@@ -522,7 +522,7 @@ fn query_and_report_run_on_athena_with_bytes_scanned_and_cost() {
     );
     assert!(
         report.contains("sqs:CreateQueue  by 3 callers, first 2026-03-02 10:00:00.000, denied by service control policy")
-            && report.contains("From Athena workgroup primary, database iat; 3 queries scanned 0 bytes for $0.0001."),
+            && report.contains("From Athena workgroup primary, database iat; 4 queries scanned 0 bytes for $0.0002."),
         "{report}"
     );
     // A bad setting is one line naming it.
@@ -539,4 +539,80 @@ fn query_and_report_run_on_athena_with_bytes_scanned_and_cost() {
         e.contains("--athena-output \"bucket/x\": expected s3://bucket/prefix/"),
         "{e}"
     );
+}
+
+/// `iat query --source trail`: the catalogue query over the raw organisation trail on Athena
+/// (moto), by day partition and for the accounts named; refused, with what to do, elsewhere.
+#[test]
+#[ignore = "needs moto: run `make test`"]
+fn a_query_runs_over_the_raw_trail_on_athena() {
+    use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let region = "il-central-1";
+    queue_athena_answers(
+        &endpoint,
+        region,
+        &[AthenaAnswer {
+            columns: vec![
+                ("account".into(), "varchar".into()),
+                ("calls".into(), "bigint".into()),
+            ],
+            rows: vec![vec![Some("111122223333".into()), Some("9".into())]],
+        }],
+    );
+    let base = [
+        "query",
+        "denied_by_account",
+        "--since",
+        "2026-03-01",
+        "--until",
+        "2026-03-07",
+    ];
+    let athena = [
+        "--athena-database",
+        "iam_activity",
+        "--athena-endpoint",
+        &endpoint,
+        "--athena-region",
+        region,
+        "--athena-output",
+        "s3://iat-athena-results/",
+    ];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(athena);
+    args.extend([
+        "--source",
+        "trail",
+        "--account",
+        "111122223333",
+        "--show-sql",
+    ]);
+    let run = iat(args).unwrap();
+    for part in [
+        "FROM trail\n  WHERE account IN ('111122223333')",
+        "dt BETWEEN '2026/03/01' AND '2026/03/07'",
+        "day AS dt",
+        "111122223333",
+        "1 rows in ",
+    ] {
+        assert!(run.stdout.contains(part), "{part:?} not in\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("FROM events"), "{}", run.stdout);
+
+    // No Athena: the trail table is not local.
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--source", "trail"]);
+    let e = iat(args).unwrap_err();
+    assert!(
+        e.contains("--athena-database") && e.contains("iat ingest"),
+        "{e}"
+    );
+    // --account is for the trail; an account id has 12 digits.
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--account", "111122223333"]);
+    assert!(iat(args).unwrap_err().contains("--source trail"));
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(athena);
+    args.extend(["--source", "trail", "--account", "prod"]);
+    assert!(iat(args).unwrap_err().contains("--account \"prod\""));
 }

@@ -233,7 +233,7 @@ async fn athena_statements(endpoint: &str, region: &str) -> Vec<String> {
 #[ignore = "needs moto: run `make test`"]
 async fn over_the_trail_the_report_covers_the_organisation_by_account() {
     let moto = iat_sim::emulators::moto_endpoint();
-    let region = "ap-southeast-4";
+    let region = "eu-south-2";
     let config = sdk_config(&AwsSettings {
         region: Some(region.into()),
         endpoint_url: Some(moto.clone()),

@@ -173,6 +173,9 @@ pub struct Labels {
     pub day: NaiveDate,
     pub organization_id: String,
     pub accounts: Vec<String>,
+    /// Each account's name, as Organizations would list it.
+    #[serde(default)]
+    pub account_names: std::collections::BTreeMap<String, String>,
     pub utc_offset_hours: i32,
     /// Weekdays, local time: `[start, end)` hours.
     pub working_hours: (u32, u32),
@@ -331,6 +334,11 @@ pub fn generate_with(
         day: config.day,
         organization_id: org.id.clone(),
         accounts: org.accounts.iter().map(|a| a.id.clone()).collect(),
+        account_names: org
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.name.clone()))
+            .collect(),
         utc_offset_hours: config.utc_offset_hours,
         working_hours: (org::WORK_START, org::WORK_END),
         expected_networks: org::EXPECTED_NETWORKS

@@ -317,6 +317,42 @@ fn lake(
     let mut values = std::collections::BTreeMap::new();
     values.insert("start".to_owned(), labels.day.to_string());
     values.insert("end".to_owned(), labels.day.to_string());
+    // The organisation view: every account's activity, denials and alerts, with its name.
+    let by_account =
+        runtime.block_on(lake.rows(&catalogue.get("denied_by_account")?.render(&values)?))?;
+    let denied: HashMap<String, (String, String)> = (0..by_account.rows.rows.len())
+        .map(|i| {
+            let r = &by_account.rows;
+            (
+                r.get(i, "account").to_owned(),
+                (
+                    r.get(i, "calls").to_owned(),
+                    r.get(i, "org_policy_calls").to_owned(),
+                ),
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "
+The organisation {}, by account (events stored, denied calls and how many an SCP or RCP denied: iat query denied_by_account)",
+        labels.organization_id
+    )?;
+    let mut t = table();
+    t.set_header(["account", "name", "events", "denied", "by org policy"]);
+    for (account, events) in store.breakdown(Breakdown::Account, labels.accounts.len().max(1))? {
+        let (calls, org) = denied
+            .get(&account)
+            .cloned()
+            .unwrap_or_else(|| ("0".into(), "0".into()));
+        let name = labels
+            .account_names
+            .get(&account)
+            .cloned()
+            .unwrap_or_default();
+        t.add_row([account, name, count(events), calls, org]);
+    }
+    writeln!(out, "{t}")?;
     for name in ["denied_by_layer", "denied_calls"] {
         let q = catalogue.get(name)?;
         let rows = runtime.block_on(lake.rows(&q.render(&values)?))?;
