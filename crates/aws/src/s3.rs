@@ -268,6 +268,33 @@ impl iat_core::ports::ObjectSource for S3ObjectSource {
         out.sort();
         Ok(out)
     }
+
+    async fn folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Self::sdk_err("list", bucket, prefix, e))?;
+            for p in page.common_prefixes() {
+                if let Some(name) = p
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(prefix))
+                    .map(|p| p.trim_end_matches('/'))
+                    .filter(|p| !p.is_empty())
+                {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
 }
 
 /// A blocking reader over body chunks sent by the runtime.

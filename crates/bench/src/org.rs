@@ -131,5 +131,85 @@ pub(crate) fn benchmark(
         },
     ];
     figures.extend(crate::deploy::cost::org_trail_figures(results, kept, rate)?);
+    figures.push(s3_ingest(runs)?);
     Ok(figures)
+}
+
+/// `iat ingest s3://` end to end against moto: a generated organisation of 50 accounts uploaded
+/// as its trail writes it, then read into a fresh local store each run.
+fn s3_ingest(runs: usize) -> anyhow::Result<Figure> {
+    use iat_core::ports::{ObjectKey, ObjectStore};
+    let endpoint = std::env::var("IAT_TEST_MOTO_ENDPOINT")
+        .context("org.s3_ingest_events_per_s needs moto: run `make bench`")?;
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let labels = iat_sim::generate(
+        &iat_sim::OrgConfig {
+            accounts: 50,
+            background_events: 50_000,
+            ..iat_sim::OrgConfig::default()
+        },
+        &logs,
+    )?;
+    let bucket = format!("iat-bench-trail-{}", std::process::id());
+    let rt = tokio::runtime::Runtime::new()?;
+    let (files, bytes) = rt.block_on(async {
+        let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(endpoint.clone()),
+            ..Default::default()
+        })
+        .await;
+        let client = iat_aws::S3ObjectStore::client(&config, true);
+        client.create_bucket().bucket(&bucket).send().await?;
+        let store = iat_aws::S3ObjectStore::new(client, &bucket, "")?;
+        let (mut files, mut bytes) = (0u64, 0u64);
+        for e in walkdir::WalkDir::new(logs.join("AWSLogs")) {
+            let e = e?;
+            if !e.file_type().is_file() {
+                continue;
+            }
+            let key = e.path().strip_prefix(&logs)?.display().to_string();
+            let body = std::fs::read(e.path())?;
+            bytes += body.len() as u64;
+            store.put(&ObjectKey::new(&key)?, body).await?;
+            files += 1;
+        }
+        anyhow::Ok((files, bytes))
+    })?;
+    let iat = crate::sibling("iat")?;
+    let mut rates = Vec::new();
+    let mut records = 0;
+    for run in 0..runs.max(1) {
+        let db = dir.path().join(format!("run-{run}.db"));
+        let out = Command::new(&iat)
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "ingest",
+                &format!("s3://{bucket}"),
+                "--s3-endpoint",
+                &endpoint,
+            ])
+            .args(["--no-progress", "--format", "json"])
+            .output()?;
+        if !out.status.success() {
+            anyhow::bail!("iat ingest s3://: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        records = v["records"].as_u64().unwrap_or(0);
+        rates.push(records as f64 / v["elapsed_seconds"].as_f64().unwrap_or(f64::NAN));
+    }
+    Ok(Figure {
+        metric: "org.s3_ingest_events_per_s",
+        value: median(rates.clone()),
+        unit: "events/s",
+        goal: "report",
+        note: format!(
+            "median of {} runs of `iat ingest s3://BUCKET` (8 GETs in flight) against moto on this machine, each into a fresh SQLite store: {records} records in {files} gzip trail files ({bytes} bytes) of a generated organisation of 50 accounts ({}), listed, read, normalised, filtered and stored; wall time as iat reports it. Moto serves each GET in Python, so this bounds the client side from below, not S3's speed. Runs {:?}",
+            runs.max(1),
+            labels.organization_id,
+            rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
+        ),
+    })
 }

@@ -61,6 +61,13 @@ pub enum Command {
     /// records. Ingesting the same files again stores nothing twice. Unreadable files and
     /// malformed records are counted, kept in quarantine where there is text, and skipped: the
     /// run always finishes. Exits 1 when no file could be read at all.
+    ///
+    /// PATH may instead be one organisation-trail bucket, s3://BUCKET[/PREFIX], read in place
+    /// with your AWS credentials (s3:ListBucket, s3:GetObject, and kms:Decrypt for an SSE-KMS
+    /// trail) and several GETs in flight. With --since/--until only those days' folders are
+    /// listed (one LIST per account, region and day, never the whole bucket); --account and
+    /// --region narrow it further. Exits 1 when a file could not be read to its end (what it
+    /// held before the break is stored; running again stores nothing twice).
     Ingest(cmd::ingest::IngestArgs),
     /// Collect from CloudTrail Event history (LookupEvents) into the store (--store).
     ///

@@ -9,6 +9,7 @@
 //! dead-letter queue — while the batch's other messages succeed. Storing is idempotent on the
 //! event id, so a file delivered twice, or retried after a partial store, stores each event once.
 
+pub mod bucket;
 pub mod notification;
 mod object;
 

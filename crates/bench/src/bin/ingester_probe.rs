@@ -32,6 +32,9 @@ impl ObjectSource for Files {
     async fn list(&self, _: &str, _: &str) -> Result<Vec<ListedObject>> {
         Ok(Vec::new())
     }
+    async fn folders(&self, _: &str, _: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Counts the events handed to it.

@@ -17,9 +17,38 @@ use crate::store::{OpenOptions, StoreArgs};
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
-    /// Files or directories to read.
+    /// Files or directories to read, or one trail bucket: s3://BUCKET[/PREFIX] (the trail's
+    /// prefix before AWSLogs/, or a deeper folder), read in place.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+
+    /// s3:// only: the first UTC day to read; with it, only those days' folders are listed.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<chrono::NaiveDate>,
+
+    /// s3:// only: the last day to read (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub until: Option<chrono::NaiveDate>,
+
+    /// s3:// only: read only this account's files (repeat the flag for more).
+    #[arg(long = "account", value_name = "ACCOUNT_ID")]
+    pub accounts: Vec<String>,
+
+    /// s3:// only: read only this region's files (repeat the flag for more).
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// s3:// only: GETs in flight at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub parallel: usize,
+
+    /// s3:// only: the bucket's region (default: AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// s3:// only: reach S3 at this URL (an emulator such as moto) instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
 
     /// Role-name globs whose activity is noise, comma-separated (e.g. "PrismaCloud*,Wiz*").
     #[arg(long, env = "FILTERED_ROLES", value_name = "GLOBS", default_value = "")]
@@ -80,6 +109,32 @@ impl IngestArgs {
 }
 
 pub fn run(stores: &StoreArgs, args: IngestArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let urls: Vec<&str> = args
+        .paths
+        .iter()
+        .filter_map(|p| p.to_str())
+        .filter(|p| p.starts_with("s3://"))
+        .collect();
+    if !urls.is_empty() {
+        if args.paths.len() > 1 {
+            anyhow::bail!("give one s3:// URL, or local paths, not both or several URLs");
+        }
+        #[cfg(feature = "aws")]
+        return super::ingest_s3::run(stores, &args, urls[0], out);
+        #[cfg(not(feature = "aws"))]
+        anyhow::bail!("this iat was built without the AWS clients: it cannot read s3:// URLs");
+    }
+    let s3_only = [
+        ("--since", args.since.is_some()),
+        ("--until", args.until.is_some()),
+        ("--account", !args.accounts.is_empty()),
+        ("--region", !args.regions.is_empty()),
+        ("--s3-region", args.s3_region.is_some()),
+        ("--s3-endpoint", args.s3_endpoint.is_some()),
+    ];
+    if let Some((flag, _)) = s3_only.iter().find(|(_, set)| *set) {
+        anyhow::bail!("{flag} is for an s3:// URL; local files are read whole");
+    }
     let options = args.options()?;
     let opened = stores.open(OpenOptions {
         create: true,

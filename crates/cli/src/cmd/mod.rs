@@ -7,6 +7,8 @@ pub mod demo;
 pub mod events;
 pub mod export;
 pub mod ingest;
+#[cfg(feature = "aws")]
+pub mod ingest_s3;
 pub mod query;
 pub mod report;
 pub mod rules;

@@ -32,6 +32,27 @@ where
     ];
     let (source, bucket) = make(objects).await;
     let bucket = bucket.as_str();
+    for (prefix, want) in [
+        ("", vec!["AWSLogs"]),
+        ("AWSLogs/", vec!["o-1"]),
+        ("AWSLogs/o-1/", vec!["111122223333", "444455556666"]),
+        ("AWSLogs/o-1/111122223333/CloudTrail/", vec!["us-east-1"]),
+        (
+            "AWSLogs/o-1/111122223333/CloudTrail/us-east-1/2026/",
+            vec!["11", "12"],
+        ),
+        (
+            "AWSLogs/o-1/111122223333/CloudTrail/us-east-1/2026/11/30/",
+            vec![],
+        ),
+        ("AWSLogs/o-2/", vec![]),
+    ] {
+        assert_eq!(
+            source.folders(bucket, prefix).await.unwrap(),
+            want,
+            "object source: folders under {prefix:?}"
+        );
+    }
     let read = |r: Option<Box<dyn Read + Send>>| {
         let mut out = Vec::new();
         r.expect("present").read_to_end(&mut out).expect("readable");

@@ -24,6 +24,9 @@ pub trait ObjectSource: Send + Sync {
     async fn open(&self, bucket: &str, key: &str) -> Result<Option<Box<dyn Read + Send>>>;
     /// The objects whose keys start with `prefix`, sorted by key.
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>>;
+    /// The names of the folders directly under `prefix` (a prefix ending in `/`, or `""`), sorted:
+    /// for `AWSLogs/o-1/`, the account ids. One listing with a delimiter, not the objects below.
+    async fn folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>>;
 }
 
 /// Objects by (bucket, key).
@@ -89,6 +92,19 @@ impl ObjectSource for MemoryObjectSource {
                 size: v.len() as u64,
             })
             .collect())
+    }
+
+    async fn folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .objects
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(b, k)| b == bucket && k.starts_with(prefix))
+            .filter_map(|(_, k)| k[prefix.len()..].split_once('/').map(|(f, _)| f.to_owned()))
+            .collect();
+        out.dedup();
+        Ok(out)
     }
 }
 
