@@ -44,8 +44,8 @@ validate: ## Lint infra/template.yaml offline: cfn-lint and sam validate --lint
 deploy: build ## Build, then create or update the stack (parameters from the environment or deploy.env)
 	STACK=$(STACK) scripts/deploy.sh
 
-init: ## After the first deploy: backfill 90 days, invocation after invocation, then export them
-	$(PY) scripts/stack.py init $(STACK)
+init: ## After the first deploy: backfill 90 days (a trail's: BACKFILL_DAYS, queued for the ingester), then export them
+	$(PY) scripts/stack.py init $(STACK) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS))
 
 status: ## The stack, its functions' last day, firing alarms, and each stream's checkpoint and last error
 	$(PY) scripts/stack.py status $(STACK)

@@ -80,7 +80,7 @@ out = subprocess.run(
 outputs = dict(line.split("=", 1) for line in out.splitlines())
 for key in ["EventsTableName", "ControlTableName", "AlertLedgerTableName", "LakeBucketName",
             "AlertTopicArn", "TrackerFunctionName", "AlerterFunctionName", "IngesterFunctionName",
-            "TrailFilesQueueArn", "IngesterRoleArn"]:
+            "TrailFilesQueueArn", "IngesterRoleArn", "TrailTable", "ReportRoleArn"]:
     assert outputs.get(key), f"output {key} missing: {outputs}"
 
 ddb = boto3.client("dynamodb")
@@ -118,4 +118,55 @@ fired = subprocess.run([iat, "rules", "test", path, "--format", "jsonl"],
 rules = json.loads(fired.splitlines()[0])["rules"]
 assert rules, f"the test-alerts event raised nothing: {fired}"
 print(f"the make test-alerts event raises {rules}")
+# make init with a trail: the trail's past files are queued for the ingester, day by day,
+# resumably, and make status shows the queue and the backfill's progress.
+import contextlib  # noqa: E402
+import datetime as dt  # noqa: E402
+import tempfile  # noqa: E402
+
+s3.create_bucket(Bucket="org-trail-logs")
+today = dt.date.today()
+trail_keys = []
+for account in ["111122223333", "444455556666"]:
+    for region in ["us-east-1", "eu-west-1"]:
+        for back in [0, 1, 5]:
+            day = today - dt.timedelta(days=back)
+            key = (f"logs/AWSLogs/o-a1b2c3d4e5/{account}/CloudTrail/{region}/{day:%Y/%m/%d}/"
+                   f"{account}_CloudTrail_{region}_{day:%Y%m%d}T0000Z_{back}.json.gz")
+            s3.put_object(Bucket="org-trail-logs", Key=key, Body=b"x")
+            trail_keys.append((back, key))
+cwd = os.getcwd()
+with tempfile.TemporaryDirectory() as state_dir:
+    os.chdir(state_dir)
+    try:
+        desc, outs = ops.outputs(stack)
+        said = []
+        ops.cmd_trail_backfill(stack, desc, outs, 3, said.append)
+        state = json.load(open(ops.backfill_state_path(stack)))
+        assert len(state["queued"]) == 3 and sum(state["queued"].values()) == 8, state
+        # Again: every day is done, nothing is queued twice.
+        ops.cmd_trail_backfill(stack, desc, outs, 3, said.append)
+        assert said[-1].startswith("0 trail files queued"), said
+        status = io.StringIO()
+        import argparse  # noqa: E402
+        with contextlib.redirect_stdout(status):
+            ops.cmd_status(argparse.Namespace(stack=stack))
+        assert "trail backfill: 3 of 3 days queued (8 files)" in status.getvalue(), status.getvalue()
+        assert "trail files queue:" in status.getvalue(), status.getvalue()
+    finally:
+        os.chdir(cwd)
+sqs = boto3.client("sqs")
+url = ops.queue_url(sqs, outputs["TrailFilesQueueArn"])
+queued = []
+for _ in range(10):
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    if not got:
+        break
+    for m in got:
+        body = json.loads(m["Body"])
+        assert body["s3Bucket"] == "org-trail-logs", body
+        queued += body["s3ObjectKey"]
+assert sorted(queued) == sorted(k for back, k in trail_keys if back < 3), queued
+print(f"make init queued the trail's last 3 days ({len(queued)} files) for the ingester, once")
+
 cfn.delete_stack(StackName=stack)

@@ -5,7 +5,9 @@ test-alerts targets call this; it runs in the deploy tools' venv, which has boto
   stack.py params TEMPLATE [--env-file F] [--set Key=Value ...]
                                                    sam deploy parameter overrides from the env
   stack.py outputs STACK                           the stack's outputs, KEY=VALUE per line
-  stack.py init STACK                              first backfill, then the first export
+  stack.py init STACK                              first backfill (the trail's past files queued for
+                                                   the ingester, BACKFILL_DAYS; Event history), then
+                                                   the first export
   stack.py status STACK                            stack, functions, alarms, dead letters
   stack.py test-alerts STACK                       one synthetic event through the alerter
   stack.py self-test                               this script's own checks (no AWS)
@@ -161,10 +163,116 @@ def export_ranges(today, days, chunk=7):
     return out
 
 
+# Trail files named in one queue message (CloudTrail's own notification shape): a message whose
+# file fails is delivered again whole, so keep it small.
+KEYS_PER_MESSAGE = 10
+
+
+def s3_folders(s3, bucket, prefix):
+    """Folder names directly under `prefix` (one delimited listing, paged)."""
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        out += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+    return sorted(out)
+
+
+def s3_keys(s3, bucket, prefix):
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        out += [o["Key"] for o in page.get("Contents", [])]
+    return out
+
+
+def trail_backfill(s3, send, bucket, prefix, org, days, today, done, say):
+    """Queues the trail files of the `days` days ending `today`, newest day first, for the
+    ingester: per day, one listing per account and region folder (found once, by delimited
+    listings), never the whole bucket. `send(bodies)` sends up to ten message bodies; `done`
+    maps the days already queued to their file counts (skipped; each day is added once its
+    files are queued, so a stopped backfill resumes at the next day). Returns the files queued."""
+    base = f"{prefix.strip('/')}/AWSLogs/" if prefix.strip("/") else "AWSLogs/"
+    orgs = [org] if org else [f for f in s3_folders(s3, bucket, base) if f.startswith("o-")] or [""]
+    owners = []
+    for o in orgs:
+        root = f"{base}{o}/" if o else base
+        for account in s3_folders(s3, bucket, root):
+            if re.fullmatch(r"[0-9]{12}", account):
+                owners.append((root, account, s3_folders(s3, bucket, f"{root}{account}/CloudTrail/")))
+    say(f"{len(owners)} accounts under s3://{bucket}/{base}, {sum(len(r) for _, _, r in owners)} account-regions")
+    queued = 0
+    for n in range(days):
+        day = today - dt.timedelta(days=n)
+        if day.isoformat() in done:
+            continue
+        keys = []
+        for root, account, regions in owners:
+            for region in regions:
+                keys += [k for k in s3_keys(s3, bucket, f"{root}{account}/CloudTrail/{region}/{day:%Y/%m/%d}/")
+                         if k.endswith((".json.gz", ".json"))]
+        bodies = [json.dumps({"s3Bucket": bucket, "s3ObjectKey": keys[i:i + KEYS_PER_MESSAGE]})
+                  for i in range(0, len(keys), KEYS_PER_MESSAGE)]
+        for i in range(0, len(bodies), 10):
+            send(bodies[i:i + 10])
+        queued += len(keys)
+        done[day.isoformat()] = len(keys)
+        say(f"{day}: {len(keys):,} files queued in {len(bodies):,} messages")
+    return queued
+
+
+def queue_url(sqs, arn):
+    _, _, _, _, account, name = arn.split(":", 5)
+    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def send_batch(sqs, url, bodies):
+    r = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])
+    if r.get("Failed"):
+        raise SystemExit(f"the queue refused {len(r['Failed'])} messages: {r['Failed'][0]}; run make init again to go on")
+
+
+def backfill_state_path(stack):
+    return f".iat-trail-backfill-{stack}.json"
+
+
+def cmd_trail_backfill(stack, s, out, days, say):
+    params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in s.get("Parameters", [])}
+    bucket = params.get("TrailBucket", "")
+    path = backfill_state_path(stack)
+    state = json.load(open(path)) if os.path.exists(path) else {}
+    done = state.get("queued", {}) if state.get("bucket") == bucket else {}
+    sess = session()
+    sqs = sess.client("sqs")
+    url = queue_url(sqs, out["TrailFilesQueueArn"])
+
+    def save():
+        with open(path, "w") as f:
+            json.dump({"bucket": bucket, "days": days, "queued": done}, f, indent=1, sort_keys=True)
+
+    def progress(m):
+        say(m)
+        save()
+
+    say(f"queueing the last {days} days of s3://{bucket} for {out['IngesterFunctionName']} "
+        f"({len(done)} days already queued; progress in {path}, make status shows the queue)")
+    try:
+        queued = trail_backfill(sess.client("s3"), lambda bodies: send_batch(sqs, url, bodies), bucket,
+                                params.get("TrailPrefix", ""), params.get("OrganizationId", ""), days,
+                                dt.date.today(), done, progress)
+    except Exception as e:  # noqa: BLE001 - one line for the operator
+        save()
+        raise SystemExit(f"trail backfill stopped: {e} (listing the trail bucket needs s3:ListBucket for "
+                         f"your credentials; run make init again to go on)")
+    save()
+    say(f"{queued:,} trail files queued; the ingester stores them as it drains the queue")
+
+
 def cmd_init(args):
-    _, out = outputs(args.stack)
+    s, out = outputs(args.stack)
     client = lambda_client()
     say = lambda m: print(m, flush=True)  # noqa: E731
+    if "TrailFilesQueueArn" in out:
+        if not 1 <= args.backfill_days <= 3650:
+            raise SystemExit(f"BACKFILL_DAYS={args.backfill_days}: expected 1 to 3650 days")
+        cmd_trail_backfill(args.stack, s, out, args.backfill_days, say)
     say(f"backfilling with {out['TrackerFunctionName']} (each run stops before 15 minutes)")
     backfill(lambda: invoke(client, out["TrackerFunctionName"], {}), say, args.max_runs)
     total = 0
@@ -183,7 +291,10 @@ def cmd_status(args):
     print(f"stack {args.stack}: {stack['StackStatus']} (updated {stack.get('LastUpdatedTime', stack['CreationTime'])})")
     cw = s.client("cloudwatch")
     now = dt.datetime.now(dt.timezone.utc)
-    for key in ["TrackerFunctionName", "AlerterFunctionName", "ExporterFunctionName", "ReportFunctionName"]:
+    for key in ["TrackerFunctionName", "AlerterFunctionName", "ExporterFunctionName", "ReportFunctionName",
+                "IngesterFunctionName"]:
+        if key not in out:
+            continue
         name = out[key]
         figures = {}
         for metric in ["Invocations", "Errors", "Throttles"]:
@@ -194,6 +305,18 @@ def cmd_status(args):
             )["Datapoints"]
             figures[metric] = int(sum(p["Sum"] for p in points))
         print(f"  {name}: last 24 h {figures['Invocations']} runs, {figures['Errors']} errors, {figures['Throttles']} throttled")
+    if "TrailFilesQueueArn" in out:
+        sqs = s.client("sqs")
+        attrs = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        q = sqs.get_queue_attributes(QueueUrl=queue_url(sqs, out["TrailFilesQueueArn"]),
+                                     AttributeNames=attrs)["Attributes"]
+        print(f"  trail files queue: {q.get(attrs[0], '?')} messages waiting, {q.get(attrs[1], '?')} being read")
+        path = backfill_state_path(args.stack)
+        if os.path.exists(path):
+            b = json.load(open(path))
+            left = "" if len(b["queued"]) >= b["days"] else "; make init queues the rest"
+            print(f"  trail backfill: {len(b['queued'])} of {b['days']} days queued "
+                  f"({sum(b['queued'].values()):,} files){left}")
     alarms = cw.describe_alarms(AlarmNamePrefix=f"{args.stack}-", StateValue="ALARM")["MetricAlarms"]
     if alarms:
         for a in alarms:
@@ -371,9 +494,40 @@ def self_test():
     key = json.loads(both.split("\n# 2.")[1].split(":\n", 1)[1].split("\n# 3.")[0])
     assert key["Principal"] == {"AWS": [role, reader]}, key
 
+    class FakeS3:
+        """list_objects_v2 over a set of keys, with Delimiter, as S3 answers it."""
+        def __init__(self, keys):
+            self.keys, self.calls = sorted(keys), []
+
+        def get_paginator(self, _):
+            return self
+
+        def paginate(self, Bucket, Prefix, Delimiter=None):
+            self.calls.append((Prefix, Delimiter))
+            under = [k for k in self.keys if k.startswith(Prefix)]
+            if Delimiter:
+                folders = sorted({Prefix + k[len(Prefix):].split("/")[0] + "/" for k in under if "/" in k[len(Prefix):]})
+                return [{"CommonPrefixes": [{"Prefix": f} for f in folders]}]
+            return [{"Contents": [{"Key": k} for k in under]}]
+
+    keys = [f"logs/AWSLogs/o-abc123/{a}/CloudTrail/{r}/2026/03/{d:02d}/{a}_CloudTrail_{r}_x{i}.json.gz"
+            for a in ["111122223333", "444455556666"] for r in ["us-east-1", "eu-west-1"]
+            for d in [1, 2, 3] for i in range(12)]
+    keys.append("logs/AWSLogs/o-abc123/111122223333/CloudTrail-Digest/us-east-1/2026/03/02/d.json.gz")
+    fake, sent, done = FakeS3(keys), [], {"2026-03-03": 48}
+    n = trail_backfill(fake, sent.append, "org-trail", "logs", "", 3, dt.date(2026, 3, 3), done, lambda m: None)
+    assert n == 96 and done == {"2026-03-03": 48, "2026-03-02": 48, "2026-03-01": 48}, (n, done)
+    bodies = [json.loads(b) for batch in sent for b in batch]
+    assert all(len(b["s3ObjectKey"]) <= KEYS_PER_MESSAGE and b["s3Bucket"] == "org-trail" for b in bodies)
+    queued = [k for b in bodies for k in b["s3ObjectKey"]]
+    assert sorted(queued) == sorted(k for k in keys if "/2026/03/0" in k and "/03/03/" not in k and "Digest" not in k)
+    assert all(len(batch) <= 10 for batch in sent)
+    # Only day folders are listed whole; the rest are delimited folder listings.
+    assert all(d == "/" or p.endswith(("/2026/03/01/", "/2026/03/02/")) for p, d in fake.calls), fake.calls
+
     ranges = export_ranges(dt.date(2026, 3, 31), 10, chunk=7)
     assert ranges == [("2026-03-21", "2026-03-27"), ("2026-03-28", "2026-03-30")], ranges
-    print(f"stack.py self-test: {len(params)} parameters, overrides, backfill and export ranges ok")
+    print(f"stack.py self-test: {len(params)} parameters, overrides, backfill, trail backfill and export ranges ok")
 
 
 def main():
@@ -389,6 +543,8 @@ def main():
     pi.add_argument("stack")
     pi.add_argument("--max-runs", type=int, default=200)
     pi.add_argument("--days", type=int, default=90, help="days exported after the backfill")
+    pi.add_argument("--backfill-days", type=int, default=int(os.environ.get("BACKFILL_DAYS") or 90),
+                    help="days of the organisation trail's files queued for the ingester (BACKFILL_DAYS)")
     for name in ["status", "test-alerts", "trail-policy"]:
         sub.add_parser(name).add_argument("stack")
     sub.add_parser("self-test")

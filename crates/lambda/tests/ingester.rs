@@ -288,3 +288,101 @@ async fn an_unreadable_bucket_and_a_wrong_organisation_say_what_to_fix() {
         "{text}"
     );
 }
+
+/// An SSE-KMS trail (the bucket's default encryption and each object under a KMS key) read
+/// through messages in CloudTrail's own notification shape, several keys each: what the trail's
+/// SNS topic sends and what `make init` queues for a backfill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn sse_kms_files_named_in_cloudtrail_notifications_are_stored() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let moto = iat_sim::emulators::moto_endpoint();
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.clone()),
+        ..Default::default()
+    })
+    .await;
+    let suffix = std::process::id();
+    let (bucket, table) = (
+        format!("org-trail-kms-{suffix}"),
+        format!("ingest-kms-{suffix}"),
+    );
+    let key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let s3 = iat_aws::S3ObjectStore::client(&config, true);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    create_table(&ddb, TableKind::Events, &table).await.unwrap();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::AwsKms)
+                                .kms_master_key_id(key_arn)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    let mut in_scope = 0;
+    for (i, region) in ["us-east-1", "eu-west-1", "ap-south-1"].iter().enumerate() {
+        let (file, n) = trail_file(region, &format!("kms{i}"), 40);
+        let k = key(region, &format!("20261130T1210Z_kms{i}"));
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&k)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(key_arn)
+            .body(gz(&file).into())
+            .send()
+            .await
+            .unwrap();
+        let head = s3
+            .head_object()
+            .bucket(&bucket)
+            .key(&k)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.server_side_encryption(),
+            Some(&ServerSideEncryption::AwsKms)
+        );
+        keys.push(k);
+        in_scope += n;
+    }
+    let event = json!({"Records": [
+        {"messageId": "two-keys", "eventSource": "aws:sqs",
+         "body": json!({"s3Bucket": bucket, "s3ObjectKey": [keys[0], keys[1]]}).to_string()},
+        {"messageId": "one-key", "eventSource": "aws:sqs",
+         "body": json!({"s3Bucket": bucket, "s3ObjectKey": [keys[2]]}).to_string()},
+    ]});
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.clone()),
+        ("EVENTS_TABLE", table.clone()),
+        ("TRAIL_BUCKET", bucket.clone()),
+        ("ORGANIZATION_ID", ORG.to_owned()),
+    ];
+    let (response, logs) = invoke(event, &env).await;
+    assert_eq!(response, json!({"batchItemFailures": []}), "{logs}");
+    let store = DynamoEventStore::new(ddb, &table);
+    assert_eq!(
+        store.stats().await.unwrap().events,
+        in_scope as u64,
+        "{logs}"
+    );
+}
