@@ -50,43 +50,29 @@ fn a_trail_bucket_is_read_in_place() {
     .unwrap();
     let bucket = format!("iat-trail-{}", std::process::id());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let uploaded = rt.block_on(async {
-        let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(endpoint.clone()),
-            ..Default::default()
-        })
-        .await;
-        let client = iat_aws::S3ObjectStore::client(&config, true);
-        client.create_bucket().bucket(&bucket).send().await.unwrap();
-        let store = iat_aws::S3ObjectStore::new(client, &bucket, "org/").unwrap();
-        let mut n = 0;
-        for f in files(&logs.join("AWSLogs")) {
-            let key = format!(
-                "AWSLogs/{}",
-                f.strip_prefix(logs.join("AWSLogs")).unwrap().display()
-            );
-            store
-                .put(&ObjectKey::new(&key).unwrap(), std::fs::read(&f).unwrap())
-                .await
-                .unwrap();
-            n += 1;
-        }
-        // Not event files: a digest and an object outside AWSLogs/.
-        let org = &labels.organization_id;
-        let account = &labels.accounts[0];
-        store
-            .put(
-                &ObjectKey::new(format!(
-                    "AWSLogs/{org}/{account}/CloudTrail-Digest/us-east-1/2026/01/01/d.json.gz"
-                ))
-                .unwrap(),
-                b"{}".to_vec(),
-            )
-            .await
-            .unwrap();
-        n
-    });
+    let config = rt.block_on(iat_aws::testing::emulator_config(&endpoint, "us-east-1"));
+    let trail = iat_aws::S3ObjectStore::new(
+        iat_aws::S3ObjectStore::client(&config, true),
+        &bucket,
+        "org/",
+    )
+    .unwrap();
+    let put = |key: String, body: Vec<u8>| {
+        rt.block_on(trail.put(&ObjectKey::new(key).unwrap(), body))
+            .unwrap()
+    };
+    let (uploaded, _) = rt.block_on(iat_aws::testing::upload_tree(
+        &config,
+        &bucket,
+        "org/AWSLogs/",
+        &logs.join("AWSLogs"),
+    ));
+    // Not event files: a digest.
+    let (org, first_account) = (&labels.organization_id, &labels.accounts[0]);
+    put(
+        format!("AWSLogs/{org}/{first_account}/CloudTrail-Digest/us-east-1/2026/01/01/d.json.gz"),
+        b"{}".to_vec(),
+    );
     assert!(uploaded > 100, "{uploaded} files");
 
     // From disk, for reference.
@@ -169,25 +155,13 @@ fn a_trail_bucket_is_read_in_place() {
     assert_eq!(none["files"], 0);
 
     // A corrupt file is named and the run goes on.
-    rt.block_on(async {
-        let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(endpoint.clone()),
-            ..Default::default()
-        })
-        .await;
-        let client = iat_aws::S3ObjectStore::client(&config, true);
-        let store = iat_aws::S3ObjectStore::new(client, &bucket, "org/").unwrap();
-        let key = format!(
-            "AWSLogs/{}/{account}/CloudTrail/us-east-1/{}/{account}_CloudTrail_us-east-1_x_corrupt.json.gz",
-            labels.organization_id,
+    put(
+        format!(
+            "AWSLogs/{org}/{account}/CloudTrail/us-east-1/{}/{account}_CloudTrail_us-east-1_x_corrupt.json.gz",
             labels.day.format("%Y/%m/%d")
-        );
-        store
-            .put(&ObjectKey::new(&key).unwrap(), vec![0x1f, 0x8b, 8, 0, 1, 2, 3])
-            .await
-            .unwrap();
-    });
+        ),
+        vec![0x1f, 0x8b, 8, 0, 1, 2, 3],
+    );
     let (code, broken) = read(&[]);
     assert_eq!(code, ExitCode::from(1));
     assert_eq!(broken["files"], uploaded + 1);

@@ -189,3 +189,58 @@ pub fn queue_athena_answers(endpoint: &str, region: &str, answers: &[AthenaAnswe
         "moto: {answer}"
     );
 }
+
+/// The SDK configuration for an emulator at `endpoint` (test credentials come from the
+/// environment `make test` sets).
+pub async fn emulator_config(endpoint: &str, region: &str) -> SdkConfig {
+    crate::sdk_config(&crate::AwsSettings {
+        region: Some(region.into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Creates `bucket` and uploads every file under `dir` to it, keyed by its path below `dir`
+/// after `prefix` (a trail written to disk by the generator becomes the trail's bucket).
+/// Returns the files and bytes uploaded.
+pub async fn upload_tree(
+    config: &SdkConfig,
+    bucket: &str,
+    prefix: &str,
+    dir: &std::path::Path,
+) -> (u64, u64) {
+    use iat_core::ports::{ObjectKey, ObjectStore};
+    let client = crate::S3ObjectStore::client(config, true);
+    client
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let store = crate::S3ObjectStore::new(client, bucket, prefix).expect("a valid prefix");
+    let (mut files, mut bytes) = (0, 0);
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable directory") {
+            let path = entry.expect("readable entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let key = path
+                .strip_prefix(dir)
+                .expect("below dir")
+                .to_string_lossy()
+                .replace('\\', "/");
+            let body = std::fs::read(&path).expect("readable file");
+            bytes += body.len() as u64;
+            store
+                .put(&ObjectKey::new(key).expect("a valid key"), body)
+                .await
+                .expect("upload");
+            files += 1;
+        }
+    }
+    (files, bytes)
+}

@@ -701,12 +701,7 @@ async fn athena_missing_workgroup_is_named() {
 async fn organizations_lists_every_account_with_its_name() {
     use iat_core::ports::AccountDirectory;
     let endpoint = iat_sim::emulators::moto_endpoint();
-    let config = sdk_config(&AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint),
-        ..Default::default()
-    })
-    .await;
+    let config = iat_aws::testing::emulator_config(&endpoint, "us-east-1").await;
     let client = aws_sdk_organizations::Client::new(&config);
     if let Err(e) = client
         .create_organization()

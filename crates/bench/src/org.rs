@@ -138,7 +138,6 @@ pub(crate) fn benchmark(
 /// `iat ingest s3://` end to end against moto: a generated organisation of 50 accounts uploaded
 /// as its trail writes it, then read into a fresh local store each run.
 fn s3_ingest(runs: usize) -> anyhow::Result<Figure> {
-    use iat_core::ports::{ObjectKey, ObjectStore};
     let endpoint = std::env::var("IAT_TEST_MOTO_ENDPOINT")
         .context("org.s3_ingest_events_per_s needs moto: run `make bench`")?;
     let dir = tempfile::tempdir()?;
@@ -154,29 +153,9 @@ fn s3_ingest(runs: usize) -> anyhow::Result<Figure> {
     let bucket = format!("iat-bench-trail-{}", std::process::id());
     let rt = tokio::runtime::Runtime::new()?;
     let (files, bytes) = rt.block_on(async {
-        let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(endpoint.clone()),
-            ..Default::default()
-        })
-        .await;
-        let client = iat_aws::S3ObjectStore::client(&config, true);
-        client.create_bucket().bucket(&bucket).send().await?;
-        let store = iat_aws::S3ObjectStore::new(client, &bucket, "")?;
-        let (mut files, mut bytes) = (0u64, 0u64);
-        for e in walkdir::WalkDir::new(logs.join("AWSLogs")) {
-            let e = e?;
-            if !e.file_type().is_file() {
-                continue;
-            }
-            let key = e.path().strip_prefix(&logs)?.display().to_string();
-            let body = std::fs::read(e.path())?;
-            bytes += body.len() as u64;
-            store.put(&ObjectKey::new(&key)?, body).await?;
-            files += 1;
-        }
-        anyhow::Ok((files, bytes))
-    })?;
+        let config = iat_aws::testing::emulator_config(&endpoint, "us-east-1").await;
+        iat_aws::testing::upload_tree(&config, &bucket, "AWSLogs/", &logs.join("AWSLogs")).await
+    });
     let iat = crate::sibling("iat")?;
     let mut rates = Vec::new();
     let mut records = 0;

@@ -300,12 +300,7 @@ async fn sse_kms_files_named_in_cloudtrail_notifications_are_stored() {
         ServerSideEncryptionRule,
     };
     let moto = iat_sim::emulators::moto_endpoint();
-    let config = sdk_config(&AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(moto.clone()),
-        ..Default::default()
-    })
-    .await;
+    let config = iat_aws::testing::emulator_config(&moto, "us-east-1").await;
     let suffix = std::process::id();
     let (bucket, table) = (
         format!("org-trail-kms-{suffix}"),

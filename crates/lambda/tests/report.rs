@@ -192,12 +192,7 @@ fn by_account(rows: &[&[&str]]) -> AthenaAnswer {
 
 /// The statements the function sent to Athena (moto keeps them), oldest first.
 async fn athena_statements(endpoint: &str, region: &str) -> Vec<String> {
-    let config = sdk_config(&AwsSettings {
-        region: Some(region.into()),
-        endpoint_url: Some(endpoint.to_owned()),
-        ..Default::default()
-    })
-    .await;
+    let config = iat_aws::testing::emulator_config(endpoint, region).await;
     let athena = aws_sdk_athena::Client::new(&config);
     let ids = athena
         .list_query_executions()
@@ -234,12 +229,7 @@ async fn athena_statements(endpoint: &str, region: &str) -> Vec<String> {
 async fn over_the_trail_the_report_covers_the_organisation_by_account() {
     let moto = iat_sim::emulators::moto_endpoint();
     let region = "eu-south-2";
-    let config = sdk_config(&AwsSettings {
-        region: Some(region.into()),
-        endpoint_url: Some(moto.clone()),
-        ..Default::default()
-    })
-    .await;
+    let config = iat_aws::testing::emulator_config(&moto, region).await;
     let org = aws_sdk_organizations::Client::new(&config);
     let _ = org
         .create_organization()
