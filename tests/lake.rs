@@ -131,6 +131,24 @@ fn every_query_runs_over_the_exported_day_and_finds_what_the_labels_say() {
             "{layer}: {by_layer:?}"
         );
     }
+    // The week before the exported day is empty, so every region with a denial is new.
+    let regions_new = query(&l, "denied_regions_new", &[]);
+    assert!(!regions_new.is_empty());
+    assert_eq!(
+        regions_new
+            .iter()
+            .map(|r| r["calls"].as_u64().unwrap())
+            .sum::<u64>() as usize,
+        scenario_ids(&l, "denied_").len()
+    );
+    let by_account = query(&l, "denied_by_account", &[]);
+    assert_eq!(
+        by_account
+            .iter()
+            .map(|r| r["calls"].as_u64().unwrap())
+            .sum::<u64>() as usize,
+        scenario_ids(&l, "denied_").len()
+    );
     let calls = query(&l, "denied_calls", &[]);
     assert_eq!(
         calls
@@ -522,7 +540,7 @@ fn query_and_report_run_on_athena_with_bytes_scanned_and_cost() {
     );
     assert!(
         report.contains("sqs:CreateQueue  by 3 callers, first 2026-03-02 10:00:00.000, denied by service control policy")
-            && report.contains("From Athena workgroup primary, database iat; 4 queries scanned 0 bytes for $0.0002."),
+            && report.contains("From Athena workgroup primary, database iat; 5 queries scanned 0 bytes for $0.0002."),
         "{report}"
     );
     // A bad setting is one line naming it.

@@ -51,6 +51,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../queries/denied_new.sql"),
     ),
     (
+        "denied_regions_new",
+        include_str!("../../../queries/denied_regions_new.sql"),
+    ),
+    (
         "failed_auth",
         include_str!("../../../queries/failed_auth.sql"),
     ),

@@ -6,7 +6,7 @@
 //!   order, row groups sized for Athena);
 //! - [`layout`]: object keys, `<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`;
 //! - [`catalogue`]: the queries of `queries/*.sql`, their headers and parameters;
-//! - [`report`]: the weekly denied-calls report made from three queries' rows;
+//! - [`report`]: the weekly denied-calls report made from five queries' rows;
 //! - [`trail`]: Athena over the organisation trail's raw files, and the catalogue run on it.
 //!
 //! The decision to know: `dt` is a partition, not a column in the files. Every query filters on

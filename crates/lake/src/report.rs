@@ -1,4 +1,4 @@
-//! The weekly denied-calls report: three queries' rows made into one readable message.
+//! The weekly denied-calls report: five queries' rows made into one readable message.
 //!
 //! A platform team reads it to see which services and actions people need before they ask:
 //! what was denied, by which policy layer, what is newly denied this week (a new need, a
@@ -19,6 +19,8 @@ pub struct WeeklyReport<'a> {
     pub unexpected_regions: &'a ResultRows,
     /// Denied calls by account (the `denied_by_account` query).
     pub denied_by_account: &'a ResultRows,
+    /// Regions with denials this period and none the period before (`denied_regions_new`).
+    pub denied_regions_new: &'a ResultRows,
     /// Account names by id (from Organizations), where known.
     pub account_names: &'a BTreeMap<String, String>,
     /// Where the numbers came from, for the footer (e.g. "Athena workgroup iat, 42 MB scanned").
@@ -53,10 +55,11 @@ impl WeeklyReport<'_> {
         let _ = writeln!(b);
         let _ = writeln!(
             b,
-            "{} denied calls of {} actions. Newly denied this period: {}. Region, service and caller combinations outside the allowed regions: {}.",
+            "{} denied calls of {} actions. Newly denied this period: {} actions, {} regions. Region, service and caller combinations outside the allowed regions: {}.",
             d.total("calls"),
             d.rows.len(),
             self.denied_new.rows.len(),
+            self.denied_regions_new.rows.len(),
             self.unexpected_regions.rows.len()
         );
         let _ = writeln!(b);
@@ -81,6 +84,23 @@ impl WeeklyReport<'_> {
             );
         }
         more(&mut b, self.denied_new.rows.len());
+        let r = self.denied_regions_new;
+        if !r.rows.is_empty() {
+            let _ = writeln!(b, "  in regions with no denial the period before:");
+        }
+        for i in 0..r.rows.len().min(LISTED) {
+            let _ = writeln!(
+                b,
+                "  {:>6}  {}  {} actions by {} callers in {} accounts, first {}",
+                r.get(i, "calls"),
+                r.get(i, "aws_region"),
+                r.get(i, "actions"),
+                r.get(i, "callers"),
+                r.get(i, "accounts"),
+                r.get(i, "first_seen"),
+            );
+        }
+        more(&mut b, r.rows.len());
         let _ = writeln!(b);
         let _ = writeln!(
             b,
@@ -170,7 +190,7 @@ impl WeeklyReport<'_> {
         );
         let _ = writeln!(
             b,
-            "From {}. Details: `iat query denied_calls`, `denied_new`, `denied_by_account`, `denied_by_layer`, `unexpected_regions`.",
+            "From {}. Details: `iat query denied_calls`, `denied_new`, `denied_regions_new`, `denied_by_account`, `denied_by_layer`, `unexpected_regions`.",
             self.source
         );
         b
@@ -286,6 +306,17 @@ mod tests {
             denied_new: &new,
             unexpected_regions: &regions,
             denied_by_account: &accounts,
+            denied_regions_new: &rows(
+                &[
+                    "aws_region",
+                    "calls",
+                    "actions",
+                    "callers",
+                    "accounts",
+                    "first_seen",
+                ],
+                &[&["ap-east-1", "4", "2", "1", "1", "2026-03-05T01:00:00Z"]],
+            ),
             account_names: &names,
             source: "the local lake".into(),
         };
@@ -299,6 +330,14 @@ mod tests {
             body.contains(
                 "kms:Decrypt  1 callers, 1 accounts, 1 regions; resource policy and 1 other layers"
             ),
+            "{body}"
+        );
+        assert!(
+            body.contains("Newly denied this period: 1 actions, 1 regions."),
+            "{body}"
+        );
+        assert!(
+            body.contains("  in regions with no denial the period before:\n       4  ap-east-1  2 actions by 1 callers in 1 accounts, first 2026-03-05T01:00:00Z"),
             "{body}"
         );
         assert!(

@@ -2,8 +2,9 @@
 //!
 //! A weekly schedule reports the `REPORT_DAYS` days ending yesterday (UTC); an invocation with
 //! `{"until": "YYYY-MM-DD", "days": N}` reports another period. It runs the catalogue's
-//! denied_calls, denied_new and unexpected_regions on Athena (reading only those days and the
-//! period before), and publishes one plain-text message with `rule_id=weekly_report`.
+//! denied_calls, denied_new, unexpected_regions, denied_by_account and denied_regions_new on
+//! Athena (reading only those days and the period before), and publishes one plain-text
+//! message with `rule_id=weekly_report`.
 //!
 //! With `TRAIL_TABLE` set it reports the whole organisation from the trail's raw table: it
 //! lists the accounts (Organizations `ListAccounts`) for their names, refreshes the table's

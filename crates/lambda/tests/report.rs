@@ -133,6 +133,17 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
                 ]],
             ),
             by_account(&[&["123456789012", "17", "2", "4", "1", "12"]]),
+            answer(
+                &[
+                    ("aws_region", "varchar"),
+                    ("calls", "bigint"),
+                    ("actions", "bigint"),
+                    ("callers", "bigint"),
+                    ("accounts", "bigint"),
+                    ("first_seen", "timestamp"),
+                ],
+                &[&["ap-east-1", "3", "1", "1", "1", "2026-03-06 01:00:00.000"]],
+            ),
         ],
     );
     let (outcome, logs) = invoke(
@@ -153,7 +164,7 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
     assert_eq!(out["end"], "2026-03-07");
     assert_eq!(
         out["rows"],
-        serde_json::json!({"denied_calls": 2, "denied_new": 1, "unexpected_regions": 1, "denied_by_account": 1})
+        serde_json::json!({"denied_calls": 2, "denied_new": 1, "unexpected_regions": 1, "denied_by_account": 1, "denied_regions_new": 1})
     );
     assert_eq!(
         out["subject"],
@@ -169,7 +180,8 @@ async fn a_report_runs_on_athena_and_arrives_by_sns() {
         "kms:Decrypt  1 callers, 1 accounts, 1 regions; resource policy and 1 other layers",
         "ap-east-1  ec2  by mallory (3 denied)",
         "      17  123456789012  2 actions, 4 callers, 1 regions; 12 by an organisation policy",
-        "From Athena workgroup primary, database iat; 4 queries scanned 0 bytes for $0.0002.",
+        "       3  ap-east-1  1 actions by 1 callers in 1 accounts, first 2026-03-06 01:00:00.000",
+        "From Athena workgroup primary, database iat; 5 queries scanned 0 bytes for $0.0002.",
     ] {
         assert!(n.body.contains(part), "{part:?} not in\n{}", n.body);
     }
@@ -272,6 +284,7 @@ async fn over_the_trail_the_report_covers_the_organisation_by_account() {
             empty(&[("event_source", "varchar"), ("event_name", "varchar")]),
             empty(&[("aws_region", "varchar")]),
             by_account(&[&[&member, "9", "3", "2", "1", "9"]]),
+            empty(&[("aws_region", "varchar")]),
         ],
     );
     let (outcome, logs) = invoke(
@@ -295,7 +308,7 @@ async fn over_the_trail_the_report_covers_the_organisation_by_account() {
     assert_eq!(out["source"], "trail");
     assert!(out["accounts"].as_u64().unwrap() >= 2, "{out}");
     let statements = athena_statements(&moto, region).await;
-    assert_eq!(statements.len(), 5, "{statements:#?}");
+    assert_eq!(statements.len(), 6, "{statements:#?}");
     assert!(
         statements[0].starts_with(
             "ALTER TABLE iam_activity_0a1b2c3d.trail SET TBLPROPERTIES ('projection.account.type' = 'enum', 'projection.account.values' = '"
