@@ -196,14 +196,6 @@ pub fn set_accounts_ddl(
     ))
 }
 
-/// The location Athena computes for one partition from the table's location template.
-pub fn partition_location(location: &str, account: &str, region: &str, day: NaiveDate) -> String {
-    format!(
-        "{location}{account}/CloudTrail/{region}/{}/",
-        day_literal(day)
-    )
-}
-
 /// A day as the `day` partition writes it, `YYYY/MM/DD`.
 pub fn day_literal(day: NaiveDate) -> String {
     day.format("%Y/%m/%d").to_string()
@@ -421,7 +413,21 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
         for (prefix, org) in [("", "o-abc123"), ("org/logs/", "o-abc123")] {
             let loc = location("trail-bucket", prefix, org);
-            let part = partition_location(&loc, "111122223333", "eu-west-1", day);
+            let ddl = table_ddl("db", "trail", &loc, &AccountProjection::Injected, day).unwrap();
+            // What Athena computes: the DDL's location template filled with the partition's
+            // values, the day in the projection's format.
+            let property = |name: &str| {
+                ddl.split(&format!("'{name}' = '"))
+                    .nth(1)
+                    .and_then(|t| t.split('\'').next())
+                    .unwrap_or_else(|| panic!("no {name}"))
+                    .to_owned()
+            };
+            assert_eq!(property("projection.day.format"), "yyyy/MM/dd");
+            let part = property("storage.location.template")
+                .replace("${account}", "111122223333")
+                .replace("${region}", "eu-west-1")
+                .replace("${day}", &day.format("%Y/%m/%d").to_string());
             let key = format!(
                 "{}111122223333_CloudTrail_eu-west-1_20260307T0005Z_x.json.gz",
                 part.trim_start_matches("s3://trail-bucket/")

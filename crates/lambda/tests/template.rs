@@ -525,7 +525,7 @@ fn the_glue_trail_table_is_the_trail_ddl() {
         Some("org.apache.hive.hcatalog.data.JsonSerDe")
     );
     // The location template, as Athena fills it, is where the trail writes (the lake crate's
-    // tests hold that for iat_lake::trail::partition_location).
+    // tests fill the DDL's template and parse the key it gives).
     let template = format!("{:?}", p["storage.location.template"]);
     assert!(
         template.contains("AWSLogs/${OrganizationId}/${!account}/CloudTrail/${!region}/${!day}/"),
