@@ -119,3 +119,17 @@ pub fn stop(mut child: std::process::Child) -> String {
         Err(e) => format!("(no output: {e})"),
     }
 }
+
+/// The peak resident set (`VmHWM`) of a running process, in KiB; `None` where `/proc` cannot
+/// tell (another OS, or the process is gone).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

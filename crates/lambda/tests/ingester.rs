@@ -59,17 +59,24 @@ fn trail_file(region: &str, tag: &str, n: usize) -> (String, usize) {
 }
 
 async fn invoke(event: Value, env: &[(&str, String)]) -> (Value, String) {
+    let (response, logs, _) = invoke_measured(event, env).await;
+    (response, logs)
+}
+
+/// [`invoke`], also returning the binary's peak resident set in KiB once it has answered.
+async fn invoke_measured(event: Value, env: &[(&str, String)]) -> (Value, String, u64) {
     let (api, mut outcomes) =
-        iat_lambda::testing::runtime_api(event, StdDuration::from_secs(120)).await;
+        iat_lambda::testing::runtime_api(event, StdDuration::from_secs(300)).await;
     let mut cmd = function_command(Path::new(env!("CARGO_BIN_EXE_ingester")), api, "ingester");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("start the ingester binary");
-    let outcome = tokio::time::timeout(StdDuration::from_secs(120), outcomes.recv()).await;
+    let outcome = tokio::time::timeout(StdDuration::from_secs(300), outcomes.recv()).await;
+    let peak = iat_lambda::testing::peak_rss_kib(child.id()).unwrap_or(0);
     let logs = stop(child);
     match outcome {
-        Ok(Some(Outcome::Response(v))) => (v, logs),
+        Ok(Some(Outcome::Response(v))) => (v, logs, peak),
         other => panic!("no response: {other:?}\n{logs}"),
     }
 }
@@ -380,4 +387,104 @@ async fn sse_kms_files_named_in_cloudtrail_notifications_are_stored() {
         in_scope as u64,
         "{logs}"
     );
+}
+
+/// A trail file of 200 MB (decompressed) through the real binary: read as a stream, so the
+/// function's peak memory stays far below its 256 MB, whatever the file's size. One record in
+/// 200 is an IAM call (in scope and stored); the rest are EC2 reads, parsed and dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn a_200_mb_trail_file_is_read_within_the_memory_limit() {
+    const BYTES: usize = 200 * 1000 * 1000;
+    const LIMIT_KIB: u64 = 128 * 1024;
+    let moto = iat_sim::emulators::moto_endpoint();
+    let config = iat_aws::testing::emulator_config(&moto, "us-east-1").await;
+    let suffix = std::process::id();
+    let (bucket, table) = (
+        format!("org-trail-big-{suffix}"),
+        format!("ingest-big-{suffix}"),
+    );
+    let s3 = iat_aws::S3ObjectStore::client(&config, true);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    create_table(&ddb, TableKind::Events, &table).await.unwrap();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    // Records written from two templates with their own ids, users and times, streamed
+    // through gzip: the test never holds the decompressed file.
+    let now = Utc::now() - Duration::hours(1);
+    let template = |source: &str, name: &str| {
+        RecordSpec::new("ID", now)
+            .name(source, name)
+            .user("USER")
+            .place(ACCOUNT, "us-east-1")
+            .json()
+    };
+    let (iam, ec2) = (
+        template("iam.amazonaws.com", "CreateUser"),
+        template("ec2.amazonaws.com", "DescribeInstances"),
+    );
+    let stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert!(iam.contains("\"ID\"") && iam.contains(&stamp), "{iam}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(b"{\"Records\":[").unwrap();
+    let (mut written, mut records, mut in_scope) = (0usize, 0usize, 0usize);
+    while written < BYTES {
+        let base = if records % 200 == 7 {
+            in_scope += 1;
+            &iam
+        } else {
+            &ec2
+        };
+        let time = (now + Duration::milliseconds(records as i64 * 10)).format("%Y-%m-%dT%H:%M:%SZ");
+        let text = base
+            .replace("\"ID\"", &format!("\"big-{records:08}\""))
+            .replace("USER", &format!("user-{}", records % 997))
+            .replace(&stamp, &time.to_string());
+        if records > 0 {
+            gz.write_all(b",").unwrap();
+        }
+        gz.write_all(text.as_bytes()).unwrap();
+        written += text.len() + 1;
+        records += 1;
+    }
+    gz.write_all(b"]}").unwrap();
+    let body = gz.finish().unwrap();
+    let k = key("us-east-1", "20261130T1215Z_big");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&k)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+
+    let event = json!({"Records": [{
+        "messageId": "big", "eventSource": "aws:sqs",
+        "body": json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": k}}}]}).to_string()
+    }]});
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.clone()),
+        ("EVENTS_TABLE", table.clone()),
+        ("TRAIL_BUCKET", bucket.clone()),
+        ("ORGANIZATION_ID", ORG.to_owned()),
+    ];
+    let (response, logs, peak) = invoke_measured(event, &env).await;
+    assert_eq!(response, json!({"batchItemFailures": []}), "{logs}");
+    let done = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "batch done")
+        .unwrap_or_else(|| panic!("no 'batch done' line:\n{logs}"));
+    assert_eq!(
+        done["fields"]["out_of_scope"],
+        (records - in_scope) as u64,
+        "{done:#}"
+    );
+    let store = DynamoEventStore::new(ddb, &table);
+    assert_eq!(store.stats().await.unwrap().events, in_scope as u64);
+    assert!(
+        peak > 0 && peak <= LIMIT_KIB,
+        "peak resident set {peak} KiB for {records} records ({written} bytes)"
+    );
+    eprintln!("{records} records, {written} bytes, {in_scope} stored, peak {peak} KiB");
 }
