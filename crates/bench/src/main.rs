@@ -20,6 +20,7 @@ mod alerter;
 mod deploy;
 mod lake;
 mod org;
+mod org_latency;
 mod reliability;
 mod streams;
 mod tracker;
@@ -47,7 +48,8 @@ struct Args {
     /// Print the figures without appending them.
     #[arg(long)]
     dry_run: bool,
-    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, org, or all.
+    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, org,
+    /// org-latency (part of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -57,6 +59,15 @@ struct Args {
     /// `make bench` starts it).
     #[arg(long, default_value = "target/release/alerter")]
     alerter_bin: PathBuf,
+    /// The ingester Lambda binary, for the organisation's file-to-alert latency (needs moto).
+    #[arg(long, default_value = "target/release/ingester")]
+    ingester_bin: PathBuf,
+    /// Trail files for the file-to-alert latency, each carrying one alert.
+    #[arg(long, default_value_t = 1_000)]
+    latency_files: usize,
+    /// Files a second for the file-to-alert latency (alerts go out at most 5 a second by default).
+    #[arg(long, default_value_t = 3.0)]
+    latency_rate: f64,
     /// The Lambda functions as `make build` lays them out (`<function>/bootstrap`), for their
     /// sizes and cold starts.
     #[arg(long, default_value = "target/lambda")]
@@ -96,12 +107,25 @@ fn main() -> anyhow::Result<()> {
         "deploy",
         "reliability",
         "org",
+        "org-latency",
     ]
     .contains(&args.only.as_str())
     {
         bail!(
-            "--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability, org or all"
+            "--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability, org, \
+             org-latency or all"
         );
+    }
+    if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
+        let endpoint = iat_sim::emulators::moto_endpoint_if_running()
+            .context("the file-to-alert latency needs moto: run `make bench`")?;
+        figures.extend(org_latency::benchmark(
+            &endpoint,
+            &args.ingester_bin,
+            &args.alerter_bin,
+            args.latency_files,
+            args.latency_rate,
+        )?);
     }
     if ["all", "org"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
@@ -238,6 +262,12 @@ fn dataset(root: &Path, events: u64) -> anyhow::Result<PathBuf> {
     iat_sim::generate(&config, &dir)?;
     std::fs::write(done, DATA_VERSION)?;
     Ok(dir)
+}
+
+/// The nearest-rank `q` quantile (0 < q ≤ 1) of sorted values.
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {

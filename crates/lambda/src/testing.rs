@@ -4,7 +4,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -24,36 +25,56 @@ pub async fn runtime_api(
     event: serde_json::Value,
     deadline_in: Duration,
 ) -> (SocketAddr, mpsc::UnboundedReceiver<Outcome>) {
+    let (addr, invocations, outcomes) = runtime_api_queue(deadline_in).await;
+    invocations.send(event).expect("the server is running");
+    (addr, outcomes)
+}
+
+/// Serves each event sent on the returned sender as the next invocation, in order (deadline
+/// `deadline_in` from when it is handed out), the way one warm execution environment receives
+/// one invocation after another; once the sender is dropped, no more.
+pub async fn runtime_api_queue(
+    deadline_in: Duration,
+) -> (
+    SocketAddr,
+    mpsc::UnboundedSender<serde_json::Value>,
+    mpsc::UnboundedReceiver<Outcome>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("bound address");
     let (tx, rx) = mpsc::unbounded_channel();
-    let served = Arc::new(Mutex::new(false));
-    let event = Arc::new(event.to_string());
+    let (invoke, invocations) = mpsc::unbounded_channel::<serde_json::Value>();
+    let invocations = Arc::new(tokio::sync::Mutex::new(invocations));
+    let served = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (tx, served, event) = (tx.clone(), served.clone(), event.clone());
+            let (tx, served, invocations) = (tx.clone(), served.clone(), invocations.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (tx, served, event) = (tx.clone(), served.clone(), event.clone());
+                    let (tx, served, invocations) =
+                        (tx.clone(), served.clone(), invocations.clone());
                     async move {
                         let path = req.uri().path().to_owned();
                         if path.ends_with("/invocation/next") {
-                            if std::mem::replace(&mut *served.lock().expect("lock"), true) {
+                            let next = invocations.lock().await.recv().await;
+                            let Some(event) = next else {
                                 std::future::pending::<()>().await;
-                            }
+                                unreachable!("pending never resolves");
+                            };
+                            let n = served.fetch_add(1, Ordering::Relaxed) + 1;
                             let deadline = chrono::Utc::now().timestamp_millis()
                                 + deadline_in.as_millis() as i64;
                             return Ok::<_, Infallible>(
                                 Response::builder()
-                                    .header("lambda-runtime-aws-request-id", "req-1")
+                                    .header("lambda-runtime-aws-request-id", format!("req-{n}"))
                                     .header("lambda-runtime-deadline-ms", deadline.to_string())
                                     .header(
                                         "lambda-runtime-invoked-function-arn",
                                         "arn:aws:lambda:us-east-1:123456789012:function:test",
                                     )
-                                    .body(Full::new(Bytes::from(event.as_bytes().to_vec())))
+                                    .body(Full::new(Bytes::from(event.to_string())))
                                     .expect("a valid response"),
                             );
                         }
@@ -82,7 +103,7 @@ pub async fn runtime_api(
             });
         }
     });
-    (addr, rx)
+    (addr, invoke, rx)
 }
 
 /// A function binary run the way Lambda runs it: an empty environment but for what Lambda sets
