@@ -11,6 +11,7 @@
 //!   or the named ones checked against them.
 //! - [`SnsNotifier`]: the `Notifier` port on an SNS topic, with message attributes for filters.
 //! - [`event_from_stream_image`]: an event from the events table's DynamoDB stream.
+//! - [`MemberEventSource`]: Event history of member accounts, through each one's reader role.
 //! - [`OrganizationsAccountDirectory`]: the `AccountDirectory` port on Organizations
 //!   `ListAccounts` (the organisation's accounts and their names).
 //! - [`S3ObjectStore`]: the `ObjectStore` port on an S3 bucket and key prefix (the Parquet lake).
@@ -27,6 +28,7 @@ mod config;
 mod dynamo;
 mod error;
 mod events;
+mod members;
 #[cfg(feature = "organizations")]
 mod organizations;
 mod regions;
@@ -48,6 +50,7 @@ pub use events::{
     BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, WriteCost,
     event_from_stream_image, stream_image,
 };
+pub use members::{MemberAccess, MemberEventSource, RETRY_ASSUME_AFTER};
 #[cfg(feature = "organizations")]
 pub use organizations::OrganizationsAccountDirectory;
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};

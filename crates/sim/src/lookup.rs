@@ -8,6 +8,11 @@
 //! horizon; a token bucket per account and region answering `ThrottlingException`; page latency;
 //! events that become visible only after their delivery delay; duplicate deliveries; injected
 //! server errors and dropped connections. Its clock can be real or set by the test.
+//!
+//! It also answers STS `AssumeRole` and `GetCallerIdentity`, so a collector reading many
+//! accounts runs as in an organisation: an assumed role's access key id is its account's id,
+//! which then selects that account's events; accounts can lack the role or be denied
+//! `LookupEvents` by a service control policy.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -45,6 +50,10 @@ pub struct SimConfig {
     /// Opt-in regions the account has enabled, for Account Management `ListRegions` (the 17
     /// default regions are always listed as enabled, the other opt-in ones as disabled).
     pub enabled_opt_in_regions: Vec<String>,
+    /// Member accounts without the reader role: STS `AssumeRole` into them is denied.
+    pub missing_roles: Vec<String>,
+    /// Member accounts whose service control policy denies `cloudtrail:LookupEvents`.
+    pub denied_accounts: Vec<String>,
     pub seed: u64,
 }
 
@@ -80,6 +89,8 @@ impl Default for SimConfig {
             horizon: Duration::days(iat_core::time::EVENT_HISTORY_DAYS),
             default_account: "111122223333".to_owned(),
             enabled_opt_in_regions: Vec::new(),
+            missing_roles: Vec::new(),
+            denied_accounts: Vec::new(),
             seed: 1,
         }
     }
@@ -95,6 +106,8 @@ pub struct SimStats {
     pub server_errors: u64,
     pub dropped: u64,
     pub invalid: u64,
+    /// STS `AssumeRole` calls, granted or denied.
+    pub assume_role: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +300,10 @@ impl Simulator {
             // Account Management, not CloudTrail: no rate limit or faults of its own here.
             return Ok(self.list_regions(&body));
         }
+        if body.starts_with(b"Action=") {
+            // STS (the query protocol): no rate limit or faults of its own here.
+            return Ok(self.sts(&account, &body));
+        }
         let decision = {
             let mut st = self.state.lock().unwrap();
             st.stats.requests += 1;
@@ -297,6 +314,8 @@ impl Simulator {
             } else if roll < self.config.drop_rate + self.config.server_error_rate {
                 st.stats.server_errors += 1;
                 Decision::ServerError(if st.rng.random_bool(0.5) { 500 } else { 503 })
+            } else if self.config.denied_accounts.contains(&account) {
+                Decision::Denied
             } else if !take_token(&mut st, &self.config, &account, &region) {
                 st.stats.throttled += 1;
                 Decision::Throttle
@@ -323,6 +342,15 @@ impl Simulator {
                 return Ok(error(code, kind, "simulated server error"));
             }
             Decision::Throttle => return Ok(error(400, "ThrottlingException", "Rate exceeded")),
+            Decision::Denied => {
+                return Ok(error(
+                    400,
+                    "AccessDeniedException",
+                    &format!(
+                        "User: arn:aws:sts::{account}:assumed-role/reader/iat is not authorized to perform: cloudtrail:LookupEvents with an explicit deny in a service control policy"
+                    ),
+                ));
+            }
             Decision::Serve(latency) => latency,
         };
         if !(target == "CloudTrail_20131101.LookupEvents"
@@ -355,6 +383,85 @@ impl Simulator {
 
     /// Account Management `ListRegions` (REST JSON): every commercial region with its opt-in
     /// status, `MaxResults` a page, the next index as the token.
+    /// STS `AssumeRole` (credentials whose access key id is the role's account) and
+    /// `GetCallerIdentity`, in the query protocol's XML.
+    fn sts(&self, caller: &str, body: &[u8]) -> Response<Full<Bytes>> {
+        let form: HashMap<String, String> = String::from_utf8_lossy(body)
+            .split('&')
+            .filter_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                Some((k.to_owned(), percent_decode(v)))
+            })
+            .collect();
+        let xml = |status: u16, text: String| {
+            Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+                .header("content-type", "text/xml")
+                .body(Full::new(Bytes::from(text)))
+                .expect("a valid response")
+        };
+        let fault = |status: u16, code: &str, message: &str| {
+            xml(
+                status,
+                format!(
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>sim</RequestId></ErrorResponse>"
+                ),
+            )
+        };
+        match form.get("Action").map(String::as_str) {
+            Some("GetCallerIdentity") => xml(
+                200,
+                format!(
+                    "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::{caller}:user/sim</Arn><UserId>AIDASIM</UserId><Account>{caller}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>sim</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+                ),
+            ),
+            Some("AssumeRole") => {
+                self.state.lock().unwrap().stats.assume_role += 1;
+                let arn = form.get("RoleArn").cloned().unwrap_or_default();
+                let parts: Vec<&str> = arn.splitn(6, ':').collect();
+                let (account, role) = match parts.as_slice() {
+                    ["arn", "aws", "iam", "", account, role]
+                        if account.len() == 12 && role.starts_with("role/") =>
+                    {
+                        (
+                            account.to_string(),
+                            role.trim_start_matches("role/").to_owned(),
+                        )
+                    }
+                    _ => return fault(400, "ValidationError", "RoleArn is not a role ARN"),
+                };
+                if self.config.missing_roles.contains(&account) {
+                    return fault(
+                        403,
+                        "AccessDenied",
+                        &format!(
+                            "User: arn:aws:sts::{caller}:assumed-role/tracker/iat is not authorized to perform: sts:AssumeRole on resource: {arn}"
+                        ),
+                    );
+                }
+                let session = form.get("RoleSessionName").cloned().unwrap_or_default();
+                let seconds: i64 = form
+                    .get("DurationSeconds")
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(3600);
+                // Wall time, not the simulated clock: the SDK judges expiry by its own.
+                let expires = (Utc::now() + Duration::seconds(seconds))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                xml(
+                    200,
+                    format!(
+                        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>{account}</AccessKeyId><SecretAccessKey>sim</SecretAccessKey><SessionToken>sim-{account}</SessionToken><Expiration>{expires}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROASIM:{session}</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>sim</RequestId></ResponseMetadata></AssumeRoleResponse>"
+                    ),
+                )
+            }
+            other => fault(
+                400,
+                "InvalidAction",
+                &format!("the simulator does not serve STS {other:?}"),
+            ),
+        }
+    }
+
     fn list_regions(&self, body: &[u8]) -> Response<Full<Bytes>> {
         let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let size = req
@@ -558,6 +665,7 @@ enum Decision {
     Drop,
     ServerError(u16),
     Throttle,
+    Denied,
     Serve(StdDuration),
 }
 
@@ -628,6 +736,33 @@ fn respond(status: u16, body: &Value) -> Response<Full<Bytes>> {
         .header("content-type", "application/x-amz-json-1.1")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("valid response")
+}
+
+/// `%XX` and `+` of a form value.
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes>> {

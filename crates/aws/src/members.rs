@@ -1,0 +1,178 @@
+//! Event history of many accounts through one collector: each member account read with the
+//! credentials of its reader role, assumed from the collector's own account.
+//!
+//! The decision to know: each account has its own [`CloudTrailEventSource`] on its own
+//! credentials (assumed once, cached by the SDK and renewed before they expire), so the
+//! collector's per-(account, region) limiters match CloudTrail's per-account limit. An account
+//! whose role cannot be assumed fails only its own streams, with an error naming the role and
+//! what to fix; the failure is remembered for [`RETRY_ASSUME_AFTER`] so its many streams do not
+//! each call STS again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use iat_core::Error;
+use iat_core::model::AccountId;
+use iat_core::ports::{EventPage, EventSource, LookupQuery, PageToken};
+
+use crate::CloudTrailEventSource;
+
+/// How long a failed `AssumeRole` is remembered before it is tried again.
+pub const RETRY_ASSUME_AFTER: Duration = Duration::from_secs(300);
+
+/// The role the collector assumes in each member account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAccess {
+    /// The role's name, the same in every account (the member stack set creates it).
+    pub role_name: String,
+    /// The external id the role's trust policy requires, if any.
+    pub external_id: Option<String>,
+    /// `RoleSessionName`, seen in the member accounts' own CloudTrail.
+    pub session_name: String,
+}
+
+impl MemberAccess {
+    pub fn role_arn(&self, account: &AccountId) -> String {
+        format!("arn:aws:iam::{account}:role/{}", self.role_name)
+    }
+}
+
+#[derive(Debug)]
+enum Slot {
+    Ready(Arc<CloudTrailEventSource>),
+    Failed { error: String, at: Instant },
+}
+
+/// Event history of the collector's own account (its own credentials) and of member accounts
+/// (their reader role's).
+#[derive(Debug)]
+pub struct MemberEventSource {
+    base: aws_config::SdkConfig,
+    home: AccountId,
+    home_source: Arc<CloudTrailEventSource>,
+    access: MemberAccess,
+    slots: tokio::sync::Mutex<HashMap<AccountId, Slot>>,
+}
+
+impl MemberEventSource {
+    /// Reads `home` with the credentials in `base`, and every other account through `access`.
+    pub fn new(base: &aws_config::SdkConfig, home: AccountId, access: MemberAccess) -> Self {
+        Self {
+            home_source: Arc::new(CloudTrailEventSource::new(base, home.clone())),
+            base: base.clone(),
+            home,
+            access,
+            slots: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Accounts whose role could not be assumed, with the reason.
+    pub async fn failed_accounts(&self) -> Vec<(AccountId, String)> {
+        let slots = self.slots.lock().await;
+        let mut out: Vec<_> = slots
+            .iter()
+            .filter_map(|(a, s)| match s {
+                Slot::Failed { error, .. } => Some((a.clone(), error.clone())),
+                Slot::Ready(_) => None,
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    async fn source(&self, account: &AccountId) -> Result<Arc<CloudTrailEventSource>, Error> {
+        if *account == self.home {
+            return Ok(self.home_source.clone());
+        }
+        // One STS call per account at a time: the lock is held while assuming.
+        let mut slots = self.slots.lock().await;
+        match slots.get(account) {
+            Some(Slot::Ready(source)) => return Ok(source.clone()),
+            Some(Slot::Failed { error, at }) if at.elapsed() < RETRY_ASSUME_AFTER => {
+                return Err(self.assume_error(account, error.clone()));
+            }
+            _ => {}
+        }
+        let role = self.access.role_arn(account);
+        let mut builder = AssumeRoleProvider::builder(&role)
+            .session_name(&self.access.session_name)
+            .configure(&self.base);
+        if let Some(id) = &self.access.external_id {
+            builder = builder.external_id(id);
+        }
+        let provider = builder.build().await;
+        // Assumed now, so a missing or refusing role is one clear error, not a failure inside
+        // every stream's first request.
+        match provider.provide_credentials().await {
+            Ok(_) => {
+                let config = self
+                    .base
+                    .clone()
+                    .into_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(provider))
+                    .build();
+                let source = Arc::new(CloudTrailEventSource::new(&config, account.clone()));
+                slots.insert(account.clone(), Slot::Ready(source.clone()));
+                Ok(source)
+            }
+            Err(e) => {
+                let error = error_text(&e);
+                tracing::warn!(account = %account, role = %role, error = %error, "cannot assume the member role");
+                slots.insert(
+                    account.clone(),
+                    Slot::Failed {
+                        error: error.clone(),
+                        at: Instant::now(),
+                    },
+                );
+                Err(self.assume_error(account, error))
+            }
+        }
+    }
+
+    fn assume_error(&self, account: &AccountId, error: String) -> Error {
+        Error::backend(
+            "sts",
+            "AssumeRole",
+            format!(
+                "cannot assume {} ({error}): deploy the member stack set to account {account} \
+                 (make deploy-members), and check that its trust policy names this stack's \
+                 tracker role and external id",
+                self.access.role_arn(account)
+            ),
+        )
+    }
+}
+
+/// The error and its sources, which is where the SDK puts STS's own message.
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[async_trait]
+impl EventSource for MemberEventSource {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        self.source(&query.account)
+            .await?
+            .lookup(query, token)
+            .await
+    }
+}
