@@ -43,7 +43,7 @@ impl MemberAccess {
 
 #[derive(Debug)]
 enum Slot {
-    Ready(Arc<CloudTrailEventSource>),
+    Ready(Arc<CloudTrailEventSource>, Box<aws_config::SdkConfig>),
     Failed { error: String, at: Instant },
 }
 
@@ -55,7 +55,8 @@ pub struct MemberEventSource {
     home: AccountId,
     home_source: Arc<CloudTrailEventSource>,
     access: MemberAccess,
-    slots: tokio::sync::Mutex<HashMap<AccountId, Slot>>,
+    /// Per account, so accounts assume their roles concurrently and each only once.
+    slots: std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Option<Slot>>>>>,
 }
 
 impl MemberEventSource {
@@ -66,32 +67,62 @@ impl MemberEventSource {
             base: base.clone(),
             home,
             access,
-            slots: tokio::sync::Mutex::new(HashMap::new()),
+            slots: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// Accounts whose role could not be assumed, with the reason.
     pub async fn failed_accounts(&self) -> Vec<(AccountId, String)> {
-        let slots = self.slots.lock().await;
-        let mut out: Vec<_> = slots
+        let cells: Vec<_> = self
+            .slots
+            .lock()
+            .expect("lock")
             .iter()
-            .filter_map(|(a, s)| match s {
-                Slot::Failed { error, .. } => Some((a.clone(), error.clone())),
-                Slot::Ready(_) => None,
-            })
+            .map(|(a, c)| (a.clone(), c.clone()))
             .collect();
+        let mut out = Vec::new();
+        for (account, cell) in cells {
+            if let Some(Slot::Failed { error, .. }) = &*cell.lock().await {
+                out.push((account, error.clone()));
+            }
+        }
         out.sort();
         out
     }
 
+    /// The SDK configuration that acts as `account` (its reader role's credentials, or the
+    /// collector's own for its own account), for the account's other calls (its regions).
+    pub async fn account_config(
+        &self,
+        account: &AccountId,
+    ) -> Result<aws_config::SdkConfig, Error> {
+        Ok(self.slot(account).await?.1)
+    }
+
     async fn source(&self, account: &AccountId) -> Result<Arc<CloudTrailEventSource>, Error> {
+        Ok(self.slot(account).await?.0)
+    }
+
+    async fn slot(
+        &self,
+        account: &AccountId,
+    ) -> Result<(Arc<CloudTrailEventSource>, aws_config::SdkConfig), Error> {
         if *account == self.home {
-            return Ok(self.home_source.clone());
+            return Ok((self.home_source.clone(), self.base.clone()));
         }
-        // One STS call per account at a time: the lock is held while assuming.
-        let mut slots = self.slots.lock().await;
-        match slots.get(account) {
-            Some(Slot::Ready(source)) => return Ok(source.clone()),
+        let cell = self
+            .slots
+            .lock()
+            .expect("lock")
+            .entry(account.clone())
+            .or_default()
+            .clone();
+        // One STS call per account at a time: its lock is held while assuming.
+        let mut slot = cell.lock().await;
+        match &*slot {
+            Some(Slot::Ready(source, config)) => {
+                return Ok((source.clone(), (**config).clone()));
+            }
             Some(Slot::Failed { error, at }) if at.elapsed() < RETRY_ASSUME_AFTER => {
                 return Err(self.assume_error(account, error.clone()));
             }
@@ -108,27 +139,28 @@ impl MemberEventSource {
         // Assumed now, so a missing or refusing role is one clear error, not a failure inside
         // every stream's first request.
         match provider.provide_credentials().await {
-            Ok(_) => {
+            Ok(first) => {
+                let primed = Primed {
+                    first: std::sync::Mutex::new(Some(first)),
+                    inner: provider,
+                };
                 let config = self
                     .base
                     .clone()
                     .into_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(provider))
+                    .credentials_provider(SharedCredentialsProvider::new(primed))
                     .build();
                 let source = Arc::new(CloudTrailEventSource::new(&config, account.clone()));
-                slots.insert(account.clone(), Slot::Ready(source.clone()));
-                Ok(source)
+                *slot = Some(Slot::Ready(source.clone(), Box::new(config.clone())));
+                Ok((source, config))
             }
             Err(e) => {
                 let error = error_text(&e);
                 tracing::warn!(account = %account, role = %role, error = %error, "cannot assume the member role");
-                slots.insert(
-                    account.clone(),
-                    Slot::Failed {
-                        error: error.clone(),
-                        at: Instant::now(),
-                    },
-                );
+                *slot = Some(Slot::Failed {
+                    error: error.clone(),
+                    at: Instant::now(),
+                });
                 Err(self.assume_error(account, error))
             }
         }
@@ -145,6 +177,30 @@ impl MemberEventSource {
                 self.access.role_arn(account)
             ),
         )
+    }
+}
+
+/// The credentials already assumed, handed out first; then the role assumed again whenever
+/// the SDK's cache finds them about to expire.
+#[derive(Debug)]
+struct Primed {
+    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
+    inner: AssumeRoleProvider,
+}
+
+impl ProvideCredentials for Primed {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().expect("lock").take() {
+            Some(credentials) => {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+            }
+            None => self.inner.provide_credentials(),
+        }
     }
 }
 

@@ -1,6 +1,12 @@
-//! The tracker function: each scheduled invocation runs one collection of this account's
-//! streams into DynamoDB, stopping cleanly before the invocation's deadline; the next invocation
-//! resumes from the checkpoints.
+//! The tracker function: each scheduled invocation runs one collection of the streams of this
+//! account, or of the organisation's accounts, into DynamoDB, stopping cleanly before the
+//! invocation's deadline; the next invocation resumes from the checkpoints.
+//!
+//! With `ACCOUNTS`, member accounts are read through their reader role (`MEMBER_ROLE_NAME`,
+//! which the member stack set creates), assumed once per account and renewed before it
+//! expires; each account's regions are its own enabled ones, and each account and region has
+//! its own rate limiter, as CloudTrail's limit is per account. An account that cannot be read
+//! fails its own streams only, and the invocation's error names it.
 //!
 //! Configuration (environment variables; names from the Python tool where it had them):
 //!
@@ -23,6 +29,9 @@
 //! | `RETENTION_DAYS` | events expire this long after they happened | keep |
 //! | `STOP_MARGIN_SECONDS` | stop starting requests this long before the deadline | `30` |
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the run's metrics (embedded metric format) | none |
+//! | `ACCOUNTS` | accounts to collect: empty for this one, `organization` for every active account of the organisation (listed each run), or comma-separated account ids | this account |
+//! | `MEMBER_ROLE_NAME` | the reader role in each member account | `iat-member-reader` |
+//! | `MEMBER_EXTERNAL_ID` | the external id the reader role's trust policy requires | none |
 //!
 //! With `METRICS_NAMESPACE`, every run prints one line in CloudWatch's embedded metric format
 //! with four metrics: `EventsCollected` (new events stored), `StalledStreams` (streams with no
@@ -37,10 +46,12 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
 use iat_aws::{
-    CloudTrailEventSource, DynamoCheckpointStore, DynamoEventStore, caller_account,
-    regions_to_collect,
+    DynamoCheckpointStore, DynamoEventStore, MemberAccess, MemberEventSource,
+    OrganizationsAccountDirectory, caller_account, regions_to_collect,
 };
+use iat_core::ports::AccountDirectory;
 use iat_core::{AccountId, Region};
 use iat_tracker::collect::Setting;
 use iat_tracker::{CollectConfig, Deadline, Ports, RunReport, StreamOptions, collect, streams};
@@ -61,7 +72,23 @@ pub struct TrackerSettings {
     pub retention: Option<Duration>,
     /// CloudWatch namespace for the run's embedded-format metrics; `None` prints none.
     pub metrics_namespace: Option<String>,
+    pub accounts: Accounts,
+    pub member_access: MemberAccess,
 }
+
+/// Which accounts the tracker reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accounts {
+    /// The account of the function's own credentials.
+    Own,
+    /// Every `ACTIVE` account Organizations lists, each run.
+    Organization,
+    /// These accounts.
+    List(Vec<AccountId>),
+}
+
+/// Account discoveries (role and regions) at once.
+const DISCOVERY_CONCURRENCY: usize = 16;
 
 impl TrackerSettings {
     pub fn from_env(env: &Env<'_>) -> Result<Self, TrackerError> {
@@ -165,7 +192,61 @@ impl TrackerSettings {
             };
             invalid(e.setting.env(), value, &e.expected)
         })?;
+        let accounts = match env.get("ACCOUNTS").as_deref().map(str::trim) {
+            None | Some("") => Accounts::Own,
+            Some(v) if v.eq_ignore_ascii_case("organization") => Accounts::Organization,
+            Some(v) => Accounts::List(
+                env.list("ACCOUNTS")
+                    .into_iter()
+                    .map(|a| {
+                        AccountId::new(&a).map_err(|_| {
+                            invalid(
+                                "ACCOUNTS",
+                                v.to_owned(),
+                                "empty (this account), organization, or comma-separated 12-digit account ids",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let role_name = env
+            .get("MEMBER_ROLE_NAME")
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| "iat-member-reader".to_owned());
+        let role_ok = (1..=64).contains(&role_name.len())
+            && role_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if !role_ok {
+            return Err(invalid(
+                "MEMBER_ROLE_NAME",
+                role_name,
+                "an IAM role name: 1 to 64 letters, digits and +=,.@_-",
+            )
+            .into());
+        }
+        let external_id = env.get("MEMBER_EXTERNAL_ID").filter(|x| !x.is_empty());
+        if let Some(x) = &external_id {
+            let ok = (2..=1224).contains(&x.len())
+                && x.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c));
+            if !ok {
+                return Err(invalid(
+                    "MEMBER_EXTERNAL_ID",
+                    x.clone(),
+                    "2 to 1,224 letters, digits and +=,.@:/_-",
+                )
+                .into());
+            }
+        }
         Ok(Self {
+            accounts,
+            member_access: MemberAccess {
+                role_name,
+                external_id,
+                session_name: "iat-tracker".to_owned(),
+            },
             events_table: env.required("EVENTS_TABLE", "the DynamoDB table of events")?,
             control_table: env.required("CONTROL_TABLE", "the DynamoDB table of checkpoints")?,
             regions,
@@ -200,6 +281,13 @@ pub enum TrackerError {
         total: usize,
         example: String,
     },
+    /// Some accounts could not be read (all or some of their streams); the others were.
+    #[error("{} of {total} accounts could not be read ({}), e.g. {example}", accounts.len(), accounts.join(", "))]
+    AccountsFailed {
+        accounts: Vec<String>,
+        total: usize,
+        example: String,
+    },
 }
 
 impl TrackerError {
@@ -209,6 +297,7 @@ impl TrackerError {
             TrackerError::Setup(_) => "SetupError",
             TrackerError::Run(_) => "RunError",
             TrackerError::StreamsFailed { .. } => "StreamsFailed",
+            TrackerError::AccountsFailed { .. } => "AccountsFailed",
         }
     }
 }
@@ -225,7 +314,13 @@ impl From<TrackerError> for lambda_runtime::Diagnostic {
 /// What an invocation returns (and logs).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The account of the function's own credentials.
     pub account: String,
+    /// Accounts read this run.
+    pub accounts: usize,
+    /// Accounts that could not be read (no role, denied, or some of their streams failed),
+    /// with the first reason.
+    pub failing_accounts: Vec<AccountFailure>,
     pub streams: usize,
     pub caught_up: usize,
     pub failed: usize,
@@ -245,6 +340,13 @@ pub struct Summary {
     pub oldest_complete_up_to: Option<DateTime<Utc>>,
 }
 
+/// An account the run could not read, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccountFailure {
+    pub account: String,
+    pub error: String,
+}
+
 /// The tracker with its clients, built once per execution environment.
 #[derive(Debug)]
 pub struct Tracker {
@@ -255,6 +357,9 @@ pub struct Tracker {
     /// Found out on the first invocation, not at start-up (keeps cold starts short).
     account: OnceCell<AccountId>,
     regions: OnceCell<Vec<Region>>,
+    source: OnceCell<Arc<MemberEventSource>>,
+    /// Each member account's enabled regions, found once per execution environment.
+    member_regions: tokio::sync::Mutex<std::collections::HashMap<AccountId, Vec<Region>>>,
 }
 
 impl Tracker {
@@ -270,7 +375,71 @@ impl Tracker {
             sdk,
             account: OnceCell::new(),
             regions: OnceCell::new(),
+            source: OnceCell::new(),
+            member_regions: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    async fn source(&self) -> Result<&Arc<MemberEventSource>, TrackerError> {
+        let home = self.account().await?.clone();
+        Ok(self
+            .source
+            .get_or_init(|| async {
+                Arc::new(MemberEventSource::new(
+                    &self.sdk,
+                    home,
+                    self.settings.member_access.clone(),
+                ))
+            })
+            .await)
+    }
+
+    /// The accounts of this run.
+    async fn accounts(&self) -> Result<Vec<AccountId>, TrackerError> {
+        match &self.settings.accounts {
+            Accounts::Own => Ok(vec![self.account().await?.clone()]),
+            Accounts::List(list) => Ok(list.clone()),
+            Accounts::Organization => {
+                let directory = OrganizationsAccountDirectory::from_sdk(&self.sdk);
+                let listed = directory.accounts().await.map_err(TrackerError::Setup)?;
+                let skipped = listed.iter().filter(|a| a.status != "ACTIVE").count();
+                if skipped > 0 {
+                    tracing::info!(
+                        skipped,
+                        "accounts not active (suspended or closing) skipped"
+                    );
+                }
+                Ok(listed
+                    .into_iter()
+                    .filter(|a| a.status == "ACTIVE")
+                    .map(|a| a.id)
+                    .collect())
+            }
+        }
+    }
+
+    /// `account`'s enabled regions (or the named ones among them), through its reader role.
+    async fn account_regions(&self, account: &AccountId) -> Result<Vec<Region>, String> {
+        if account == self.account().await.map_err(|e| e.to_string())? {
+            return self.regions().await.cloned().map_err(|e| e.to_string());
+        }
+        if let Some(r) = self.member_regions.lock().await.get(account) {
+            return Ok(r.clone());
+        }
+        let source = self.source().await.map_err(|e| e.to_string())?;
+        let config = source
+            .account_config(account)
+            .await
+            .map_err(|e| e.to_string())?;
+        let named = self.settings.regions.as_deref().unwrap_or_default();
+        let (regions, _) = regions_to_collect(&config, named)
+            .await
+            .map_err(|e| format!("its regions: {e}"))?;
+        self.member_regions
+            .lock()
+            .await
+            .insert(account.clone(), regions.clone());
+        Ok(regions)
     }
 
     async fn account(&self) -> Result<&AccountId, TrackerError> {
@@ -300,14 +469,37 @@ impl Tracker {
         deadline: Arc<dyn Deadline>,
     ) -> Result<Summary, TrackerError> {
         let account = self.account().await?.clone();
-        let regions = self.regions().await?;
-        let plan = streams(
-            std::slice::from_ref(&account),
-            regions,
-            &self.settings.streams,
-        );
+        let accounts = self.accounts().await?;
+        // Each account's role and regions, a few at a time; one that fails is left out.
+        let found: Vec<(AccountId, Result<Vec<Region>, String>)> =
+            futures_util::stream::iter(accounts.iter().cloned())
+                .map(|a| async move {
+                    let r = self.account_regions(&a).await;
+                    (a, r)
+                })
+                .buffered(DISCOVERY_CONCURRENCY)
+                .collect()
+                .await;
+        let mut plan = Vec::new();
+        let mut unreadable = Vec::new();
+        for (a, regions) in found {
+            match regions {
+                Ok(regions) => plan.extend(streams(
+                    std::slice::from_ref(&a),
+                    &regions,
+                    &self.settings.streams,
+                )),
+                Err(error) => {
+                    tracing::error!(account = %a, %error, "account not readable");
+                    unreadable.push(AccountFailure {
+                        account: a.to_string(),
+                        error,
+                    });
+                }
+            }
+        }
         let ports = Ports {
-            source: Arc::new(CloudTrailEventSource::new(&self.sdk, account.clone())),
+            source: self.source().await?.clone(),
             store: self.store.clone(),
             checkpoints: self.checkpoints.clone(),
         };
@@ -315,7 +507,9 @@ impl Tracker {
             .await
             .map_err(TrackerError::Run)?;
         log_report(&report);
-        let summary = summarize(&account, &report);
+        let mut summary = summarize(&account, &report);
+        summary.accounts = accounts.len();
+        summary.failing_accounts = failing_accounts(unreadable, &plan, &report);
         if let Some(namespace) = &self.settings.metrics_namespace {
             // Lambda sends stdout to CloudWatch Logs, which turns this line into metrics.
             println!("{}", metrics_line(namespace, &summary, now));
@@ -332,6 +526,18 @@ impl Tracker {
             lateness_p999_minutes = summary.lateness_p999_minutes,
             "run finished"
         );
+        if self.settings.accounts != Accounts::Own && !summary.failing_accounts.is_empty() {
+            let first = &summary.failing_accounts[0];
+            return Err(TrackerError::AccountsFailed {
+                accounts: summary
+                    .failing_accounts
+                    .iter()
+                    .map(|f| f.account.clone())
+                    .collect(),
+                total: summary.accounts,
+                example: format!("{}: {}", first.account, first.error),
+            });
+        }
         if let Some(example) = report
             .streams
             .iter()
@@ -404,9 +610,39 @@ fn log_report(report: &RunReport) {
     }
 }
 
+/// The accounts left out of the plan, then those with a failed stream (its first error), by id.
+fn failing_accounts(
+    mut out: Vec<AccountFailure>,
+    plan: &[iat_tracker::StreamSpec],
+    report: &RunReport,
+) -> Vec<AccountFailure> {
+    for s in &report.streams {
+        if let Some(error) = &s.error {
+            // A stream's name starts with its account.
+            let Some(account) = plan
+                .iter()
+                .map(|spec| spec.key.account.to_string())
+                .find(|a| s.stream.contains(a.as_str()))
+            else {
+                continue;
+            };
+            if !out.iter().any(|f| f.account == account) {
+                out.push(AccountFailure {
+                    account,
+                    error: error.clone(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.account.cmp(&b.account));
+    out
+}
+
 fn summarize(account: &AccountId, report: &RunReport) -> Summary {
     Summary {
         account: account.to_string(),
+        accounts: 1,
+        failing_accounts: Vec::new(),
         streams: report.streams.len(),
         caught_up: report.streams.iter().filter(|s| s.caught_up).count(),
         failed: report.streams.iter().filter(|s| s.error.is_some()).count(),
@@ -457,6 +693,37 @@ mod tests {
     const TABLES: [(&str, &str); 2] = [("EVENTS_TABLE", "events"), ("CONTROL_TABLE", "control")];
 
     #[test]
+    fn accounts_are_this_one_the_organisation_or_a_list() {
+        let with = |v: &str| {
+            let mut pairs = TABLES.to_vec();
+            pairs.push(("ACCOUNTS", v));
+            settings(&pairs)
+        };
+        assert_eq!(settings(&TABLES).unwrap().accounts, Accounts::Own);
+        assert_eq!(with("").unwrap().accounts, Accounts::Own);
+        assert_eq!(
+            with("organization").unwrap().accounts,
+            Accounts::Organization
+        );
+        assert_eq!(
+            with("111122223333, 444455556666").unwrap().accounts,
+            Accounts::List(vec![
+                AccountId::new("111122223333").unwrap(),
+                AccountId::new("444455556666").unwrap()
+            ])
+        );
+        let e = with("111122223333,prod").unwrap_err().to_string();
+        assert!(e.contains("ACCOUNTS") && e.contains("12-digit"), "{e}");
+        let s = settings(&TABLES).unwrap();
+        assert_eq!(s.member_access.role_name, "iat-member-reader");
+        assert_eq!(s.member_access.external_id, None);
+        let mut pairs = TABLES.to_vec();
+        pairs.push(("MEMBER_ROLE_NAME", "reader role"));
+        let e = settings(&pairs).unwrap_err().to_string();
+        assert!(e.contains("MEMBER_ROLE_NAME"), "{e}");
+    }
+
+    #[test]
     fn defaults_follow_the_api_and_the_python_tool() {
         let s = settings(&TABLES).unwrap();
         assert_eq!(s.regions, None, "regions are discovered");
@@ -490,6 +757,8 @@ mod tests {
     fn a_run_is_one_embedded_metric_format_line() {
         let summary = Summary {
             account: "111122223333".into(),
+            accounts: 1,
+            failing_accounts: Vec::new(),
             streams: 20,
             caught_up: 18,
             failed: 1,

@@ -180,6 +180,107 @@ async fn a_scheduled_invocation_collects_into_dynamodb() {
     );
 }
 
+/// `ACCOUNTS` naming member accounts: each read through its reader role (STS and Account
+/// Management on the simulator, whose assumed credentials select the account); one without
+/// the role and one denied by a service control policy fail the invocation by name, and the
+/// others are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn member_accounts_are_read_through_their_roles_and_the_unreadable_named() {
+    let moto = iat_sim::emulators::moto_endpoint();
+    let members = [
+        "210000000001",
+        "210000000002",
+        "210000000003",
+        "210000000004",
+    ];
+    let (no_role, denied) = (members[2], members[3]);
+    let sim = Simulator::new(SimConfig {
+        default_account: ACCOUNT.to_owned(),
+        missing_roles: vec![no_role.to_owned()],
+        denied_accounts: vec![denied.to_owned()],
+        ..Default::default()
+    });
+    let now = Utc::now();
+    let mut readable = 0u64;
+    for (a, account) in std::iter::once(&ACCOUNT).chain(members.iter()).enumerate() {
+        for i in 0..30 {
+            let raw = RecordSpec::new(
+                &format!("member-{account}-{i}"),
+                now - Duration::hours(10) + Duration::minutes(13 * i + a as i64),
+            )
+            .name("iam.amazonaws.com", "CreateRole")
+            .place(account, "us-east-1")
+            .json();
+            sim.add(&raw, Duration::minutes(1)).unwrap();
+            if *account != no_role && *account != denied {
+                readable += 1;
+            }
+        }
+    }
+    let (sim_addr, _server) = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.clone()),
+        ..Default::default()
+    })
+    .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let suffix = std::process::id();
+    let (events, control) = (
+        format!("mb-events-{suffix}"),
+        format!("mb-control-{suffix}"),
+    );
+    create_table(&ddb, TableKind::Events, &events)
+        .await
+        .unwrap();
+    create_table(&ddb, TableKind::Control, &control)
+        .await
+        .unwrap();
+
+    let sim_url = format!("http://{sim_addr}");
+    let (api, mut outcomes) = runtime_api(StdDuration::from_secs(120)).await;
+    let child = tracker(
+        api,
+        &[
+            ("AWS_ENDPOINT_URL", moto.clone()),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", sim_url.clone()),
+            ("AWS_ENDPOINT_URL_STS", sim_url.clone()),
+            ("AWS_ENDPOINT_URL_ACCOUNT", sim_url.clone()),
+            ("EVENTS_TABLE", events.clone()),
+            ("CONTROL_TABLE", control.clone()),
+            ("REGIONS", "us-east-1".into()),
+            ("BACKFILL_DAYS", "1".into()),
+            ("ACCOUNTS", format!("{ACCOUNT},{}", members.join(","))),
+            ("MEMBER_EXTERNAL_ID", "o-abcdefghij".into()),
+        ],
+    );
+    let outcome = tokio::time::timeout(StdDuration::from_secs(180), outcomes.recv()).await;
+    let logs = stop(child);
+    let Ok(Some(Outcome::Error(error))) = outcome else {
+        panic!("no error: {outcome:?}\n{logs}");
+    };
+    assert_eq!(error["errorType"], "AccountsFailed", "{error:#}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "2 of 5 accounts could not be read ({no_role}, {denied})"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("arn:aws:iam::{no_role}:role/iat-member-reader")),
+        "{message}"
+    );
+    use iat_core::ports::EventStore;
+    let store = iat_aws::DynamoEventStore::new(ddb, &events);
+    assert_eq!(store.stats().await.unwrap().events, readable, "{logs}");
+    assert_eq!(sim.stats().assume_role, 4, "one AssumeRole per member");
+}
+
 #[tokio::test]
 async fn misconfiguration_stops_the_function_with_one_line_naming_the_variable() {
     let (api, _outcomes) = runtime_api(StdDuration::from_secs(30)).await;
