@@ -37,7 +37,7 @@ where
 }
 
 /// An error and its sources, as one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut s = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

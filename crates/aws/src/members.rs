@@ -155,7 +155,8 @@ impl MemberEventSource {
                 Ok((source, config))
             }
             Err(e) => {
-                let error = error_text(&e);
+                // The error's sources are where the SDK puts STS's own message.
+                let error = crate::error::chain(&e);
                 tracing::warn!(account = %account, role = %role, error = %error, "cannot assume the member role");
                 *slot = Some(Slot::Failed {
                     error: error.clone(),
@@ -202,21 +203,6 @@ impl ProvideCredentials for Primed {
             None => self.inner.provide_credentials(),
         }
     }
-}
-
-/// The error and its sources, which is where the SDK puts STS's own message.
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[async_trait]

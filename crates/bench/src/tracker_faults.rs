@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -29,25 +29,12 @@ use iat_core::{AccountId, Region};
 use iat_local::DirObjectStore;
 use iat_local::sql::LocalLake;
 use iat_sim::lookup::{SimConfig, Simulator};
+use iat_tracker::testing::Countdown;
 use iat_tracker::{CollectConfig, Deadline, NoDeadline, Ports, StreamOptions, collect, streams};
 
 use crate::Figure;
 
 const ACCOUNT: &str = "444455556666";
-
-struct Countdown(AtomicUsize);
-
-impl Deadline for Countdown {
-    fn remaining(&self) -> StdDuration {
-        match self.0.load(Ordering::SeqCst) {
-            0 => StdDuration::ZERO,
-            n => {
-                self.0.store(n - 1, Ordering::SeqCst);
-                StdDuration::MAX
-            }
-        }
-    }
-}
 
 /// An event store that counts every event it reports as newly inserted.
 struct Reported {
@@ -257,7 +244,7 @@ async fn scenario(
         let late_phase = hour >= 40;
         let deadline: Arc<dyn Deadline> = if !late_phase && hour % 5 == 2 {
             cut += 1;
-            Arc::new(Countdown(AtomicUsize::new(40)))
+            Arc::new(Countdown::new(40))
         } else {
             Arc::new(NoDeadline)
         };

@@ -10,6 +10,8 @@ pub mod coverage;
 #[cfg(feature = "testkit")]
 pub mod model;
 pub mod plan;
+#[cfg(feature = "testkit")]
+pub mod testing;
 
 pub use collect::{
     CollectConfig, Deadline, DeadlineAt, NoDeadline, Ports, RunReport, StreamReport, collect,

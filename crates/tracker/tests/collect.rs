@@ -14,6 +14,7 @@ use iat_core::ports::{
     MemoryCheckpointStore, MemoryEventSource, MemoryEventStore, PageToken,
 };
 use iat_core::{AccountId, Error, Region};
+use iat_tracker::testing::Countdown;
 use iat_tracker::{
     CollectConfig, Deadline, NoDeadline, Ports, RunReport, StreamOptions, StreamSpec, collect,
     streams,
@@ -215,20 +216,6 @@ async fn an_event_delivered_after_a_newer_one_is_still_collected() {
     );
 }
 
-/// Allows `n` more requests, then reports no time left.
-struct Countdown(AtomicUsize);
-
-impl Deadline for Countdown {
-    fn remaining(&self) -> StdDuration {
-        let left = self.0.load(Ordering::SeqCst);
-        if left == 0 {
-            return StdDuration::ZERO;
-        }
-        self.0.store(left - 1, Ordering::SeqCst);
-        StdDuration::MAX
-    }
-}
-
 #[tokio::test]
 async fn a_backfill_cut_at_any_point_resumes_and_stores_each_event_once() {
     let rig = Rig::new();
@@ -257,7 +244,7 @@ async fn a_backfill_cut_at_any_point_resumes_and_stores_each_event_once() {
                 rig.history.clone(),
                 &iam_stream(),
                 now,
-                Arc::new(Countdown(AtomicUsize::new(9))),
+                Arc::new(Countdown::new(9)),
             )
             .await;
         // The checkpoint never claims what is not stored.
@@ -915,7 +902,7 @@ async fn a_stream_that_cannot_advance_says_so_after_three_runs() {
                 rig.history.clone(),
                 &iam_stream(),
                 t0() + Duration::minutes(run),
-                Arc::new(Countdown(AtomicUsize::new(20))),
+                Arc::new(Countdown::new(20)),
             )
             .await;
         reports.push(report.streams[0].clone());

@@ -9,7 +9,6 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -21,24 +20,11 @@ use iat_core::contract::records::RecordSpec;
 use iat_core::ports::{CheckpointStore, EventQuery, EventStore};
 use iat_core::{AccountId, Region};
 use iat_sim::lookup::{SimConfig, Simulator};
+use iat_tracker::testing::Countdown;
 use iat_tracker::{CollectConfig, Deadline, NoDeadline, Ports, StreamOptions, collect, streams};
 use rand::{Rng, SeedableRng};
 
 const ACCOUNT: &str = "777788889999";
-
-struct Countdown(AtomicUsize);
-
-impl Deadline for Countdown {
-    fn remaining(&self) -> StdDuration {
-        match self.0.load(Ordering::SeqCst) {
-            0 => StdDuration::ZERO,
-            n => {
-                self.0.store(n - 1, Ordering::SeqCst);
-                StdDuration::MAX
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run `make test`"]
@@ -169,7 +155,7 @@ async fn every_event_exactly_once_into_dynamodb() {
     for run in 0..9 {
         sim.set_now(now);
         let deadline: Arc<dyn Deadline> = if run < 6 && run % 2 == 0 {
-            Arc::new(Countdown(AtomicUsize::new(rng.random_range(20..200))))
+            Arc::new(Countdown::new(rng.random_range(20..200)))
         } else {
             Arc::new(NoDeadline)
         };

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -16,6 +15,7 @@ use iat_core::contract::records::RecordSpec;
 use iat_core::ports::{EventQuery, EventStore, MemoryCheckpointStore, MemoryEventStore};
 use iat_core::{AccountId, Region};
 use iat_sim::lookup::{SimConfig, Simulator};
+use iat_tracker::testing::Countdown;
 use iat_tracker::{CollectConfig, Deadline, NoDeadline, Ports, StreamOptions, collect, streams};
 
 const HOME: &str = "111122223333";
@@ -23,20 +23,6 @@ const MEMBERS: usize = 50;
 
 fn member(i: usize) -> String {
     format!("{:012}", 200_000_000_000u64 + i as u64)
-}
-
-struct Countdown(AtomicUsize);
-
-impl Deadline for Countdown {
-    fn remaining(&self) -> StdDuration {
-        match self.0.load(Ordering::SeqCst) {
-            0 => StdDuration::ZERO,
-            n => {
-                self.0.store(n - 1, Ordering::SeqCst);
-                StdDuration::MAX
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +124,7 @@ async fn fifty_member_accounts_each_event_once_and_the_unreadable_ones_fail_alon
             .collect();
         let plan = streams(&listed, &regions, &StreamOptions::default());
         let deadline: Arc<dyn Deadline> = if run < 2 {
-            Arc::new(Countdown(AtomicUsize::new(400)))
+            Arc::new(Countdown::new(400))
         } else {
             Arc::new(NoDeadline)
         };

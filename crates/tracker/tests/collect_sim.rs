@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -14,23 +13,10 @@ use iat_core::contract::records::RecordSpec;
 use iat_core::ports::{EventQuery, EventStore, MemoryCheckpointStore, MemoryEventStore};
 use iat_core::{AccountId, Region};
 use iat_sim::lookup::{SimConfig, Simulator};
+use iat_tracker::testing::Countdown;
 use iat_tracker::{CollectConfig, Deadline, NoDeadline, Ports, StreamOptions, collect, streams};
 
 const ACCOUNT: &str = "444455556666";
-
-struct Countdown(AtomicUsize);
-
-impl Deadline for Countdown {
-    fn remaining(&self) -> StdDuration {
-        match self.0.load(Ordering::SeqCst) {
-            0 => StdDuration::ZERO,
-            n => {
-                self.0.store(n - 1, Ordering::SeqCst);
-                StdDuration::MAX
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
@@ -150,7 +136,7 @@ async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
     for run in 0..8 {
         sim.set_now(now);
         let deadline: Arc<dyn Deadline> = if run < 3 {
-            Arc::new(Countdown(AtomicUsize::new(60)))
+            Arc::new(Countdown::new(60))
         } else {
             Arc::new(NoDeadline)
         };
