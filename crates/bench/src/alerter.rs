@@ -197,7 +197,7 @@ fn batch_rss(
             let pid = child.id();
             let mut peak = 0;
             let outcome = loop {
-                if let Some(kb) = crate::peak_rss_kib(pid) {
+                if let Some(kb) = iat_lambda::testing::peak_rss_kib(pid) {
                     peak = peak.max(kb);
                 }
                 match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
@@ -205,7 +205,7 @@ fn batch_rss(
                     Err(_) => continue,
                 }
             };
-            if let Some(kb) = crate::peak_rss_kib(pid) {
+            if let Some(kb) = iat_lambda::testing::peak_rss_kib(pid) {
                 peak = peak.max(kb);
             }
             let _ = child.kill();

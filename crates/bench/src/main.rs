@@ -468,7 +468,7 @@ pub(crate) fn wait_sampling_peak_rss(
 ) -> anyhow::Result<(std::process::ExitStatus, u64)> {
     let mut peak = 0;
     loop {
-        if let Some(kb) = peak_rss_kib(child.id()) {
+        if let Some(kb) = iat_lambda::testing::peak_rss_kib(child.id()) {
             peak = peak.max(kb);
         }
         if let Some(status) = child.try_wait()? {
@@ -476,15 +476,6 @@ pub(crate) fn wait_sampling_peak_rss(
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-}
-
-/// A process's peak resident set so far (`VmHWM`, KiB).
-pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
 }
 
 fn git(args: &[&str]) -> Option<String> {

@@ -321,9 +321,8 @@ async fn run(
                     if let Ok(v) = serde_json::from_str::<Value>(body) {
                         for r in v["Records"].as_array().into_iter().flatten() {
                             let key = r["s3"]["object"]["key"].as_str().unwrap_or_default();
-                            let key = key.replace("%2F", "/");
                             if let (Some(i), Some(t)) = (
-                                file_index(&key),
+                                file_index(key),
                                 moto_time(r["eventTime"].as_str().unwrap_or("")),
                             ) {
                                 seen.lock().expect("lock").notified.insert(i, t);

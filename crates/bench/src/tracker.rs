@@ -84,7 +84,7 @@ fn run_sampled(mut cmd: Command) -> anyhow::Result<Sample> {
     let (mut rss, mut cpu) = (0u64, 0f64);
     let pid = child.id();
     let status = loop {
-        if let Some(kb) = crate::peak_rss_kib(pid) {
+        if let Some(kb) = iat_lambda::testing::peak_rss_kib(pid) {
             rss = rss.max(kb);
         }
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -144,13 +144,9 @@ pub fn stop(mut child: std::process::Child) -> String {
 /// The peak resident set (`VmHWM`) of a running process, in KiB; `None` where `/proc` cannot
 /// tell (another OS, or the process is gone).
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
 }

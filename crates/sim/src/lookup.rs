@@ -386,13 +386,7 @@ impl Simulator {
     /// STS `AssumeRole` (credentials whose access key id is the role's account) and
     /// `GetCallerIdentity`, in the query protocol's XML.
     fn sts(&self, caller: &str, body: &[u8]) -> Response<Full<Bytes>> {
-        let form: HashMap<String, String> = String::from_utf8_lossy(body)
-            .split('&')
-            .filter_map(|pair| {
-                let (k, v) = pair.split_once('=')?;
-                Some((k.to_owned(), percent_decode(v)))
-            })
-            .collect();
+        let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
         let xml = |status: u16, text: String| {
             Response::builder()
                 .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
@@ -736,33 +730,6 @@ fn respond(status: u16, body: &Value) -> Response<Full<Bytes>> {
         .header("content-type", "application/x-amz-json-1.1")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("valid response")
-}
-
-/// `%XX` and `+` of a form value.
-fn percent_decode(v: &str) -> String {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes>> {
