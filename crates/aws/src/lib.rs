@@ -50,7 +50,7 @@ pub use events::{
     BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, WriteCost,
     event_from_stream_image, stream_image,
 };
-pub use members::{MemberAccess, MemberEventSource, RETRY_ASSUME_AFTER};
+pub use members::{MAX_LOOKUPS_IN_FLIGHT, MemberAccess, MemberEventSource, RETRY_ASSUME_AFTER};
 #[cfg(feature = "organizations")]
 pub use organizations::OrganizationsAccountDirectory;
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};

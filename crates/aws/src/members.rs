@@ -24,6 +24,12 @@ use crate::CloudTrailEventSource;
 /// How long a failed `AssumeRole` is remembered before it is tried again.
 pub const RETRY_ASSUME_AFTER: Duration = Duration::from_secs(300);
 
+/// `LookupEvents` requests in flight at once, across every account and region. Each account
+/// and region may send 2 a second, so a thousand accounts could have tens of thousands of
+/// requests open, one connection each; Lambda allows a function 1,024 file descriptors. The
+/// cap keeps connections (and memory) bounded; the per-region limiters still pace each stream.
+pub const MAX_LOOKUPS_IN_FLIGHT: usize = 256;
+
 /// The role the collector assumes in each member account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberAccess {
@@ -57,6 +63,7 @@ pub struct MemberEventSource {
     access: MemberAccess,
     /// Per account, so accounts assume their roles concurrently and each only once.
     slots: std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Option<Slot>>>>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl MemberEventSource {
@@ -68,6 +75,7 @@ impl MemberEventSource {
             home,
             access,
             slots: std::sync::Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(MAX_LOOKUPS_IN_FLIGHT),
         }
     }
 
@@ -212,9 +220,8 @@ impl EventSource for MemberEventSource {
         query: &LookupQuery,
         token: Option<&PageToken>,
     ) -> Result<EventPage, Error> {
-        self.source(&query.account)
-            .await?
-            .lookup(query, token)
-            .await
+        let source = self.source(&query.account).await?;
+        let _permit = self.in_flight.acquire().await.expect("never closed");
+        source.lookup(query, token).await
     }
 }

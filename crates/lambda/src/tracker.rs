@@ -87,6 +87,58 @@ pub enum Accounts {
     List(Vec<AccountId>),
 }
 
+/// Which share of the accounts an invocation collects: the schedule invokes the function once
+/// per shard (the template's `TrackerShards`), and each takes the accounts whose id modulo
+/// `count` is `index`, so every account is collected by exactly one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// Every account (an invocation that names no shard).
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn new(index: u32, count: u32) -> Result<Self, TrackerError> {
+        if count == 0 || index >= count {
+            return Err(TrackerError::Input(format!(
+                "shard {index} of {count}: the shard must be below the number of shards, which must be at least 1"
+            )));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The shard an invocation's event names (`{"shard": 1, "shards": 3}`), or [`Shard::ALL`]
+    /// for any event without one (the schedule's single target, a manual invocation).
+    pub fn from_event(event: &serde_json::Value) -> Result<Self, TrackerError> {
+        let field = |name: &str| -> Result<Option<u32>, TrackerError> {
+            match event.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        TrackerError::Input(format!("{name} must be a whole number, not {v}"))
+                    }),
+            }
+        };
+        match (field("shard")?, field("shards")?) {
+            (None, None) => Ok(Self::ALL),
+            (Some(index), Some(count)) => Self::new(index, count),
+            _ => Err(TrackerError::Input(
+                "an event names both shard and shards, or neither".to_owned(),
+            )),
+        }
+    }
+
+    pub fn holds(&self, account: &AccountId) -> bool {
+        let n: u64 = account.as_str().parse().unwrap_or(0);
+        n % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
 /// Account discoveries (role and regions) at once.
 const DISCOVERY_CONCURRENCY: usize = 16;
 
@@ -274,6 +326,9 @@ pub enum TrackerError {
     /// The run could not start or finish (its stores failed).
     #[error("{0}")]
     Run(iat_core::Error),
+    /// The invocation's event is not one the function takes.
+    #[error("{0}")]
+    Input(String),
     /// Some streams failed; the others were collected and their checkpoints saved.
     #[error("{failed} of {total} streams failed, e.g. {example}")]
     StreamsFailed {
@@ -296,6 +351,7 @@ impl TrackerError {
             TrackerError::Config(_) => "ConfigError",
             TrackerError::Setup(_) => "SetupError",
             TrackerError::Run(_) => "RunError",
+            TrackerError::Input(_) => "InputError",
             TrackerError::StreamsFailed { .. } => "StreamsFailed",
             TrackerError::AccountsFailed { .. } => "AccountsFailed",
         }
@@ -462,14 +518,26 @@ impl Tracker {
             .await
     }
 
-    /// One collection run at `now`, stopping before `deadline`.
+    /// One collection run at `now` over `shard`'s accounts, stopping before `deadline`.
     pub async fn run(
         &self,
         now: DateTime<Utc>,
+        shard: Shard,
         deadline: Arc<dyn Deadline>,
     ) -> Result<Summary, TrackerError> {
         let account = self.account().await?.clone();
-        let accounts = self.accounts().await?;
+        let accounts: Vec<AccountId> = self
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|a| shard.holds(a))
+            .collect();
+        tracing::info!(
+            shard = shard.index,
+            shards = shard.count,
+            accounts = accounts.len(),
+            "run started"
+        );
         // Each account's role and regions, a few at a time; one that fails is left out.
         let found: Vec<(AccountId, Result<Vec<Region>, String>)> =
             futures_util::stream::iter(accounts.iter().cloned())
@@ -491,6 +559,14 @@ impl Tracker {
                 )),
                 Err(error) => {
                     tracing::error!(account = %a, %error, "account not readable");
+                    // Its us-east-1 streams (where IAM is recorded, in every account) stay in
+                    // the plan: they fail at once on the remembered error, which their
+                    // checkpoints keep for `iat status`, and they resume when the role works.
+                    plan.extend(streams(
+                        std::slice::from_ref(&a),
+                        &[Region::us_east_1()],
+                        &self.settings.streams,
+                    ));
                     unreadable.push(AccountFailure {
                         account: a.to_string(),
                         error,
@@ -691,6 +767,38 @@ mod tests {
     }
 
     const TABLES: [(&str, &str); 2] = [("EVENTS_TABLE", "events"), ("CONTROL_TABLE", "control")];
+
+    #[test]
+    fn shards_split_the_accounts_so_each_is_collected_once() {
+        let accounts: Vec<AccountId> = (0..1000u64)
+            .map(|i| AccountId::new(&format!("{:012}", 100_000_000_000 + i * 7919)).unwrap())
+            .collect();
+        let shards: Vec<Shard> = (0..3)
+            .map(|i| Shard::from_event(&serde_json::json!({"shard": i, "shards": 3})).unwrap())
+            .collect();
+        let mut sizes = Vec::new();
+        for a in &accounts {
+            assert_eq!(shards.iter().filter(|s| s.holds(a)).count(), 1, "{a}");
+        }
+        for s in &shards {
+            sizes.push(accounts.iter().filter(|a| s.holds(a)).count());
+        }
+        assert!(sizes.iter().all(|n| (300..=367).contains(n)), "{sizes:?}");
+        // No shard named: every account; a scheduled event's own fields are ignored.
+        let schedule =
+            serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event"});
+        assert_eq!(Shard::from_event(&schedule).unwrap(), Shard::ALL);
+        assert!(accounts.iter().all(|a| Shard::ALL.holds(a)));
+        for bad in [
+            serde_json::json!({"shard": 3, "shards": 3}),
+            serde_json::json!({"shard": 0, "shards": 0}),
+            serde_json::json!({"shard": 1}),
+            serde_json::json!({"shard": "1", "shards": 2}),
+        ] {
+            let e = Shard::from_event(&bad).unwrap_err();
+            assert_eq!(e.error_type(), "InputError", "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn accounts_are_this_one_the_organisation_or_a_list() {

@@ -276,9 +276,46 @@ async fn member_accounts_are_read_through_their_roles_and_the_unreadable_named()
         "{message}"
     );
     use iat_core::ports::EventStore;
-    let store = iat_aws::DynamoEventStore::new(ddb, &events);
+    let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
     assert_eq!(store.stats().await.unwrap().events, readable, "{logs}");
     assert_eq!(sim.stats().assume_role, 4, "one AssumeRole per member");
+    // Each account's state is in the checkpoints, for `iat status`: the unreadable ones with
+    // the reason on their us-east-1 streams, the readable ones complete and without error.
+    use iat_core::ports::CheckpointStore;
+    let checkpoints = iat_aws::DynamoCheckpointStore::new(ddb, &control)
+        .list()
+        .await
+        .unwrap();
+    for account in std::iter::once(&ACCOUNT).chain(members.iter()) {
+        let mine: Vec<_> = checkpoints
+            .iter()
+            .filter(|c| c.stream.account.as_str() == *account)
+            .collect();
+        assert!(!mine.is_empty(), "no checkpoint for {account}");
+        for c in mine {
+            assert_eq!(c.stream.region.as_str(), "us-east-1");
+            if *account == no_role || *account == denied {
+                let error = c.last_error.as_deref().unwrap_or_default();
+                let reason = if *account == no_role {
+                    "cannot assume"
+                } else {
+                    "explicit deny in a service control policy"
+                };
+                assert!(error.contains(reason), "{}: {error}", c.stream);
+                // No progress: at most the start of the backfill (a day back).
+                assert!(
+                    c.complete_up_to
+                        .is_none_or(|t| t <= now - Duration::hours(23)),
+                    "{}: {:?}",
+                    c.stream,
+                    c.complete_up_to
+                );
+            } else {
+                assert_eq!(c.last_error, None, "{}", c.stream);
+                assert!(c.complete_up_to.is_some(), "{}", c.stream);
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -312,4 +349,193 @@ async fn misconfiguration_stops_the_function_with_one_line_naming_the_variable()
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("REQUESTS_PER_SECOND"));
+}
+
+/// `ACCOUNTS=organization`: the accounts are listed from Organizations (moto) on every run, so
+/// a suspended account is skipped and one that joins is read from the next run on, without a
+/// redeploy; the schedule's shards split the accounts between invocations, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shards_split() {
+    use aws_sdk_organizations::error::ProvideErrorMetadata;
+    let moto = iat_sim::emulators::moto_endpoint();
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.clone()),
+        ..Default::default()
+    })
+    .await;
+    let org = aws_sdk_organizations::Client::new(&config);
+    if let Err(e) = org
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+    {
+        let code = e
+            .as_service_error()
+            .and_then(|e| e.code().map(str::to_owned));
+        assert_eq!(
+            code.as_deref(),
+            Some("AlreadyInOrganizationException"),
+            "{e:?}"
+        );
+    }
+    let run = std::process::id();
+    let create = |name: String| {
+        let org = org.clone();
+        async move {
+            org.create_account()
+                .account_name(&name)
+                .email(format!("{name}@example.com"))
+                .send()
+                .await
+                .unwrap()
+                .create_account_status()
+                .and_then(|s| s.account_id())
+                .expect("moto creates accounts at once")
+                .to_owned()
+        }
+    };
+    let (a, b, closed) = (
+        create(format!("org-a-{run}")).await,
+        create(format!("org-b-{run}")).await,
+        create(format!("org-c-{run}")).await,
+    );
+    org.close_account()
+        .account_id(&closed)
+        .send()
+        .await
+        .unwrap();
+
+    let sim = Simulator::new(SimConfig {
+        default_account: ACCOUNT.to_owned(),
+        ..Default::default()
+    });
+    let now = Utc::now();
+    let add = |account: &str, tag: &str| {
+        for i in 0..5 {
+            let raw = RecordSpec::new(
+                &format!("{tag}-{account}-{i}"),
+                now - Duration::hours(3) + Duration::minutes(i),
+            )
+            .name("iam.amazonaws.com", "CreateUser")
+            .place(account, "us-east-1")
+            .json();
+            sim.add(&raw, Duration::minutes(1)).unwrap();
+        }
+    };
+    for account in [ACCOUNT, &a, &b, &closed] {
+        add(account, "org");
+    }
+    let (sim_addr, _server) = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let (events, control) = (format!("og-events-{run}"), format!("og-control-{run}"));
+    create_table(&ddb, TableKind::Events, &events)
+        .await
+        .unwrap();
+    create_table(&ddb, TableKind::Control, &control)
+        .await
+        .unwrap();
+    let sim_url = format!("http://{sim_addr}");
+    let (api, invoke, mut outcomes) =
+        iat_lambda::testing::runtime_api_queue(StdDuration::from_secs(120)).await;
+    let child = tracker(
+        api,
+        &[
+            ("AWS_ENDPOINT_URL", moto.clone()),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", sim_url.clone()),
+            ("AWS_ENDPOINT_URL_STS", sim_url.clone()),
+            ("AWS_ENDPOINT_URL_ACCOUNT", sim_url.clone()),
+            ("EVENTS_TABLE", events.clone()),
+            ("CONTROL_TABLE", control.clone()),
+            ("REGIONS", "us-east-1".into()),
+            ("BACKFILL_DAYS", "1".into()),
+            ("ACCOUNTS", "organization".into()),
+        ],
+    );
+    let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
+    let checkpoints = iat_aws::DynamoCheckpointStore::new(ddb.clone(), &control);
+    let stored_of = |account: &str| {
+        let (store, account) = (&store, account.to_owned());
+        async move {
+            use iat_core::ports::EventStore;
+            store
+                .query(&iat_core::ports::EventQuery {
+                    account: Some(iat_core::AccountId::new(&account).unwrap()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let mut summaries = Vec::new();
+    for shard in 0..2 {
+        match invoke_once(
+            &invoke,
+            &mut outcomes,
+            serde_json::json!({"shard": shard, "shards": 2}),
+        )
+        .await
+        {
+            Ok(v) => summaries.push(v),
+            Err(e) => panic!("shard {shard}: {e}\n{}", stop(child)),
+        }
+    }
+    // Each account in one shard: together they read every active account once.
+    let read: u64 = summaries
+        .iter()
+        .map(|s| s["accounts"].as_u64().unwrap())
+        .sum();
+    assert!(read >= 3, "{summaries:?}");
+    for account in [ACCOUNT, &a, &b] {
+        assert_eq!(stored_of(account).await, 5, "{account}");
+    }
+    assert_eq!(
+        stored_of(&closed).await,
+        0,
+        "the suspended account is skipped"
+    );
+    use iat_core::ports::CheckpointStore;
+    let listed = checkpoints.list().await.unwrap();
+    assert!(
+        !listed.iter().any(|c| c.stream.account.as_str() == closed),
+        "no stream of the suspended account"
+    );
+    for account in [ACCOUNT, &a, &b] {
+        let mine = listed
+            .iter()
+            .filter(|c| c.stream.account.as_str() == account)
+            .count();
+        assert_eq!(mine, 3, "{account}: each stream once, by one shard");
+    }
+
+    // An account joins: the next run (no shard named: every account) reads it.
+    let joined = create(format!("org-d-{run}")).await;
+    add(&joined, "org");
+    let summary = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
+    let logs = stop(child);
+    let summary = summary.unwrap_or_else(|e| panic!("{e}\n{logs}"));
+    assert!(summary["accounts"].as_u64().unwrap() >= 4, "{summary}");
+    assert_eq!(stored_of(&joined).await, 5, "the joining account is read");
+    for account in [ACCOUNT, &a, &b] {
+        assert_eq!(stored_of(account).await, 5, "{account}: nothing twice");
+    }
+}
+
+/// Hands the function one invocation and waits for what it posts back.
+async fn invoke_once(
+    invoke: &mpsc::UnboundedSender<serde_json::Value>,
+    outcomes: &mut mpsc::UnboundedReceiver<Outcome>,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    invoke.send(event).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(StdDuration::from_secs(180), outcomes.recv()).await {
+        Ok(Some(Outcome::Response(v))) => Ok(v),
+        other => Err(format!("{other:?}")),
+    }
 }

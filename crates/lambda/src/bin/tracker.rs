@@ -1,11 +1,11 @@
 //! The tracker Lambda function (runtime `provided.al2023`; deployed as `bootstrap`).
 //!
-//! Invoked hourly by a schedule; the event's content is ignored. Configuration: see
-//! [`iat_lambda::tracker`].
+//! Invoked hourly by a schedule, once per shard of the accounts (`{"shard": 0, "shards": 2}`);
+//! an event without a shard collects every account. Configuration: see [`iat_lambda::tracker`].
 
 use chrono::Utc;
 use iat_lambda::env::Env;
-use iat_lambda::tracker::{Tracker, TrackerError, TrackerSettings, deadline_from_context};
+use iat_lambda::tracker::{Shard, Tracker, TrackerError, TrackerSettings, deadline_from_context};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -20,12 +20,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = deadline_from_context(event.context.deadline);
-            tracker
-                .run(Utc::now(), deadline)
-                .await
-                .inspect_err(|e: &TrackerError| {
-                    tracing::error!(error = %e, error_type = e.error_type(), "invocation failed");
-                })
+            async {
+                tracker
+                    .run(Utc::now(), Shard::from_event(&event.payload)?, deadline)
+                    .await
+            }
+            .await
+            .inspect_err(|e: &TrackerError| {
+                tracing::error!(error = %e, error_type = e.error_type(), "invocation failed");
+            })
         },
     ))
     .await
