@@ -514,3 +514,105 @@ fn collect_into_dynamodb_from_the_command_line() {
     let err = iat(down).unwrap_err();
     assert!(err.contains("cannot reach the endpoint"), "{err}");
 }
+
+#[test]
+fn status_summarises_many_accounts_and_names_the_failing_ones() {
+    use iat_core::ports::{Checkpoint, CheckpointStore};
+    use iat_core::{AccountId, Region, StreamKey};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("org.db");
+    let db = path.display().to_string();
+    let now = chrono::Utc::now();
+    let store = iat_local::SqliteStore::open(&path).unwrap();
+    let save = |account: &str, region: &str, complete: Option<Duration>, error: Option<&str>| {
+        let mut c = Checkpoint::new(
+            StreamKey {
+                account: AccountId::new(account).unwrap(),
+                region: Region::new(region).unwrap(),
+                source: "iam.amazonaws.com".into(),
+            },
+            now,
+        );
+        c.complete_up_to = complete.map(|d| now - d);
+        c.last_run_at = Some(now - Duration::minutes(3));
+        c.last_error = error.map(str::to_owned);
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(store.save(&c))
+            .unwrap();
+    };
+    for i in 0..20 {
+        let account = format!("3000000000{i:02}");
+        if i == 7 {
+            // No role: its us-east-1 streams never started, and say why.
+            save(
+                &account,
+                "us-east-1",
+                None,
+                Some("cannot assume arn:aws:iam::300000000007:role/iat-member-reader"),
+            );
+            continue;
+        }
+        save(&account, "us-east-1", Some(Duration::minutes(20)), None);
+        let behind = if i == 3 {
+            Duration::days(3)
+        } else {
+            Duration::minutes(20)
+        };
+        save(&account, "eu-west-1", Some(behind), None);
+    }
+    drop(store);
+
+    let text = iat(["--db", &db, "status"]).unwrap().stdout;
+    assert!(
+        text.contains("Collected accounts 20: 18 caught up, 1 behind, 1 failing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("300000000007") && text.contains("role/iat-member-reader"),
+        "{text}"
+    );
+    assert!(
+        text.contains("300000000003") && text.contains("3 d"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("300000000011"),
+        "caught-up accounts are counted, not listed: {text}"
+    );
+    assert!(
+        text.contains("Streams: 39 (`--streams` lists each)"),
+        "{text}"
+    );
+    let all = iat(["--db", &db, "status", "--streams"]).unwrap().stdout;
+    assert!(all.contains("300000000011/eu-west-1/"), "{all}");
+
+    let json: serde_json::Value = serde_json::from_str(
+        &iat([
+            "--db",
+            &db,
+            "status",
+            "--format",
+            "json",
+            "--behind-after",
+            "4d",
+        ])
+        .unwrap()
+        .stdout,
+    )
+    .unwrap();
+    let accounts = &json["accounts"];
+    assert_eq!(
+        (
+            accounts["caught_up"].as_u64(),
+            accounts["behind"].as_u64(),
+            accounts["failing"].as_u64()
+        ),
+        (Some(19), Some(0), Some(1)),
+        "{accounts:#}"
+    );
+    assert_eq!(accounts["accounts"][0]["account"], "300000000007");
+    assert_eq!(accounts["accounts"][0]["state"], "failing");
+    let err = iat(["--db", &db, "status", "--behind-after", "soon"]).unwrap_err();
+    assert!(err.contains("--behind-after"), "{err}");
+}
