@@ -1,6 +1,6 @@
 # IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite;
 # `make build deploy init` puts it in an AWS account.
-.PHONY: help demo test bench build check-glibc validate deploy init status logs test-alerts trail-policy \
+.PHONY: help demo test bench build check-glibc validate deploy deploy-members init status logs test-alerts trail-policy \
 	destroy run-query report lint check fmt clean
 
 CARGO ?= cargo
@@ -43,6 +43,9 @@ validate: ## Lint infra/template.yaml offline: cfn-lint and sam validate --lint
 
 deploy: build ## Build, then create or update the stack (parameters from the environment or deploy.env)
 	STACK=$(STACK) scripts/deploy.sh
+
+deploy-members: ## The reader role (and real-time forwarding) in every member account: a service-managed StackSet [MEMBER_OUS=ou-..] [MEMBER_REGIONS=eu-west-1,..]
+	$(PY) scripts/stack.py deploy-members $(STACK)
 
 init: ## After the first deploy: backfill 90 days (a trail's: BACKFILL_DAYS, queued for the ingester), then export them
 	$(PY) scripts/stack.py init $(STACK) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS))

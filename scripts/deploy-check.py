@@ -56,6 +56,9 @@ cfn.create_stack(
         {"ParameterKey": "TrailBucket", "ParameterValue": "org-trail-logs"},
         {"ParameterKey": "TrailPrefix", "ParameterValue": "logs"},
         {"ParameterKey": "OrganizationId", "ParameterValue": "o-a1b2c3d4e5"},
+        {"ParameterKey": "Accounts", "ParameterValue": "organization"},
+        {"ParameterKey": "TrackerShards", "ParameterValue": "3"},
+        {"ParameterKey": "MemberExternalId", "ParameterValue": "iat-check-external-id"},
         {"ParameterKey": "TrailKmsKeyArn",
          "ParameterValue": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
     ],
@@ -80,8 +83,24 @@ out = subprocess.run(
 outputs = dict(line.split("=", 1) for line in out.splitlines())
 for key in ["EventsTableName", "ControlTableName", "AlertLedgerTableName", "LakeBucketName",
             "AlertTopicArn", "TrackerFunctionName", "AlerterFunctionName", "IngesterFunctionName",
-            "TrailFilesQueueArn", "IngesterRoleArn", "TrailTable", "ReportRoleArn"]:
+            "TrailFilesQueueArn", "IngesterRoleArn", "TrailTable", "ReportRoleArn", "TrackerRoleArn",
+            "OrgEventBusArn"]:
     assert outputs.get(key), f"output {key} missing: {outputs}"
+
+# The hourly schedule invokes the tracker once per shard of the accounts.
+events_api = boto3.client("events")
+schedule = [r for r in events_api.list_rules()["Rules"] if r.get("ScheduleExpression") == "rate(1 hour)"]
+inputs = sorted((json.loads(t["Input"])["shard"], json.loads(t["Input"])["shards"]) for r in schedule
+                for t in events_api.list_targets_by_rule(Rule=r["Name"])["Targets"])
+assert inputs == [(0, 3), (1, 3), (2, 3)], inputs
+# The organisation bus takes events from the organisation only, and feeds the alerter.
+# (moto keeps no bus policy; the template test checks it names the organisation.)
+bus = events_api.describe_event_bus(Name=outputs["OrgEventBusArn"].split("/")[-1])
+org_rules = events_api.list_rules(EventBusName=bus["Name"])["Rules"]
+assert len(org_rules) == 1, org_rules
+targets = events_api.list_targets_by_rule(Rule=org_rules[0]["Name"], EventBusName=bus["Name"])["Targets"]
+assert [t["Arn"].split(":")[-1] for t in targets] == [outputs["AlerterFunctionName"]], targets
+print(f"schedule with {len(inputs)} shard rules; organisation bus {bus['Name']} feeding the alerter")
 
 ddb = boto3.client("dynamodb")
 events = ddb.describe_table(TableName=outputs["EventsTableName"])["Table"]
@@ -168,5 +187,43 @@ for _ in range(10):
         queued += body["s3ObjectKey"]
 assert sorted(queued) == sorted(k for back, k in trail_keys if back < 3), queued
 print(f"make init queued the trail's last 3 days ({len(queued)} files) for the ingester, once")
+
+
+# make deploy-members: the member template as a service-managed stack set over the
+# organisation; each member account gets the reader role (trusting the tracker role inside the
+# organisation) and a rule forwarding the real-time pattern to the organisation bus.
+org = boto3.client("organizations")
+org.create_organization(FeatureSet="ALL")
+members = [org.create_account(Email=f"m{i}@example.com", AccountName=f"m{i}")["CreateAccountStatus"]["AccountId"]
+           for i in range(2)]
+said = []
+instances = ops.cmd_deploy_members(argparse.Namespace(stack=stack, ous="", regions="eu-west-1"), said.append)
+by_account = {}
+for i in instances:
+    by_account.setdefault(i["Account"], set()).add(i["Region"])
+assert all(by_account.get(m) == {"us-east-1", "eu-west-1"} for m in members), (by_account, said)
+again = ops.cmd_deploy_members(argparse.Namespace(stack=stack, ous="", regions="eu-west-1"), said.append)
+assert len(again) == len(instances), (len(again), len(instances), said)
+assert any("updating" in line for line in said), said
+sts = boto3.client("sts")
+creds = sts.assume_role(RoleArn=f"arn:aws:iam::{members[0]}:role/OrganizationAccountAccessRole",
+                        RoleSessionName="check")["Credentials"]
+member = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                               aws_session_token=creds["SessionToken"], region_name="us-east-1")
+reader = member.client("iam").get_role(RoleName="iat-member-reader")["Role"]
+trust = reader["AssumeRolePolicyDocument"]
+trust = json.loads(trust) if isinstance(trust, str) else trust
+condition = trust["Statement"][0]["Condition"]
+assert condition["StringEquals"]["aws:PrincipalOrgID"] == "o-a1b2c3d4e5", trust
+assert condition["StringEquals"]["sts:ExternalId"] == "iat-check-external-id", trust
+assert condition["ArnEquals"]["aws:PrincipalArn"] == outputs["TrackerRoleArn"], trust
+forwarding = []
+for region in ["us-east-1", "eu-west-1"]:
+    ev = member.client("events", region_name=region)
+    for r in ev.list_rules()["Rules"]:
+        forwarding += [t["Arn"] for t in ev.list_targets_by_rule(Rule=r["Name"])["Targets"]]
+assert forwarding == [outputs["OrgEventBusArn"]] * 2, forwarding
+print(f"make deploy-members: {len(instances)} stack instances over {len(by_account)} accounts; member "
+      f"{members[0]} has the reader role (organisation and external id in its trust) and forwards to the bus")
 
 cfn.delete_stack(StackName=stack)

@@ -9,6 +9,9 @@ test-alerts targets call this; it runs in the deploy tools' venv, which has boto
                                                    the ingester, BACKFILL_DAYS; Event history), then
                                                    the first export
   stack.py status STACK                            stack, functions, alarms, dead letters
+  stack.py deploy-members STACK [--ous ..] [--regions ..]
+                                                   the member accounts' reader role (and event
+                                                   forwarding) as a service-managed StackSet
   stack.py test-alerts STACK                       one synthetic event through the alerter
   stack.py self-test                               this script's own checks (no AWS)
 """
@@ -325,6 +328,110 @@ def cmd_status(args):
         print("  no alarm firing")
 
 
+MEMBER_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "infra", "member.yaml")
+
+
+def member_parameters(stack_params, out, org_id):
+    """infra/member.yaml's parameters from the central stack: the role it trusts, the
+    organisation, the role's name and external id, and the bus to forward to if it has one."""
+    values = {
+        "TrackerRoleArn": out["TrackerRoleArn"],
+        "OrganizationId": org_id,
+        "RoleName": stack_params.get("MemberRoleName") or "iat-member-reader",
+        "ExternalId": stack_params.get("MemberExternalId", ""),
+        "CentralEventBusArn": out.get("OrgEventBusArn", ""),
+    }
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+def member_regions(regions, stack_region):
+    """The stack set's regions: those asked for, or us-east-1 (IAM's, where the role is made)
+    and the central stack's own; us-east-1 always, first."""
+    wanted = [r.strip() for r in (regions or "").split(",") if r.strip()] or [stack_region]
+    return ["us-east-1"] + [r for r in dict.fromkeys(wanted) if r != "us-east-1"]
+
+
+def wait_operation(cfn, name, operation, call_as, say, timeout=3600):
+    """Waits for a stack set operation; returns its final status."""
+    start = time.time()
+    while True:
+        op = cfn.describe_stack_set_operation(StackSetName=name, OperationId=operation,
+                                              CallAs=call_as)["StackSetOperation"]
+        if op["Status"] not in ("RUNNING", "QUEUED", "STOPPING"):
+            return op["Status"]
+        if time.time() - start > timeout:
+            raise SystemExit(f"stack set {name}: operation {operation} still {op['Status']} after {timeout} s")
+        say(f"stack set {name}: {op['Action'].lower()} {op['Status'].lower()}...")
+        time.sleep(15)
+
+
+def cmd_deploy_members(args, say=print):
+    stack, out = outputs(args.stack)
+    if "TrackerRoleArn" not in out:
+        raise SystemExit(f"stack {args.stack} has no TrackerRoleArn output: update it (make deploy)")
+    params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    s = session()
+    org = s.client("organizations")
+    try:
+        organisation = org.describe_organization()["Organization"]
+    except Exception as e:  # noqa: BLE001 - one line for the operator
+        raise SystemExit(f"cannot read the organisation ({e}): run this in the management account or a "
+                         "delegated administrator for CloudFormation StackSets")
+    me = s.client("sts").get_caller_identity()["Account"]
+    call_as = "SELF" if organisation["MasterAccountId"] == me else "DELEGATED_ADMIN"
+    org_id = params.get("OrganizationId") or organisation["Id"]
+    ous = [o.strip() for o in (args.ous or "").split(",") if o.strip()] or [org.list_roots()["Roots"][0]["Id"]]
+    regions = member_regions(args.regions, s.region_name or "us-east-1")
+    name = f"{args.stack}-members"
+    cfn = s.client("cloudformation")
+    with open(MEMBER_TEMPLATE) as f:
+        body = f.read()
+    common = dict(StackSetName=name, TemplateBody=body, CallAs=call_as,
+                  Parameters=member_parameters(params, out, org_id), Capabilities=["CAPABILITY_NAMED_IAM"])
+    preferences = {"FailureTolerancePercentage": 10, "MaxConcurrentPercentage": 25,
+                   "RegionConcurrencyType": "PARALLEL"}
+    targets = {"OrganizationalUnitIds": ous}
+    try:
+        cfn.describe_stack_set(StackSetName=name, CallAs=call_as)
+        exists = True
+    except cfn.exceptions.StackSetNotFoundException:
+        exists = False
+    if exists:
+        say(f"stack set {name}: updating its instances in {', '.join(ous)} ({', '.join(regions)})")
+        op = cfn.update_stack_set(**common, DeploymentTargets=targets, Regions=regions,
+                                  OperationPreferences=preferences)["OperationId"]
+        wait_operation(cfn, name, op, call_as, say)
+    else:
+        say(f"stack set {name}: creating (service-managed, automatic deployment to accounts that join)")
+        cfn.create_stack_set(**common, PermissionModel="SERVICE_MANAGED",
+                             AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+                             ManagedExecution={"Active": True})
+    # New OUs or regions get instances; existing ones are left as they are.
+    have = {(i.get("OrganizationalUnitId"), i["Region"])
+            for page in cfn.get_paginator("list_stack_instances").paginate(StackSetName=name, CallAs=call_as)
+            for i in page["Summaries"]}
+    missing = [r for r in regions if any((ou, r) not in have for ou in ous)]
+    if missing:
+        op = cfn.create_stack_instances(StackSetName=name, CallAs=call_as, DeploymentTargets=targets,
+                                        Regions=missing, OperationPreferences=preferences)["OperationId"]
+        wait_operation(cfn, name, op, call_as, say)
+    instances = [i for page in cfn.get_paginator("list_stack_instances").paginate(StackSetName=name, CallAs=call_as)
+                 for i in page["Summaries"]]
+    failed = [i for i in instances if i.get("StackInstanceStatus", {}).get("DetailedStatus") == "FAILED"]
+    accounts = {i["Account"] for i in instances}
+    say(f"stack set {name}: {len(instances)} instances in {len(accounts)} accounts, {len(failed)} failed"
+        + ("" if out.get("OrgEventBusArn") else "; no real-time forwarding (the stack has no organisation bus:"
+           " REAL_TIME_ALERTS=true, ACCOUNTS and ORGANIZATION_ID set it up)"))
+    for i in failed:
+        say(f"  FAILED {i['Account']} {i['Region']}: {i.get('StatusReason', '')}")
+    if organisation["MasterAccountId"] != me:
+        say(f"the management account {organisation['MasterAccountId']} gets no stack set instance: deploy "
+            f"infra/member.yaml there as a stack (same parameters) for the tracker to read it")
+    if failed:
+        raise SystemExit(1)
+    return instances
+
+
 def test_alert_event(account, now, event_id):
     """An EventBridge "AWS API Call via CloudTrail" event: AdministratorAccess attached to a user
     named for the test. The alerter raises its admin-policy alert; nothing happened in IAM."""
@@ -525,6 +632,16 @@ def self_test():
     # Only day folders are listed whole; the rest are delimited folder listings.
     assert all(d == "/" or p.endswith(("/2026/03/01/", "/2026/03/02/")) for p, d in fake.calls), fake.calls
 
+    assert member_regions("", "eu-west-1") == ["us-east-1", "eu-west-1"]
+    assert member_regions("eu-central-1, us-east-1,eu-central-1", "eu-west-1") == ["us-east-1", "eu-central-1"]
+    assert member_regions("", "us-east-1") == ["us-east-1"]
+    mp = {p["ParameterKey"]: p["ParameterValue"] for p in member_parameters(
+        {"MemberRoleName": "", "MemberExternalId": "x-1"}, {"TrackerRoleArn": role}, "o-abc1234567")}
+    assert mp == {"TrackerRoleArn": role, "OrganizationId": "o-abc1234567", "RoleName": "iat-member-reader",
+                  "ExternalId": "x-1", "CentralEventBusArn": ""}, mp
+    member = template_parameters(MEMBER_TEMPLATE)
+    assert set(mp) <= set(member), set(mp) - set(member)
+
     ranges = export_ranges(dt.date(2026, 3, 31), 10, chunk=7)
     assert ranges == [("2026-03-21", "2026-03-27"), ("2026-03-28", "2026-03-30")], ranges
     print(f"stack.py self-test: {len(params)} parameters, overrides, backfill, trail backfill and export ranges ok")
@@ -547,6 +664,13 @@ def main():
                     help="days of the organisation trail's files queued for the ingester (BACKFILL_DAYS)")
     for name in ["status", "test-alerts", "trail-policy"]:
         sub.add_parser(name).add_argument("stack")
+    pm = sub.add_parser("deploy-members")
+    pm.add_argument("stack")
+    pm.add_argument("--ous", default=os.environ.get("MEMBER_OUS", ""),
+                    help="organisational units, comma-separated (MEMBER_OUS); default: the whole organisation")
+    pm.add_argument("--regions", default=os.environ.get("MEMBER_REGIONS", ""),
+                    help="regions for the stack set (MEMBER_REGIONS); us-east-1 always; default: us-east-1 "
+                         "and this stack's region")
     sub.add_parser("self-test")
     args = p.parse_args()
 
@@ -565,6 +689,8 @@ def main():
         cmd_status(args)
     elif args.command == "test-alerts":
         cmd_test_alerts(args)
+    elif args.command == "deploy-members":
+        cmd_deploy_members(args)
     else:
         self_test()
 

@@ -582,9 +582,8 @@ fn upper_snake(name: &str) -> String {
 fn the_member_reader_role_trusts_only_the_tracker_inside_the_organisation() {
     let text = std::fs::read_to_string(root().join("infra/member.yaml")).unwrap();
     let t: Value = serde_yaml::from_str(&text).unwrap();
-    let roles = of_type(&t, "AWS::IAM::Role");
-    assert_eq!(roles.len(), 1);
-    let role = roles[0].1;
+    let role = &t["Resources"]["ReaderRole"];
+    assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"));
     let trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         .as_sequence()
         .unwrap();
@@ -618,4 +617,123 @@ fn the_member_reader_role_trusts_only_the_tracker_inside_the_organisation() {
         t["Parameters"]["RoleName"]["Default"],
         central["Parameters"]["MemberRoleName"]["Default"]
     );
+}
+
+fn member_template() -> Value {
+    let text = std::fs::read_to_string(root().join("infra/member.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// Every account's real-time events reach the one alerter: the member accounts' forwarding
+/// rule and the central bus's rule match exactly what the stack's own real-time rule matches,
+/// and the central bus takes events only from inside the organisation.
+#[test]
+fn member_accounts_forward_the_real_time_pattern_to_a_bus_only_the_organisation_can_write() {
+    let t = template();
+    let m = member_template();
+    let own = &t["Resources"]["RealTimeRule"]["Properties"]["EventPattern"];
+    assert!(own.is_mapping());
+    assert_eq!(
+        &t["Resources"]["OrgRealTimeRule"]["Properties"]["EventPattern"],
+        own
+    );
+    assert_eq!(
+        &m["Resources"]["ForwardRule"]["Properties"]["EventPattern"],
+        own
+    );
+    // The central rule listens on the organisation bus and invokes the alerter.
+    let rule = &t["Resources"]["OrgRealTimeRule"]["Properties"];
+    assert_eq!(
+        rule["EventBusName"],
+        serde_yaml::from_str::<Value>("!GetAtt OrgEventBus.Name").unwrap()
+    );
+    let target = &rule["Targets"][0]["Arn"];
+    assert_eq!(
+        target,
+        &serde_yaml::from_str::<Value>("!GetAtt AlerterFunction.Arn").unwrap()
+    );
+    assert_eq!(
+        t["Resources"]["OrgRealTimePermission"]["Properties"]["SourceArn"],
+        serde_yaml::from_str::<Value>("!GetAtt OrgRealTimeRule.Arn").unwrap()
+    );
+    // The bus policy: anyone, but only inside the organisation, and only PutEvents.
+    let policy = &t["Resources"]["OrgEventBus"]["Properties"]["Policy"];
+    let statements = policy["Statement"].as_sequence().unwrap();
+    assert_eq!(statements.len(), 1);
+    let st = &statements[0];
+    assert_eq!(st["Action"].as_str(), Some("events:PutEvents"));
+    assert_eq!(
+        st["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+        tagged_ref("OrganizationId")
+    );
+    // The member's forwarding role: EventBridge of that account only, PutEvents on the one bus.
+    let role = &m["Resources"]["ForwardRole"]["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Principal"]["Service"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    assert_eq!(
+        trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+        tagged_ref("AWS::AccountId")
+    );
+    let grants = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["Action"].as_str(), Some("events:PutEvents"));
+    assert_eq!(grants[0]["Resource"], tagged_ref("CentralEventBusArn"));
+    assert_eq!(
+        m["Resources"]["ForwardRule"]["Properties"]["Targets"][0]["Arn"],
+        tagged_ref("CentralEventBusArn")
+    );
+    // The reader role is made once per account (IAM is global), in one region of the stack set.
+    assert_eq!(
+        m["Resources"]["ReaderRole"]["Condition"].as_str(),
+        Some("IsRoleRegion")
+    );
+}
+
+/// No statement in either template allows a wildcard principal without the organisation
+/// condition (denials, such as the buckets' refusal of plain HTTP, may name anyone).
+#[test]
+fn no_wildcard_principal_is_allowed_without_the_organisation_condition() {
+    fn statements<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Mapping(map) => {
+                for (k, child) in map {
+                    if k.as_str() == Some("Statement") {
+                        out.extend(strings(child));
+                    } else {
+                        statements(child, out);
+                    }
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| statements(i, out)),
+            Value::Tagged(t) => statements(&t.value, out),
+            _ => {}
+        }
+    }
+    let (t, m) = (template(), member_template());
+    let mut all = Vec::new();
+    statements(&t["Resources"], &mut all);
+    statements(&m["Resources"], &mut all);
+    assert!(all.len() > 20, "statements found: {}", all.len());
+    let mut wildcards = 0;
+    for st in all {
+        if st["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let p = &st["Principal"];
+        let star =
+            p.as_str() == Some("*") || strings(&p["AWS"]).iter().any(|a| a.as_str() == Some("*"));
+        if star {
+            wildcards += 1;
+            assert!(
+                !st["Condition"]["StringEquals"]["aws:PrincipalOrgID"].is_null(),
+                "a wildcard principal without aws:PrincipalOrgID: {st:?}"
+            );
+        }
+    }
+    assert_eq!(wildcards, 1, "the organisation bus's policy");
 }
