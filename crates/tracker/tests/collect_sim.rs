@@ -170,10 +170,9 @@ async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
         stats.server_errors > 0 && stats.dropped > 0,
         "faults were injected: {stats:?}"
     );
-    assert!(
-        throttled > 0 && stats.throttled > 0,
-        "the rate limit was met: {stats:?}"
-    );
+    // Met at the simulator; whether the SDK's retry or the collector's pause answered each
+    // throttle depends on timing, and the totals below count both.
+    assert!(stats.throttled > 0, "the rate limit was met: {stats:?}");
     // Every fault the simulator injected was answered by a retry, the SDK's or the collector's:
     // the run's counts show them all.
     let faults = stats.server_errors + stats.dropped + stats.throttled;
