@@ -244,3 +244,34 @@ pub async fn upload_tree(
     }
     (files, bytes)
 }
+
+/// A new member account named `name` in moto's organisation (created first if no test has),
+/// and its id.
+#[cfg(feature = "organizations")]
+pub async fn organization_member(client: &aws_sdk_organizations::Client, name: &str) -> String {
+    use aws_sdk_organizations::error::ProvideErrorMetadata;
+    if let Err(e) = client
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+    {
+        let code = e.as_service_error().and_then(|e| e.code().map(str::to_owned));
+        assert_eq!(
+            code.as_deref(),
+            Some("AlreadyInOrganizationException"),
+            "{e:?}"
+        );
+    }
+    client
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .expect("create the account")
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .expect("moto creates accounts at once")
+        .to_owned()
+}

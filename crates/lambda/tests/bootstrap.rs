@@ -243,21 +243,10 @@ async fn member_accounts_are_read_through_their_roles_and_the_unreadable_named()
 
     let sim_url = format!("http://{sim_addr}");
     let (api, mut outcomes) = runtime_api(StdDuration::from_secs(120)).await;
-    let child = tracker(
-        api,
-        &[
-            ("AWS_ENDPOINT_URL", moto.clone()),
-            ("AWS_ENDPOINT_URL_CLOUDTRAIL", sim_url.clone()),
-            ("AWS_ENDPOINT_URL_STS", sim_url.clone()),
-            ("AWS_ENDPOINT_URL_ACCOUNT", sim_url.clone()),
-            ("EVENTS_TABLE", events.clone()),
-            ("CONTROL_TABLE", control.clone()),
-            ("REGIONS", "us-east-1".into()),
-            ("BACKFILL_DAYS", "1".into()),
-            ("ACCOUNTS", format!("{ACCOUNT},{}", members.join(","))),
-            ("MEMBER_EXTERNAL_ID", "o-abcdefghij".into()),
-        ],
-    );
+    let mut env = members_env(&moto, &sim_url, &events, &control);
+    env.push(("ACCOUNTS", format!("{ACCOUNT},{}", members.join(","))));
+    env.push(("MEMBER_EXTERNAL_ID", "o-abcdefghij".into()));
+    let child = tracker(api, &env);
     let outcome = tokio::time::timeout(StdDuration::from_secs(180), outcomes.recv()).await;
     let logs = stop(child);
     let Ok(Some(Outcome::Error(error))) = outcome else {
@@ -357,7 +346,6 @@ async fn misconfiguration_stops_the_function_with_one_line_naming_the_variable()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run `make test`"]
 async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shards_split() {
-    use aws_sdk_organizations::error::ProvideErrorMetadata;
     let moto = iat_sim::emulators::moto_endpoint();
     let config = sdk_config(&AwsSettings {
         region: Some("us-east-1".into()),
@@ -366,36 +354,10 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     })
     .await;
     let org = aws_sdk_organizations::Client::new(&config);
-    if let Err(e) = org
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-    {
-        let code = e
-            .as_service_error()
-            .and_then(|e| e.code().map(str::to_owned));
-        assert_eq!(
-            code.as_deref(),
-            Some("AlreadyInOrganizationException"),
-            "{e:?}"
-        );
-    }
     let run = std::process::id();
     let create = |name: String| {
         let org = org.clone();
-        async move {
-            org.create_account()
-                .account_name(&name)
-                .email(format!("{name}@example.com"))
-                .send()
-                .await
-                .unwrap()
-                .create_account_status()
-                .and_then(|s| s.account_id())
-                .expect("moto creates accounts at once")
-                .to_owned()
-        }
+        async move { iat_aws::testing::organization_member(&org, &name).await }
     };
     let (a, b, closed) = (
         create(format!("org-a-{run}")).await,
@@ -443,20 +405,9 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     let sim_url = format!("http://{sim_addr}");
     let (api, invoke, mut outcomes) =
         iat_lambda::testing::runtime_api_queue(StdDuration::from_secs(120)).await;
-    let child = tracker(
-        api,
-        &[
-            ("AWS_ENDPOINT_URL", moto.clone()),
-            ("AWS_ENDPOINT_URL_CLOUDTRAIL", sim_url.clone()),
-            ("AWS_ENDPOINT_URL_STS", sim_url.clone()),
-            ("AWS_ENDPOINT_URL_ACCOUNT", sim_url.clone()),
-            ("EVENTS_TABLE", events.clone()),
-            ("CONTROL_TABLE", control.clone()),
-            ("REGIONS", "us-east-1".into()),
-            ("BACKFILL_DAYS", "1".into()),
-            ("ACCOUNTS", "organization".into()),
-        ],
-    );
+    let mut env = members_env(&moto, &sim_url, &events, &control);
+    env.push(("ACCOUNTS", "organization".into()));
+    let child = tracker(api, &env);
     let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
     let checkpoints = iat_aws::DynamoCheckpointStore::new(ddb.clone(), &control);
     let stored_of = |account: &str| {
@@ -538,4 +489,24 @@ async fn invoke_once(
         Ok(Some(Outcome::Response(v))) => Ok(v),
         other => Err(format!("{other:?}")),
     }
+}
+
+/// The tracker reading accounts through their roles: DynamoDB on moto, CloudTrail, STS and
+/// Account Management on the simulator, us-east-1, one day back.
+fn members_env(
+    moto: &str,
+    sim_url: &str,
+    events: &str,
+    control: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.to_owned()),
+        ("AWS_ENDPOINT_URL_CLOUDTRAIL", sim_url.to_owned()),
+        ("AWS_ENDPOINT_URL_STS", sim_url.to_owned()),
+        ("AWS_ENDPOINT_URL_ACCOUNT", sim_url.to_owned()),
+        ("EVENTS_TABLE", events.to_owned()),
+        ("CONTROL_TABLE", control.to_owned()),
+        ("REGIONS", "us-east-1".to_owned()),
+        ("BACKFILL_DAYS", "1".to_owned()),
+    ]
 }

@@ -243,23 +243,8 @@ async fn over_the_trail_the_report_covers_the_organisation_by_account() {
     let region = "eu-south-2";
     let config = iat_aws::testing::emulator_config(&moto, region).await;
     let org = aws_sdk_organizations::Client::new(&config);
-    let _ = org
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await;
     let name = format!("payments-{}", std::process::id());
-    let member = org
-        .create_account()
-        .account_name(&name)
-        .email(format!("{name}@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .create_account_status()
-        .and_then(|s| s.account_id())
-        .unwrap()
-        .to_owned();
+    let member = iat_aws::testing::organization_member(&org, &name).await;
     let inbox = inbox(&moto, region).await;
     let empty = |cols: &[(&str, &str)]| answer(cols, &[]);
     queue_athena_answers(
