@@ -249,20 +249,7 @@ pub async fn upload_tree(
 /// and its id.
 #[cfg(feature = "organizations")]
 pub async fn organization_member(client: &aws_sdk_organizations::Client, name: &str) -> String {
-    use aws_sdk_organizations::error::ProvideErrorMetadata;
-    if let Err(e) = client
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-    {
-        let code = e.as_service_error().and_then(|e| e.code().map(str::to_owned));
-        assert_eq!(
-            code.as_deref(),
-            Some("AlreadyInOrganizationException"),
-            "{e:?}"
-        );
-    }
+    ensure_organization(client).await;
     client
         .create_account()
         .account_name(name)
@@ -273,5 +260,35 @@ pub async fn organization_member(client: &aws_sdk_organizations::Client, name: &
         .create_account_status()
         .and_then(|s| s.account_id())
         .expect("moto creates accounts at once")
+        .to_owned()
+}
+
+/// Moto's organisation, created unless a test already has, and its root's id.
+#[cfg(feature = "organizations")]
+pub async fn ensure_organization(client: &aws_sdk_organizations::Client) -> String {
+    use aws_sdk_organizations::error::ProvideErrorMetadata;
+    if let Err(e) = client
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+    {
+        let code = e
+            .as_service_error()
+            .and_then(|e| e.code().map(str::to_owned));
+        assert_eq!(
+            code.as_deref(),
+            Some("AlreadyInOrganizationException"),
+            "{e:?}"
+        );
+    }
+    client
+        .list_roots()
+        .send()
+        .await
+        .expect("list the roots")
+        .roots()[0]
+        .id()
+        .expect("a root id")
         .to_owned()
 }

@@ -752,3 +752,65 @@ async fn organizations_lists_every_account_with_its_name() {
     ids.dedup();
     assert_eq!(ids.len(), listed.len(), "an account listed twice");
 }
+
+/// The accounts under an organisational unit, child units included, and nothing else; an
+/// unknown unit is named in the error.
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn the_accounts_under_a_unit_include_its_child_units() {
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let config = iat_aws::testing::emulator_config(&endpoint, "us-east-1").await;
+    let client = aws_sdk_organizations::Client::new(&config);
+    let run = std::process::id();
+    let outside = iat_aws::testing::organization_member(&client, &format!("outside-{run}")).await;
+    let root = iat_aws::testing::ensure_organization(&client).await;
+    let unit = |parent: String, name: String| {
+        let client = client.clone();
+        async move {
+            client
+                .create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .organizational_unit()
+                .unwrap()
+                .id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let workloads = unit(root.clone(), format!("workloads-{run}")).await;
+    let prod = unit(workloads.clone(), format!("prod-{run}")).await;
+    let mut inside = Vec::new();
+    for (i, ou) in [&workloads, &prod, &prod].into_iter().enumerate() {
+        let id = iat_aws::testing::organization_member(&client, &format!("in-{run}-{i}")).await;
+        client
+            .move_account()
+            .account_id(&id)
+            .source_parent_id(&root)
+            .destination_parent_id(ou)
+            .send()
+            .await
+            .unwrap();
+        inside.push(id);
+    }
+    let directory = iat_aws::OrganizationsAccountDirectory::new(client);
+    let mut listed: Vec<String> = directory
+        .accounts_under(&workloads)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id.to_string())
+        .collect();
+    listed.sort();
+    inside.sort();
+    assert_eq!(listed, inside, "not {outside}");
+    let e = directory
+        .accounts_under("ou-zzzz-zzzzzzzz")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ou-zzzz-zzzzzzzz"), "{e}");
+}

@@ -83,8 +83,12 @@ pub enum Accounts {
     Own,
     /// Every `ACTIVE` account Organizations lists, each run.
     Organization,
-    /// These accounts.
-    List(Vec<AccountId>),
+    /// These accounts, and the active accounts under these organisational units or roots
+    /// (`ou-…`, `r-…`, listed each run, child units included).
+    Chosen {
+        ids: Vec<AccountId>,
+        units: Vec<String>,
+    },
 }
 
 /// Which share of the accounts an invocation collects: the schedule invokes the function once
@@ -136,6 +140,20 @@ impl Shard {
     pub fn holds(&self, account: &AccountId) -> bool {
         let n: u64 = account.as_str().parse().unwrap_or(0);
         n % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// An organisational unit (`ou-ab12-cd34ef56`) or root (`r-ab12`) id.
+fn is_org_parent(s: &str) -> bool {
+    let id_chars = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    match s.split('-').collect::<Vec<_>>().as_slice() {
+        ["ou", root, unit] => id_chars(root) && id_chars(unit),
+        ["r", root] => id_chars(root),
+        _ => false,
     }
 }
 
@@ -247,20 +265,23 @@ impl TrackerSettings {
         let accounts = match env.get("ACCOUNTS").as_deref().map(str::trim) {
             None | Some("") => Accounts::Own,
             Some(v) if v.eq_ignore_ascii_case("organization") => Accounts::Organization,
-            Some(v) => Accounts::List(
-                env.list("ACCOUNTS")
-                    .into_iter()
-                    .map(|a| {
-                        AccountId::new(&a).map_err(|_| {
+            Some(v) => {
+                let (mut ids, mut units) = (Vec::new(), Vec::new());
+                for a in env.list("ACCOUNTS") {
+                    if is_org_parent(&a) {
+                        units.push(a);
+                    } else {
+                        ids.push(AccountId::new(&a).map_err(|_| {
                             invalid(
                                 "ACCOUNTS",
                                 v.to_owned(),
-                                "empty (this account), organization, or comma-separated 12-digit account ids",
+                                "empty (this account), organization, or comma-separated 12-digit account ids and organisational units (ou-…) or the root (r-…)",
                             )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+                        })?);
+                    }
+                }
+                Accounts::Chosen { ids, units }
+            }
         };
         let role_name = env
             .get("MEMBER_ROLE_NAME")
@@ -454,22 +475,28 @@ impl Tracker {
     async fn accounts(&self) -> Result<Vec<AccountId>, TrackerError> {
         match &self.settings.accounts {
             Accounts::Own => Ok(vec![self.account().await?.clone()]),
-            Accounts::List(list) => Ok(list.clone()),
-            Accounts::Organization => {
+            Accounts::Chosen { ids, units } => {
                 let directory = OrganizationsAccountDirectory::from_sdk(&self.sdk);
-                let listed = directory.accounts().await.map_err(TrackerError::Setup)?;
-                let skipped = listed.iter().filter(|a| a.status != "ACTIVE").count();
-                if skipped > 0 {
-                    tracing::info!(
-                        skipped,
-                        "accounts not active (suspended or closing) skipped"
+                let mut listed = Vec::new();
+                for unit in units {
+                    listed.extend(
+                        directory
+                            .accounts_under(unit)
+                            .await
+                            .map_err(TrackerError::Setup)?,
                     );
                 }
-                Ok(listed
-                    .into_iter()
-                    .filter(|a| a.status == "ACTIVE")
-                    .map(|a| a.id)
-                    .collect())
+                let mut out = ids.clone();
+                out.extend(active(listed));
+                out.sort();
+                out.dedup();
+                Ok(out)
+            }
+            Accounts::Organization => {
+                let directory = OrganizationsAccountDirectory::from_sdk(&self.sdk);
+                Ok(active(
+                    directory.accounts().await.map_err(TrackerError::Setup)?,
+                ))
             }
         }
     }
@@ -627,6 +654,22 @@ impl Tracker {
         }
         Ok(summary)
     }
+}
+
+/// The `ACTIVE` accounts among `listed`: suspended and closing ones are skipped.
+fn active(listed: Vec<iat_core::ports::OrgAccount>) -> Vec<AccountId> {
+    let skipped = listed.iter().filter(|a| a.status != "ACTIVE").count();
+    if skipped > 0 {
+        tracing::info!(
+            skipped,
+            "accounts not active (suspended or closing) skipped"
+        );
+    }
+    listed
+        .into_iter()
+        .filter(|a| a.status == "ACTIVE")
+        .map(|a| a.id)
+        .collect()
 }
 
 /// The run's figures in CloudWatch's embedded metric format (one JSON object on one line).
@@ -815,13 +858,30 @@ mod tests {
         );
         assert_eq!(
             with("111122223333, 444455556666").unwrap().accounts,
-            Accounts::List(vec![
-                AccountId::new("111122223333").unwrap(),
-                AccountId::new("444455556666").unwrap()
-            ])
+            Accounts::Chosen {
+                ids: vec![
+                    AccountId::new("111122223333").unwrap(),
+                    AccountId::new("444455556666").unwrap()
+                ],
+                units: Vec::new()
+            }
         );
-        let e = with("111122223333,prod").unwrap_err().to_string();
-        assert!(e.contains("ACCOUNTS") && e.contains("12-digit"), "{e}");
+        assert_eq!(
+            with("ou-ab12-cd34ef56,111122223333,r-ab12")
+                .unwrap()
+                .accounts,
+            Accounts::Chosen {
+                ids: vec![AccountId::new("111122223333").unwrap()],
+                units: vec!["ou-ab12-cd34ef56".into(), "r-ab12".into()]
+            }
+        );
+        for bad in ["111122223333,prod", "ou-AB12-x", "ou-ab12", "r-"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("ACCOUNTS") && e.contains("12-digit"),
+                "{bad}: {e}"
+            );
+        }
         let s = settings(&TABLES).unwrap();
         assert_eq!(s.member_access.role_name, "iat-member-reader");
         assert_eq!(s.member_access.external_id, None);

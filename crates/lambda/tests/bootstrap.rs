@@ -340,9 +340,10 @@ async fn misconfiguration_stops_the_function_with_one_line_naming_the_variable()
     assert!(String::from_utf8_lossy(&out.stdout).contains("REQUESTS_PER_SECOND"));
 }
 
-/// `ACCOUNTS=organization`: the accounts are listed from Organizations (moto) on every run, so
-/// a suspended account is skipped and one that joins is read from the next run on, without a
-/// redeploy; the schedule's shards split the accounts between invocations, each once.
+/// `ACCOUNTS=<OU>,<account>`: the unit's accounts (child units included) are listed from
+/// Organizations (moto) on every run, so a suspended account is skipped and one that joins is
+/// read from the next run on, without a redeploy; the schedule's shards split the accounts
+/// between invocations, each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run `make test`"]
 async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shards_split() {
@@ -355,14 +356,45 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     .await;
     let org = aws_sdk_organizations::Client::new(&config);
     let run = std::process::id();
-    let create = |name: String| {
+    // This test's accounts live in their own unit (and a child unit of it), so accounts other
+    // tests add to moto's organisation are not read.
+    let root = iat_aws::testing::ensure_organization(&org).await;
+    let new_unit = |parent: String, name: String| {
         let org = org.clone();
-        async move { iat_aws::testing::organization_member(&org, &name).await }
+        async move {
+            org.create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .organizational_unit()
+                .unwrap()
+                .id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let unit = new_unit(root.clone(), format!("tracked-{run}")).await;
+    let inner = new_unit(unit.clone(), format!("tracked-child-{run}")).await;
+    let create = |name: String, into: String| {
+        let (org, root) = (org.clone(), root.clone());
+        async move {
+            let id = iat_aws::testing::organization_member(&org, &name).await;
+            org.move_account()
+                .account_id(&id)
+                .source_parent_id(root)
+                .destination_parent_id(into)
+                .send()
+                .await
+                .unwrap();
+            id
+        }
     };
     let (a, b, closed) = (
-        create(format!("org-a-{run}")).await,
-        create(format!("org-b-{run}")).await,
-        create(format!("org-c-{run}")).await,
+        create(format!("org-a-{run}"), unit.clone()).await,
+        create(format!("org-b-{run}"), inner.clone()).await,
+        create(format!("org-c-{run}"), unit.clone()).await,
     );
     org.close_account()
         .account_id(&closed)
@@ -406,7 +438,7 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     let (api, invoke, mut outcomes) =
         iat_lambda::testing::runtime_api_queue(StdDuration::from_secs(120)).await;
     let mut env = members_env(&moto, &sim_url, &events, &control);
-    env.push(("ACCOUNTS", "organization".into()));
+    env.push(("ACCOUNTS", format!("{unit},{ACCOUNT}")));
     let child = tracker(api, &env);
     let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
     let checkpoints = iat_aws::DynamoCheckpointStore::new(ddb.clone(), &control);
@@ -466,12 +498,12 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     }
 
     // An account joins: the next run (no shard named: every account) reads it.
-    let joined = create(format!("org-d-{run}")).await;
+    let joined = create(format!("org-d-{run}"), inner.clone()).await;
     add(&joined, "org");
     let summary = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
     let logs = stop(child);
     let summary = summary.unwrap_or_else(|e| panic!("{e}\n{logs}"));
-    assert!(summary["accounts"].as_u64().unwrap() >= 4, "{summary}");
+    assert_eq!(summary["accounts"], 4, "{summary}");
     assert_eq!(stored_of(&joined).await, 5, "the joining account is read");
     for account in [ACCOUNT, &a, &b] {
         assert_eq!(stored_of(account).await, 5, "{account}: nothing twice");

@@ -33,6 +33,14 @@ const STAR_RESOURCE_ACTIONS: &[(&str, &str)] = &[
         "organizations:ListAccounts",
         "ListAccounts has no resource type: the organisation is the caller's own",
     ),
+    (
+        "organizations:ListAccountsForParent",
+        "the units' ARNs hold the management account and organisation id, which the stack is not given",
+    ),
+    (
+        "organizations:ListOrganizationalUnitsForParent",
+        "the units' ARNs hold the management account and organisation id, which the stack is not given",
+    ),
 ];
 
 /// Variables a function may read that the template does not set, and why.
