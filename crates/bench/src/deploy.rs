@@ -222,6 +222,9 @@ pub(crate) mod cost {
         /// Whether the events come through the tracker (Event history); from an organisation
         /// trail they come through the ingester instead, and the tracker only starts.
         pub(crate) via_event_history: bool,
+        /// A measured tracker run's Lambda seconds (all its shards), instead of the one-account
+        /// model below.
+        pub(crate) tracker_s_per_run: Option<f64>,
     }
 
     pub(crate) const SMALL: Org = Org {
@@ -232,6 +235,7 @@ pub(crate) mod cost {
         streams: 36.0,
         ad_hoc_queries_per_month: 20.0,
         via_event_history: true,
+        tracker_s_per_run: None,
     };
     pub(crate) const LARGE: Org = Org {
         name: "large",
@@ -241,6 +245,7 @@ pub(crate) mod cost {
         streams: 40.0,
         ad_hoc_queries_per_month: 100.0,
         via_event_history: true,
+        tracker_s_per_run: None,
     };
 
     /// The per-event figures measured by earlier benchmarks, newest of each.
@@ -315,7 +320,7 @@ pub(crate) mod cost {
         // The tracker waits on LookupEvents: 50 events a page at 1.95 requests/s in the busiest
         // region, one page a stream at least, plus a second of start-up and the last page.
         let pages = fetched / runs * org.busiest_region_share / 50.0 + org.streams / 4.0;
-        let tracker_s = runs * (pages / 1.95 + 2.0);
+        let tracker_s = runs * org.tracker_s_per_run.unwrap_or(pages / 1.95 + 2.0);
         let alerter_invocations = (events / 500.0).max(runs * 4.0);
         let alerter_s = alerter_invocations * 0.1;
         let exporter_s = DAYS_PER_MONTH
@@ -420,9 +425,70 @@ pub(crate) mod cost {
             streams: 40.0,
             ad_hoc_queries_per_month: 100.0,
             via_event_history: false,
+            tracker_s_per_run: None,
         };
         lines.extend(monthly(&downstream, m));
         lines
+    }
+
+    /// EventBridge's price of an event delivered to another account's bus (USD per million).
+    const EVENTBRIDGE_CROSS_ACCOUNT_PER_MILLION: f64 = 1.0;
+
+    /// The monthly bill of `accounts` read through Event history, `events_per_account` identity
+    /// events a day each, with `streams` streams and a measured hourly pass of `hourly_run_s`
+    /// Lambda seconds; real-time forwarding from every member adds EventBridge's cross-account
+    /// delivery of the events the pattern matches (about the identity events themselves).
+    pub(crate) fn org_accounts_monthly(
+        accounts: f64,
+        events_per_account: f64,
+        streams: f64,
+        hourly_run_s: f64,
+        m: &Measured,
+    ) -> Vec<(&'static str, f64)> {
+        let org = Org {
+            name: "org accounts",
+            users: 0,
+            events_per_day: accounts * events_per_account,
+            busiest_region_share: 0.6,
+            streams,
+            ad_hoc_queries_per_month: 100.0,
+            via_event_history: true,
+            tracker_s_per_run: Some(hourly_run_s),
+        };
+        let mut lines = monthly(&org, m);
+        lines.push((
+            "EventBridge forwarding from member accounts (REAL_TIME_ALERTS)",
+            org.events_per_day * DAYS_PER_MONTH / 1e6 * EVENTBRIDGE_CROSS_ACCOUNT_PER_MILLION,
+        ));
+        lines
+    }
+
+    /// `deploy.monthly_cost_usd.org_accounts`.
+    pub(crate) fn org_accounts_figure(
+        results: &Path,
+        accounts: f64,
+        streams: f64,
+        hourly_run_s: f64,
+    ) -> anyhow::Result<Figure> {
+        let m = measured(results)?;
+        let per_account = 300.0;
+        let (total, breakdown) = bill(&org_accounts_monthly(
+            accounts,
+            per_account,
+            streams,
+            hourly_run_s,
+            &m,
+        ));
+        Ok(Figure {
+            metric: "deploy.monthly_cost_usd.org_accounts",
+            value: total,
+            unit: "USD/month",
+            goal: "report",
+            note: format!(
+                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, a measured hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
+                m.sources
+            ),
+        })
     }
 
     /// A bill's total and its lines as text.
@@ -532,6 +598,26 @@ pub(crate) mod cost {
                 (writes - expected).abs() / expected < 0.05,
                 "{writes} vs {expected}"
             );
+        }
+
+        #[test]
+        fn the_org_accounts_bill_uses_the_measured_pass_and_adds_forwarding() {
+            let lines = org_accounts_monthly(1000.0, 300.0, 21_000.0, 400.0, &measured());
+            let lambda = lines.iter().find(|(w, _)| *w == "Lambda").unwrap().1;
+            // 720 runs of 400 s at 0.25 GB, the largest part of the Lambda line.
+            let tracker = 720.0 * 30.4 / 30.0 * 400.0 * 0.25 * LAMBDA_GB_SECOND_X86;
+            assert!(
+                lambda > tracker && lambda < tracker * 1.5,
+                "{lambda} {tracker}"
+            );
+            let forwarding = lines.last().unwrap().1;
+            assert!(
+                (forwarding - 300_000.0 * 30.4 / 1e6).abs() < 0.01,
+                "{forwarding}"
+            );
+            // Each stream's checkpoint is written every run.
+            let requests = lines[0].1;
+            assert!(requests > 21_000.0 * 720.0 / 1e6 * 0.625, "{requests}");
         }
 
         #[test]

@@ -20,6 +20,7 @@ mod alerter;
 mod deploy;
 mod lake;
 mod org;
+mod org_accounts;
 mod org_latency;
 mod reliability;
 mod streams;
@@ -49,7 +50,7 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, org,
-    /// org-latency (part of org), or all.
+    /// org-latency and org-accounts (parts of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -62,6 +63,12 @@ struct Args {
     /// The ingester Lambda binary, for the organisation's file-to-alert latency (needs moto).
     #[arg(long, default_value = "target/release/ingester")]
     ingester_bin: PathBuf,
+    /// The tracker Lambda binary, for the organisation's hourly pass (needs moto).
+    #[arg(long, default_value = "target/release/tracker")]
+    tracker_bin: PathBuf,
+    /// Member accounts for the organisation's hourly pass.
+    #[arg(long, default_value_t = 1_000)]
+    member_accounts: usize,
     /// Trail files for the file-to-alert latency, each carrying one alert.
     #[arg(long, default_value_t = 1_000)]
     latency_files: usize,
@@ -108,12 +115,13 @@ fn main() -> anyhow::Result<()> {
         "reliability",
         "org",
         "org-latency",
+        "org-accounts",
     ]
     .contains(&args.only.as_str())
     {
         bail!(
             "--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability, org, \
-             org-latency or all"
+             org-latency, org-accounts or all"
         );
     }
     if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
@@ -125,6 +133,16 @@ fn main() -> anyhow::Result<()> {
             &args.alerter_bin,
             args.latency_files,
             args.latency_rate,
+        )?);
+    }
+    if ["all", "org", "org-accounts"].contains(&args.only.as_str()) {
+        let endpoint = iat_sim::emulators::moto_endpoint_if_running()
+            .context("the organisation's hourly pass needs moto: run `make bench`")?;
+        figures.extend(org_accounts::benchmark(
+            &endpoint,
+            &args.tracker_bin,
+            &args.results,
+            args.member_accounts,
         )?);
     }
     if ["all", "org"].contains(&args.only.as_str()) {

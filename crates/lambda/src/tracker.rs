@@ -814,7 +814,7 @@ mod tests {
     #[test]
     fn shards_split_the_accounts_so_each_is_collected_once() {
         let accounts: Vec<AccountId> = (0..1000u64)
-            .map(|i| AccountId::new(&format!("{:012}", 100_000_000_000 + i * 7919)).unwrap())
+            .map(|i| AccountId::new(format!("{:012}", 100_000_000_000 + i * 7919)).unwrap())
             .collect();
         let shards: Vec<Shard> = (0..3)
             .map(|i| Shard::from_event(&serde_json::json!({"shard": i, "shards": 3})).unwrap())

@@ -1,0 +1,225 @@
+//! `org.hourly_run_s`, `org.tracker_peak_rss_mb` and `deploy.monthly_cost_usd.org_accounts`:
+//! the tracker binary reading many member accounts' Event history through their reader roles.
+//!
+//! The simulator plays CloudTrail at its limits (2 requests a second per account and region,
+//! pages taking 0.2 to 1.5 s), STS (each member's role) and Account Management (17 enabled
+//! regions per account); moto holds the tables. A first invocation backfills two days; new
+//! events then appear in every account, and the second invocation, the hourly pass being
+//! measured, must store exactly those, from every account, with nothing failing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use iat_core::contract::records::RecordSpec;
+use iat_lambda::testing::{Outcome, function_command, peak_rss_kib, runtime_api_queue, stop};
+use iat_sim::lookup::{SimConfig, Simulator};
+use serde_json::{Value, json};
+
+use crate::Figure;
+
+/// The collector's own account (the management account).
+const HOME: &str = "123456789012";
+/// Events each account has before the first run, and gets before the measured one.
+const BACKFILL_EVENTS: i64 = 6;
+const NEW_EVENTS: i64 = 2;
+
+pub(crate) fn benchmark(
+    endpoint: &str,
+    tracker: &Path,
+    results: &Path,
+    accounts: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    if !tracker.exists() {
+        bail!(
+            "{} is missing: cargo build --release -p iat-lambda",
+            tracker.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let run = runtime.block_on(run(endpoint, tracker, accounts))?;
+    let mb = run.peak_rss_kib as f64 / 1024.0;
+    let mut figures = vec![
+        Figure {
+            metric: "org.hourly_run_s",
+            value: run.hourly_s,
+            unit: "s",
+            goal: "<= 600",
+            note: format!(
+                "the tracker binary (release) reading {accounts} member accounts plus its own through their reader roles (one AssumeRole each) on the LookupEvents simulator at 2 requests/s per account and region, pages 0.2-1.5 s, 17 enabled regions each ({} streams), checkpoints on moto; one invocation (TRACKER_SHARDS=1) after a 2-day backfill had caught every stream up, storing the {} events added since (all of them, none failed); {} requests, {} throttled; the backfill took {:.0} s",
+                run.streams, run.inserted, run.requests, run.throttled, run.backfill_s
+            ),
+        },
+        Figure {
+            metric: "org.tracker_peak_rss_mb",
+            value: mb,
+            unit: "MB",
+            goal: "<= 256",
+            note: format!(
+                "peak resident memory (VmHWM) of the tracker process over both invocations of the {}-account run ({:.0} KB per account, {} streams); measured on the hourly pass's run, not yet on a 200-account 90-day backfill",
+                accounts + 1,
+                run.peak_rss_kib as f64 / (accounts + 1) as f64,
+                run.streams
+            ),
+        },
+    ];
+    figures.push(crate::deploy::cost::org_accounts_figure(
+        results,
+        1000.0,
+        run.streams as f64 / (accounts + 1) as f64 * 1000.0,
+        run.hourly_s * 1000.0 / (accounts + 1) as f64,
+    )?);
+    Ok(figures)
+}
+
+struct Run {
+    hourly_s: f64,
+    backfill_s: f64,
+    streams: u64,
+    inserted: u64,
+    requests: u64,
+    throttled: u64,
+    peak_rss_kib: u64,
+}
+
+async fn run(endpoint: &str, bin: &Path, accounts: usize) -> anyhow::Result<Run> {
+    let members: Vec<String> = (0..accounts)
+        .map(|i| format!("{:012}", 410_000_000_000u64 + i as u64 * 7))
+        .collect();
+    let all: Vec<&str> = std::iter::once(HOME)
+        .chain(members.iter().map(String::as_str))
+        .collect();
+    let sim = Simulator::new(SimConfig {
+        default_account: HOME.to_owned(),
+        page_latency: (Duration::from_millis(200), Duration::from_millis(1500)),
+        ..Default::default()
+    });
+    let now = Utc::now();
+    let add =
+        |account: &str, tag: &str, n: i64, from: chrono::DateTime<Utc>| -> anyhow::Result<()> {
+            for i in 0..n {
+                let (region, source, name) = if i % 2 == 0 {
+                    ("us-east-1", "iam.amazonaws.com", "CreateRole")
+                } else {
+                    ("eu-west-1", "sts.amazonaws.com", "AssumeRole")
+                };
+                let raw = RecordSpec::new(
+                    &format!("{tag}-{account}-{i}"),
+                    from + chrono::Duration::minutes(i),
+                )
+                .name(source, name)
+                .place(account, region)
+                .json();
+                sim.add(&raw, chrono::Duration::minutes(1))
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            }
+            Ok(())
+        };
+    for a in &all {
+        add(a, "old", BACKFILL_EVENTS, now - chrono::Duration::hours(20))?;
+    }
+    let (sim_addr, _server) = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let suffix = format!("{}-{}", std::process::id(), now.timestamp());
+    let (events, control) = (
+        format!("oa-events-{suffix}"),
+        format!("oa-control-{suffix}"),
+    );
+    iat_aws::create_table(&ddb, iat_aws::TableKind::Events, &events).await?;
+    iat_aws::create_table(&ddb, iat_aws::TableKind::Control, &control).await?;
+
+    let (api, invoke, mut outcomes) = runtime_api_queue(Duration::from_secs(900)).await;
+    let sim_url = format!("http://{sim_addr}");
+    let mut cmd = function_command(bin, api, "tracker");
+    cmd.env("AWS_ACCESS_KEY_ID", HOME)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &sim_url)
+        .env("AWS_ENDPOINT_URL_STS", &sim_url)
+        .env("AWS_ENDPOINT_URL_ACCOUNT", &sim_url)
+        .env("EVENTS_TABLE", &events)
+        .env("CONTROL_TABLE", &control)
+        .env("BACKFILL_DAYS", "2")
+        .env("REQUESTS_PER_SECOND", "1.95")
+        .env("CHAINS_PER_REGION", "8")
+        .env("STOP_MARGIN_SECONDS", "30")
+        .env("LOG_LEVEL", "warn")
+        // The deployed stack names `organization`; a list gives the simulator's accounts.
+        .env("ACCOUNTS", all.join(","));
+    let child = cmd.spawn().context("start the tracker binary")?;
+    let pid = child.id();
+    let result = async {
+        // The backfill may take more than one 15-minute invocation, as deployed.
+        let mut backfill_s = 0.0;
+        for attempt in 1..=3 {
+            let (first, s) = invocation(&invoke, &mut outcomes, "backfill").await?;
+            backfill_s += s;
+            if first["caught_up"] == first["streams"] {
+                break;
+            }
+            if attempt == 3 {
+                bail!("three backfill invocations did not catch every stream up: {first}");
+            }
+        }
+        // Older than the safety lag when the next run starts, visible by then, and in the
+        // hour since the backfill (or its overlap).
+        let from = Utc::now() - chrono::Duration::minutes(12);
+        for a in &all {
+            add(a, "new", NEW_EVENTS, from)?;
+        }
+        let (second, hourly_s) = invocation(&invoke, &mut outcomes, "hourly").await?;
+        let expected = all.len() as u64 * NEW_EVENTS as u64;
+        let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+        if n(&second, "inserted") != expected
+            || n(&second, "failed") != 0
+            || second["caught_up"] != second["streams"]
+            || n(&second, "accounts") != all.len() as u64
+        {
+            bail!("the hourly pass stored {second} (expected {expected} new events from every account)");
+        }
+        Ok(Run {
+            hourly_s,
+            backfill_s,
+            streams: n(&second, "streams"),
+            inserted: n(&second, "inserted"),
+            requests: n(&second, "requests"),
+            throttled: n(&second, "throttled"),
+            peak_rss_kib: peak_rss_kib(pid).unwrap_or(0),
+        })
+    }
+    .await;
+    let logs = stop(child);
+    result.map_err(|e| {
+        let tail: String = logs.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+        e.context(format!("tracker log (last lines):\n{tail}"))
+    })
+}
+
+/// Hands the tracker one scheduled invocation; its summary and how long it took.
+async fn invocation(
+    invoke: &tokio::sync::mpsc::UnboundedSender<Value>,
+    outcomes: &mut tokio::sync::mpsc::UnboundedReceiver<Outcome>,
+    label: &str,
+) -> anyhow::Result<(Value, f64)> {
+    invoke
+        .send(json!({}))
+        .map_err(|_| anyhow::anyhow!("the runtime API stopped"))?;
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(960), outcomes.recv())
+        .await
+        .with_context(|| format!("the {label} invocation did not finish"))?;
+    match outcome {
+        Some(Outcome::Response(v)) => Ok((v, started.elapsed().as_secs_f64())),
+        other => bail!("the {label} invocation failed: {other:?}"),
+    }
+}
