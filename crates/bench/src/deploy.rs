@@ -469,14 +469,18 @@ pub(crate) mod cost {
         accounts: f64,
         streams: f64,
         hourly_run_s: f64,
+        peak_mb: f64,
     ) -> anyhow::Result<Figure> {
         let m = measured(results)?;
         let per_account = 300.0;
+        // The function sized to the measured peak with a quarter to spare, in 64 MB steps;
+        // Lambda bills memory × time, so the pass's seconds count at that size.
+        let memory_gb = ((peak_mb * 1.25 / 64.0).ceil() * 64.0).max(256.0) / 1024.0;
         let (total, breakdown) = bill(&org_accounts_monthly(
             accounts,
             per_account,
             streams,
-            hourly_run_s,
+            hourly_run_s * memory_gb / TRACKER_GB,
             &m,
         ));
         Ok(Figure {
@@ -485,10 +489,59 @@ pub(crate) mod cost {
             unit: "USD/month",
             goal: "report",
             note: format!(
-                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, a measured hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
-                m.sources
+                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, a measured hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s) at {:.2} GB (the measured peak {peak_mb:.0} MB and a quarter more); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
+                memory_gb, m.sources
             ),
         })
+    }
+
+    /// `deploy.monthly_cost_usd.org_accounts` from the latest `org.hourly_run_s` and
+    /// `org.tracker_peak_rss_mb` in the results file, scaled to 1,000 accounts.
+    pub(crate) fn org_accounts_figure_from_results(results: &Path) -> anyhow::Result<Figure> {
+        let text = std::fs::read_to_string(results)?;
+        let latest = |metric: &str| -> anyhow::Result<(f64, String)> {
+            text.lines()
+                .rev()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["metric"] == metric)
+                .map(|v| {
+                    (
+                        v["value"].as_f64().unwrap_or(f64::NAN),
+                        v["note"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .with_context(|| {
+                    format!(
+                        "no {metric} in {}: run --only org-accounts",
+                        results.display()
+                    )
+                })
+        };
+        let (hourly, note) = latest("org.hourly_run_s")?;
+        let (peak, _) = latest("org.tracker_peak_rss_mb")?;
+        // "reading 1000 member accounts plus its own" and "(22022 streams)" in the note.
+        let number_after = |marker: &str| -> anyhow::Result<f64> {
+            note.split(marker)
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|n| n.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+                .with_context(|| format!("org.hourly_run_s's note no longer says {marker:?}"))
+        };
+        let accounts = number_after("reading ")? + 1.0;
+        let streams = note
+            .split(" streams)")
+            .next()
+            .and_then(|s| s.rsplit('(').next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .context("org.hourly_run_s's note no longer gives its streams")?;
+        let scale = 1000.0 / accounts;
+        org_accounts_figure(
+            results,
+            1000.0,
+            streams * scale,
+            hourly * scale,
+            peak * scale,
+        )
     }
 
     /// A bill's total and its lines as text.

@@ -116,12 +116,13 @@ fn main() -> anyhow::Result<()> {
         "org",
         "org-latency",
         "org-accounts",
+        "org-cost",
     ]
     .contains(&args.only.as_str())
     {
         bail!(
             "--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability, org, \
-             org-latency, org-accounts or all"
+             org-latency, org-accounts, org-cost or all"
         );
     }
     if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
@@ -143,6 +144,11 @@ fn main() -> anyhow::Result<()> {
             &args.tracker_bin,
             &args.results,
             args.member_accounts,
+        )?);
+    }
+    if args.only == "org-cost" {
+        figures.push(deploy::cost::org_accounts_figure_from_results(
+            &args.results,
         )?);
     }
     if ["all", "org"].contains(&args.only.as_str()) {

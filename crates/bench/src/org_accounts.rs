@@ -73,6 +73,7 @@ pub(crate) fn benchmark(
         1000.0,
         run.streams as f64 / (accounts + 1) as f64 * 1000.0,
         run.hourly_s * 1000.0 / (accounts + 1) as f64,
+        mb * 1000.0 / (accounts + 1) as f64,
     )?);
     Ok(figures)
 }
