@@ -378,7 +378,7 @@ fn no_role_grants_a_star_except_where_the_api_requires_it() {
     }
     // Printed so the grants and their reasons are visible in the test output.
     println!("grants on Resource \"*\":\n  {}", star_grants.join("\n  "));
-    assert_eq!(star_grants.len(), 5, "{star_grants:?}");
+    assert_eq!(star_grants.len(), 7, "{star_grants:?}");
 }
 
 #[test]
