@@ -263,6 +263,26 @@ pub async fn organization_member(client: &aws_sdk_organizations::Client, name: &
         .to_owned()
 }
 
+/// A new organisational unit named `name` under `parent` (a root or unit id), and its id.
+#[cfg(feature = "organizations")]
+pub async fn organizational_unit(
+    client: &aws_sdk_organizations::Client,
+    parent: &str,
+    name: &str,
+) -> String {
+    client
+        .create_organizational_unit()
+        .parent_id(parent)
+        .name(name)
+        .send()
+        .await
+        .expect("create the unit")
+        .organizational_unit()
+        .and_then(|u| u.id())
+        .expect("a unit id")
+        .to_owned()
+}
+
 /// Moto's organisation, created unless a test already has, and its root's id.
 #[cfg(feature = "organizations")]
 pub async fn ensure_organization(client: &aws_sdk_organizations::Client) -> String {

@@ -764,25 +764,9 @@ async fn the_accounts_under_a_unit_include_its_child_units() {
     let run = std::process::id();
     let outside = iat_aws::testing::organization_member(&client, &format!("outside-{run}")).await;
     let root = iat_aws::testing::ensure_organization(&client).await;
-    let unit = |parent: String, name: String| {
-        let client = client.clone();
-        async move {
-            client
-                .create_organizational_unit()
-                .parent_id(parent)
-                .name(name)
-                .send()
-                .await
-                .unwrap()
-                .organizational_unit()
-                .unwrap()
-                .id()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let workloads = unit(root.clone(), format!("workloads-{run}")).await;
-    let prod = unit(workloads.clone(), format!("prod-{run}")).await;
+    let unit = iat_aws::testing::organizational_unit;
+    let workloads = unit(&client, &root, &format!("workloads-{run}")).await;
+    let prod = unit(&client, &workloads, &format!("prod-{run}")).await;
     let mut inside = Vec::new();
     for (i, ou) in [&workloads, &prod, &prod].into_iter().enumerate() {
         let id = iat_aws::testing::organization_member(&client, &format!("in-{run}-{i}")).await;

@@ -257,21 +257,26 @@ pub(crate) mod cost {
         pub(crate) sources: String,
     }
 
+    /// The newest line of `metric` in a results file's text: value, commit and note.
+    fn latest_figure(text: &str, metric: &str) -> Option<(f64, String, String)> {
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["metric"] == metric)
+            .map(|v| {
+                (
+                    v["value"].as_f64().unwrap_or(f64::NAN),
+                    v["commit"].as_str().unwrap_or("?").to_owned(),
+                    v["note"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+    }
+
     pub(crate) fn measured(results: &Path) -> anyhow::Result<Measured> {
         let text = std::fs::read_to_string(results)
             .with_context(|| format!("{}: run the other benchmarks first", results.display()))?;
-        let latest = |metric: &str| -> anyhow::Result<(f64, String, String)> {
-            text.lines()
-                .rev()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find(|v| v["metric"] == metric)
-                .map(|v| {
-                    (
-                        v["value"].as_f64().unwrap_or(f64::NAN),
-                        v["commit"].as_str().unwrap_or("?").to_owned(),
-                        v["note"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
+        let latest = |metric: &str| {
+            latest_figure(&text, metric)
                 .with_context(|| format!("no {metric} in {}: run make bench", results.display()))
         };
         let (wcu, wcu_commit, wcu_note) = latest("tracker.wcu_per_event")?;
@@ -489,7 +494,7 @@ pub(crate) mod cost {
             unit: "USD/month",
             goal: "report",
             note: format!(
-                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, a measured hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s) at {:.2} GB (the measured peak {peak_mb:.0} MB and a quarter more); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
+                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, an hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s scaled to these accounts) at {:.2} GB (a peak of {peak_mb:.0} MB, the measured one scaled to these accounts, and a quarter more); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
                 memory_gb, m.sources
             ),
         })
@@ -499,26 +504,16 @@ pub(crate) mod cost {
     /// `org.tracker_peak_rss_mb` in the results file, scaled to 1,000 accounts.
     pub(crate) fn org_accounts_figure_from_results(results: &Path) -> anyhow::Result<Figure> {
         let text = std::fs::read_to_string(results)?;
-        let latest = |metric: &str| -> anyhow::Result<(f64, String)> {
-            text.lines()
-                .rev()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find(|v| v["metric"] == metric)
-                .map(|v| {
-                    (
-                        v["value"].as_f64().unwrap_or(f64::NAN),
-                        v["note"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .with_context(|| {
-                    format!(
-                        "no {metric} in {}: run --only org-accounts",
-                        results.display()
-                    )
-                })
+        let latest = |metric: &str| {
+            latest_figure(&text, metric).with_context(|| {
+                format!(
+                    "no {metric} in {}: run --only org-accounts",
+                    results.display()
+                )
+            })
         };
-        let (hourly, note) = latest("org.hourly_run_s")?;
-        let (peak, _) = latest("org.tracker_peak_rss_mb")?;
+        let (hourly, _, note) = latest("org.hourly_run_s")?;
+        let (peak, _, _) = latest("org.tracker_peak_rss_mb")?;
         // "reading 1000 member accounts plus its own" and "(22022 streams)" in the note.
         let number_after = |marker: &str| -> anyhow::Result<f64> {
             note.split(marker)

@@ -359,24 +359,9 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     // This test's accounts live in their own unit (and a child unit of it), so accounts other
     // tests add to moto's organisation are not read.
     let root = iat_aws::testing::ensure_organization(&org).await;
-    let new_unit = |parent: String, name: String| {
-        let org = org.clone();
-        async move {
-            org.create_organizational_unit()
-                .parent_id(parent)
-                .name(name)
-                .send()
-                .await
-                .unwrap()
-                .organizational_unit()
-                .unwrap()
-                .id()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let unit = new_unit(root.clone(), format!("tracked-{run}")).await;
-    let inner = new_unit(unit.clone(), format!("tracked-child-{run}")).await;
+    let new_unit = iat_aws::testing::organizational_unit;
+    let unit = new_unit(&org, &root, &format!("tracked-{run}")).await;
+    let inner = new_unit(&org, &unit, &format!("tracked-child-{run}")).await;
     let create = |name: String, into: String| {
         let (org, root) = (org.clone(), root.clone());
         async move {
