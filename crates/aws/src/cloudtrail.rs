@@ -1,7 +1,9 @@
 //! The `EventSource` port on CloudTrail `LookupEvents`.
 //!
 //! One client per region, built from one SDK configuration, so retries, timeouts, endpoint and
-//! credentials are the SDK's; each page reports how many attempts the SDK retried, so faults it
+//! credentials are the SDK's; sources of other accounts share those clients and send their own
+//! credentials with each request (a thousand accounts are a thousand credentials, not 17,000
+//! clients); each page reports how many attempts the SDK retried, so faults it
 //! absorbed still show. The port's query maps one to one onto the API's parameters; the caller
 //! owns paging and rate control.
 
@@ -10,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsError;
 use aws_sdk_cloudtrail::primitives::DateTime as SdkDateTime;
@@ -22,28 +25,14 @@ use crate::error::sdk_error;
 
 const BACKEND: &str = "cloudtrail";
 
-/// CloudTrail Event history of one account, in any region.
+/// One `LookupEvents` client per region, built when first used.
 #[derive(Debug)]
-pub struct CloudTrailEventSource {
+struct RegionClients {
     config: aws_config::SdkConfig,
-    account: AccountId,
     clients: Mutex<HashMap<Region, Client>>,
-    /// SDK retries of requests that failed in the end, per region: reported with the region's
-    /// next page, so the totals count every retry.
-    unreported_retries: Mutex<HashMap<Region, u32>>,
 }
 
-impl CloudTrailEventSource {
-    /// Reads `account`'s Event history with the credentials in `config`.
-    pub fn new(config: &aws_config::SdkConfig, account: AccountId) -> Self {
-        Self {
-            config: config.clone(),
-            account,
-            clients: Mutex::new(HashMap::new()),
-            unreported_retries: Mutex::new(HashMap::new()),
-        }
-    }
-
+impl RegionClients {
     fn client(&self, region: &Region) -> Client {
         let mut clients = self.clients.lock().unwrap();
         clients
@@ -55,6 +44,45 @@ impl CloudTrailEventSource {
                 Client::from_conf(conf)
             })
             .clone()
+    }
+}
+
+/// CloudTrail Event history of one account, in any region.
+#[derive(Debug)]
+pub struct CloudTrailEventSource {
+    clients: Arc<RegionClients>,
+    account: AccountId,
+    /// Sent with each request in place of the clients' own credentials (another account's).
+    credentials: Option<SharedCredentialsProvider>,
+    /// SDK retries of requests that failed in the end, per region: reported with the region's
+    /// next page, so the totals count every retry.
+    unreported_retries: Mutex<HashMap<Region, u32>>,
+}
+
+impl CloudTrailEventSource {
+    /// Reads `account`'s Event history with the credentials in `config`.
+    pub fn new(config: &aws_config::SdkConfig, account: AccountId) -> Self {
+        Self {
+            clients: Arc::new(RegionClients {
+                config: config.clone(),
+                clients: Mutex::new(HashMap::new()),
+            }),
+            account,
+            credentials: None,
+            unreported_retries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads `account`'s Event history with `credentials`, through this source's clients.
+    /// The provider is kept as given, so the clients' credentials cache keeps one entry for
+    /// it (renewed before expiry) rather than one per request.
+    pub fn acting_as(&self, account: AccountId, credentials: SharedCredentialsProvider) -> Self {
+        Self {
+            clients: Arc::clone(&self.clients),
+            account,
+            credentials: Some(credentials),
+            unreported_retries: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -99,6 +127,7 @@ impl EventSource for CloudTrailEventSource {
             ));
         }
         let mut req = self
+            .clients
             .client(&query.region)
             .lookup_events()
             .start_time(sdk_time(query.window.start()))
@@ -116,7 +145,13 @@ impl EventSource for CloudTrailEventSource {
             req = req.next_token(&t.0);
         }
         let attempts = Attempts::default();
-        let sent = req.customize().interceptor(attempts.clone()).send().await;
+        let mut req = req.customize().interceptor(attempts.clone());
+        if let Some(credentials) = &self.credentials {
+            let mut own = aws_sdk_cloudtrail::config::Builder::default();
+            own.set_credentials_provider(Some(credentials.clone()));
+            req = req.config_override(own);
+        }
+        let sent = req.send().await;
         let mut retries = attempts.0.load(Ordering::Relaxed).saturating_sub(1);
         {
             let mut unreported = self.unreported_retries.lock().unwrap();

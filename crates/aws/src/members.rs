@@ -3,7 +3,9 @@
 //!
 //! The decision to know: each account has its own [`CloudTrailEventSource`] on its own
 //! credentials (assumed once, cached by the SDK and renewed before they expire), so the
-//! collector's per-(account, region) limiters match CloudTrail's per-account limit. An account
+//! collector's per-(account, region) limiters match CloudTrail's per-account limit; every
+//! account's requests go through the same per-region clients, each request signed with its
+//! account's credentials. An account
 //! whose role cannot be assumed fails only its own streams, with an error naming the role and
 //! what to fix; the failure is remembered for [`RETRY_ASSUME_AFTER`] so its many streams do not
 //! each call STS again.
@@ -170,13 +172,14 @@ impl MemberEventSource {
                     first: std::sync::Mutex::new(Some(first)),
                     inner: provider,
                 };
+                let credentials = SharedCredentialsProvider::new(primed);
                 let config = self
                     .base
                     .clone()
                     .into_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(primed))
+                    .credentials_provider(credentials.clone())
                     .build();
-                let source = Arc::new(CloudTrailEventSource::new(&config, account.clone()));
+                let source = Arc::new(self.home_source.acting_as(account.clone(), credentials));
                 *slot = Some(Slot::Ready(source.clone(), Box::new(config.clone())));
                 Ok((source, config))
             }

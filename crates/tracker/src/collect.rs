@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use futures_util::{StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use iat_core::ports::{
     Checkpoint, CheckpointStore, EventSource, EventStore, LookupQuery, PageToken,
@@ -47,12 +48,15 @@ pub struct CollectConfig {
     /// How far back a new stream starts (Event history keeps 90 days).
     pub backfill: Duration,
     /// Each range to collect starts as this many windows (each one frozen page chain, at
-    /// least 5 minutes long)...
+    /// least an hour long, so a quiet stream's hourly run costs one request a range)...
     pub initial_windows: usize,
     /// ...of at most this length. Busy windows are then split while they are paged.
     pub window: Duration,
     /// Page chains at once per account and region.
     pub chains_per_region: usize,
+    /// Account-regions read at once; the others wait their turn, most behind first. Bounds a
+    /// run's memory and connections however many accounts it reads.
+    pub regions_at_once: usize,
     /// Requests per second per account and region (the API allows 2).
     pub requests_per_second: f64,
     /// Records a page, 1–50.
@@ -81,6 +85,7 @@ impl Default for CollectConfig {
             initial_windows: 4,
             window: Duration::days(30),
             chains_per_region: 8,
+            regions_at_once: 512,
             requests_per_second: 1.95,
             page_size: 50,
             stop_margin: StdDuration::from_secs(30),
@@ -407,8 +412,15 @@ pub async fn collect_with_progress(
     let bounds = RunBounds::new(config, now)?;
     let mut states = Vec::with_capacity(streams.len());
     let mut queues: BTreeMap<(AccountId, Region), VecDeque<Work>> = BTreeMap::new();
-    for (i, spec) in streams.iter().enumerate() {
-        match plan_stream(ports.checkpoints.as_ref(), i, spec, config, &bounds).await? {
+    // Checkpoints are loaded (and saved) several at a time: a thousand accounts are 22,000
+    // streams, and one call at a time would spend minutes on the store alone.
+    let planned: Vec<_> = stream::iter(streams.iter().enumerate())
+        .map(|(i, spec)| plan_stream(ports.checkpoints.as_ref(), i, spec, config, &bounds))
+        .buffered(CHECKPOINT_CALLS_AT_ONCE)
+        .collect()
+        .await;
+    for (planned, spec) in planned.into_iter().zip(streams) {
+        match planned? {
             Ok((state, work)) => {
                 queues
                     .entry((spec.key.account.clone(), spec.key.region.clone()))
@@ -425,35 +437,77 @@ pub async fn collect_with_progress(
             .sort_by_key(|w| (w.kind == Kind::Sweep, w.window.start(), w.stream));
     }
 
+    // Most behind first (oldest complete prefix, then most left to read): a run cut by its
+    // deadline leaves the streams it has served ahead, so the next run starts with the others.
+    let mut queues: Vec<VecDeque<Work>> = queues.into_values().collect();
+    queues.sort_by_cached_key(|q| {
+        q.iter()
+            .filter_map(|w| states[w.stream].as_ref().ok())
+            .map(|s| {
+                let left: Duration = s
+                    .coverage
+                    .gaps(bounds.horizon, bounds.target)
+                    .into_iter()
+                    .map(|(start, end)| end - start)
+                    .sum();
+                (s.coverage.prefix(), std::cmp::Reverse(left))
+            })
+            .min()
+    });
     let (mut workers, mut finished) = start_chains(queues, ports, streams, config, deadline);
-    while let Some(done) = finished.recv().await {
-        let Ok(state) = states[done.stream].as_mut() else {
-            continue;
-        };
-        state.record(done, bounds.sweep_limit);
-        progress(&state.report);
-        if state.advanced_since_save() && state.last_saved.elapsed() >= config.checkpoint_every {
-            save(ports.checkpoints.as_ref(), state, false).await;
+    let mut batch = Vec::with_capacity(DONE_BATCH);
+    while finished.recv_many(&mut batch, DONE_BATCH).await > 0 {
+        let mut due = HashSet::new();
+        for done in batch.drain(..) {
+            let i = done.stream;
+            let Ok(state) = states[i].as_mut() else {
+                continue;
+            };
+            state.record(done, bounds.sweep_limit);
+            progress(&state.report);
+            if state.advanced_since_save() && state.last_saved.elapsed() >= config.checkpoint_every
+            {
+                due.insert(i);
+            }
+        }
+        if !due.is_empty() {
+            let saves = states
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| due.contains(i))
+                .filter_map(|(_, s)| s.as_mut().ok())
+                .map(|state| save(ports.checkpoints.as_ref(), state, false));
+            stream::iter(saves)
+                .buffer_unordered(CHECKPOINT_CALLS_AT_ONCE)
+                .collect::<()>()
+                .await;
         }
     }
     while let Some(joined) = workers.join_next().await {
-        if let Err(e) = joined {
-            tracing::error!(error = %e, "page chain panicked");
-        }
+        log_panic(joined);
     }
 
-    let mut report = RunReport {
-        target: Some(bounds.target),
-        streams: Vec::with_capacity(states.len()),
-    };
-    for state in states {
-        report.streams.push(match state {
-            Ok(state) => finish_stream(ports.checkpoints.as_ref(), state, bounds.target).await,
+    let checkpoints = ports.checkpoints.as_ref();
+    let streams = stream::iter(states.into_iter().map(|state| async move {
+        match state {
+            Ok(state) => finish_stream(checkpoints, state, bounds.target).await,
             Err(not_loaded) => not_loaded,
-        });
-    }
-    Ok(report)
+        }
+    }))
+    .buffered(CHECKPOINT_CALLS_AT_ONCE)
+    .collect()
+    .await;
+    Ok(RunReport {
+        target: Some(bounds.target),
+        streams,
+    })
 }
+
+/// Checkpoint loads and saves in flight at once.
+const CHECKPOINT_CALLS_AT_ONCE: usize = 32;
+
+/// Finished windows recorded together (their due checkpoints then saved together).
+const DONE_BATCH: usize = 64;
 
 /// A run's times, all from its `now`.
 #[derive(Debug, Clone, Copy)]
@@ -620,8 +674,8 @@ async fn plan_stream(
 }
 
 /// Cuts stream `i`'s ranges into windows: a few per range so chains start at once (idle
-/// chains then split busy windows by what their first pages show), each at least 5 minutes
-/// and at most the configured window, ends in whole microseconds as every boundary (see
+/// chains then split busy windows by what their first pages show), each at least
+/// [`MIN_INITIAL_WINDOW`] and at most the configured window, ends in whole microseconds as every boundary (see
 /// `steal`).
 fn cut_windows(
     i: usize,
@@ -634,7 +688,7 @@ fn cut_windows(
             (end - start).num_microseconds().unwrap_or(i64::MAX)
                 / config.initial_windows.max(1) as i64,
         )
-        .max(Duration::minutes(5))
+        .max(MIN_INITIAL_WINDOW)
         .min(config.window);
         let mut s = start;
         while s <= end {
@@ -650,11 +704,18 @@ fn cut_windows(
     Ok(work)
 }
 
+/// The shortest window a range is first cut into. Every window costs at least one request even
+/// when it holds no event, and an hourly run's ranges are about an hour (the re-scan, the new
+/// hour, the sweep's share): shorter windows would multiply the requests of a thousand quiet
+/// accounts, while a busy window is split by idle chains anyway.
+const MIN_INITIAL_WINDOW: Duration = Duration::hours(1);
+
 /// Starts `chains_per_region` page chains per account and region, sharing that region's queue
-/// and one rate limiter; each finished window comes back on the returned channel, which closes
+/// and one rate limiter, for [`CollectConfig::regions_at_once`] account-regions at a time in
+/// the order given; each finished window comes back on the returned channel, which closes
 /// when every chain has stopped.
 fn start_chains(
-    queues: BTreeMap<(AccountId, Region), VecDeque<Work>>,
+    queues: Vec<VecDeque<Work>>,
     ports: &Ports,
     streams: &[StreamSpec],
     config: &CollectConfig,
@@ -666,30 +727,67 @@ fn start_chains(
     let period = StdDuration::from_secs_f64(1.0 / config.requests_per_second);
     let specs: Arc<[StreamSpec]> = streams.into();
     let shared_config = Arc::new(config.clone());
-    for (_, queue) in queues {
-        let limiter: Arc<DefaultDirectRateLimiter> = Arc::new(RateLimiter::direct(
-            Quota::with_period(period)
-                .expect("positive period")
-                .allow_burst(NonZeroU32::MIN),
-        ));
-        let queue = Arc::new(Mutex::new(queue));
-        let board: Board = Arc::new(Mutex::new(Vec::new()));
-        for _ in 0..config.chains_per_region {
-            let ctx = Chain {
-                queue: Arc::clone(&queue),
-                board: Arc::clone(&board),
-                limiter: Arc::clone(&limiter),
-                failed: Arc::clone(&failed),
-                tx: tx.clone(),
-                ports: ports.clone(),
-                specs: Arc::clone(&specs),
-                config: Arc::clone(&shared_config),
-                deadline: Arc::clone(&deadline),
+    let ports = ports.clone();
+    let at_once = Arc::new(tokio::sync::Semaphore::new(config.regions_at_once.max(1)));
+    // One task hands out the account-regions: each one's chains start when a place is free,
+    // and the place is given back when its last chain stops.
+    workers.spawn(async move {
+        let mut chains = tokio::task::JoinSet::new();
+        for queue in queues {
+            let place = tokio::select! {
+                place = Arc::clone(&at_once).acquire_owned() => place.expect("never closed"),
+                // Chains that stopped meanwhile are joined, so their memory is given back.
+                () = reap(&mut chains) => unreachable!("reap never returns"),
             };
-            workers.spawn(ctx.run());
+            let place = Arc::new(place);
+            let limiter: Arc<DefaultDirectRateLimiter> = Arc::new(RateLimiter::direct(
+                Quota::with_period(period)
+                    .expect("positive period")
+                    .allow_burst(NonZeroU32::MIN),
+            ));
+            let queue = Arc::new(Mutex::new(queue));
+            let board: Board = Arc::new(Mutex::new(Vec::new()));
+            for _ in 0..shared_config.chains_per_region {
+                let ctx = Chain {
+                    queue: Arc::clone(&queue),
+                    board: Arc::clone(&board),
+                    limiter: Arc::clone(&limiter),
+                    failed: Arc::clone(&failed),
+                    tx: tx.clone(),
+                    ports: ports.clone(),
+                    specs: Arc::clone(&specs),
+                    config: Arc::clone(&shared_config),
+                    deadline: Arc::clone(&deadline),
+                };
+                let place = Arc::clone(&place);
+                chains.spawn(async move {
+                    ctx.run().await;
+                    drop(place);
+                });
+            }
+        }
+        drop(tx);
+        while let Some(joined) = chains.join_next().await {
+            log_panic(joined);
+        }
+    });
+    (workers, rx)
+}
+
+/// Joins the chains that have stopped, forever (pending when none has).
+async fn reap(chains: &mut tokio::task::JoinSet<()>) {
+    loop {
+        match chains.join_next().await {
+            Some(joined) => log_panic(joined),
+            None => std::future::pending::<()>().await,
         }
     }
-    (workers, rx)
+}
+
+fn log_panic(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined {
+        tracing::error!(error = %e, "page chain panicked");
+    }
 }
 
 /// The end of a stream's run: the stall check, the last save, the report.

@@ -441,6 +441,8 @@ impl Schedule {
             initial_windows: rng.random_range(1..=4),
             window: Duration::minutes(rng.random_range(10..=180)),
             chains_per_region: rng.random_range(1..=4),
+            // One account-region at a time, or all of them.
+            regions_at_once: rng.random_range(1..=8),
             // No waiting on the real clock: the schedule is paced by the paused one.
             requests_per_second: 1e9,
             page_size: [1, 2, 3, 5, 10, 50][rng.random_range(0..6)],

@@ -1053,3 +1053,108 @@ async fn lateness_near_the_overlap_widens_it_and_a_cap_below_it_is_refused() {
         "{err}"
     );
 }
+
+/// Records which account-regions have a request in flight, and the order they are first read.
+struct Watched {
+    inner: Arc<MemoryEventSource>,
+    open: std::sync::Mutex<BTreeMap<(String, String), usize>>,
+    most_open: AtomicUsize,
+    first_reads: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait]
+impl EventSource for Watched {
+    async fn lookup(&self, q: &LookupQuery, t: Option<&PageToken>) -> Result<EventPage, Error> {
+        let key = (q.account.to_string(), q.region.to_string());
+        {
+            let mut open = self.open.lock().unwrap();
+            *open.entry(key.clone()).or_default() += 1;
+            self.most_open.fetch_max(open.len(), Ordering::SeqCst);
+            let mut first = self.first_reads.lock().unwrap();
+            if !first.contains(&key) {
+                first.push(key.clone());
+            }
+        }
+        // Long enough for every chain that may run to have started.
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+        let page = self.inner.lookup(q, t).await;
+        let mut open = self.open.lock().unwrap();
+        let n = open.get_mut(&key).unwrap();
+        *n -= 1;
+        if *n == 0 {
+            open.remove(&key);
+        }
+        page
+    }
+}
+
+#[tokio::test]
+async fn many_accounts_are_read_a_few_regions_at_a_time_most_behind_first() {
+    // A thousand accounts are 17,000 account-regions: a run reads only so many at once (memory,
+    // connections), the others wait their turn, and a run cut short leaves its unread ones
+    // first for the next.
+    let rig = Rig::new();
+    let accounts: Vec<AccountId> = (0..12)
+        .map(|i| AccountId::new(format!("{:012}", 500_000_000_000u64 + i)).unwrap())
+        .collect();
+    let regions = [Region::us_east_1(), Region::new("eu-west-1").unwrap()];
+    let all: Vec<StreamSpec> = streams(&accounts, &regions, &StreamOptions::default());
+    let mut expected = BTreeSet::new();
+    for (i, account) in accounts.iter().enumerate() {
+        for (j, region) in ["us-east-1", "eu-west-1"].into_iter().enumerate() {
+            for k in 0..30 {
+                let id = format!("e-{i}-{j}-{k}");
+                let raw = RecordSpec::new(&id, t0() - Duration::hours(30) + Duration::minutes(k))
+                    .name("sts.amazonaws.com", "AssumeRole")
+                    .place(account.as_str(), region)
+                    .json();
+                rig.history.add(&raw).unwrap();
+                expected.insert(id);
+            }
+        }
+    }
+    let watched = Arc::new(Watched {
+        inner: rig.history.clone(),
+        open: Default::default(),
+        most_open: AtomicUsize::new(0),
+        first_reads: Default::default(),
+    });
+    let config = CollectConfig {
+        regions_at_once: 3,
+        ..fast()
+    };
+    rig.history.set_now(t0());
+    let ports = rig.ports(watched.clone());
+    // Cut after a few requests: only the first account-regions are read.
+    let first = collect(&ports, &all, &config, t0(), Arc::new(Countdown::new(40)))
+        .await
+        .unwrap();
+    assert!(!first.complete(), "the countdown cuts the run");
+    let read_first: BTreeSet<(String, String)> = watched
+        .first_reads
+        .lock()
+        .unwrap()
+        .iter()
+        .cloned()
+        .collect();
+    assert!(
+        read_first.len() < all.len() / 2,
+        "a cut run reads only some account-regions: {read_first:?}"
+    );
+    watched.first_reads.lock().unwrap().clear();
+    let second = collect(&ports, &all, &config, t0(), Arc::new(NoDeadline))
+        .await
+        .unwrap();
+    assert!(second.complete(), "{second:?}");
+    let order = watched.first_reads.lock().unwrap().clone();
+    assert!(
+        !read_first.contains(&order[0]),
+        "the next run starts with an account-region the cut one did not read: {order:?} after {read_first:?}"
+    );
+    assert_eq!(rig.stored_ids().await, expected);
+    let most = watched.most_open.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&most),
+        "at most 3 account-regions in flight at once, saw {most}"
+    );
+}
