@@ -3,8 +3,8 @@
 //! One client per region, built from one SDK configuration, so retries, timeouts, endpoint and
 //! credentials are the SDK's; sources of other accounts share those clients and send their own
 //! credentials with each request (a thousand accounts are a thousand credentials, not 17,000
-//! clients); each page reports how many attempts the SDK retried, so faults it
-//! absorbed still show. The port's query maps one to one onto the API's parameters; the caller
+//! clients); each page reports how many attempts the SDK retried, so faults it absorbed still
+//! show. The port's query maps one to one onto the API's parameters; the caller
 //! owns paging and rate control.
 
 use std::collections::HashMap;

@@ -5,10 +5,9 @@
 //! credentials (assumed once, cached by the SDK and renewed before they expire), so the
 //! collector's per-(account, region) limiters match CloudTrail's per-account limit; every
 //! account's requests go through the same per-region clients, each request signed with its
-//! account's credentials. An account
-//! whose role cannot be assumed fails only its own streams, with an error naming the role and
-//! what to fix; the failure is remembered for [`RETRY_ASSUME_AFTER`] so its many streams do not
-//! each call STS again.
+//! account's credentials. An account whose role cannot be assumed fails only its own streams,
+//! with an error naming the role and what to fix; the failure is remembered for
+//! [`RETRY_ASSUME_AFTER`] so its many streams do not each call STS again.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -439,11 +439,10 @@ pub async fn collect_with_progress(
 
     // Most behind first (oldest complete prefix, then most left to read): a run cut by its
     // deadline leaves the streams it has served ahead, so the next run starts with the others.
-    let mut queues: Vec<VecDeque<Work>> = queues.into_values().collect();
-    queues.sort_by_cached_key(|q| {
-        q.iter()
-            .filter_map(|w| states[w.stream].as_ref().ok())
-            .map(|s| {
+    let behind: Vec<_> = states
+        .iter()
+        .map(|state| {
+            state.as_ref().ok().map(|s| {
                 let left: Duration = s
                     .coverage
                     .gaps(bounds.horizon, bounds.target)
@@ -452,8 +451,10 @@ pub async fn collect_with_progress(
                     .sum();
                 (s.coverage.prefix(), std::cmp::Reverse(left))
             })
-            .min()
-    });
+        })
+        .collect();
+    let mut queues: Vec<VecDeque<Work>> = queues.into_values().collect();
+    queues.sort_by_cached_key(|q| q.iter().filter_map(|w| behind[w.stream]).min());
     let (mut workers, mut finished) = start_chains(queues, ports, streams, config, deadline);
     let mut batch = Vec::with_capacity(DONE_BATCH);
     while finished.recv_many(&mut batch, DONE_BATCH).await > 0 {
@@ -675,8 +676,8 @@ async fn plan_stream(
 
 /// Cuts stream `i`'s ranges into windows: a few per range so chains start at once (idle
 /// chains then split busy windows by what their first pages show), each at least
-/// [`MIN_INITIAL_WINDOW`] and at most the configured window, ends in whole microseconds as every boundary (see
-/// `steal`).
+/// [`MIN_INITIAL_WINDOW`] and at most the configured window, ends in whole microseconds as
+/// every boundary (see `steal`).
 fn cut_windows(
     i: usize,
     ranges: &[(DateTime<Utc>, DateTime<Utc>, Kind)],
@@ -734,11 +735,14 @@ fn start_chains(
     workers.spawn(async move {
         let mut chains = tokio::task::JoinSet::new();
         for queue in queues {
-            let place = tokio::select! {
-                place = Arc::clone(&at_once).acquire_owned() => place.expect("never closed"),
-                // Chains that stopped meanwhile are joined, so their memory is given back.
-                () = reap(&mut chains) => unreachable!("reap never returns"),
-            };
+            let place = Arc::clone(&at_once)
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            // Chains that stopped meanwhile are joined, so their memory is given back.
+            while let Some(joined) = chains.try_join_next() {
+                log_panic(joined);
+            }
             let place = Arc::new(place);
             let limiter: Arc<DefaultDirectRateLimiter> = Arc::new(RateLimiter::direct(
                 Quota::with_period(period)
@@ -772,16 +776,6 @@ fn start_chains(
         }
     });
     (workers, rx)
-}
-
-/// Joins the chains that have stopped, forever (pending when none has).
-async fn reap(chains: &mut tokio::task::JoinSet<()>) {
-    loop {
-        match chains.join_next().await {
-            Some(joined) => log_panic(joined),
-            None => std::future::pending::<()>().await,
-        }
-    }
 }
 
 fn log_panic(joined: Result<(), tokio::task::JoinError>) {
