@@ -51,6 +51,12 @@ fn rules_on_real_cloudtrail() {
         (("privilege_escalation", "CreateLoginProfile"), 2),
         (("privilege_escalation", "PutRolePolicy"), 5),
         (("privilege_escalation", "UpdateAssumeRolePolicy"), 1),
+        // The set-up of three techniques hands roles to services: two EC2 instances with
+        // instance profiles, a Lambda function and an IAM Roles Anywhere profile. None of those
+        // roles is made admin here, so all stay low.
+        (("role_passed_to_service", "CreateFunction20150331"), 2),
+        (("role_passed_to_service", "CreateProfile"), 1),
+        (("role_passed_to_service", "RunInstances"), 2),
         (
             ("security_group_changed", "AuthorizeSecurityGroupEgress"),
             1,
@@ -78,9 +84,16 @@ fn rules_on_real_cloudtrail() {
         "management events turned off on trail stratus-red-team-ctes-trail-qyxyekjbtk",
         "security group sg-04cfb7a4712d75b00 open to the internet: 0.0.0.0/0 on tcp/22",
         "access key created for user malicious-iam-user by someone else",
+        "instance profile stratus-red-team-ec2-steal-credentials-instance passed to ec2 in RunInstances",
+        "role stratus-red-team-trust-anchor-role passed to rolesanywhere in CreateProfile",
     ] {
         assert!(summaries.iter().any(|s| s == must), "missing {must:?}");
     }
+    assert!(
+        hits.iter()
+            .filter(|h| h.rule.id == "role_passed_to_service")
+            .all(|h| h.severity == iat_core::Severity::Low)
+    );
     // Bursts are grouped: 58 denials make 4 alerts (one per actor and action).
     let alerts = Alert::from_hits(hits);
     let denied: Vec<&Alert> = alerts
@@ -96,6 +109,10 @@ fn rules_on_real_cloudtrail() {
             .map(|a| (&a.summary, a.events.len()))
             .collect::<Vec<_>>()
     );
-    assert_eq!(alerts.len(), 34);
+    assert_eq!(
+        alerts.len(),
+        35,
+        "the five passed roles are one alert for their one actor"
+    );
     println!("{} events, {} alerts", loaded.events.len(), alerts.len());
 }

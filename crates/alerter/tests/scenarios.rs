@@ -36,8 +36,25 @@ fn score(config: OrgConfig) -> iat_sim::AlertScore {
         labels.background_events + labels.scenario_events
     );
     let rules = RuleSet::new(config_for(&labels)).unwrap();
-    let raised: BTreeSet<ExpectedAlert> = rules
-        .evaluate_all(&loaded.events)
+    let hits = rules.evaluate_all(&loaded.events);
+    // A passed role is low unless the same batch made it admin.
+    for label in &labels.scenarios {
+        let want = match label.kind.as_str() {
+            "role_passed_admin" => iat_core::Severity::High,
+            "role_passed_to_service" => iat_core::Severity::Low,
+            _ => continue,
+        };
+        let passed: Vec<_> = hits
+            .iter()
+            .filter(|h| {
+                h.rule.id == "role_passed_to_service"
+                    && label.event_ids.iter().any(|id| id == h.event.id.as_str())
+            })
+            .collect();
+        assert!(!passed.is_empty(), "{}", label.kind);
+        assert!(passed.iter().all(|h| h.severity == want), "{}", label.kind);
+    }
+    let raised: BTreeSet<ExpectedAlert> = hits
         .iter()
         .map(|h| ExpectedAlert {
             event_id: h.event.id.to_string(),
@@ -46,8 +63,11 @@ fn score(config: OrgConfig) -> iat_sim::AlertScore {
         .collect();
     let kinds: BTreeSet<&str> = labels.scenarios.iter().map(|s| s.kind.as_str()).collect();
     assert!(
-        labels.scenarios.iter().all(|s| !s.alerts.is_empty()),
-        "every scenario expects alerts"
+        labels
+            .scenarios
+            .iter()
+            .all(|s| s.kind.starts_with("quiet_") == s.alerts.is_empty()),
+        "every scenario but the quiet ones expects alerts"
     );
     let s = labels.score_alerts(&raised);
     println!(

@@ -163,13 +163,33 @@ const PHRASES: &[(&str, DenialLayer, DenyKind)] = &[
         DenialLayer::VpcEndpointPolicy,
         DenyKind::Implicit,
     ),
+    // The fixed message of a network activity event (`eventType: AwsVpceEvent`, `errorCode:
+    // VpceAccessDenied`), in the CloudTrail record contents reference.
+    (
+        "denied due to a vpc endpoint policy",
+        DenialLayer::VpcEndpointPolicy,
+        DenyKind::Unknown,
+    ),
 ];
 
 /// Error codes (after a `Client.` or `Server.` prefix) that mean "a policy denied this call".
-/// Authentication failures (`InvalidClientTokenId`, `ExpiredToken`, ...) are not denials.
+/// Authentication failures (`InvalidClientTokenId`, `ExpiredToken`, ...) are not denials. Each
+/// code is one a service's API reference lists as its access-denied error; the service-specific
+/// ones:
+/// - `VpceAccessDenied`: a VPC endpoint policy denied the call (CloudTrail network activity
+///   events, `eventType: AwsVpceEvent`; the only `errorCode` their event selectors accept);
+/// - `AccessDeniedForDependencyException`: Organizations and Shield, the caller lacks a
+///   permission the call needs in another service (`iam:CreateServiceLinkedRole`, ...);
+/// - `KMSAccessDeniedException`: Lambda, Kinesis, SNS, SQS, the call's KMS key denied the
+///   service acting for the caller;
+/// - `EC2AccessDeniedException`: Lambda, the function's role may not manage its VPC interfaces.
 const DENIED_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
+    "VpceAccessDenied",
+    "AccessDeniedForDependencyException",
+    "KMSAccessDeniedException",
+    "EC2AccessDeniedException",
     "AccessDeniedFault",
     "UnauthorizedOperation",
     "UnauthorizedAccess",
@@ -240,6 +260,7 @@ mod tests {
             (format!("{USER}: secretsmanager:GetSecretValue with an explicit deny in a resource-based policy"), DenialLayer::ResourcePolicy, DenyKind::Explicit),
             (format!("{USER}: s3:PutObject with an explicit deny in a VPC endpoint policy"), DenialLayer::VpcEndpointPolicy, DenyKind::Explicit),
             (format!("{USER}: s3:GetObject because no VPC endpoint policy allows the s3:GetObject action"), DenialLayer::VpcEndpointPolicy, DenyKind::Implicit),
+            ("The request was denied due to a VPC endpoint policy".to_owned(), DenialLayer::VpcEndpointPolicy, DenyKind::Unknown),
             ("Access Denied".to_owned(), DenialLayer::Unknown, DenyKind::Unknown),
             ("You are not authorized to perform this operation. Encoded authorization failure message: abc".to_owned(), DenialLayer::Unknown, DenyKind::Unknown),
         ];
@@ -266,6 +287,11 @@ mod tests {
             "accessdenied",
             "AuthorizationError",
             "ForbiddenException",
+            "VpceAccessDenied",
+            "AccessDeniedForDependencyException",
+            "KMSAccessDeniedException",
+            "KmsAccessDeniedException",
+            "EC2AccessDeniedException",
         ] {
             assert!(is_denied_code(code), "{code}");
         }
@@ -274,6 +300,8 @@ mod tests {
             "NoSuchEntity",
             "InvalidClientTokenId",
             "Client.InvalidParameterValue",
+            "KMSDisabledException",
+            "VpceNotFound",
             "",
         ] {
             assert!(!is_denied_code(code), "{code}");

@@ -133,6 +133,26 @@ impl Region {
         Ok(Self(s))
     }
 
+    /// A region as a record wrote it: any short printable text, so a record with an anonymised
+    /// or unknown region code is kept (flagged by the normaliser), never refused. Configuration
+    /// uses [`Region::new`].
+    pub fn recorded(s: impl Into<String>) -> Result<Self> {
+        let s = s.into();
+        if !is_recorded_text(&s) {
+            return Err(Error::invalid(
+                "region",
+                s,
+                "must be 1-64 printable characters",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// True for a region code of the usual shape (`xx-name-N`).
+    pub fn is_code(&self) -> bool {
+        Self::new(self.0.as_str()).is_ok()
+    }
+
     /// `us-east-1`, where IAM, global STS and most console sign-in events are recorded.
     pub fn us_east_1() -> Self {
         Self("us-east-1".to_owned())
@@ -148,6 +168,31 @@ impl AccountId {
         }
         Ok(Self(s))
     }
+
+    /// An account id as a record wrote it (anonymised, 13 digits, ...): any short printable
+    /// text, kept and flagged by the normaliser rather than dropped.
+    pub fn recorded(s: impl Into<String>) -> Result<Self> {
+        let s = s.into();
+        if !is_recorded_text(&s) {
+            return Err(Error::invalid(
+                "account id",
+                s,
+                "must be 1-64 printable characters",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// True for a 12-digit account id.
+    pub fn is_valid(&self) -> bool {
+        self.0.len() == 12 && self.0.bytes().all(|b| b.is_ascii_digit())
+    }
+}
+
+/// What a record's identifying text must be to be kept: 1-64 characters, none of them control
+/// characters or spaces at the ends.
+fn is_recorded_text(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.trim() == s && !s.chars().any(char::is_control)
 }
 
 impl RuleId {
@@ -410,10 +455,17 @@ impl Serialize for ConsoleLoginOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsoleLogin {
     pub outcome: ConsoleLoginOutcome,
-    /// `additionalEventData.MFAUsed`.
+    /// `additionalEventData.MFAUsed` of an IAM user's or the root user's own sign-in; `None`
+    /// for a federated sign-in, which authenticates at its identity provider (its `MFAUsed` is
+    /// always `No` and says nothing about the provider's MFA).
     pub mfa_used: Option<bool>,
     /// `additionalEventData.LoginTo`.
     pub login_to: Option<String>,
+    /// How a federated sign-in was authenticated: the SAML provider's ARN
+    /// (`additionalEventData.SamlProviderArn`), or the principal type of a session that signed
+    /// in through a federation endpoint (`AssumedRole`, `FederatedUser`, ...). `None` for an IAM
+    /// user's or the root user's own password sign-in.
+    pub federated_by: Option<String>,
 }
 
 /// One entry of `resources`.
@@ -473,6 +525,10 @@ pub struct ActivityEvent {
     pub vpc_endpoint_id: Option<String>,
     pub request_id: Option<String>,
     pub shared_event_id: Option<String>,
+    /// Fields of the record that were missing or not of their usual shape, kept as written
+    /// (or as `(missing)`) rather than refusing the record: `awsRegion`, `eventSource`,
+    /// `eventName`, `recipientAccountId`, `userIdentity.accountId`.
+    pub unusual: Vec<&'static str>,
     pub(crate) documents: Documents,
     /// The original record, exactly as read.
     pub raw: String,
@@ -546,7 +602,7 @@ impl Serialize for ActivityEvent {
                 raw_json(self.0, s)
             }
         }
-        let mut st = s.serialize_struct("ActivityEvent", 26)?;
+        let mut st = s.serialize_struct("ActivityEvent", 27)?;
         st.serialize_field("event_id", &self.id)?;
         st.serialize_field(
             "event_time",
@@ -573,6 +629,11 @@ impl Serialize for ActivityEvent {
         st.serialize_field("console_login", &self.console_login)?;
         st.serialize_field("resources", &self.resources)?;
         st.serialize_field("vpc_endpoint_id", &self.vpc_endpoint_id)?;
+        if self.unusual.is_empty() {
+            st.skip_field("unusual")?;
+        } else {
+            st.serialize_field("unusual", &self.unusual)?;
+        }
         st.serialize_field("request_parameters", &Doc(self.request_parameters()))?;
         st.serialize_field("response_elements", &Doc(self.response_elements()))?;
         st.serialize_field("additional_event_data", &Doc(self.additional_event_data()))?;

@@ -1,8 +1,10 @@
 //! From record text to [`ActivityEvent`].
 //!
-//! A record is rejected only when it lacks what every CloudTrail event has (`eventID`,
-//! `eventTime`, `eventSource`, `eventName`, `awsRegion`), when one of those cannot be read, or
-//! when it is over the size limit. Everything else is optional and read leniently; an unknown
+//! A record is rejected only when it has no `eventID` or no readable `eventTime`, when it is
+//! not a JSON object, or when it is over the size limit. Everything else is read leniently: a
+//! missing or unusual `awsRegion`, `eventSource`, `eventName` or account id (anonymised data, a
+//! new region code, a 13-digit id, a URL as the event name) is kept as written, or as
+//! `(missing)`, and named in [`ActivityEvent::unusual`](crate::ActivityEvent); an unknown
 //! `eventVersion` is accepted and reported so the caller can count it. On rejection the caller
 //! gets the text back, to keep it in quarantine.
 
@@ -157,29 +159,48 @@ fn build(raw: &str) -> Result<Parts, Error> {
             event_id: id.to_string(),
             reason: format!("{time_text:?}: {e}"),
         })?;
-    let source = non_empty(rec.event_source.as_deref()).ok_or_else(|| missing("eventSource"))?;
-    let name = non_empty(rec.event_name.as_deref()).ok_or_else(|| missing("eventName"))?;
-    let region_text = non_empty(rec.aws_region.as_deref()).ok_or_else(|| missing("awsRegion"))?;
-    let region = Region::new(region_text).map_err(|e| Error::InvalidField {
-        field: "awsRegion",
-        event_id: id.to_string(),
-        reason: e.to_string(),
-    })?;
+    // Beyond the id and the time, nothing refuses a record: a missing or oddly shaped field is
+    // kept as written (or as `(missing)`) and named in `unusual`.
+    let mut unusual = Vec::new();
+    let mut text_or_missing = |field: &'static str, value: Option<&str>| -> String {
+        match non_empty(value) {
+            Some(v) => v.to_owned(),
+            None => {
+                unusual.push(field);
+                MISSING.to_owned()
+            }
+        }
+    };
+    let source = text_or_missing("eventSource", rec.event_source.as_deref());
+    let name = text_or_missing("eventName", rec.event_name.as_deref());
+    let region_text = text_or_missing("awsRegion", rec.aws_region.as_deref());
+    if !is_event_name(&name) && name != MISSING {
+        unusual.push("eventName");
+    }
+    let region = Region::recorded(region_text)
+        .unwrap_or_else(|_| Region::recorded(MISSING).expect("the marker is a valid text"));
+    if !region.is_code() && !unusual.contains(&"awsRegion") {
+        unusual.push("awsRegion");
+    }
 
     let version = rec.event_version.as_deref().map(str::to_owned);
     let unknown_version = !is_known_version(version.as_deref());
 
     let principal = principal(rec.user_identity.as_ref());
-    let account = rec
-        .recipient_account_id
+    let recipient = non_empty(rec.recipient_account_id.as_deref());
+    let account = recipient
+        .or(principal.account.as_deref())
+        .and_then(|a| AccountId::recorded(a).ok());
+    if recipient.is_none_or(|a| !AccountId::recorded(a).is_ok_and(|a| a.is_valid())) {
+        unusual.push("recipientAccountId");
+    }
+    if principal
+        .account
         .as_deref()
-        .and_then(|a| AccountId::new(a).ok())
-        .or_else(|| {
-            principal
-                .account
-                .as_deref()
-                .and_then(|a| AccountId::new(a).ok())
-        });
+        .is_some_and(|a| AccountId::new(a).is_err())
+    {
+        unusual.push("userIdentity.accountId");
+    }
 
     let error_code = owned(rec.error_code.as_deref());
     let error_message = owned(rec.error_message.as_deref());
@@ -191,7 +212,7 @@ fn build(raw: &str) -> Result<Parts, Error> {
             Denial { layer, kind }
         });
 
-    let console_login = (name == "ConsoleLogin").then(|| console_login(&rec));
+    let console_login = (name == "ConsoleLogin").then(|| console_login(&rec, &principal.kind));
     let mut principal = principal;
     if let Some(login) = &console_login
         && principal.mfa_authenticated.is_none()
@@ -210,8 +231,8 @@ fn build(raw: &str) -> Result<Parts, Error> {
         id,
         time,
         version,
-        source: source.to_owned(),
-        name: name.to_owned(),
+        source,
+        name,
         event_type: rec
             .event_type
             .as_deref()
@@ -241,6 +262,7 @@ fn build(raw: &str) -> Result<Parts, Error> {
         vpc_endpoint_id: owned(rec.vpc_endpoint_id.as_deref()),
         request_id: owned(rec.request_id.as_deref()),
         shared_event_id: owned(rec.shared_event_id.as_deref()),
+        unusual,
         documents,
         raw: String::new(),
     };
@@ -248,6 +270,19 @@ fn build(raw: &str) -> Result<Parts, Error> {
         event,
         unknown_version,
     })
+}
+
+/// What a required field that a record lacks is stored as.
+pub const MISSING: &str = "(missing)";
+
+/// An API or console action name as CloudTrail writes them (`CreateUser`,
+/// `UpdateFunctionConfiguration20150331v2`, `ConsoleLogin`): a letter, then letters, digits and
+/// `_ - .`. Anything else (a URL, a path) is kept but flagged.
+fn is_event_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && name.len() <= 128
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
@@ -386,7 +421,10 @@ fn principal(ui: Option<&UserIdentity<'_>>) -> Principal {
     }
 }
 
-fn console_login(rec: &Record<'_>) -> ConsoleLogin {
+/// A sign-in's outcome and MFA. Only an IAM user's or the root user's own sign-in says whether
+/// AWS checked an MFA device; every other sign-in (SAML, a federation endpoint's sign-in token,
+/// Identity Center) authenticated at its identity provider and keeps its `MFAUsed` out.
+fn console_login(rec: &Record<'_>, kind: &PrincipalType) -> ConsoleLogin {
     fn parse<'a>(doc: Option<&'a RawValue>) -> ConsoleLoginFields<'a> {
         doc.and_then(|d| serde_json::from_str(d.get()).ok())
             .unwrap_or_default()
@@ -403,10 +441,16 @@ fn console_login(rec: &Record<'_>) -> ConsoleLogin {
         }
         None => ConsoleLoginOutcome::Other(String::new()),
     };
+    let federated_by = match (&additional.saml_provider_arn, kind) {
+        (Some(arn), _) if !arn.trim().is_empty() => Some(arn.clone().into_owned()),
+        (_, PrincipalType::IamUser | PrincipalType::Root | PrincipalType::Unknown(_)) => None,
+        (_, other) => Some(other.as_str().to_owned()),
+    };
     ConsoleLogin {
         outcome,
-        mfa_used: additional.mfa_used,
+        mfa_used: additional.mfa_used.filter(|_| federated_by.is_none()),
         login_to: additional.login_to.map(|s| s.into_owned()),
+        federated_by,
     }
 }
 

@@ -150,6 +150,8 @@ pub(crate) struct ConsoleLoginFields<'a> {
     pub(crate) mfa_used: Option<bool>,
     #[serde(borrow, rename = "LoginTo", deserialize_with = "lenient_str")]
     pub(crate) login_to: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "SamlProviderArn", deserialize_with = "lenient_str")]
+    pub(crate) saml_provider_arn: Option<Cow<'a, str>>,
 }
 
 /// `requestParameters.roleArn` of an `AssumeRole*` call.

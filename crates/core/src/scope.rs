@@ -145,7 +145,7 @@ mod tests {
         )));
         // A failure that is not a denial is not kept for its error alone.
         assert!(!kept(
-            call(iam_user("alice"), "ec2.amazonaws.com", "RunInstances")
+            call(iam_user("alice"), "ec2.amazonaws.com", "StartInstances")
                 .error("InsufficientInstanceCapacity", "no capacity")
         ));
         assert!(

@@ -263,20 +263,11 @@ fn rejections_name_the_problem_and_return_the_text() {
             ..
         }
     ));
-    let no_region =
-        r#"{"eventID":"x2","eventTime":"2026-03-02T00:00:00Z","eventSource":"s","eventName":"n"}"#;
+    let no_time = r#"{"eventID":"x2","eventSource":"s","eventName":"n","awsRegion":"us-east-1"}"#;
     assert!(matches!(
-        reject(no_region),
+        reject(no_time),
         Error::MissingField {
-            field: "awsRegion",
-            ..
-        }
-    ));
-    let bad_region = r#"{"eventID":"x3","eventTime":"2026-03-02T00:00:00Z","eventSource":"s","eventName":"n","awsRegion":"Mars"}"#;
-    assert!(matches!(
-        reject(bad_region),
-        Error::InvalidField {
-            field: "awsRegion",
+            field: "eventTime",
             ..
         }
     ));
@@ -351,4 +342,90 @@ fn role_pattern_filter() {
         Some(FilterReason::RolePattern)
     );
     assert_eq!(f.classify(&mk("AuditRole-ëë")), None);
+}
+
+/// Only a record without an id or a time is refused: everything else odd is kept as written
+/// and named in `unusual` (anonymised datasets, new region codes, 13-digit ids, a URL as the
+/// event name).
+#[test]
+fn unusual_fields_are_kept_as_text_and_flagged() {
+    let keep = |raw: &str| {
+        normalize(raw.to_owned(), &RecordLimits::default())
+            .unwrap_or_else(|r| panic!("refused {raw}: {}", r.error))
+            .event
+    };
+    let e = keep(
+        r#"{"eventID":"u1","eventTime":"2026-03-02T00:00:00Z","eventSource":"s","eventName":"n"}"#,
+    );
+    assert_eq!(e.region.as_str(), "(missing)");
+    assert_eq!(e.unusual, ["awsRegion", "recipientAccountId"]);
+    let e = keep(
+        r#"{"eventID":"u2","eventTime":"2026-03-02T00:00:00Z","eventSource":"s","eventName":"n","awsRegion":"Mars","recipientAccountId":"111122223333"}"#,
+    );
+    assert_eq!(
+        (e.region.as_str(), e.unusual.as_slice()),
+        ("Mars", &["awsRegion"][..])
+    );
+    let e = keep(
+        r#"{"eventID":"u3","eventTime":"2026-03-02T00:00:00Z","eventSource":"iam.amazonaws.com","eventName":"https://iam.amazonaws.com/?Action=ListUsers","awsRegion":"xx-anon-9","recipientAccountId":"1234567890123","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::ANONYMISED:user/alice","accountId":"ANONYMISED","userName":"alice"}}"#,
+    );
+    assert_eq!(e.name, "https://iam.amazonaws.com/?Action=ListUsers");
+    assert_eq!(e.account.as_ref().unwrap().as_str(), "1234567890123");
+    assert_eq!(e.principal.actor, "alice");
+    assert_eq!(
+        e.unusual,
+        ["eventName", "recipientAccountId", "userIdentity.accountId"],
+        "xx-anon-9 has the shape of a region code"
+    );
+    let e = keep(
+        r#"{"eventID":"u4","eventTime":"2026-03-02T00:00:00Z","userIdentity":{"type":"Root","accountId":"111122223333"}}"#,
+    );
+    assert_eq!(
+        (e.source.as_str(), e.name.as_str()),
+        ("(missing)", "(missing)")
+    );
+    assert_eq!(
+        e.account.as_ref().unwrap().as_str(),
+        "111122223333",
+        "a missing recipient falls back to the caller's account"
+    );
+    assert_eq!(
+        e.unusual,
+        [
+            "eventSource",
+            "eventName",
+            "awsRegion",
+            "recipientAccountId"
+        ]
+    );
+    let ordinary = event("iam_user_create_user.json");
+    assert!(ordinary.unusual.is_empty(), "{:?}", ordinary.unusual);
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["unusual"][0], "eventSource");
+    assert!(
+        serde_json::to_value(&ordinary)
+            .unwrap()
+            .get("unusual")
+            .is_none()
+    );
+}
+
+/// A SAML console sign-in authenticates at the identity provider: its `MFAUsed: No` is not
+/// kept as "no MFA" (the shape of AWS's documented SAML sign-in record).
+#[test]
+fn federated_console_sign_in_keeps_no_mfa_verdict() {
+    let raw = r#"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:jane@example.com","arn":"arn:aws:sts::111122223333:assumed-role/Okta-Admin/jane@example.com","accountId":"111122223333"},"eventTime":"2026-03-03T08:41:09Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.17","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"LoginTo":"https://console.aws.amazon.com/console/home","MobileVersion":"No","MFAUsed":"No","SamlProviderArn":"arn:aws:iam::111122223333:saml-provider/Okta"},"eventID":"s1","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}"#;
+    let e = normalize(raw.to_owned(), &RecordLimits::default())
+        .unwrap()
+        .event;
+    let login = e.console_login.unwrap();
+    assert_eq!(login.mfa_used, None);
+    assert_eq!(
+        login.federated_by.as_deref(),
+        Some("arn:aws:iam::111122223333:saml-provider/Okta")
+    );
+    assert_eq!(
+        e.principal.mfa_authenticated, None,
+        "unknown at AWS, not \"without MFA\""
+    );
 }

@@ -306,7 +306,11 @@ pub fn events_relation(table: &str, accounts: Option<&[AccountId]>) -> String {
     END"
     );
     let is_login = "eventname = 'ConsoleLogin'";
-    let mfa_used = boolean("json_extract_scalar(additionaleventdata, '$.MFAUsed')");
+    // As the normaliser: only an IAM user's or root's own sign-in says whether AWS checked MFA.
+    let mfa_used = format!(
+        "CASE WHEN coalesce(p_type, '') NOT IN ('AssumedRole', 'Role', 'FederatedUser', 'AWSAccount', 'AWSService', 'IdentityCenterUser', 'SAMLUser', 'WebIdentityUser') AND json_extract_scalar(additionaleventdata, '$.SamlProviderArn') IS NULL THEN {} END",
+        boolean("json_extract_scalar(additionaleventdata, '$.MFAUsed')")
+    );
     format!(
         "(SELECT eventid AS event_id,
     CAST(from_iso8601_timestamp(eventtime) AS timestamp) AS event_time,

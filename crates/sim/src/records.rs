@@ -222,4 +222,13 @@ impl Rec {
     pub(crate) fn json(self) -> Value {
         Value::Object(self.v)
     }
+
+    /// A record back from its JSON (after editing nested fields).
+    pub(crate) fn from_json(v: Value) -> Self {
+        let id = v["eventID"].as_str().unwrap_or_default().to_owned();
+        let Value::Object(v) = v else {
+            panic!("a record is a JSON object")
+        };
+        Self { v, id }
+    }
 }

@@ -7,7 +7,7 @@ pub(crate) static RULE: Rule = Rule {
     id: "access_denied",
     title: "Access denied",
     severity: Severity::Medium,
-    description: "A call denied by a policy (`AccessDenied`, `AccessDeniedException`, `UnauthorizedOperation`, `Client.UnauthorizedOperation`, ...), naming the layer that denied it when the message says (SCP, RCP, permissions boundary, session, identity, resource or VPC endpoint policy). Denials of one actor for one action in one run make one alert with the count (burst aggregation).",
+    description: "A call denied by a policy (`AccessDenied`, `AccessDeniedException`, `UnauthorizedOperation`, `Client.UnauthorizedOperation`, a network activity event's `VpceAccessDenied`, and the service-specific codes listed in `denial.rs`), naming the layer that denied it when the message says (SCP, RCP, permissions boundary, session, identity, resource or VPC endpoint policy). Denials of one actor for one action in one run make one alert with the count (burst aggregation).",
     why: "Denials are where an intruder's reconnaissance shows first, and where a stolen credential tries what it cannot do. A burst from one principal is worth a look.",
     check: "Is the actor a person exploring, a misconfigured workload, or someone probing? The layer says where the deny lives; the weekly denied-calls report says whether it is new.",
     tuning: "DENIED_EXCLUSIONS (`service:Action` globs, default `ce:GetCostAndUsage,ce:GetCostForecast`, which the console calls on every visit); FILTERED_ROLES for scanners.",
@@ -34,6 +34,9 @@ fn eval(e: &ActivityEvent, s: &RuleSettings) -> Option<Finding> {
         .detail("Error", e.error_code.clone().unwrap_or_default())
         .detail("Layer", denial.layer.as_str())
         .group(format!("{}|{}|{}", e.principal.actor, e.source, e.name));
+    if let Some(endpoint) = &e.vpc_endpoint_id {
+        f = f.detail("VPC endpoint", endpoint.as_str());
+    }
     if let Some(message) = &e.error_message {
         f = f.detail("Message", message.chars().take(300).collect::<String>());
     }

@@ -41,6 +41,7 @@ mod permission_set_admin_policy;
 mod permission_set_created;
 mod permission_set_updated;
 mod privilege_escalation;
+mod role_passed_to_service;
 mod root_activity;
 mod root_console_login;
 mod security_group_changed;
@@ -69,6 +70,7 @@ pub static ALL: &[&Rule] = &[
     &dangerous_inline_policy::RULE,
     &trust_policy_external::RULE,
     &privilege_escalation::RULE,
+    &role_passed_to_service::RULE,
     &permission_set_created::RULE,
     &permission_set_updated::RULE,
     &permission_set_admin_policy::RULE,
@@ -431,13 +433,80 @@ impl RuleSet {
         }
     }
 
-    /// Every hit for a slice of events.
+    /// Every hit for a slice of events (one batch, one run). A role passed to a service is
+    /// raised to high when the batch also grants that role an admin policy.
     pub fn evaluate_all<'e>(&self, events: &'e [ActivityEvent]) -> Vec<Hit<'e>> {
         let mut out = Vec::new();
         for e in events {
             self.evaluate(e, &mut out);
         }
+        self.raise_passed_admin_roles(events, &mut out);
         out
+    }
+
+    fn raise_passed_admin_roles(&self, events: &[ActivityEvent], hits: &mut [Hit<'_>]) {
+        let rule = &role_passed_to_service::RULE;
+        let overridden = self
+            .active
+            .iter()
+            .any(|a| a.rule.id == rule.id && a.severity != rule.severity);
+        if overridden || !hits.iter().any(|h| h.rule.id == rule.id) {
+            return;
+        }
+        // Roles granted an admin policy in this batch, and instance profiles holding a role.
+        let mut admin: BTreeSet<String> = BTreeSet::new();
+        let mut profiles: Vec<(String, String)> = Vec::new();
+        for e in events
+            .iter()
+            .filter(|e| e.source == "iam.amazonaws.com" && succeeded(e))
+        {
+            let p = params(e);
+            match e.name.as_str() {
+                "AttachRolePolicy" => {
+                    if let (Some(role), Some(arn)) = (text(&p, "roleName"), text(&p, "policyArn"))
+                        && self.settings.is_admin_policy(arn)
+                    {
+                        admin.insert(role.to_owned());
+                    }
+                }
+                "AddRoleToInstanceProfile" => {
+                    if let (Some(profile), Some(role)) =
+                        (text(&p, "instanceProfileName"), text(&p, "roleName"))
+                    {
+                        profiles.push((profile.to_owned(), role.to_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if admin.is_empty() {
+            return;
+        }
+        for h in hits.iter_mut().filter(|h| h.rule.id == rule.id) {
+            let passed = role_passed_to_service::passed_roles(&params(h.event));
+            let admin_role = passed.iter().find_map(|r| {
+                let name = r.name();
+                if admin.contains(name) {
+                    return Some(name.to_owned());
+                }
+                (r.kind == "instance profile")
+                    .then(|| {
+                        profiles
+                            .iter()
+                            .find(|(p, role)| p == name && admin.contains(role))
+                            .map(|(_, role)| role.clone())
+                    })
+                    .flatten()
+            });
+            if let Some(role) = admin_role {
+                h.severity = Severity::High;
+                h.finding.severity = Some(Severity::High);
+                h.finding.summary.push_str(&format!(
+                    " (role {role} was granted an admin policy in the same run)"
+                ));
+                h.finding.details.push(("Admin role", role));
+            }
+        }
     }
 
     fn is_allowed(&self, event: &ActivityEvent) -> bool {
@@ -559,6 +628,72 @@ mod tests {
                 ..Default::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn a_role_passed_in_a_batch_that_makes_it_admin_is_high() {
+        let at = "2026-03-03T10:00:00Z".parse().unwrap();
+        let spec = |id: &str, source: &str, name: &str, p: serde_json::Value| {
+            crate::contract::records::RecordSpec::new(id, at)
+                .user("mallory")
+                .name(source, name)
+                .params(p)
+                .event()
+        };
+        let pass = spec(
+            "p1",
+            "ec2.amazonaws.com",
+            "RunInstances",
+            serde_json::json!({"iamInstanceProfile": {"name": "web"}}),
+        );
+        let quiet_pass = spec(
+            "p2",
+            "lambda.amazonaws.com",
+            "CreateFunction20150331",
+            serde_json::json!({"role": "arn:aws:iam::111122223333:role/reader"}),
+        );
+        let severities = |events: &[ActivityEvent]| -> Vec<(String, Severity)> {
+            RuleSet::default_rules()
+                .evaluate_all(events)
+                .into_iter()
+                .filter(|h| h.rule.id == "role_passed_to_service")
+                .map(|h| (h.event.id.to_string(), h.severity))
+                .collect()
+        };
+        assert_eq!(
+            severities(&[pass.clone(), quiet_pass.clone()]),
+            [("p1".into(), Severity::Low), ("p2".into(), Severity::Low)]
+        );
+        let grant = spec(
+            "g1",
+            "iam.amazonaws.com",
+            "AttachRolePolicy",
+            serde_json::json!({"roleName": "web-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        );
+        let profile = spec(
+            "g2",
+            "iam.amazonaws.com",
+            "AddRoleToInstanceProfile",
+            serde_json::json!({"instanceProfileName": "web", "roleName": "web-role"}),
+        );
+        let events = [pass.clone(), quiet_pass.clone(), grant, profile];
+        assert_eq!(
+            severities(&events),
+            [("p1".into(), Severity::High), ("p2".into(), Severity::Low)],
+            "the instance profile holds the role that was made admin"
+        );
+        let allowed = RuleSet::new(RuleSetConfig {
+            allowed_actors: vec!["mallory".into()],
+            ..RuleSetConfig::default()
+        })
+        .unwrap();
+        assert!(
+            allowed
+                .evaluate_all(&events)
+                .iter()
+                .all(|h| h.rule.id != "role_passed_to_service"),
+            "ALLOWED_ACTORS quiets pipelines"
         );
     }
 

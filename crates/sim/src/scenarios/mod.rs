@@ -21,6 +21,7 @@ mod logging;
 mod network;
 mod policies;
 mod root;
+mod shapes;
 mod sign_in;
 
 use denials::denials;
@@ -30,6 +31,9 @@ use logging::cloudtrail;
 use network::security_groups;
 use policies::{admin_policies, inline_policies, policy_doc, trust_policies};
 use root::{root_api_call, root_logins};
+use shapes::{
+    anonymised_region, passed_roles, root_console_actions, saml_console_login, vpce_denial,
+};
 use sign_in::{console_logins, off_hours};
 
 struct Planter<'a> {
@@ -119,7 +123,10 @@ impl Planter<'_> {
 fn expected_rules(kind: &str, event_name: &str) -> &'static [&'static str] {
     match (kind, event_name) {
         (k, _) if k.starts_with("root_console_login") => &["root_console_login"],
-        ("root_api_activity", _) => &["root_activity"],
+        (k, _) if k.starts_with("root_api_activity") => &["root_activity"],
+        ("role_passed_admin", "AttachRolePolicy") => &["admin_policy_attached"],
+        (k, _) if k.starts_with("role_passed") => &["role_passed_to_service"],
+        (k, _) if k.starts_with("quiet_") => &[],
         (_, "CreateUser") => &["iam_user_created"],
         (_, "CreateAccessKey") => &["access_key_created"],
         (k, _) if k.starts_with("admin_policy_attached") => &["admin_policy_attached"],
@@ -173,5 +180,10 @@ pub(crate) fn plant(
     off_hours(&mut p);
     cloudtrail(&mut p);
     denials(&mut p);
+    root_console_actions(&mut p);
+    saml_console_login(&mut p);
+    vpce_denial(&mut p);
+    anonymised_region(&mut p);
+    passed_roles(&mut p);
     (p.records, p.labels)
 }
