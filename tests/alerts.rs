@@ -25,7 +25,10 @@ fn generated(dir: &std::path::Path) -> (iat_sim::Labels, String, String) {
 fn rules_list_shows_every_rule_and_honours_settings() {
     let run = iat(["rules", "list", "--format", "json"]).unwrap();
     let rules: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(rules.len(), iat_core::rules::ALL.len());
+    assert_eq!(
+        rules.len(),
+        iat_core::rules::ALL.len() + iat_core::rules::FIRST_SEEN.len()
+    );
     let root = rules
         .iter()
         .find(|r| r["id"] == "root_console_login")
@@ -58,7 +61,7 @@ fn rules_list_shows_every_rule_and_honours_settings() {
     assert!(unknown.contains("no such setting"), "{unknown}");
     let table = iat(["rules", "list"]).unwrap().stdout;
     assert!(
-        table.contains("trust_policy_external") && table.contains("24 rules enabled"),
+        table.contains("trust_policy_external") && table.contains("29 rules enabled"),
         "{table}"
     );
 }

@@ -4,6 +4,7 @@
 mod alerts;
 mod collect;
 mod demo;
+mod first_seen;
 mod ingest_s3;
 mod lake;
 mod scenarios;

@@ -16,7 +16,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use iat_core::alert::{Alert, digest, late_digest};
-use iat_core::ports::{AlertKey, AlertLedger, ClaimOutcome, Notification, Notifier};
+use iat_core::ports::{AlertKey, AlertLedger, ClaimOutcome, Notification, Notifier, SeenStore};
 use iat_core::rules::RuleSet;
 use iat_core::{ActivityEvent, EventId, Severity};
 use serde::Serialize;
@@ -66,6 +66,10 @@ pub struct RunReport {
     pub failed_events: BTreeSet<EventId>,
     /// The first failure, if any.
     pub error: Option<String>,
+    /// First-seen state: keys read, records written, and candidates another writer kept.
+    pub seen_keys_read: usize,
+    pub seen_writes: usize,
+    pub seen_lost_races: usize,
 }
 
 impl RunReport {
@@ -77,6 +81,8 @@ impl RunReport {
 /// The alert service.
 pub struct Alerter {
     rules: RuleSet,
+    /// The first-seen state; without it the first-seen rules do not run.
+    seen: Option<Arc<dyn SeenStore>>,
     ledger: Arc<dyn AlertLedger>,
     notifier: Arc<dyn Notifier>,
     policy: DeliveryPolicy,
@@ -106,6 +112,7 @@ impl Alerter {
     ) -> Self {
         Self {
             rules,
+            seen: None,
             ledger,
             notifier,
             policy,
@@ -113,20 +120,73 @@ impl Alerter {
         }
     }
 
+    /// Runs the first-seen rules too, with their state in `store`.
+    pub fn with_seen(mut self, store: Arc<dyn SeenStore>) -> Self {
+        self.seen = Some(store);
+        self
+    }
+
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }
 
-    /// Evaluates `events` and sends what they raise. `now` stamps the ledger.
+    /// Evaluates `events` (first-seen rules included) and sends what they raise. `now` stamps
+    /// the ledger and dates the first-seen state. When the state cannot be read or written,
+    /// the other alerts are still sent and every event is reported failed, so the caller
+    /// hands the batch in again (what was sent is not sent twice).
     pub async fn process(&self, events: &[ActivityEvent], now: DateTime<Utc>) -> RunReport {
-        let mut report = self.deliver(self.evaluate(events), now).await;
+        let (alerts, seen) = self.evaluate_now(events, now).await;
+        let mut report = self.deliver(alerts, now).await;
         report.events = events.len();
+        match seen {
+            Ok(stats) => {
+                (
+                    report.seen_keys_read,
+                    report.seen_writes,
+                    report.seen_lost_races,
+                ) = stats;
+            }
+            Err(e) => {
+                report
+                    .failed_events
+                    .extend(events.iter().map(|e| e.id.clone()));
+                report.error.get_or_insert(e);
+            }
+        }
         report
     }
 
-    /// The alerts `events` raise, grouped; nothing is sent.
+    /// The alerts `events` raise on their own, grouped; nothing is sent and no state is read
+    /// (the first-seen rules need [`Alerter::evaluate_now`]).
     pub fn evaluate(&self, events: &[ActivityEvent]) -> Vec<Alert> {
         Alert::from_hits(self.rules.evaluate_all(events))
+    }
+
+    /// The alerts `events` raise, first-seen rules included, and the state's (keys read,
+    /// writes, lost races) or why it failed; nothing is sent.
+    pub async fn evaluate_now(
+        &self,
+        events: &[ActivityEvent],
+        now: DateTime<Utc>,
+    ) -> (Vec<Alert>, Result<(usize, usize, usize), String>) {
+        let mut hits = self.rules.evaluate_all(events);
+        let seen = match &self.seen {
+            None => Ok((0, 0, 0)),
+            Some(store) => {
+                match iat_core::seen::evaluate(store.as_ref(), &self.rules, events, now).await {
+                    Ok(run) => {
+                        let stats = (run.keys_read, run.writes, run.lost_races);
+                        hits.extend(run.hits);
+                        Ok(stats)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "first-seen state unavailable");
+                        Err(format!("first-seen state: {e}"))
+                    }
+                }
+            }
+        };
+        (Alert::from_hits(hits), seen)
     }
 
     /// Sends alerts (from [`Alerter::evaluate`], possibly of several batches merged with

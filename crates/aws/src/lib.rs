@@ -34,6 +34,7 @@ mod organizations;
 mod regions;
 #[cfg(feature = "s3")]
 mod s3;
+mod seen;
 #[cfg(feature = "sns")]
 mod sns;
 mod tables;
@@ -56,6 +57,7 @@ pub use organizations::OrganizationsAccountDirectory;
 pub use regions::{RegionDiscovery, discover_regions, regions_to_collect};
 #[cfg(feature = "s3")]
 pub use s3::{S3ObjectSource, S3ObjectStore};
+pub use seen::{DynamoSeenStore, SEEN_BATCH_GET};
 #[cfg(feature = "sns")]
 pub use sns::SnsNotifier;
 pub use tables::{TableKind, create_table};

@@ -94,7 +94,7 @@ pub async fn create_table(client: &Client, kind: TableKind, name: &str) -> Resul
     let ttl = match kind {
         TableKind::Events => Some("x"),
         TableKind::AlertLedger => Some("expires_at"),
-        TableKind::Control => None,
+        TableKind::Control => Some("expires_at"),
     };
     if let (true, Some(attribute)) = (created, ttl) {
         client

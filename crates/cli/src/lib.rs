@@ -132,6 +132,14 @@ pub enum Command {
     Report(cmd::report::ReportArgs),
     /// The alert rules: list them, or test them on log files.
     Rules(cmd::rules::RulesArgs),
+    /// What the first-seen rules remember of a principal, an account or the organisation.
+    ///
+    /// The state `iat alerts` (and the deployed alerter) keeps for the first-seen rules: when
+    /// the principal was first seen (its learning period, SEEN_LEARN_DAYS, runs from there),
+    /// the services and write actions it used, the networks (/24, /48) it came from; for an
+    /// account, the regions it was active in; for `*`, every action denied so far. Entries
+    /// unused for SEEN_FORGET_DAYS are forgotten.
+    Seen(cmd::seen::SeenArgs),
     /// Generate a day of an organisation's CloudTrail, ingest it, and show what stands out.
     ///
     /// The organisation has several accounts, IAM users, roles, Identity Center users, service
@@ -190,6 +198,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Status(args) => cmd::status::run(&cli.store, args, out),
         Command::Alerts(args) => cmd::alerts::run(&cli.store, args, out),
         Command::Rules(args) => cmd::rules::run(args, out),
+        Command::Seen(args) => cmd::seen::run(&cli.store, args, out),
         Command::Export(args) => cmd::export::run(&cli.store, args, out),
         Command::Query(args) => cmd::query::run(&cli.store, args, out),
         Command::Report(args) => cmd::report::run(&cli.store, args, out),

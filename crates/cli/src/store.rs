@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use iat_core::ports::{AlertLedger, CheckpointStore, EventFeed, EventStore, StoreSummary};
+use iat_core::ports::{
+    AlertLedger, CheckpointStore, EventFeed, EventStore, SeenStore, StoreSummary,
+};
 use iat_local::SqliteStore;
 
 /// Where the stores are, as `--store` names them.
@@ -136,6 +138,8 @@ pub struct Stores {
     pub feed: Arc<dyn EventFeed>,
     /// Where sent alerts are recorded; `None` for DynamoDB without a ledger table.
     pub ledger: Option<Arc<dyn AlertLedger>>,
+    /// The first-seen state (the SQLite file, or the control table).
+    pub seen: Arc<dyn SeenStore>,
     /// Counts by column and recent quarantine, where the store has them cheaply.
     pub summary: Option<Arc<dyn StoreSummary>>,
     /// The SQLite file itself, for its bulk loader (`iat ingest`).
@@ -210,6 +214,7 @@ impl StoreArgs {
                     checkpoints: db.clone(),
                     feed: db.clone(),
                     ledger: Some(db.clone()),
+                    seen: db.clone(),
                     summary: Some(db.clone()),
                     sqlite: Some(db),
                 })
@@ -257,6 +262,7 @@ impl StoreArgs {
         });
         Ok(Stores {
             spec: spec.clone(),
+            seen: Arc::new(iat_aws::DynamoSeenStore::new(client.clone(), control)),
             feed: Arc::new(DynamoEventFeed::new(store.clone(), client, control)),
             events: store,
             checkpoints,

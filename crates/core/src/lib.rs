@@ -19,6 +19,7 @@ pub mod ports;
 pub mod record;
 pub mod rules;
 pub mod scope;
+pub mod seen;
 pub mod time;
 pub mod trail;
 

@@ -66,3 +66,9 @@ async fn memory_event_source() {
     // The trait is object-safe: a service can hold any source.
     let _: Box<dyn EventSource> = Box::new(MemoryEventSource::new());
 }
+
+#[tokio::test]
+async fn memory_seen_store() {
+    iat_core::contract::seen_store_suite(|| async { iat_core::ports::MemorySeenStore::new() })
+        .await;
+}

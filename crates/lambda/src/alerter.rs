@@ -17,7 +17,9 @@
 //! what is new. Their findings are never dropped either: each batch sends them as one "late"
 //! digest (criticals included), once per (event, rule) like any alert.
 //!
-//! Environment: `ALERT_TOPIC_ARN`, `ALERT_LEDGER_TABLE` (required); `MAX_MESSAGES_PER_SECOND`
+//! Environment: `ALERT_TOPIC_ARN`, `ALERT_LEDGER_TABLE` (required); `SEEN_TABLE` (the table of
+//! the first-seen state, the control table; unset turns the first-seen rules off);
+//! `MAX_MESSAGES_PER_SECOND`
 //! (5), `DIGEST_THRESHOLD` (20), `ALERT_LEDGER_TTL_DAYS` (30), `MAX_EVENT_AGE_HOURS` (24); and
 //! the rule settings of [`iat_core::rules::SETTINGS`].
 
@@ -37,6 +39,9 @@ use crate::env::{Env, EnvError};
 pub struct AlerterSettings {
     pub topic_arn: String,
     pub ledger_table: String,
+    /// The table holding the first-seen state (the control table); `None` turns the
+    /// first-seen rules off.
+    pub seen_table: Option<String>,
     pub ledger_ttl: Duration,
     /// Older events raise no alert; `None`: no limit.
     pub max_event_age: Option<Duration>,
@@ -56,6 +61,7 @@ impl AlerterSettings {
             .into());
         }
         let ledger_table = env.required("ALERT_LEDGER_TABLE", "the alert ledger table's name")?;
+        let seen_table = env.get("SEEN_TABLE");
         let rate: f64 = env.parse(
             "MAX_MESSAGES_PER_SECOND",
             5.0,
@@ -96,6 +102,7 @@ impl AlerterSettings {
         Ok(Self {
             topic_arn,
             ledger_table,
+            seen_table,
             ledger_ttl: Duration::days(ttl_days.max(1)),
             max_event_age: (max_age_hours > 0).then(|| Duration::hours(max_age_hours)),
             policy: DeliveryPolicy {
@@ -162,8 +169,16 @@ impl AlerterFunction {
             settings.ledger_ttl,
         );
         let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), settings.topic_arn);
+        let mut alerter =
+            Alerter::new(rules, Arc::new(ledger), Arc::new(notifier), settings.policy);
+        if let Some(table) = settings.seen_table {
+            alerter = alerter.with_seen(Arc::new(iat_aws::DynamoSeenStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+            )));
+        }
         Ok(Self {
-            alerter: Alerter::new(rules, Arc::new(ledger), Arc::new(notifier), settings.policy),
+            alerter,
             limits: RecordLimits::default(),
             max_event_age: settings.max_event_age,
         })
@@ -191,9 +206,16 @@ impl AlerterFunction {
     /// Sends the findings of events older than the age limit as one late digest.
     async fn process_late(&self, events: &[ActivityEvent], now: DateTime<Utc>) -> RunReport {
         let hours = self.max_event_age.map_or(0, |a| a.num_hours());
-        let alerts = self.alerter.evaluate(events);
+        // Late events teach the first-seen state too; what they raise goes in the digest.
+        let (alerts, seen) = self.alerter.evaluate_now(events, now).await;
         let mut report = self.alerter.deliver_late(alerts, hours, now).await;
         report.events = events.len();
+        if let Err(e) = seen {
+            report
+                .failed_events
+                .extend(events.iter().map(|e| e.id.clone()));
+            report.error.get_or_insert(e);
+        }
         report
     }
 

@@ -11,7 +11,9 @@ use chrono::Utc;
 use iat_alerter::{Alerter, DeliveryPolicy, RunReport};
 use iat_core::EventId;
 use iat_core::alert::Alert;
-use iat_core::ports::{AlertLedger, EventFeed, FeedPosition, Notifier};
+use iat_core::ports::{
+    AlertLedger, EventFeed, FeedPosition, MemorySeenStore, Notifier, SeenKey, SeenRecord, SeenStore,
+};
 use iat_core::rules::RuleSet;
 use iat_local::notify::{JsonlNotifier, WebhookNotifier, WriterNotifier};
 
@@ -62,8 +64,10 @@ struct Evaluated {
 
 async fn evaluate_after(
     feed: &dyn EventFeed,
+    seen: &dyn SeenStore,
     rules: &RuleSet,
     after: FeedPosition,
+    now: chrono::DateTime<Utc>,
 ) -> anyhow::Result<Evaluated> {
     let mut e = Evaluated {
         alerts: Vec::new(),
@@ -77,7 +81,13 @@ async fn evaluate_after(
             break;
         };
         let (seqs, events): (Vec<i64>, Vec<_>) = batch.into_iter().unzip();
-        let raised = Alert::from_hits(rules.evaluate_all(&events));
+        let mut hits = rules.evaluate_all(&events);
+        hits.extend(
+            iat_core::seen::evaluate(seen, rules, &events, now)
+                .await?
+                .hits,
+        );
+        let raised = Alert::from_hits(hits);
         let with_alerts: HashSet<&EventId> = raised
             .iter()
             .flat_map(|a| a.events.iter().map(|f| &f.event_id))
@@ -106,8 +116,10 @@ async fn start(feed: &dyn EventFeed, all: bool) -> anyhow::Result<(FeedPosition,
 /// (so the digest threshold counts the whole run), and moves the mark past what was handled:
 /// to the end when everything was sent, else to just before the first event with an unsent
 /// alert, so the next run retries from there.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_new(
     feed: &dyn EventFeed,
+    seen: &dyn SeenStore,
     ledger: Arc<dyn AlertLedger>,
     rules: RuleSet,
     notifier: Arc<dyn Notifier>,
@@ -115,9 +127,10 @@ pub(crate) async fn send_new(
     all: bool,
 ) -> anyhow::Result<RunReport> {
     let (mark, from) = start(feed, all).await?;
-    let found = evaluate_after(feed, &rules, from).await?;
+    let now = Utc::now();
+    let found = evaluate_after(feed, seen, &rules, from, now).await?;
     let alerter = Alerter::new(rules, ledger, notifier, policy);
-    let r = alerter.deliver(found.alerts, Utc::now()).await;
+    let r = alerter.deliver(found.alerts, now).await;
     let end = if r.is_complete() {
         found.last
     } else {
@@ -172,7 +185,8 @@ pub fn run(stores: &StoreArgs, args: AlertsArgs, out: &mut dyn Write) -> anyhow:
     if args.dry_run {
         let found = runtime.block_on(async {
             let (_, from) = start(store.feed.as_ref(), args.all).await?;
-            evaluate_after(store.feed.as_ref(), &rules, from).await
+            let seen = DryRunSeen::over(store.seen.as_ref());
+            evaluate_after(store.feed.as_ref(), &seen, &rules, from, Utc::now()).await
         })?;
         for a in &found.alerts {
             crate::output::alert(out, a)?;
@@ -199,6 +213,7 @@ pub fn run(stores: &StoreArgs, args: AlertsArgs, out: &mut dyn Write) -> anyhow:
     let r = runtime
         .block_on(send_new(
             store.feed.as_ref(),
+            store.seen.as_ref(),
             ledger,
             rules,
             notifier,
@@ -234,4 +249,63 @@ pub fn run(stores: &StoreArgs, args: AlertsArgs, out: &mut dyn Write) -> anyhow:
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first-seen state as a dry run sees it: reads from the store, writes kept in memory.
+struct DryRunSeen<'a> {
+    real: &'a dyn SeenStore,
+    written: MemorySeenStore,
+}
+
+impl<'a> DryRunSeen<'a> {
+    fn over(real: &'a dyn SeenStore) -> Self {
+        Self {
+            real,
+            written: MemorySeenStore::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SeenStore for DryRunSeen<'_> {
+    async fn get(
+        &self,
+        keys: &[SeenKey],
+        now: chrono::DateTime<Utc>,
+    ) -> iat_core::error::Result<HashMap<SeenKey, SeenRecord>> {
+        let mut found = self.real.get(keys, now).await?;
+        found.extend(self.written.get(keys, now).await?);
+        Ok(found)
+    }
+
+    async fn put(
+        &self,
+        records: &[(SeenKey, SeenRecord)],
+        now: chrono::DateTime<Utc>,
+    ) -> iat_core::error::Result<Vec<SeenRecord>> {
+        // What the store holds competes as it would; nothing reaches it.
+        let keys: Vec<SeenKey> = records.iter().map(|(k, _)| k.clone()).collect();
+        let known = self.written.get(&keys, now).await?;
+        let base: Vec<(SeenKey, SeenRecord)> = self
+            .real
+            .get(&keys, now)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| !known.contains_key(k))
+            .collect();
+        self.written.put(&base, now).await?;
+        self.written.put(records, now).await
+    }
+
+    async fn scope(
+        &self,
+        scope: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> iat_core::error::Result<Vec<(SeenKey, SeenRecord)>> {
+        self.real.scope(scope, now).await
+    }
+
+    async fn count(&self) -> iat_core::error::Result<u64> {
+        self.real.count().await
+    }
 }

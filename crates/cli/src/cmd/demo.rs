@@ -211,6 +211,7 @@ fn alerts(
     let notifier = Arc::new(JsonlNotifier::new(&file)?);
     let sent = crate::runtime()?.block_on(super::alerts::send_new(
         store.as_ref(),
+        store.as_ref(),
         store.clone(),
         RuleSet::new(config)?,
         notifier,

@@ -12,6 +12,7 @@ pub mod ingest_s3;
 pub mod query;
 pub mod report;
 pub mod rules;
+pub mod seen;
 pub mod status;
 #[cfg(feature = "aws")]
 pub mod tables;
@@ -25,7 +26,8 @@ pub struct RuleArgs {
     /// A rule setting, NAME=VALUE; repeat for more. Unset settings come from the environment
     /// variable of that name, then the default. Settings: DISABLED_RULES, SEVERITY_OVERRIDES,
     /// FILTERED_ROLES, ALLOWED_ACTORS, ADMIN_POLICY_ARNS, TRUSTED_ACCOUNTS, EXPECTED_NETWORKS,
-    /// DENIED_EXCLUSIONS, WORKING_HOURS (07:00-19:00), WORKING_DAYS (mon-fri), TIME_ZONE (UTC).
+    /// DENIED_EXCLUSIONS, WORKING_HOURS (07:00-19:00), WORKING_DAYS (mon-fri), TIME_ZONE (UTC),
+    /// SEEN_LEARN_DAYS (14), SEEN_FORGET_DAYS (90), SEEN_SERVICE_READS (false).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
 }

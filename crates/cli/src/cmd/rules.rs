@@ -85,6 +85,7 @@ fn list(
     let enabled: Vec<(&'static iat_core::rules::Rule, iat_core::Severity)> = set.rules().collect();
     let rows: Vec<_> = iat_core::rules::ALL
         .iter()
+        .chain(iat_core::rules::FIRST_SEEN)
         .filter_map(|r| match enabled.iter().find(|(e, _)| e.id == r.id) {
             Some((_, sev)) => Some((*r, *sev, true)),
             None if all => Some((*r, r.severity, false)),

@@ -16,6 +16,7 @@ mod object_source;
 mod object_store;
 mod query_engine;
 pub mod records;
+mod seen;
 
 pub use checkpoint::checkpoint_store_suite;
 pub use event_feed::event_feed_suite;
@@ -26,3 +27,4 @@ pub use notifier::notifier_suite;
 pub use object_source::object_source_suite;
 pub use object_store::object_store_suite;
 pub use query_engine::{QueryCase, query_engine_cases, query_engine_suite, query_engine_table};
+pub use seen::seen_store_suite;

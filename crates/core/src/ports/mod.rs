@@ -15,6 +15,7 @@ pub mod notifier;
 pub mod object_source;
 pub mod object_store;
 pub mod query_engine;
+pub mod seen_store;
 
 pub use account_directory::{AccountDirectory, MemoryAccountDirectory, OrgAccount};
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
@@ -32,3 +33,4 @@ pub use query_engine::{
     MemoryQueryEngine, QueryEngine, QueryRun, ResultRows, athena_billed_bytes, athena_cost_usd,
     human_bytes,
 };
+pub use seen_store::{MemorySeenStore, SeenKey, SeenKind, SeenRecord, SeenStore};

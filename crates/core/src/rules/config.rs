@@ -54,6 +54,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     ("WORKING_DAYS", "mon-fri", "Working days."),
     (
+        "SEEN_LEARN_DAYS",
+        "14",
+        "First-seen rules stay quiet for a principal (account, organisation) younger than this.",
+    ),
+    (
+        "SEEN_FORGET_DAYS",
+        "90",
+        "First-seen state unused for this long is forgotten.",
+    ),
+    (
+        "SEEN_SERVICE_READS",
+        "false",
+        "first_service_use also fires on read-only calls.",
+    ),
+    (
         "TIME_ZONE",
         "UTC",
         "Zone of the working hours: UTC, +02:00 or an IANA name.",
@@ -109,6 +124,34 @@ impl RuleSetConfig {
                 .set_denied_exclusions(&v)
                 .map_err(named("DENIED_EXCLUSIONS"))?;
         }
+        let days = |name: &'static str| -> Result<Option<chrono::Duration>> {
+            get(name)
+                .map(|v| match v.parse::<i64>() {
+                    Ok(d) if (1..=3650).contains(&d) => Ok(chrono::Duration::days(d)),
+                    _ => Err(Error::invalid(name, v, "a whole number of days, 1 to 3650")),
+                })
+                .transpose()
+        };
+        if let Some(d) = days("SEEN_LEARN_DAYS")? {
+            c.seen.learn = d;
+        }
+        if let Some(d) = days("SEEN_FORGET_DAYS")? {
+            c.seen.forget = d;
+        }
+        if c.seen.learn >= c.seen.forget {
+            return Err(Error::invalid(
+                "SEEN_LEARN_DAYS",
+                c.seen.learn.num_days().to_string(),
+                "must be shorter than SEEN_FORGET_DAYS, or every key is forgotten before it alerts",
+            ));
+        }
+        if let Some(v) = get("SEEN_SERVICE_READS") {
+            c.seen.service_reads = match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => true,
+                "false" | "no" | "0" => false,
+                _ => return Err(Error::invalid("SEEN_SERVICE_READS", v, "true or false")),
+            };
+        }
         let hours = get("WORKING_HOURS").unwrap_or_else(|| "07:00-19:00".into());
         let days = get("WORKING_DAYS").unwrap_or_else(|| "mon-fri".into());
         let zone = get("TIME_ZONE").unwrap_or_else(|| "UTC".into());
@@ -156,6 +199,6 @@ mod tests {
                 "{e}"
             );
         }
-        assert_eq!(SETTINGS.len(), 11);
+        assert_eq!(SETTINGS.len(), 14);
     }
 }

@@ -34,8 +34,12 @@ mod console_login_failed;
 mod console_login_unexpected_network;
 mod console_login_without_mfa;
 mod dangerous_inline_policy;
+mod first_denied_action;
+mod first_region_use;
+mod first_service_use;
 mod iam_user_created;
 mod mfa_device_removed;
+mod new_network_for_principal;
 mod off_hours_activity;
 mod permission_set_admin_policy;
 mod permission_set_created;
@@ -86,6 +90,20 @@ pub static ALL: &[&Rule] = &[
     &cloudtrail_tampering::RULE,
     &off_hours_activity::RULE,
 ];
+
+/// The first-seen rules: documented and configured like the others, but evaluated over a batch
+/// with state by [`crate::seen::evaluate`], never by [`RuleSet::evaluate`].
+pub static FIRST_SEEN: &[&Rule] = &[
+    &first_service_use::RULE,
+    &first_region_use::RULE,
+    &first_denied_action::RULE,
+    &new_network_for_principal::RULE,
+];
+
+/// The `eval` of a first-seen rule: nothing is decided from one event alone.
+pub(crate) fn stateful(_: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
+    None
+}
 
 /// The events a rule reads.
 #[derive(Debug, Clone, Copy)]
@@ -190,9 +208,14 @@ impl Rule {
         }
     }
 
-    /// Looks a rule up by id.
+    /// Looks a rule up by id, first-seen rules included.
     pub fn by_id(id: &str) -> Option<&'static Rule> {
-        ALL.iter().copied().find(|r| r.id == id)
+        ALL.iter().chain(FIRST_SEEN).copied().find(|r| r.id == id)
+    }
+
+    /// True for the rules evaluated with the first-seen state.
+    pub fn is_first_seen(&self) -> bool {
+        FIRST_SEEN.iter().any(|r| r.id == self.id)
     }
 }
 
@@ -217,6 +240,8 @@ pub struct RuleSetConfig {
     pub filter: NoiseFilter,
     /// Actor names or principal ARNs (globs) whose activity alerts no one.
     pub allowed_actors: Vec<String>,
+    /// How the first-seen rules learn and forget.
+    pub seen: crate::seen::SeenSettings,
 }
 
 impl RuleSetConfig {
@@ -315,6 +340,9 @@ struct Active {
 #[derive(Debug)]
 pub struct RuleSet {
     active: Vec<Active>,
+    /// Enabled first-seen rules with the severity each is sent at.
+    first_seen: Vec<(&'static Rule, Severity)>,
+    seen: crate::seen::SeenSettings,
     by_name: HashMap<&'static str, Vec<(&'static str, usize)>>,
     any: Vec<usize>,
     settings: RuleSettings,
@@ -367,8 +395,16 @@ impl RuleSet {
                 Reads::Any(_) => any.push(i),
             }
         }
+        let first_seen = FIRST_SEEN
+            .iter()
+            .copied()
+            .filter(|r| !config.disabled.contains(r.id))
+            .map(|r| (r, config.severity.get(r.id).copied().unwrap_or(r.severity)))
+            .collect();
         Ok(Self {
             active,
+            first_seen,
+            seen: config.seen,
             by_name,
             any,
             settings: config.settings,
@@ -377,9 +413,27 @@ impl RuleSet {
         })
     }
 
-    /// The enabled rules with the severity each is sent at.
+    /// The enabled rules with the severity each is sent at (first-seen rules last).
     pub fn rules(&self) -> impl Iterator<Item = (&'static Rule, Severity)> + '_ {
-        self.active.iter().map(|a| (a.rule, a.severity))
+        self.active
+            .iter()
+            .map(|a| (a.rule, a.severity))
+            .chain(self.first_seen.iter().copied())
+    }
+
+    /// The enabled first-seen rules with their severity.
+    pub fn first_seen_rules(&self) -> impl Iterator<Item = (&'static Rule, Severity)> + '_ {
+        self.first_seen.iter().copied()
+    }
+
+    /// How the first-seen rules learn and forget.
+    pub fn seen_settings(&self) -> crate::seen::SeenSettings {
+        self.seen
+    }
+
+    /// True when `event` alerts no one: filtered roles, service-linked roles, allowed actors.
+    pub fn is_quiet(&self, event: &ActivityEvent) -> bool {
+        self.filter.classify(event).is_some() || self.is_allowed(event)
     }
 
     /// Runs every enabled rule that reads `event`, appending what fired to `out`.
@@ -535,7 +589,7 @@ mod tests {
     #[test]
     fn ids_are_unique_valid_and_documented() {
         let mut seen = BTreeSet::new();
-        for rule in ALL {
+        for rule in ALL.iter().chain(FIRST_SEEN) {
             crate::model::RuleId::new(rule.id).unwrap();
             assert!(seen.insert(rule.id), "{} twice", rule.id);
             assert!(

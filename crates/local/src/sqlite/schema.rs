@@ -1,5 +1,5 @@
 //! The file's schema (events and their records, checkpoints, the alert ledger, marks,
-//! quarantine), and opening a connection with it: pragmas, the glob function, the version check.
+//! quarantine, the first-seen state), and opening a connection with it: pragmas, the glob function, the version check.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -74,6 +74,15 @@ CREATE TABLE IF NOT EXISTS alert_ledger (
     sent       INTEGER NOT NULL,
     claimed_at INTEGER NOT NULL,
     PRIMARY KEY (event_id, rule_id)
+) WITHOUT ROWID;
+-- The first-seen state: when each key was first seen, by which event, and when it is forgotten.
+CREATE TABLE IF NOT EXISTS seen (
+    scope    TEXT NOT NULL,
+    item     TEXT NOT NULL,     -- kind#value
+    first_us INTEGER NOT NULL,
+    by_event TEXT NOT NULL,
+    expires  INTEGER NOT NULL,  -- seconds since the Unix epoch
+    PRIMARY KEY (scope, item)
 ) WITHOUT ROWID;
 ";
 

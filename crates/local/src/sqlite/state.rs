@@ -1,9 +1,15 @@
 //! Run state in the same file: checkpoints (compare-and-set by version), the alert ledger
-//! (claims with expiry), and named marks such as where `iat alerts` stopped.
+//! (claims with expiry), the first-seen state, and named marks such as where `iat alerts`
+//! stopped.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use iat_core::ports::{AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome};
+use iat_core::ports::{
+    AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome, SeenKey, SeenRecord,
+    SeenStore,
+};
 use iat_core::{Error, StreamKey};
 use rusqlite::{OptionalExtension, params};
 
@@ -168,5 +174,127 @@ impl AlertLedger for SqliteStore {
         )
         .map_err(db_err("release alert"))?;
         Ok(())
+    }
+}
+
+fn seen_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn seen_record(first: i64, by: String, expires: i64) -> Option<SeenRecord> {
+    Some(SeenRecord {
+        first: from_micros(first)?,
+        event_id: by,
+        expires: DateTime::from_timestamp(expires, 0)?,
+    })
+}
+
+#[async_trait]
+impl SeenStore for SqliteStore {
+    async fn get(
+        &self,
+        keys: &[SeenKey],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<SeenKey, SeenRecord>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT first_us, by_event, expires FROM seen WHERE scope = ?1 AND item = ?2 AND expires > ?3",
+            )
+            .map_err(db_err("read first-seen keys"))?;
+        let mut out = HashMap::new();
+        for k in keys {
+            let row = stmt
+                .query_row(params![k.scope, k.item_key(), now.timestamp()], seen_row)
+                .optional()
+                .map_err(db_err("read first-seen keys"))?;
+            if let Some(r) = row.and_then(|(f, b, e)| seen_record(f, b, e)) {
+                out.insert(k.clone(), r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put(
+        &self,
+        records: &[(SeenKey, SeenRecord)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SeenRecord>> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn
+            .transaction()
+            .map_err(db_err("write first-seen keys"))?;
+        let mut out = Vec::with_capacity(records.len());
+        {
+            let mut read = tx
+                .prepare_cached(
+                    "SELECT first_us, by_event, expires FROM seen WHERE scope = ?1 AND item = ?2",
+                )
+                .map_err(db_err("write first-seen keys"))?;
+            let mut write = tx
+                .prepare_cached(
+                    "INSERT INTO seen (scope, item, first_us, by_event, expires) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(scope, item) DO UPDATE SET first_us = excluded.first_us,
+                       by_event = excluded.by_event, expires = excluded.expires",
+                )
+                .map_err(db_err("write first-seen keys"))?;
+            for (k, r) in records {
+                let old = read
+                    .query_row(params![k.scope, k.item_key()], seen_row)
+                    .optional()
+                    .map_err(db_err("write first-seen keys"))?
+                    .and_then(|(f, b, e)| seen_record(f, b, e));
+                match old {
+                    Some(old) if old.expires > now && !r.supersedes(&old) => out.push(old),
+                    _ => {
+                        write
+                            .execute(params![
+                                k.scope,
+                                k.item_key(),
+                                r.first.timestamp_micros(),
+                                r.event_id,
+                                r.expires.timestamp()
+                            ])
+                            .map_err(db_err("write first-seen keys"))?;
+                        out.push(r.clone());
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db_err("write first-seen keys"))?;
+        Ok(out)
+    }
+
+    async fn scope(&self, scope: &str, now: DateTime<Utc>) -> Result<Vec<(SeenKey, SeenRecord)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT item, first_us, by_event, expires FROM seen WHERE scope = ?1 AND expires > ?2 ORDER BY item",
+            )
+            .map_err(db_err("list first-seen keys"))?;
+        let rows = stmt
+            .query_map(params![scope, now.timestamp()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(db_err("list first-seen keys"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (item, first, by, expires) = row.map_err(db_err("list first-seen keys"))?;
+            if let (Some(k), Some(r)) = (
+                SeenKey::from_item(scope, &item),
+                seen_record(first, by, expires),
+            ) {
+                out.push((k, r));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn count(&self) -> Result<u64> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row("SELECT count(*) FROM seen", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(db_err("count first-seen keys"))
     }
 }
