@@ -23,6 +23,7 @@ mod org;
 mod org_accounts;
 mod org_latency;
 mod reliability;
+mod seen;
 mod streams;
 mod tracker;
 mod tracker_faults;
@@ -69,6 +70,12 @@ struct Args {
     /// Member accounts for the organisation's hourly pass.
     #[arg(long, default_value_t = 1_000)]
     member_accounts: usize,
+    /// Generated days for the first-seen state figures (the state's size after them).
+    #[arg(long, default_value_t = 90)]
+    seen_days: usize,
+    /// Background events a generated day has for the first-seen state figures.
+    #[arg(long, default_value_t = 20_000)]
+    seen_events_per_day: u64,
     /// Trail files for the file-to-alert latency, each carrying one alert.
     #[arg(long, default_value_t = 1_000)]
     latency_files: usize,
@@ -110,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         "tracker",
         "wcu",
         "alerter",
+        "seen",
         "lake",
         "deploy",
         "reliability",
@@ -121,7 +129,7 @@ fn main() -> anyhow::Result<()> {
     .contains(&args.only.as_str())
     {
         bail!(
-            "--only takes foundation, tracker, wcu, alerter, lake, deploy, reliability, org, \
+            "--only takes foundation, tracker, wcu, alerter, seen, lake, deploy, reliability, org, \
              org-latency, org-accounts, org-cost or all"
         );
     }
@@ -177,6 +185,9 @@ fn main() -> anyhow::Result<()> {
             args.runs,
             &args.alerter_bin,
         )?);
+    }
+    if ["all", "alerter", "seen"].contains(&args.only.as_str()) {
+        figures.extend(seen::benchmark(args.seen_days, args.seen_events_per_day)?);
     }
     if ["all", "tracker", "wcu"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
