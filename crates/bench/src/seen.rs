@@ -31,7 +31,7 @@ fn day_events(day: NaiveDate, events: u64) -> anyhow::Result<Vec<iat_core::Activ
         iat_local::logfiles::load_events(&[dir.path().join("AWSLogs")], &RecordLimits::default());
     anyhow::ensure!(loaded.rejected.is_empty(), "generated records normalise");
     let mut events = loaded.events;
-    events.sort_by(|a, b| a.time.cmp(&b.time));
+    events.sort_by_key(|e| e.time);
     Ok(events)
 }
 
