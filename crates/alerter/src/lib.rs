@@ -173,7 +173,20 @@ impl Alerter {
         let seen = match &self.seen {
             None => Ok((0, 0, 0)),
             Some(store) => {
-                match iat_core::seen::evaluate(store.as_ref(), &self.rules, events, now).await {
+                let run = match iat_core::seen::evaluate(store.as_ref(), &self.rules, events, now)
+                    .await
+                {
+                    Ok(run) => iat_core::seen::raise_passed_admin_roles(
+                        store.as_ref(),
+                        &self.rules,
+                        &mut hits,
+                        now,
+                    )
+                    .await
+                    .map(|()| run),
+                    Err(e) => Err(e),
+                };
+                match run {
                     Ok(run) => {
                         let stats = (run.keys_read, run.writes, run.lost_races);
                         hits.extend(run.hits);

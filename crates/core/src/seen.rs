@@ -121,6 +121,11 @@ fn gate(kind: SeenKind) -> Option<(&'static str, SeenKind)> {
     }
 }
 
+/// The key recording that a role of `account` was granted an admin policy.
+pub fn admin_role_key(account: &str, role: &str) -> SeenKey {
+    SeenKey::new(account, SeenKind::AdminRole, role)
+}
+
 /// The keys one event touches: its learning scopes first, then what it may be first at.
 pub fn keys_of(e: &ActivityEvent, settings: &SeenSettings) -> Vec<SeenKey> {
     if e.event_type == EventType::AwsServiceEvent {
@@ -215,7 +220,14 @@ pub async fn evaluate<'e>(
     let settings = rules.seen_settings();
     let mut order: Vec<&'e ActivityEvent> = events.iter().filter(|e| !rules.is_quiet(e)).collect();
     order.sort_by(|a, b| (a.time, a.id.as_str()).cmp(&(b.time, b.id.as_str())));
-    let per_event: Vec<Vec<SeenKey>> = order.iter().map(|e| keys_of(e, &settings)).collect();
+    let per_event: Vec<Vec<SeenKey>> = order
+        .iter()
+        .map(|e| {
+            let mut keys = keys_of(e, &settings);
+            keys.extend(admin_grant(e, rules));
+            keys
+        })
+        .collect();
     let wanted: BTreeSet<SeenKey> = per_event.iter().flatten().cloned().collect();
     let wanted: Vec<SeenKey> = wanted.into_iter().collect();
     let known = store.get(&wanted, now).await?;
@@ -314,6 +326,70 @@ pub async fn evaluate<'e>(
 
 /// The finding of a first seeing; `known_since` is when its owner (the principal, the account,
 /// the organisation's state) was first seen.
+/// The admin-role key of a successful `AttachRolePolicy` of an admin policy.
+fn admin_grant(e: &ActivityEvent, rules: &RuleSet) -> Option<SeenKey> {
+    if e.source != "iam.amazonaws.com" || e.name != "AttachRolePolicy" || e.error_code.is_some() {
+        return None;
+    }
+    let p = e.request_parameters_value()?;
+    let role = p.get("roleName")?.as_str()?;
+    let policy = p.get("policyArn")?.as_str()?;
+    let account = e.account.as_ref()?;
+    rules
+        .settings()
+        .is_admin_policy(policy)
+        .then(|| admin_role_key(account.as_str(), role))
+}
+
+/// Raises `role_passed_to_service` hits to high when the role passed was granted an admin
+/// policy in an earlier run (the same run is [`RuleSet::evaluate_all`]'s): one bulk read of
+/// the passed roles' keys, only when a batch passed a role.
+pub async fn raise_passed_admin_roles(
+    store: &dyn SeenStore,
+    rules: &RuleSet,
+    hits: &mut [Hit<'_>],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let passed = |h: &Hit<'_>| -> Vec<SeenKey> {
+        let Some(account) = h.event.account.as_ref() else {
+            return Vec::new();
+        };
+        crate::rules::passed_role_names(h.event)
+            .into_iter()
+            .map(|name| admin_role_key(account.as_str(), &name))
+            .collect()
+    };
+    let candidates: Vec<usize> = hits
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.rule.id == "role_passed_to_service" && h.severity < Severity::High)
+        .map(|(i, _)| i)
+        .collect();
+    if candidates.is_empty() || rules.severity_overridden("role_passed_to_service") {
+        return Ok(());
+    }
+    let keys: BTreeSet<SeenKey> = candidates.iter().flat_map(|&i| passed(&hits[i])).collect();
+    let keys: Vec<SeenKey> = keys.into_iter().collect();
+    let admins = store.get(&keys, now).await?;
+    for i in candidates {
+        let h = &mut hits[i];
+        if let Some((k, r)) = passed(h)
+            .into_iter()
+            .find_map(|k| admins.get(&k).map(|r| (k, r.clone())))
+        {
+            h.severity = Severity::High;
+            h.finding.severity = Some(Severity::High);
+            h.finding.summary.push_str(&format!(
+                " (role {} was granted an admin policy on {})",
+                k.value,
+                r.first.format("%Y-%m-%d")
+            ));
+            h.finding.details.push(("Admin role", k.value));
+        }
+    }
+    Ok(())
+}
+
 fn finding(key: &SeenKey, e: &ActivityEvent, known_since: DateTime<Utc>) -> Finding {
     let f = match key.kind {
         SeenKind::Service => Finding::new(format!(
@@ -557,6 +633,40 @@ mod tests {
         let run = evaluate(&store, &off, &one, day(0)).await.unwrap();
         assert_eq!((run.keys_read, run.writes), (0, 0));
         assert_eq!(store.count().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_role_made_admin_in_an_earlier_run_is_high_when_passed() {
+        let store = MemorySeenStore::new();
+        let rules = RuleSet::default_rules();
+        let grant = [at("g", 0)
+            .name("iam.amazonaws.com", "AttachRolePolicy")
+            .params(serde_json::json!({"roleName": "web", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))
+            .event()];
+        evaluate(&store, &rules, &grant, day(0)).await.unwrap();
+        let pass = |id: &str, role: &str| {
+            at(id, 3)
+                .name("ec2.amazonaws.com", "RunInstances")
+                .params(serde_json::json!({"iamInstanceProfile": {"name": role}}))
+                .event()
+        };
+        let later = [pass("p1", "web"), pass("p2", "batch")];
+        let mut hits = rules.evaluate_all(&later);
+        raise_passed_admin_roles(&store, &rules, &mut hits, day(3))
+            .await
+            .unwrap();
+        let severities: Vec<(&str, Severity)> = hits
+            .iter()
+            .filter(|h| h.rule.id == "role_passed_to_service")
+            .map(|h| (h.event.id.as_str(), h.severity))
+            .collect();
+        assert_eq!(severities, [("p1", Severity::High), ("p2", Severity::Low)]);
+        assert!(
+            hits[0]
+                .finding
+                .summary
+                .contains("granted an admin policy on 2026-01-01")
+        );
     }
 
     #[test]

@@ -82,11 +82,9 @@ async fn evaluate_after(
         };
         let (seqs, events): (Vec<i64>, Vec<_>) = batch.into_iter().unzip();
         let mut hits = rules.evaluate_all(&events);
-        hits.extend(
-            iat_core::seen::evaluate(seen, rules, &events, now)
-                .await?
-                .hits,
-        );
+        let first_seen = iat_core::seen::evaluate(seen, rules, &events, now).await?;
+        iat_core::seen::raise_passed_admin_roles(seen, rules, &mut hits, now).await?;
+        hits.extend(first_seen.hits);
         let raised = Alert::from_hits(hits);
         let with_alerts: HashSet<&EventId> = raised
             .iter()

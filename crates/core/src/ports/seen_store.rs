@@ -34,10 +34,12 @@ pub enum SeenKind {
     Denied,
     /// A principal's source network (an IPv4 /24 or an IPv6 /48).
     Network,
+    /// A role of an account that was granted an admin policy (for `role_passed_to_service`).
+    AdminRole,
 }
 
 impl SeenKind {
-    pub const ALL: [SeenKind; 8] = [
+    pub const ALL: [SeenKind; 9] = [
         SeenKind::Principal,
         SeenKind::Account,
         SeenKind::Organisation,
@@ -46,6 +48,7 @@ impl SeenKind {
         SeenKind::Region,
         SeenKind::Denied,
         SeenKind::Network,
+        SeenKind::AdminRole,
     ];
 
     /// The name used in stored keys and output.
@@ -59,6 +62,7 @@ impl SeenKind {
             SeenKind::Region => "region",
             SeenKind::Denied => "denied",
             SeenKind::Network => "network",
+            SeenKind::AdminRole => "admin-role",
         }
     }
 

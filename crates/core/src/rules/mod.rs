@@ -100,6 +100,15 @@ pub static FIRST_SEEN: &[&Rule] = &[
     &new_network_for_principal::RULE,
 ];
 
+/// The names of the roles (and instance profiles, which usually bear their role's name) an
+/// event passes to a service.
+pub fn passed_role_names(e: &ActivityEvent) -> Vec<String> {
+    role_passed_to_service::passed_roles(&params(e))
+        .iter()
+        .map(|r| r.name().to_owned())
+        .collect()
+}
+
 /// The `eval` of a first-seen rule: nothing is decided from one event alone.
 pub(crate) fn stateful(_: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
     None
@@ -429,6 +438,18 @@ impl RuleSet {
     /// How the first-seen rules learn and forget.
     pub fn seen_settings(&self) -> crate::seen::SeenSettings {
         self.seen
+    }
+
+    /// The rule settings.
+    pub fn settings(&self) -> &RuleSettings {
+        &self.settings
+    }
+
+    /// True when `SEVERITY_OVERRIDES` sets this rule's severity.
+    pub fn severity_overridden(&self, id: &str) -> bool {
+        self.active
+            .iter()
+            .any(|a| a.rule.id == id && a.severity != a.rule.severity)
     }
 
     /// True when `event` alerts no one: filtered roles, service-linked roles, allowed actors.

@@ -7,7 +7,9 @@
 //! `taskRoleArn`, `serviceRole`, an instance profile, a list of ARNs, a Data Pipeline field), so
 //! the request is searched for those keys at any depth. Low severity: pipelines do this all
 //! day. [`RuleSet::evaluate_all`](super::RuleSet::evaluate_all) raises a finding to high when
-//! the same batch grants the role an admin policy.
+//! the same batch grants the role an admin policy, and
+//! [`seen::raise_passed_admin_roles`](crate::seen::raise_passed_admin_roles) when an earlier
+//! run did.
 
 use serde_json::Value;
 
@@ -85,7 +87,7 @@ pub(crate) static RULE: Rule = Rule {
     id: "role_passed_to_service",
     title: "Role passed to a service",
     severity: Severity::Low,
-    description: "A role handed to a compute or automation service when it is created or updated (`iam:PassRole`): EC2 instances and instance profiles, Lambda functions, ECS task definitions, EKS, Batch, Glue, SageMaker, CodeBuild, CodePipeline, CloudFormation, Data Pipeline, Step Functions, EventBridge, EMR, App Runner and IAM Roles Anywhere profiles. Low by default; high when the same batch also grants that role (or the instance profile of the same name) an admin policy. Grouped per actor and run.",
+    description: "A role handed to a compute or automation service when it is created or updated (`iam:PassRole`): EC2 instances and instance profiles, Lambda functions, ECS task definitions, EKS, Batch, Glue, SageMaker, CodeBuild, CodePipeline, CloudFormation, Data Pipeline, Step Functions, EventBridge, EMR, App Runner and IAM Roles Anywhere profiles. Low by default; high when that role (or the instance profile of the same name) was granted an admin policy, in the same batch or, with the first-seen state, in an earlier run. Grouped per actor and run.",
     why: "Passing a role to something that runs code is how a principal borrows permissions it does not have: a role with more rights than its passer, handed to a Lambda function or an instance the passer controls, is privilege escalation without touching IAM.",
     check: "Is the passer expected to deploy this workload (a pipeline, an operator)? Does the role's policy exceed what the passer holds? Restrict `iam:PassRole` to named roles with `iam:PassedToService`.",
     tuning: "ALLOWED_ACTORS for deployment pipelines (by name or ARN glob); SEVERITY_OVERRIDES; DISABLED_RULES.",
