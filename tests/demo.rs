@@ -44,7 +44,7 @@ fn demo_generates_ingests_and_finds_every_scenario() {
             "a fresh database each run: {out}"
         );
         assert!(out.contains("root_activity"), "{out}");
-        assert!(out.contains("47 alerts from 73 rule hits"), "{out}");
+        assert!(out.contains("52 alerts from 80 rule hits"), "{out}");
         assert!(
             out.contains("[CRITICAL] Root user console sign-in: root in"),
             "{out}"

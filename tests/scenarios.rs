@@ -155,7 +155,11 @@ fn event_output_formats_agree() {
         .unwrap()
         .stdout;
     let events: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(events.len(), 30, "ten denial cases, three calls each");
+    assert_eq!(
+        events.len(),
+        31,
+        "ten denial cases, three calls each, and one network activity denial"
+    );
     assert_eq!(jsonl.lines().count(), events.len());
     assert_eq!(
         csv.lines().count(),
