@@ -115,15 +115,7 @@ impl Region {
     /// Validates a region code (`xx-name-N`, any number of name parts).
     pub fn new(s: impl Into<String>) -> Result<Self> {
         let s = s.into();
-        let parts: Vec<&str> = s.split('-').collect();
-        let ok = parts.len() >= 3
-            && parts[0].len() >= 2
-            && parts[..parts.len() - 1]
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-            && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-            && !parts[parts.len() - 1].is_empty();
-        if !ok {
+        if !is_region_code(&s) {
             return Err(Error::invalid(
                 "region",
                 s,
@@ -150,7 +142,7 @@ impl Region {
 
     /// True for a region code of the usual shape (`xx-name-N`).
     pub fn is_code(&self) -> bool {
-        Self::new(self.0.as_str()).is_ok()
+        is_region_code(&self.0)
     }
 
     /// `us-east-1`, where IAM, global STS and most console sign-in events are recorded.
@@ -163,7 +155,7 @@ impl AccountId {
     /// Validates a 12-digit account id.
     pub fn new(s: impl Into<String>) -> Result<Self> {
         let s = s.into();
-        if s.len() != 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_account_id(&s) {
             return Err(Error::invalid("account id", s, "must be 12 digits"));
         }
         Ok(Self(s))
@@ -185,8 +177,29 @@ impl AccountId {
 
     /// True for a 12-digit account id.
     pub fn is_valid(&self) -> bool {
-        self.0.len() == 12 && self.0.bytes().all(|b| b.is_ascii_digit())
+        is_account_id(&self.0)
     }
+}
+
+/// True for a region code of the usual shape: `xx-name-N`, any number of lowercase name parts.
+pub fn is_region_code(s: &str) -> bool {
+    let Some((names, number)) = s.rsplit_once('-') else {
+        return false;
+    };
+    let word = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let Some((first, rest)) = names.split_once('-') else {
+        return false;
+    };
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && first.len() >= 2
+        && word(first)
+        && rest.split('-').all(word)
+}
+
+/// True for a 12-digit account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// What a record's identifying text must be to be kept: 1-64 characters, none of them control
@@ -655,6 +668,13 @@ mod tests {
         assert!(Region::new("US-EAST-1").is_err());
         assert!(Region::new("useast1").is_err());
         assert!(Region::new("us-east-").is_err());
+        assert!(Region::new("eu-1").is_err());
+        assert!(Region::new("u-east-1").is_err());
+        assert!(Region::new("us--east-1").is_err());
+        assert!(Region::new("-us-east-1").is_err());
+        assert!(Region::new("us-east-1a").is_err());
+        assert!(Region::new("us-iso-b-east-1").is_ok());
+        assert!(is_region_code("mx-central-1") && !is_region_code("REDACTED"));
         assert!(AccountId::new("123456789012").is_ok());
         assert!(AccountId::new("12345678901").is_err());
         assert!(AccountId::new("ANONYMOUS_PRINCIPAL").is_err());

@@ -191,13 +191,13 @@ fn build(raw: &str) -> Result<Parts, Error> {
     let account = recipient
         .or(principal.account.as_deref())
         .and_then(|a| AccountId::recorded(a).ok());
-    if recipient.is_none_or(|a| !AccountId::recorded(a).is_ok_and(|a| a.is_valid())) {
+    if recipient.is_none_or(|a| !crate::model::is_account_id(a)) {
         unusual.push("recipientAccountId");
     }
     if principal
         .account
         .as_deref()
-        .is_some_and(|a| AccountId::new(a).is_err())
+        .is_some_and(|a| !crate::model::is_account_id(a))
     {
         unusual.push("userIdentity.accountId");
     }

@@ -324,21 +324,11 @@ pub async fn evaluate<'e>(
     Ok(run)
 }
 
-/// The finding of a first seeing; `known_since` is when its owner (the principal, the account,
-/// the organisation's state) was first seen.
 /// The admin-role key of a successful `AttachRolePolicy` of an admin policy.
 fn admin_grant(e: &ActivityEvent, rules: &RuleSet) -> Option<SeenKey> {
-    if e.source != "iam.amazonaws.com" || e.name != "AttachRolePolicy" || e.error_code.is_some() {
-        return None;
-    }
-    let p = e.request_parameters_value()?;
-    let role = p.get("roleName")?.as_str()?;
-    let policy = p.get("policyArn")?.as_str()?;
+    let role = crate::rules::admin_role_granted(e, rules.settings())?;
     let account = e.account.as_ref()?;
-    rules
-        .settings()
-        .is_admin_policy(policy)
-        .then(|| admin_role_key(account.as_str(), role))
+    Some(admin_role_key(account.as_str(), &role))
 }
 
 /// Raises `role_passed_to_service` hits to high when the role passed was granted an admin
@@ -390,6 +380,8 @@ pub async fn raise_passed_admin_roles(
     Ok(())
 }
 
+/// The finding of a first seeing; `known_since` is when its owner (the principal, the account,
+/// the organisation's state) was first seen.
 fn finding(key: &SeenKey, e: &ActivityEvent, known_since: DateTime<Utc>) -> Finding {
     let f = match key.kind {
         SeenKind::Service => Finding::new(format!(

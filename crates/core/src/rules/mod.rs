@@ -109,6 +109,21 @@ pub fn passed_role_names(e: &ActivityEvent) -> Vec<String> {
         .collect()
 }
 
+/// The role a successful `AttachRolePolicy` grants an admin policy (one of
+/// [`RuleSettings::is_admin_policy`]'s), if the event is one. The one test of "made admin"
+/// behind both the same-run raise of [`RuleSet::evaluate_all`] and the remembered admin roles
+/// of [`crate::seen`].
+pub fn admin_role_granted(e: &ActivityEvent, settings: &RuleSettings) -> Option<String> {
+    if e.source != "iam.amazonaws.com" || e.name != "AttachRolePolicy" || !succeeded(e) {
+        return None;
+    }
+    let p = params(e);
+    let role = text(&p, "roleName")?;
+    settings
+        .is_admin_policy(text(&p, "policyArn")?)
+        .then(|| role.to_owned())
+}
+
 /// The `eval` of a first-seen rule: nothing is decided from one event alone.
 pub(crate) fn stateful(_: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
     None
@@ -535,23 +550,15 @@ impl RuleSet {
             .iter()
             .filter(|e| e.source == "iam.amazonaws.com" && succeeded(e))
         {
-            let p = params(e);
-            match e.name.as_str() {
-                "AttachRolePolicy" => {
-                    if let (Some(role), Some(arn)) = (text(&p, "roleName"), text(&p, "policyArn"))
-                        && self.settings.is_admin_policy(arn)
-                    {
-                        admin.insert(role.to_owned());
-                    }
+            if let Some(role) = admin_role_granted(e, &self.settings) {
+                admin.insert(role);
+            } else if e.name == "AddRoleToInstanceProfile" {
+                let p = params(e);
+                if let (Some(profile), Some(role)) =
+                    (text(&p, "instanceProfileName"), text(&p, "roleName"))
+                {
+                    profiles.push((profile.to_owned(), role.to_owned()));
                 }
-                "AddRoleToInstanceProfile" => {
-                    if let (Some(profile), Some(role)) =
-                        (text(&p, "instanceProfileName"), text(&p, "roleName"))
-                    {
-                        profiles.push((profile.to_owned(), role.to_owned()));
-                    }
-                }
-                _ => {}
             }
         }
         if admin.is_empty() {
