@@ -51,6 +51,15 @@ fn history_teaches_quietly_then_what_is_new_alerts_once() {
                     if d % 2 == 0 { "us-east-1" } else { "eu-west-1" },
                 )
         })
+        .chain([
+            // Ten days ago, after the learning period: a new service, region and network. Old
+            // enough at evaluation time to only teach; alerting on it would be a backfill
+            // alerting.
+            RecordSpec::new("h-late", now - Duration::days(10))
+                .name("sns.amazonaws.com", "CreateTopic")
+                .place("111122223333", "ap-northeast-1")
+                .ip("192.0.2.77"),
+        ])
         .collect();
     write_jsonl(&dir.path().join("history.jsonl"), &history);
     iat([
@@ -145,10 +154,17 @@ fn history_teaches_quietly_then_what_is_new_alerts_once() {
     assert!(has("service", "secretsmanager.amazonaws.com"), "{seen}");
     assert!(has("network", "198.51.100.0/24") && has("network", "203.0.113.0/24"));
     assert!(has("action", "iam:TagUser"));
+    assert!(
+        has("service", "sns.amazonaws.com") && has("network", "192.0.2.0/24"),
+        "what history taught is kept: {seen}"
+    );
     let account = iat(["--store", &db, "seen", "111122223333"])
         .unwrap()
         .stdout;
-    assert!(account.contains("ap-southeast-3"), "{account}");
+    assert!(
+        account.contains("ap-southeast-3") && account.contains("ap-northeast-1"),
+        "{account}"
+    );
     let bad = iat(["--store", &db, "seen", "alice"]).unwrap_err();
     assert!(bad.contains("ARN"), "{bad}");
 }
