@@ -6,6 +6,10 @@
 //! region and five minutes), and a `labels.json` that says which events belong to which planted
 //! security scenario and how to find them.
 //!
+//! [`generate_learned`] writes the same kind of day preceded by its own replay three weeks
+//! earlier (so a first-seen state has learned the organisation) and plants the "first use after
+//! learning" scenarios on the day only.
+//!
 //! [`lookup`] serves such data as CloudTrail's `LookupEvents` API, with its limits and faults;
 //! `emulators` (feature `testkit`, for tests and benchmarks only) finds the other emulators tests
 //! use.
@@ -185,6 +189,9 @@ pub struct Labels {
     pub scanner_role_patterns: Vec<String>,
     pub background_events: u64,
     pub scenario_events: u64,
+    /// Records of the history [`generate_learned`] replays before the day (0 for [`generate`]).
+    #[serde(default)]
+    pub history_events: u64,
     pub files: u64,
     pub scenarios: Vec<ScenarioLabel>,
 }
@@ -263,11 +270,35 @@ pub fn generate(config: &OrgConfig, out: &Path) -> Result<Labels, SimError> {
     generate_with(config, out, &mut |_| {})
 }
 
+/// How far before the day [`generate_learned`] replays it: past the default 14-day learning
+/// period of the first-seen rules, well inside their 90-day memory.
+pub const HISTORY_OFFSET_DAYS: i64 = 21;
+
+/// [`generate`], preceded by a history: every record of the day (background and scenarios)
+/// replayed [`HISTORY_OFFSET_DAYS`] earlier under a new event id. On the day, the first-use
+/// scenarios of a role with that history are planted on top (not replayed): a service, a
+/// network and a region it never used, and an action never denied in the organisation. With
+/// the history learned, these are the day's only first seeings, so the first-seen rules'
+/// precision and recall can be measured like the others'. The history's records count in
+/// [`Labels::history_events`], not in the background or scenario counts.
+pub fn generate_learned(config: &OrgConfig, out: &Path) -> Result<Labels, SimError> {
+    generate_days(config, out, &mut |_| {}, true)
+}
+
 /// [`generate`], reporting the number of events written after each hour.
 pub fn generate_with(
     config: &OrgConfig,
     out: &Path,
     progress: &mut dyn FnMut(u64),
+) -> Result<Labels, SimError> {
+    generate_days(config, out, progress, false)
+}
+
+fn generate_days(
+    config: &OrgConfig,
+    out: &Path,
+    progress: &mut dyn FnMut(u64),
+    learned: bool,
 ) -> Result<Labels, SimError> {
     if !(2..=50).contains(&config.accounts) {
         return Err(SimError::Config(format!(
@@ -294,12 +325,26 @@ pub fn generate_with(
     let org = Org::new(&mut rng, config);
     let day_start = Utc.from_utc_datetime(&config.day.and_hms_opt(0, 0, 0).unwrap());
 
-    let (scenario_records, scenarios) = scenarios::plant(&mut rng, &org, day_start);
-    let scenario_events = scenario_records.len() as u64;
+    let (mut scenario_records, mut scenarios) = scenarios::plant(&mut rng, &org, day_start);
+    let mut novel_by_hour: BTreeMap<u32, Vec<Pending>> = BTreeMap::new();
+    if learned {
+        let (routine, novel, labels) = scenarios::plant_first_seen(&mut rng, &org, day_start);
+        scenario_records.extend(routine);
+        for p in novel {
+            novel_by_hour.entry(p.time.hour()).or_default().push(p);
+        }
+        scenarios.extend(labels);
+    }
+    let scenario_events =
+        (scenario_records.len() + novel_by_hour.values().map(Vec::len).sum::<usize>()) as u64;
     let mut by_hour: BTreeMap<u32, Vec<Pending>> = BTreeMap::new();
     for p in scenario_records {
         by_hour.entry(p.time.hour()).or_default().push(p);
     }
+    // The history's ids come from their own stream, so the day's records are those of the same
+    // seed with or without it, but for the first-use scenarios.
+    let mut history_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6869_7374_6f72_7900);
+    let mut history_events = 0u64;
 
     let weights: Vec<f64> = (0..24)
         .map(|h| background::hour_weight(&org, day_start + Duration::hours(h)))
@@ -323,6 +368,15 @@ pub fn generate_with(
         for _ in 0..share {
             let t = start + Duration::milliseconds(rng.random_range(0..3_600_000));
             pending.push(background::event(&mut rng, &org, t));
+        }
+        if learned {
+            let replay: Vec<Pending> = pending
+                .iter()
+                .map(|p| replayed(&mut history_rng, p))
+                .collect();
+            history_events += replay.len() as u64;
+            files += write_hour(&mut history_rng, &org, out, replay)?;
+            pending.extend(novel_by_hour.remove(&hour).unwrap_or_default());
         }
         written += pending.len() as u64;
         files += write_hour(&mut rng, &org, out, pending)?;
@@ -352,6 +406,7 @@ pub fn generate_with(
             .collect(),
         background_events: config.background_events,
         scenario_events,
+        history_events,
         files,
         scenarios,
     };
@@ -359,6 +414,20 @@ pub fn generate_with(
     let text = serde_json::to_string_pretty(&labels).expect("labels serialise");
     std::fs::write(&path, text).map_err(|source| SimError::Write { path, source })?;
     Ok(labels)
+}
+
+/// A record of the day as it was [`HISTORY_OFFSET_DAYS`] earlier, under a new event id.
+fn replayed(rng: &mut ChaCha8Rng, p: &Pending) -> Pending {
+    let time = p.time - Duration::days(HISTORY_OFFSET_DAYS);
+    let mut json = p.json.clone();
+    json["eventTime"] = serde_json::Value::String(time.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    json["eventID"] = serde_json::Value::String(ids::uuid(rng));
+    Pending {
+        account: p.account,
+        region: p.region,
+        time,
+        json,
+    }
 }
 
 /// Writes one hour of records as CloudTrail would: a gzip file per account, region and 5 minutes.

@@ -15,6 +15,7 @@ use crate::records::{Rec, Who, call};
 use crate::{ExpectedAlert, Finder, Pending, ScenarioLabel};
 
 mod denials;
+mod first_seen;
 mod identities;
 mod identity_center;
 mod logging;
@@ -122,6 +123,10 @@ impl Planter<'_> {
 /// The alert rules a scenario's event must raise, by scenario kind and event name.
 fn expected_rules(kind: &str, event_name: &str) -> &'static [&'static str] {
     match (kind, event_name) {
+        ("first_service_use", _) => &["first_service_use"],
+        ("new_network_for_principal", _) => &["new_network_for_principal"],
+        ("first_region_use", _) => &["first_region_use"],
+        ("first_denied_action", _) => &["access_denied", "first_denied_action"],
         (k, _) if k.starts_with("root_console_login") => &["root_console_login"],
         (k, _) if k.starts_with("root_api_activity") => &["root_activity"],
         ("role_passed_admin", "AttachRolePolicy") => &["admin_policy_attached"],
@@ -186,4 +191,22 @@ pub(crate) fn plant(
     anonymised_region(&mut p);
     passed_roles(&mut p);
     (p.records, p.labels)
+}
+
+/// The first-use-after-learning scenarios of [`crate::generate_learned`]: the routine records
+/// (replayed in the history), the novel ones (on the day only) and their labels.
+pub(crate) fn plant_first_seen(
+    rng: &mut ChaCha8Rng,
+    org: &Org,
+    day_start: DateTime<Utc>,
+) -> (Vec<Pending>, Vec<Pending>, Vec<ScenarioLabel>) {
+    let mut p = Planter {
+        rng,
+        org,
+        day_start,
+        records: Vec::new(),
+        labels: Vec::new(),
+    };
+    let (routine, novel) = first_seen::first_use_after_learning(&mut p);
+    (routine, novel, p.labels)
 }
