@@ -45,7 +45,17 @@ struct Planter<'a> {
     labels: Vec<ScenarioLabel>,
 }
 
-impl Planter<'_> {
+impl<'a> Planter<'a> {
+    fn new(rng: &'a mut ChaCha8Rng, org: &'a Org, day_start: DateTime<Utc>) -> Self {
+        Self {
+            rng,
+            org,
+            day_start,
+            records: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
     /// An account by role in the organisation: 0 management, 1 security, 2 prod, 3 staging.
     fn acct(&self, i: usize) -> usize {
         i % self.org.accounts.len()
@@ -164,13 +174,7 @@ pub(crate) fn plant(
     org: &Org,
     day_start: DateTime<Utc>,
 ) -> (Vec<Pending>, Vec<ScenarioLabel>) {
-    let mut p = Planter {
-        rng,
-        org,
-        day_start,
-        records: Vec::new(),
-        labels: Vec::new(),
-    };
+    let mut p = Planter::new(rng, org, day_start);
     root_logins(&mut p);
     root_api_call(&mut p);
     user_and_key(&mut p);
@@ -200,13 +204,7 @@ pub(crate) fn plant_first_seen(
     org: &Org,
     day_start: DateTime<Utc>,
 ) -> (Vec<Pending>, Vec<Pending>, Vec<ScenarioLabel>) {
-    let mut p = Planter {
-        rng,
-        org,
-        day_start,
-        records: Vec::new(),
-        labels: Vec::new(),
-    };
+    let mut p = Planter::new(rng, org, day_start);
     let (routine, novel) = first_seen::first_use_after_learning(&mut p);
     (routine, novel, p.labels)
 }
