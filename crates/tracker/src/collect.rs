@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -379,6 +380,13 @@ struct StreamState {
     /// Complete and settled as loaded, to tell whether the run advanced them.
     checkpoint_at_start: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     last_saved: std::time::Instant,
+    /// Windows of this stream reported done this run. When they are all the windows it has
+    /// (queued, and split off by thieves), the stream is finished at once with its one save,
+    /// rather than saved now and again at the run's end.
+    windows_done: usize,
+    /// When this stream's first window of the run finished: mid-run saves are timed from here,
+    /// so a stream whose turn comes late in a long run is not saved on its first window.
+    working_since: Option<std::time::Instant>,
     /// The run's `now`: all data this run reads is read at or after it.
     run_started: DateTime<Utc>,
 }
@@ -455,21 +463,58 @@ pub async fn collect_with_progress(
         .collect();
     let mut queues: Vec<VecDeque<Work>> = queues.into_values().collect();
     queues.sort_by_cached_key(|q| q.iter().filter_map(|w| behind[w.stream]).min());
-    let (mut workers, mut finished) = start_chains(queues, ports, streams, config, deadline);
+    // Windows per stream: those queued now, and (counted by the thieves) those split off later.
+    let mut windows: Vec<AtomicUsize> = (0..streams.len()).map(|_| AtomicUsize::new(0)).collect();
+    for w in queues.iter().flatten() {
+        *windows[w.stream].get_mut() += 1;
+    }
+    let windows: Arc<[AtomicUsize]> = windows.into();
+    let (mut workers, mut finished) = start_chains(
+        queues,
+        ports,
+        streams,
+        config,
+        deadline,
+        Arc::clone(&windows),
+    );
     let mut batch = Vec::with_capacity(DONE_BATCH);
+    let checkpoints = ports.checkpoints.as_ref();
     while finished.recv_many(&mut batch, DONE_BATCH).await > 0 {
         let mut due = HashSet::new();
+        let mut over = Vec::new();
         for done in batch.drain(..) {
             let i = done.stream;
             let Ok(state) = states[i].as_mut() else {
                 continue;
             };
+            state.windows_done += 1;
+            // Every window a thief split off was counted before its owner left the board, so
+            // before the owner's or the thief's window could be reported done.
+            let outstanding = windows[i].load(Ordering::SeqCst) - state.windows_done;
+            let since = *state
+                .working_since
+                .get_or_insert_with(std::time::Instant::now);
             state.record(done, bounds.sweep_limit);
             progress(&state.report);
-            if state.advanced_since_save() && state.last_saved.elapsed() >= config.checkpoint_every
+            if outstanding == 0 {
+                over.push(i);
+            } else if state.advanced_since_save()
+                && state.last_saved.max(since).elapsed() >= config.checkpoint_every
             {
                 due.insert(i);
             }
+        }
+        // Streams with nothing left are finished now: one save, and their memory given back.
+        let finishing = over.into_iter().filter_map(|i| {
+            let state = std::mem::replace(&mut states[i], Err(StreamReport::default())).ok()?;
+            Some(async move { (i, finish_stream(checkpoints, state, bounds.target).await) })
+        });
+        let reports: Vec<(usize, StreamReport)> = stream::iter(finishing)
+            .buffer_unordered(CHECKPOINT_CALLS_AT_ONCE)
+            .collect()
+            .await;
+        for (i, report) in reports {
+            states[i] = Err(report);
         }
         if !due.is_empty() {
             let saves = states
@@ -488,7 +533,6 @@ pub async fn collect_with_progress(
         log_panic(joined);
     }
 
-    let checkpoints = ports.checkpoints.as_ref();
     let streams = stream::iter(states.into_iter().map(|state| async move {
         match state {
             Ok(state) => finish_stream(checkpoints, state, bounds.target).await,
@@ -669,6 +713,8 @@ async fn plan_stream(
         last_saved_settled: stored_settled,
         checkpoint_at_start: at_start,
         last_saved: std::time::Instant::now(),
+        windows_done: 0,
+        working_since: None,
         run_started: now,
     };
     Ok(Ok((state, work)))
@@ -721,6 +767,7 @@ fn start_chains(
     streams: &[StreamSpec],
     config: &CollectConfig,
     deadline: Arc<dyn Deadline>,
+    windows: Arc<[AtomicUsize]>,
 ) -> (tokio::task::JoinSet<()>, mpsc::Receiver<Done>) {
     let failed: Arc<Mutex<HashSet<usize>>> = Arc::new(Mutex::new(HashSet::new()));
     let (tx, rx) = mpsc::channel::<Done>(64);
@@ -762,6 +809,7 @@ fn start_chains(
                     specs: Arc::clone(&specs),
                     config: Arc::clone(&shared_config),
                     deadline: Arc::clone(&deadline),
+                    windows: Arc::clone(&windows),
                 };
                 let place = Arc::clone(&place);
                 chains.spawn(async move {
@@ -1087,6 +1135,8 @@ struct Chain {
     specs: Arc<[StreamSpec]>,
     config: Arc<CollectConfig>,
     deadline: Arc<dyn Deadline>,
+    /// Windows per stream, which a thief's split adds to.
+    windows: Arc<[AtomicUsize]>,
 }
 
 impl Chain {
@@ -1179,11 +1229,15 @@ impl Chain {
         let half = (oldest - low).num_microseconds().unwrap_or(i64::MAX) / 2;
         let split = low + Duration::microseconds(half);
         // The thief takes [low, split], the split point included; the owner stops once it has
-        // stored events older than the split, so no instant is left to neither.
+        // stored events older than the split, so no instant is left to neither. The owner is
+        // told only once the thief's window exists.
+        let window = TimeWindow::new(low, split).ok()?;
         a.stop_at = Some(split);
+        // Counted while the owner is on the board (its `Done` not yet sent).
+        self.windows[a.stream].fetch_add(1, Ordering::SeqCst);
         Some(Work {
             stream: a.stream,
-            window: TimeWindow::new(low, split).ok()?,
+            window,
             kind: a.kind,
         })
     }

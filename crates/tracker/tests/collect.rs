@@ -1158,3 +1158,120 @@ async fn many_accounts_are_read_a_few_regions_at_a_time_most_behind_first() {
         "at most 3 account-regions in flight at once, saw {most}"
     );
 }
+
+/// Checkpoints that count their saves per stream.
+struct CountedSaves {
+    inner: MemoryCheckpointStore,
+    saves: std::sync::Mutex<BTreeMap<String, usize>>,
+}
+
+#[async_trait]
+impl CheckpointStore for CountedSaves {
+    async fn load(
+        &self,
+        stream: &iat_core::StreamKey,
+    ) -> Result<Option<iat_core::ports::Checkpoint>, Error> {
+        self.inner.load(stream).await
+    }
+
+    async fn save(&self, checkpoint: &iat_core::ports::Checkpoint) -> Result<u64, Error> {
+        *self
+            .saves
+            .lock()
+            .unwrap()
+            .entry(checkpoint.stream.to_string())
+            .or_default() += 1;
+        self.inner.save(checkpoint).await
+    }
+
+    async fn list(&self) -> Result<Vec<iat_core::ports::Checkpoint>, Error> {
+        self.inner.list().await
+    }
+}
+
+/// Event history that takes `.1` to answer each page.
+struct Paced(Arc<MemoryEventSource>, StdDuration);
+
+#[async_trait]
+impl EventSource for Paced {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        token: Option<&PageToken>,
+    ) -> Result<EventPage, Error> {
+        tokio::time::sleep(self.1).await;
+        self.0.lookup(query, token).await
+    }
+}
+
+#[tokio::test]
+async fn an_hourly_pass_longer_than_the_save_interval_saves_each_stream_once() {
+    // An organisation's hourly pass lasts minutes, each stream's part of it a second or two: a
+    // stream is saved once, when its last window is done, not also when its first one is
+    // (which would double the checkpoint writes, the biggest part of the DynamoDB bill).
+    let rig = Rig::new();
+    let regions: Vec<Region> = iat_core::DEFAULT_REGIONS
+        .iter()
+        .map(|r| Region::new(*r).unwrap())
+        .collect();
+    let all = streams(
+        &[AccountId::new(ACCOUNT).unwrap()],
+        &regions,
+        &StreamOptions::default(),
+    );
+    let counted = Arc::new(CountedSaves {
+        inner: MemoryCheckpointStore::new(),
+        saves: Default::default(),
+    });
+    let ports = Ports {
+        source: Arc::new(Paced(rig.history.clone(), StdDuration::from_millis(25))),
+        store: rig.store.clone(),
+        checkpoints: counted.clone(),
+    };
+    let config = CollectConfig {
+        regions_at_once: 1,
+        backfill: Duration::hours(3),
+        checkpoint_every: StdDuration::from_millis(500),
+        ..fast()
+    };
+    rig.history.set_now(t0());
+    let backfill = collect(&ports, &all, &config, t0(), Arc::new(NoDeadline))
+        .await
+        .unwrap();
+    assert!(backfill.complete(), "{backfill:?}");
+    counted.saves.lock().unwrap().clear();
+
+    let next = t0() + Duration::hours(1);
+    iam_events(
+        &rig.history,
+        "hourly",
+        30,
+        next - Duration::minutes(20),
+        Duration::seconds(20),
+    );
+    rig.history.set_now(next);
+    let started = std::time::Instant::now();
+    let hourly = collect(&ports, &all, &config, next, Arc::new(NoDeadline))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(hourly.complete(), "{hourly:?}");
+    assert!(
+        took > config.checkpoint_every * 2,
+        "the pass outlasts the save interval: {took:?}"
+    );
+    let saves = counted.saves.lock().unwrap().clone();
+    assert_eq!(saves.len(), all.len(), "every stream saved: {saves:?}");
+    assert!(
+        saves.values().all(|&n| n == 1),
+        "one save per stream in a pass of {took:?}: {saves:?}"
+    );
+    assert!(
+        rig.stored_ids()
+            .await
+            .iter()
+            .filter(|id| id.starts_with("hourly"))
+            .count()
+            == 30
+    );
+}
