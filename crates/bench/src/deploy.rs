@@ -198,8 +198,7 @@ pub(crate) mod cost {
     const GB: f64 = 1e9;
     const DAYS_PER_MONTH: f64 = 30.4;
 
-    /// What the stack deploys (infra/template.yaml).
-    const ALARMS: f64 = 15.0;
+    /// What the stack deploys (infra/template.yaml; its alarms are counted there).
     const CUSTOM_METRICS: f64 = 4.0;
     const INDEX_WRITES_PER_EVENT: f64 = 2.0; // two key-only GSIs, one unit per entry
     const INDEX_BYTES_PER_EVENT: f64 = 2.0 * 120.0; // each entry: keys plus 100 bytes overhead
@@ -254,7 +253,32 @@ pub(crate) mod cost {
         pub(crate) item_bytes: f64,
         pub(crate) parquet_bytes: f64,
         pub(crate) export_events_per_s: f64,
+        /// Alarms the template deploys with its default `Alarms=essential`, without a trail.
+        pub(crate) alarms: f64,
         pub(crate) sources: String,
+    }
+
+    /// The alarms `infra/template.yaml` deploys by default without an organisation trail: those
+    /// with no condition (the `full` set's and the trail's have one).
+    pub(crate) fn default_alarms(template: &str) -> usize {
+        // A resource is a line indented two spaces; its attributes (Type, Condition) are the
+        // lines indented four below it.
+        let mut resources: Vec<Vec<&str>> = Vec::new();
+        for line in template.lines().filter(|l| !l.trim().is_empty()) {
+            match line.len() - line.trim_start().len() {
+                0..=2 => resources.push(Vec::new()),
+                4 => resources
+                    .last_mut()
+                    .into_iter()
+                    .for_each(|r| r.push(line.trim())),
+                _ => {}
+            }
+        }
+        resources
+            .iter()
+            .filter(|r| r.contains(&"Type: AWS::CloudWatch::Alarm"))
+            .filter(|r| !r.iter().any(|l| l.starts_with("Condition:")))
+            .count()
     }
 
     /// The newest line of `metric` in a results file's text: value, commit and note.
@@ -289,13 +313,19 @@ pub(crate) mod cost {
             .context("tracker.wcu_per_event's note no longer gives the item size")?;
         let (parquet, parquet_commit, _) = latest("lake.parquet_snappy_bytes_per_event")?;
         let (export, export_commit, _) = latest("lake.export_events_per_s")?;
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+        let template = std::fs::read_to_string(&template)
+            .with_context(|| format!("{}", template.display()))?;
+        let alarms = default_alarms(&template) as f64;
+        anyhow::ensure!(alarms > 0.0, "no alarm found in infra/template.yaml");
         Ok(Measured {
             item_write_units: wcu,
             item_bytes,
             parquet_bytes: parquet,
             export_events_per_s: export,
+            alarms,
             sources: format!(
-                "tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})"
+                "{alarms} alarms (infra/template.yaml, ALARMS=essential), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})"
             ),
         })
     }
@@ -352,7 +382,7 @@ pub(crate) mod cost {
 
         let log_gb = (runs * (org.streams + 4.0) * 400.0 + alerter_invocations * 600.0) / GB;
         let cloudwatch =
-            ALARMS * ALARM_MONTH + CUSTOM_METRICS * CUSTOM_METRIC_MONTH + log_gb * LOGS_PER_GB;
+            m.alarms * ALARM_MONTH + CUSTOM_METRICS * CUSTOM_METRIC_MONTH + log_gb * LOGS_PER_GB;
 
         vec![
             ("DynamoDB requests", dynamo_requests),
@@ -612,12 +642,24 @@ pub(crate) mod cost {
     mod tests {
         use super::*;
 
+        #[test]
+        fn the_default_alarms_are_counted_from_the_template() {
+            let template = std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
+            )
+            .unwrap();
+            assert_eq!(default_alarms(&template), 7);
+            let sample = "Resources:\n  A:\n    Type: AWS::CloudWatch::Alarm\n    Properties: {}\n  B:\n    Type: AWS::CloudWatch::Alarm\n    Condition: FullAlarms\n    Properties: {}\n  C:\n    Type: AWS::SQS::Queue\n";
+            assert_eq!(default_alarms(sample), 1);
+        }
+
         fn measured() -> Measured {
             Measured {
                 item_write_units: 1.0,
                 item_bytes: 484.0,
                 parquet_bytes: 132.0,
                 export_events_per_s: 130_000.0,
+                alarms: 7.0,
                 sources: String::new(),
             }
         }
@@ -672,7 +714,7 @@ pub(crate) mod cost {
         fn cost_grows_with_events_and_fixed_costs_stay() {
             let small: f64 = monthly(&SMALL, &measured()).iter().map(|(_, v)| v).sum();
             let large: f64 = monthly(&LARGE, &measured()).iter().map(|(_, v)| v).sum();
-            assert!(small > ALARMS * ALARM_MONTH + KMS_KEY_MONTH, "{small}");
+            assert!(small > 7.0 * ALARM_MONTH + KMS_KEY_MONTH, "{small}");
             assert!(large > 5.0 * small, "{small} {large}");
             // Requests: 3 write units per event at $0.625 per million, and 1.33 read units at
             // $0.125 (plus the export's fraction of a unit).

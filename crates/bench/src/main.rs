@@ -50,8 +50,9 @@ struct Args {
     /// Print the figures without appending them.
     #[arg(long)]
     dry_run: bool,
-    /// Which benchmarks: foundation, tracker, wcu, alerter, lake, deploy, reliability, org,
-    /// org-latency and org-accounts (parts of org), or all.
+    /// Which benchmarks: foundation, tracker, wcu, alerter, seen (part of alerter), lake,
+    /// deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
+    /// org-latency, org-accounts and org-cost (parts of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -120,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         "seen",
         "lake",
         "deploy",
+        "cost",
         "reliability",
         "org",
         "org-latency",
@@ -129,8 +131,8 @@ fn main() -> anyhow::Result<()> {
     .contains(&args.only.as_str())
     {
         bail!(
-            "--only takes foundation, tracker, wcu, alerter, seen, lake, deploy, reliability, org, \
-             org-latency, org-accounts, org-cost or all"
+            "--only takes foundation, tracker, wcu, alerter, seen, lake, deploy, cost, reliability, \
+             org, org-latency, org-accounts, org-cost or all"
         );
     }
     if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
@@ -152,6 +154,14 @@ fn main() -> anyhow::Result<()> {
             &args.tracker_bin,
             &args.results,
             args.member_accounts,
+        )?);
+    }
+    if args.only == "cost" {
+        // The monthly bills alone, from the per-event figures already in the results file and
+        // the template (`deploy` also measures the binaries, which need `make build`).
+        figures.extend(deploy::cost::figures(&args.results)?);
+        figures.push(deploy::cost::org_accounts_figure_from_results(
+            &args.results,
         )?);
     }
     if args.only == "org-cost" {

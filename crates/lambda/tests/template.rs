@@ -439,6 +439,74 @@ fn every_function_has_its_own_role_logs_dead_letters_and_alarms() {
     }
 }
 
+/// `Alarms=essential` (the default) keeps one alarm per failure that needs a person: every
+/// function's dead-letter queue (a failure made final: retries spent, or throttled past the
+/// event's age), the alerter's stream age, no events collected, stalled streams. Errors and
+/// throttles, earlier signals of the same failures, are the `full` set's.
+#[test]
+fn essential_alarms_cover_every_final_failure_and_full_adds_only_earlier_signals() {
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    let essential: Vec<&(String, &Value)> = alarms
+        .iter()
+        .filter(|(_, a)| {
+            !matches!(
+                a["Condition"].as_str(),
+                Some("FullAlarms" | "TrailFullAlarms")
+            )
+        })
+        .collect();
+    for (id, a) in &alarms {
+        if essential.iter().any(|(e, _)| e == id) {
+            continue;
+        }
+        let metric = a["Properties"]["MetricName"].as_str().unwrap();
+        assert!(
+            ["Errors", "Throttles"].contains(&metric),
+            "{id} ({metric}) is only in the full set"
+        );
+    }
+    // Every dead-letter queue a function or the trail files' queue sends to has an essential
+    // alarm on its depth.
+    let queues: Vec<String> = of_type(&t, "AWS::SQS::Queue")
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.ends_with("DeadLetterQueue"))
+        .collect();
+    assert!(queues.len() >= 5, "{queues:?}");
+    for queue in &queues {
+        assert!(
+            essential.iter().any(|(_, a)| {
+                let p = &a["Properties"];
+                p["MetricName"].as_str() == Some("ApproximateNumberOfMessagesVisible")
+                    && format!("{:?}", p["Dimensions"][0]["Value"]).contains(queue.as_str())
+            }),
+            "{queue} has no essential alarm"
+        );
+    }
+    for metric in ["IteratorAge", "EventsCollected", "StalledStreams"] {
+        assert!(
+            essential
+                .iter()
+                .any(|(_, a)| a["Properties"]["MetricName"].as_str() == Some(metric)),
+            "no essential {metric} alarm"
+        );
+    }
+    let without_trail = essential
+        .iter()
+        .filter(|(_, a)| a["Condition"].as_str() != Some("HasTrail"))
+        .count();
+    assert_eq!(
+        (without_trail, essential.len(), alarms.len()),
+        (7, 8, 18),
+        "alarms without a trail, with one, and in the full set"
+    );
+    assert_eq!(
+        t["Parameters"]["Alarms"]["Default"].as_str(),
+        Some("essential")
+    );
+}
+
 fn tagged_ref(name: &str) -> Value {
     serde_yaml::from_str(&format!("!Ref {name}")).unwrap()
 }
