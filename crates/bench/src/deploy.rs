@@ -198,8 +198,9 @@ pub(crate) mod cost {
     const GB: f64 = 1e9;
     const DAYS_PER_MONTH: f64 = 30.4;
 
-    /// What the stack deploys (infra/template.yaml; its alarms are counted there).
-    const CUSTOM_METRICS: f64 = 4.0;
+    /// What the stack deploys (infra/template.yaml; its alarms are counted there): the tracker's
+    /// `EventsCollected` and `StalledStreams` (its lateness metrics only with `ALARMS=full`).
+    const CUSTOM_METRICS: f64 = 2.0;
     const INDEX_WRITES_PER_EVENT: f64 = 2.0; // two key-only GSIs, one unit per entry
     const INDEX_BYTES_PER_EVENT: f64 = 2.0 * 120.0; // each entry: keys plus 100 bytes overhead
     const ITEM_OVERHEAD_BYTES: f64 = 100.0;

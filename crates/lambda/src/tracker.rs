@@ -29,18 +29,20 @@
 //! | `RETENTION_DAYS` | events expire this long after they happened | keep |
 //! | `STOP_MARGIN_SECONDS` | stop starting requests this long before the deadline | `30` |
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the run's metrics (embedded metric format) | none |
+//! | `LATENESS_METRICS` | also publish `LateBeyondOverlap` and `LatenessP999` as metrics | `false` |
 //! | `ACCOUNTS` | accounts to collect: empty for this one, `organization` for every active account of the organisation (listed each run), or comma-separated account ids | this account |
 //! | `MEMBER_ROLE_NAME` | the reader role in each member account | `iat-member-reader` |
 //! | `MEMBER_EXTERNAL_ID` | the external id the reader role's trust policy requires | none |
 //!
 //! With `METRICS_NAMESPACE`, every run prints one line in CloudWatch's embedded metric format
-//! with four metrics: `EventsCollected` (new events stored), `StalledStreams` (streams with no
-//! progress for several runs), `LateBeyondOverlap` (events the sweep found, delivered later
-//! than the overlap) and `LatenessP999` (the largest of the streams' p99.9 lateness, seconds).
-//! The deployed stack alarms when a day passes without the first, and whenever the second is
-//! above zero; the other two show how late Event history delivers, against the overlap. (Each
-//! custom metric costs $0.30 a month; the run's other figures are in its log line, and
-//! failures raise the function's `Errors`.)
+//! with two metrics: `EventsCollected` (new events stored) and `StalledStreams` (streams with no
+//! progress for several runs); the deployed stack alarms when a day passes without the first,
+//! and whenever the second is above zero. The same line carries `LateBeyondOverlap` (events the
+//! sweep found, delivered later than the overlap) and `LatenessP999` (the largest of the
+//! streams' p99.9 lateness, seconds), which show how late Event history delivers against the
+//! overlap: as log fields (Logs Insights reads them), and as metrics too with
+//! `LATENESS_METRICS=true` (the stack's `ALARMS=full`). Each custom metric costs $0.30 a month;
+//! the run's other figures are in its log line, and failures go to the dead-letter queue.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -72,6 +74,8 @@ pub struct TrackerSettings {
     pub retention: Option<Duration>,
     /// CloudWatch namespace for the run's embedded-format metrics; `None` prints none.
     pub metrics_namespace: Option<String>,
+    /// Lateness figures as metrics too, not only as fields of the metrics line.
+    pub lateness_metrics: bool,
     pub accounts: Accounts,
     pub member_access: MemberAccess,
 }
@@ -331,6 +335,7 @@ impl TrackerSettings {
             collect,
             retention: retention.map(|d| Duration::days(d.into())),
             metrics_namespace: env.get("METRICS_NAMESPACE"),
+            lateness_metrics: env.flag("LATENESS_METRICS", false)?,
         })
     }
 }
@@ -615,7 +620,10 @@ impl Tracker {
         summary.failing_accounts = failing_accounts(unreadable, &plan, &report);
         if let Some(namespace) = &self.settings.metrics_namespace {
             // Lambda sends stdout to CloudWatch Logs, which turns this line into metrics.
-            println!("{}", metrics_line(namespace, &summary, now));
+            println!(
+                "{}",
+                metrics_line(namespace, &summary, now, self.settings.lateness_metrics)
+            );
         }
         tracing::info!(
             streams = summary.streams,
@@ -672,8 +680,15 @@ fn active(listed: Vec<iat_core::ports::OrgAccount>) -> Vec<AccountId> {
         .collect()
 }
 
-/// The run's figures in CloudWatch's embedded metric format (one JSON object on one line).
-pub fn metrics_line(namespace: &str, summary: &Summary, at: DateTime<Utc>) -> String {
+/// The run's figures in CloudWatch's embedded metric format (one JSON object on one line). Every
+/// figure is a field of the line; the lateness ones are declared as metrics (and billed) only
+/// with `lateness`.
+pub fn metrics_line(
+    namespace: &str,
+    summary: &Summary,
+    at: DateTime<Utc>,
+    lateness: bool,
+) -> String {
     let metrics = [
         ("EventsCollected", summary.inserted, "Count"),
         ("StalledStreams", summary.stalled as u64, "Count"),
@@ -694,6 +709,7 @@ pub fn metrics_line(namespace: &str, summary: &Summary, at: DateTime<Utc>) -> St
                 "Dimensions": [[]],
                 "Metrics": metrics
                     .iter()
+                    .take(if lateness { metrics.len() } else { 2 })
                     .map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit}))
                     .collect::<Vec<_>>(),
             }],
@@ -943,33 +959,42 @@ mod tests {
             oldest_complete_up_to: None,
         };
         let at: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
-        let line = metrics_line("IamActivityTracker/prod", &summary, at);
-        assert!(!line.contains('\n'));
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let directive = &v["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(v["_aws"]["Timestamp"], at.timestamp_millis());
-        assert_eq!(directive["Namespace"], "IamActivityTracker/prod");
-        // Every declared metric has its value at the top level, as EMF requires.
-        let names: Vec<&str> = directive["Metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["Name"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "EventsCollected",
-                "StalledStreams",
-                "LateBeyondOverlap",
-                "LatenessP999"
-            ]
-        );
-        assert_eq!(v["EventsCollected"], 4_321);
-        assert_eq!(v["StalledStreams"], 1);
-        assert_eq!(v["LateBeyondOverlap"], 3);
-        assert_eq!(v["LatenessP999"], 45 * 60);
-        assert_eq!(directive["Metrics"][3]["Unit"], "Seconds");
+        let names = |line: &str| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        for lateness in [false, true] {
+            let line = metrics_line("IamActivityTracker/prod", &summary, at, lateness);
+            assert!(!line.contains('\n'));
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let directive = &v["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(v["_aws"]["Timestamp"], at.timestamp_millis());
+            assert_eq!(directive["Namespace"], "IamActivityTracker/prod");
+            // Every figure is a field of the line; only the declared ones are metrics (billed).
+            assert_eq!(v["EventsCollected"], 4_321);
+            assert_eq!(v["StalledStreams"], 1);
+            assert_eq!(v["LateBeyondOverlap"], 3);
+            assert_eq!(v["LatenessP999"], 45 * 60);
+            if lateness {
+                assert_eq!(
+                    names(&line),
+                    [
+                        "EventsCollected",
+                        "StalledStreams",
+                        "LateBeyondOverlap",
+                        "LatenessP999"
+                    ]
+                );
+                assert_eq!(directive["Metrics"][3]["Unit"], "Seconds");
+            } else {
+                assert_eq!(names(&line), ["EventsCollected", "StalledStreams"]);
+            }
+        }
         assert!(settings(&TABLES).unwrap().metrics_namespace.is_none());
     }
 
