@@ -201,7 +201,6 @@ pub(crate) mod cost {
     /// What the stack deploys (infra/template.yaml; its alarms are counted there): the tracker's
     /// `EventsCollected` and `StalledStreams` (its lateness metrics only with `ALARMS=full`).
     const CUSTOM_METRICS: f64 = 2.0;
-    const INDEX_WRITES_PER_EVENT: f64 = 2.0; // two key-only GSIs, one unit per entry
     const INDEX_BYTES_PER_EVENT: f64 = 2.0 * 120.0; // each entry: keys plus 100 bytes overhead
     const ITEM_OVERHEAD_BYTES: f64 = 100.0;
     const TRACKER_GB: f64 = 0.25;
@@ -250,7 +249,8 @@ pub(crate) mod cost {
 
     /// The per-event figures measured by earlier benchmarks, newest of each.
     pub(crate) struct Measured {
-        pub(crate) item_write_units: f64,
+        /// Every write unit a stored event costs (item and index entries).
+        pub(crate) write_units: f64,
         pub(crate) item_bytes: f64,
         pub(crate) parquet_bytes: f64,
         pub(crate) export_events_per_s: f64,
@@ -304,14 +304,8 @@ pub(crate) mod cost {
             latest_figure(&text, metric)
                 .with_context(|| format!("no {metric} in {}: run make bench", results.display()))
         };
-        let (wcu, wcu_commit, wcu_note) = latest("tracker.wcu_per_event")?;
-        // "table item 484 bytes on average" in the write-unit figure's note.
-        let item_bytes = wcu_note
-            .split("table item ")
-            .nth(1)
-            .and_then(|s| s.split(' ').next())
-            .and_then(|n| n.parse::<f64>().ok())
-            .context("tracker.wcu_per_event's note no longer gives the item size")?;
+        let (wcu, wcu_commit, _) = latest("tracker.wcu_per_event")?;
+        let (item_bytes, _, _) = latest("tracker.item_bytes_per_event")?;
         let (parquet, parquet_commit, _) = latest("lake.parquet_snappy_bytes_per_event")?;
         let (export, export_commit, _) = latest("lake.export_events_per_s")?;
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
@@ -320,7 +314,7 @@ pub(crate) mod cost {
         let alarms = default_alarms(&template) as f64;
         anyhow::ensure!(alarms > 0.0, "no alarm found in infra/template.yaml");
         Ok(Measured {
-            item_write_units: wcu,
+            write_units: wcu,
             item_bytes,
             parquet_bytes: parquet,
             export_events_per_s: export,
@@ -344,7 +338,7 @@ pub(crate) mod cost {
             0.0
         };
 
-        let writes = events * (m.item_write_units + INDEX_WRITES_PER_EVENT) + org.streams * runs;
+        let writes = events * m.write_units + org.streams * runs;
         let reads_tracker = fetched; // one consistent read unit per fetched event (items < 4 KB)
         let reads_export = events * 3.0 * 0.5 * (m.item_bytes / 4096.0); // yesterday + 2 late days
         let table_gb =
@@ -656,7 +650,7 @@ pub(crate) mod cost {
 
         fn measured() -> Measured {
             Measured {
-                item_write_units: 1.0,
+                write_units: 3.0,
                 item_bytes: 484.0,
                 parquet_bytes: 132.0,
                 export_events_per_s: 130_000.0,

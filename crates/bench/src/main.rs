@@ -201,9 +201,9 @@ fn main() -> anyhow::Result<()> {
     }
     if ["all", "tracker", "wcu"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
-        figures.push(wcu::figure(&generated, "generated organisation")?);
+        figures.extend(wcu::figures(&generated, "generated organisation", false)?);
         if let Some(real) = &args.real_cloudtrail {
-            figures.push(wcu::figure(real, "real CloudTrail files")?);
+            figures.extend(wcu::figures(real, "real CloudTrail files", true)?);
         }
     }
     if ["all", "foundation"].contains(&args.only.as_str()) {
