@@ -490,7 +490,9 @@ pub async fn collect_with_progress(
             state.windows_done += 1;
             // Every window a thief split off was counted before its owner left the board, so
             // before the owner's or the thief's window could be reported done.
-            let outstanding = windows[i].load(Ordering::SeqCst) - state.windows_done;
+            let outstanding = windows[i]
+                .load(Ordering::SeqCst)
+                .saturating_sub(state.windows_done);
             let since = *state
                 .working_since
                 .get_or_insert_with(std::time::Instant::now);
