@@ -11,14 +11,7 @@ use iat_sim::{ExpectedAlert, Labels, OrgConfig, generate, generate_learned};
 
 /// The rule configuration an operator of the generated organisation would write.
 fn config_for(labels: &Labels) -> RuleSetConfig {
-    let settings = labels.rule_settings();
-    RuleSetConfig::from_lookup(&|name| {
-        settings
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap()
+    labels.rule_config().unwrap()
 }
 
 fn score(config: OrgConfig) -> iat_sim::AlertScore {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use iat_core::RecordLimits;
-use iat_core::rules::{RuleSet, RuleSetConfig};
+use iat_core::rules::RuleSet;
 use iat_sim::{ExpectedAlert, Labels};
 
 use crate::{Figure, median};
@@ -33,14 +33,7 @@ pub(crate) fn benchmark(
         "generated records should all normalise"
     );
     let events = loaded.events;
-    let settings = labels.rule_settings();
-    let config = RuleSetConfig::from_lookup(&|n| {
-        settings
-            .iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, v)| v.clone())
-    })?;
-    let rules = RuleSet::new(config)?;
+    let rules = RuleSet::new(labels.rule_config()?)?;
 
     // Throughput: whole passes over the events until a second has passed, per run.
     let mut rates = Vec::new();

@@ -182,13 +182,7 @@ async fn learned_score(events_per_day: u64) -> anyhow::Result<Vec<Figure>> {
     };
     let dir = tempfile::tempdir()?;
     let labels = iat_sim::generate_learned(&config, dir.path())?;
-    let settings = labels.rule_settings();
-    let rules = &RuleSet::new(iat_core::rules::RuleSetConfig::from_lookup(&|n| {
-        settings
-            .iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, v)| v.clone())
-    })?)?;
+    let rules = &RuleSet::new(labels.rule_config()?)?;
     let loaded =
         iat_local::logfiles::load_events(&[dir.path().join("AWSLogs")], &RecordLimits::default());
     anyhow::ensure!(loaded.rejected.is_empty(), "generated records normalise");
@@ -209,12 +203,6 @@ async fn learned_score(events_per_day: u64) -> anyhow::Result<Vec<Figure>> {
     }
     raised.extend(rules.evaluate_all(&events[today..]).iter().map(expected));
     let score = labels.score_alerts(&raised);
-    let first_seen_kinds = [
-        "first_service_use",
-        "first_region_use",
-        "first_denied_action",
-        "new_network_for_principal",
-    ];
     let what = format!(
         "{} (event, rule) pairs raised on the {} events of a generated day ({} scenarios, {} of them first uses after learning) after {} replayed events of its history {} days earlier; {first_seen} first-seen alerts",
         score.raised,
@@ -223,7 +211,7 @@ async fn learned_score(events_per_day: u64) -> anyhow::Result<Vec<Figure>> {
         labels
             .scenarios
             .iter()
-            .filter(|s| first_seen_kinds.contains(&s.kind.as_str()))
+            .filter(|s| iat_core::rules::FIRST_SEEN.iter().any(|r| r.id == s.kind))
             .count(),
         labels.history_events,
         iat_sim::HISTORY_OFFSET_DAYS,

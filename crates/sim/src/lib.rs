@@ -221,6 +221,17 @@ impl Labels {
         ]
     }
 
+    /// [`Labels::rule_settings`] as the rule set's configuration.
+    pub fn rule_config(&self) -> Result<iat_core::rules::RuleSetConfig, iat_core::Error> {
+        let settings = self.rule_settings();
+        iat_core::rules::RuleSetConfig::from_lookup(&|name| {
+            settings
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
     /// Scores raised `(event id, rule id)` pairs against the scenarios' expected alerts.
     pub fn score_alerts(&self, raised: &std::collections::BTreeSet<ExpectedAlert>) -> AlertScore {
         let mut expected = std::collections::BTreeSet::new();
@@ -341,8 +352,8 @@ fn generate_days(
     for p in scenario_records {
         by_hour.entry(p.time.hour()).or_default().push(p);
     }
-    // The history's ids come from their own stream, so the day's records are those of the same
-    // seed with or without it, but for the first-use scenarios.
+    // The history's ids and files draw on a stream of their own, leaving the main one to the
+    // day's records.
     let mut history_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6869_7374_6f72_7900);
     let mut history_events = 0u64;
 

@@ -14,7 +14,7 @@ use iat_core::NoiseFilter;
 use iat_core::alert::Alert;
 use iat_core::ports::Breakdown;
 use iat_core::ports::{EventQuery, Order};
-use iat_core::rules::{RuleSet, RuleSetConfig};
+use iat_core::rules::RuleSet;
 use iat_local::SqliteStore;
 use iat_local::ingest::IngestOptions;
 use iat_local::notify::JsonlNotifier;
@@ -184,13 +184,7 @@ fn alerts(
     dir: &Path,
 ) -> anyhow::Result<HashMap<String, Vec<&'static str>>> {
     let settings = labels.rule_settings();
-    let lookup = |name: &str| {
-        settings
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let config = RuleSetConfig::from_lookup(&lookup)?;
+    let config = labels.rule_config()?;
     let rules = RuleSet::new(config.clone())?;
     let events = store.query_blocking(&EventQuery {
         order: Order::Ascending,
