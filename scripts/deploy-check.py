@@ -58,6 +58,7 @@ cfn.create_stack(
         {"ParameterKey": "OrganizationId", "ParameterValue": "o-a1b2c3d4e5"},
         {"ParameterKey": "Accounts", "ParameterValue": "organization"},
         {"ParameterKey": "TrackerShards", "ParameterValue": "3"},
+        {"ParameterKey": "LookupIndexes", "ParameterValue": "actor"},
         {"ParameterKey": "MemberExternalId", "ParameterValue": "iat-check-external-id"},
         {"ParameterKey": "TrailKmsKeyArn",
          "ParameterValue": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
@@ -105,7 +106,9 @@ print(f"schedule with {len(inputs)} shard rules; organisation bus {bus['Name']} 
 ddb = boto3.client("dynamodb")
 events = ddb.describe_table(TableName=outputs["EventsTableName"])["Table"]
 assert events["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE", events
-assert sorted(i["IndexName"] for i in events["GlobalSecondaryIndexes"]) == ["by_actor", "by_name"]
+# LookupIndexes=actor: the one index, and only its key among the attribute definitions.
+assert [i["IndexName"] for i in events["GlobalSecondaryIndexes"]] == ["by_actor"], events
+assert sorted(a["AttributeName"] for a in events["AttributeDefinitions"]) == ["ak", "pk", "sk"], events
 mappings = boto3.client("lambda").list_event_source_mappings(
     FunctionName=outputs["AlerterFunctionName"])["EventSourceMappings"]
 assert len(mappings) == 1 and mappings[0]["EventSourceArn"] == events["LatestStreamArn"], mappings

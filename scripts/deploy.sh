@@ -13,8 +13,6 @@ if [ ! -f target/lambda/ARCH ]; then
 fi
 bin="$(scripts/deploy-tools.sh)"
 export SAM_CLI_TELEMETRY=0
-mapfile -t overrides < <("$bin/python" scripts/stack.py params infra/template.yaml \
-  --env-file deploy.env --set "Architecture=$(cat target/lambda/ARCH)")
 # Where sam uploads the packaged functions: DEPLOY_BUCKET if set, else SAM's managed bucket.
 artifacts=(--resolve-s3)
 if [ -n "${DEPLOY_BUCKET:-}" ]; then
@@ -24,14 +22,30 @@ region=()
 if [ -n "${AWS_REGION:-${AWS_DEFAULT_REGION:-}}" ]; then
   region=(--region "${AWS_REGION:-$AWS_DEFAULT_REGION}")
 fi
-echo "deploying stack $stack with: ${overrides[*]}" >&2
-"$bin/sam" deploy \
-  --template-file infra/template.yaml \
-  --stack-name "$stack" \
-  "${region[@]}" \
-  "${artifacts[@]}" \
-  --capabilities CAPABILITY_IAM \
-  --no-fail-on-empty-changeset \
-  --tags "application=iam-activity-tracker" \
-  --parameter-overrides "${overrides[@]}"
+# deploy [Key=Value ...]: one sam deploy with the parameters from the environment, plus these.
+deploy() {
+  local extra=() kv
+  for kv in "$@"; do extra+=(--set "$kv"); done
+  local overrides
+  mapfile -t overrides < <("$bin/python" scripts/stack.py params infra/template.yaml \
+    --env-file deploy.env --set "Architecture=$(cat target/lambda/ARCH)" "${extra[@]}")
+  echo "deploying stack $stack with: ${overrides[*]}" >&2
+  "$bin/sam" deploy \
+    --template-file infra/template.yaml \
+    --stack-name "$stack" \
+    "${region[@]}" \
+    "${artifacts[@]}" \
+    --capabilities CAPABILITY_IAM \
+    --no-fail-on-empty-changeset \
+    --tags "application=iam-activity-tracker" \
+    --parameter-overrides "${overrides[@]}"
+}
+# DynamoDB adds or removes one index per table update: going between no lookup index and both
+# (an upgrade from a stack that had both, with the default none) deploys through one first.
+step="$("$bin/python" scripts/stack.py index-step "$stack" --env-file deploy.env)"
+if [ -n "$step" ]; then
+  echo "the events table's lookup indexes change by two: deploying LookupIndexes=$step first" >&2
+  deploy "LookupIndexes=$step"
+fi
+deploy
 "$bin/python" scripts/stack.py outputs "$stack"

@@ -5,6 +5,8 @@ test-alerts targets call this; it runs in the deploy tools' venv, which has boto
   stack.py params TEMPLATE [--env-file F] [--set Key=Value ...]
                                                    sam deploy parameter overrides from the env
   stack.py outputs STACK                           the stack's outputs, KEY=VALUE per line
+  stack.py index-step STACK [--env-file F]         the LookupIndexes value to deploy first when
+                                                   the update would add or remove two indexes
   stack.py init STACK                              first backfill (the trail's past files queued for
                                                    the ingester, BACKFILL_DAYS; Event history), then
                                                    the first export
@@ -82,6 +84,43 @@ def read_env_file(path):
                 value = value[1:-1]
             values[key.strip()] = value
     return values
+
+
+INDEX_COUNT = {"none": 0, "actor": 1, "both": 2}
+
+
+def index_step(current, wanted):
+    """The LookupIndexes value to deploy before `wanted`, or None. DynamoDB adds or removes one
+    global secondary index per table update, so none <-> both goes through actor."""
+    if current not in INDEX_COUNT or wanted not in INDEX_COUNT:
+        return None
+    return "actor" if abs(INDEX_COUNT[current] - INDEX_COUNT[wanted]) > 1 else None
+
+
+def deployed_parameters(stack):
+    """The deployed stack's parameter values, or None when there is no such stack."""
+    cfn = session().client("cloudformation")
+    try:
+        s = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    except Exception as e:  # noqa: BLE001 - sam deploy reports other failures itself
+        if "does not exist" in str(e):
+            return None
+        raise
+    return {p["ParameterKey"]: p.get("ParameterValue") for p in s.get("Parameters", [])}
+
+
+def cmd_index_step(args):
+    deployed = deployed_parameters(args.stack)
+    if deployed is None:
+        return
+    # Stacks from before the parameter have both indexes; an unset variable keeps the deployed
+    # value (sam deploy reuses it), or takes the template default on such an older stack.
+    current = deployed.get("LookupIndexes", "both")
+    environ = {**read_env_file(args.env_file), **os.environ}
+    wanted = environ.get("LOOKUP_INDEXES") or deployed.get("LookupIndexes", "none")
+    step = index_step(current, wanted)
+    if step:
+        print(step)
 
 
 def session():
@@ -554,6 +593,11 @@ def self_test():
     assert parsed == {"FilteredRoles": "PrismaCloud*, Wiz*", "WorkingHours": '08:00-18:00 "local"',
                       "Regions": "", "Architecture": "arm64"}, parsed
 
+    assert index_step("both", "none") == "actor" and index_step("none", "both") == "actor"
+    assert [index_step(a, b) for a, b in [("both", "actor"), ("actor", "none"), ("none", "none"),
+                                         ("none", "actor"), ("both", "both")]] == [None] * 5
+    assert index_step("both", "all") is None  # CloudFormation refuses the value itself
+
     say = []
     runs = iter([
         ({"inserted": 5000, "caught_up": 3, "streams": 20, "oldest_complete_up_to": None}, None),
@@ -662,6 +706,9 @@ def main():
     pi.add_argument("--days", type=int, default=90, help="days exported after the backfill")
     pi.add_argument("--backfill-days", type=int, default=int(os.environ.get("BACKFILL_DAYS") or 90),
                     help="days of the organisation trail's files queued for the ingester (BACKFILL_DAYS)")
+    px = sub.add_parser("index-step")
+    px.add_argument("stack")
+    px.add_argument("--env-file", help="KEY=VALUE defaults, e.g. deploy.env")
     for name in ["status", "test-alerts", "trail-policy"]:
         sub.add_parser(name).add_argument("stack")
     pm = sub.add_parser("deploy-members")
@@ -681,6 +728,8 @@ def main():
     elif args.command == "outputs":
         for k, v in outputs(args.stack)[1].items():
             print(f"{k}={v}")
+    elif args.command == "index-step":
+        cmd_index_step(args)
     elif args.command == "init":
         cmd_init(args)
     elif args.command == "trail-policy":

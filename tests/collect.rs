@@ -386,8 +386,8 @@ fn collect_into_dynamodb_from_the_command_line() {
         "{status:#}"
     );
 
-    // The stored events can be searched where they are: by actor (an index), by region (the
-    // day partitions).
+    // The stored events can be searched where they are: by actor (the day partitions filtered
+    // on the actor, as these tables have no lookup index), by region (the day partitions).
     let search = |filters: &[&str]| -> Vec<serde_json::Value> {
         let args: Vec<&str> = ["events", "--format", "jsonl"]
             .into_iter()

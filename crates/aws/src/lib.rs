@@ -48,8 +48,8 @@ pub use config::{
 };
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
 pub use events::{
-    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, WriteCost,
-    event_from_stream_image, stream_image,
+    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, ReadPath, ReadReport,
+    WriteCost, event_from_stream_image, stream_image,
 };
 pub use members::{MAX_LOOKUPS_IN_FLIGHT, MemberAccess, MemberEventSource, RETRY_ASSUME_AFTER};
 #[cfg(feature = "organizations")]
@@ -60,4 +60,4 @@ pub use s3::{S3ObjectSource, S3ObjectStore};
 pub use seen::{DynamoSeenStore, SEEN_BATCH_GET};
 #[cfg(feature = "sns")]
 pub use sns::SnsNotifier;
-pub use tables::{TableKind, create_table};
+pub use tables::{LookupIndexes, TableKind, create_events_table, create_table};

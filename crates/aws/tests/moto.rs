@@ -295,12 +295,19 @@ async fn dynamo_errors_name_the_table() {
 }
 
 async fn fresh_events_table(client: &aws_sdk_dynamodb::Client) -> String {
+    fresh_events_table_with(client, iat_aws::LookupIndexes::None).await
+}
+
+async fn fresh_events_table_with(
+    client: &aws_sdk_dynamodb::Client,
+    indexes: iat_aws::LookupIndexes,
+) -> String {
     let name = format!(
         "iat-events-{}-{}",
         std::process::id(),
         TABLES.fetch_add(1, Ordering::Relaxed)
     );
-    iat_aws::create_table(client, iat_aws::TableKind::Events, &name)
+    iat_aws::create_events_table(client, &name, indexes)
         .await
         .expect("create events table in moto");
     name
@@ -315,6 +322,15 @@ async fn dynamo_event_store_contract() {
         let client = client.clone();
         async move {
             let table = fresh_events_table(&client).await;
+            iat_aws::DynamoEventStore::new(client, table)
+        }
+    })
+    .await;
+    // With both lookup indexes, found by the store itself.
+    contract::event_store_suite(|| {
+        let client = client.clone();
+        async move {
+            let table = fresh_events_table_with(&client, iat_aws::LookupIndexes::Both).await;
             iat_aws::DynamoEventStore::new(client, table)
         }
     })
@@ -376,19 +392,35 @@ async fn dynamo_event_feed_without_a_late_window_fails_the_contract() {
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
 async fn dynamo_event_store_answers_like_memory() {
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let client = dynamo_client(&endpoint).await;
+    for indexes in [
+        iat_aws::LookupIndexes::None,
+        iat_aws::LookupIndexes::Actor,
+        iat_aws::LookupIndexes::Both,
+    ] {
+        answers_like_memory(&client, indexes).await;
+    }
+}
+
+/// Every query on a table with `indexes` answers as the memory store does, in one walk and in
+/// pages, and each lookup says which path it took.
+async fn answers_like_memory(client: &aws_sdk_dynamodb::Client, indexes: iat_aws::LookupIndexes) {
     use chrono::{Duration, TimeZone, Utc};
+    use iat_aws::ReadPath;
     use iat_core::TimeWindow;
     use iat_core::contract::records::RecordSpec;
     use iat_core::ports::{EventCursor, EventQuery, EventStore, MemoryEventStore, Order};
 
-    let endpoint = iat_sim::emulators::moto_endpoint();
-    let client = dynamo_client(&endpoint).await;
-    let dynamo = iat_aws::DynamoEventStore::new(client.clone(), fresh_events_table(&client).await);
+    let dynamo = iat_aws::DynamoEventStore::new(
+        client.clone(),
+        fresh_events_table_with(client, indexes).await,
+    );
     let memory = MemoryEventStore::new();
     let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 22, 0, 0).unwrap();
     let users = ["alice", "bob", "carol"];
     let names = ["CreateUser", "AssumeRole", "ListUsers", "GetRole"];
-    // 900 events over three days; several share an instant.
+    // 900 events over two days (22:00 to 17:37 the next day); several share an instant.
     let events: Vec<_> = (0..900i64)
         .map(|i| {
             RecordSpec::new(
@@ -441,10 +473,56 @@ async fn dynamo_event_store_answers_like_memory() {
             ..Default::default()
         },
     ];
-    for q in &queries {
+    // The path each query takes on this table: an index only where the table has it.
+    let actor_index = indexes != iat_aws::LookupIndexes::None;
+    let name_index = indexes == iat_aws::LookupIndexes::Both;
+    // Every day the table holds, and the days the window covers.
+    let day_path = |filter| ReadPath::DayPartitions { days: 2, filter };
+    let index_path = |index| ReadPath::Index { index, days: 2 };
+    let paths = [
+        day_path(None),
+        ReadPath::DayPartitions {
+            days: 1,
+            filter: None,
+        },
+        if actor_index {
+            index_path(iat_aws::BY_ACTOR)
+        } else {
+            day_path(Some("actor"))
+        },
+        if actor_index {
+            ReadPath::Index {
+                index: iat_aws::BY_ACTOR,
+                days: 1,
+            }
+        } else {
+            ReadPath::DayPartitions {
+                days: 1,
+                filter: Some("actor"),
+            }
+        },
+        if name_index {
+            ReadPath::Index {
+                index: iat_aws::BY_NAME,
+                days: 1,
+            }
+        } else {
+            ReadPath::DayPartitions {
+                days: 1,
+                filter: Some("event name"),
+            }
+        },
+        day_path(None),
+        day_path(None),
+    ];
+    for (q, path) in queries.iter().zip(paths) {
         let want = memory.query(q).await.unwrap();
+        let before = dynamo.read_report();
         let got = dynamo.query(q).await.unwrap();
-        assert_eq!(got.len(), want.len(), "{q:?}");
+        let report = dynamo.read_report();
+        assert_eq!(report.last_path, Some(path), "{indexes}: {q:?}");
+        assert!(report.requests > before.requests, "{q:?}: reads counted");
+        assert_eq!(got.len(), want.len(), "{indexes}: {q:?}");
         assert!(got == want, "{q:?}: same events in the same order");
         // The same walk in pages of 37 visits the same events.
         let mut paged = Vec::new();

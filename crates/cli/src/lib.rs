@@ -83,8 +83,9 @@ pub enum Command {
     Collect(cmd::collect::CollectArgs),
     /// Create the DynamoDB tables of `--store dynamodb:...`, as the deployed stack does.
     ///
-    /// On-demand (pay per request) tables: events (sharded by day, indexed by actor and by event
-    /// name, TTL on `x`), control (checkpoints) and the alert ledger (TTL on `expires_at`).
+    /// On-demand (pay per request) tables: events (sharded by day, TTL on `x`; the lookup
+    /// indexes by actor and by event name only with --lookup-indexes), control (checkpoints)
+    /// and the alert ledger (TTL on `expires_at`).
     /// Tables that exist are left as they are. The deployed stack creates the same tables.
     /// Without --store: iat-events, iat-control and iat-alert-ledger.
     #[cfg(feature = "aws")]

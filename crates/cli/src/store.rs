@@ -144,6 +144,9 @@ pub struct Stores {
     pub summary: Option<Arc<dyn StoreSummary>>,
     /// The SQLite file itself, for its bulk loader (`iat ingest`).
     pub sqlite: Option<Arc<SqliteStore>>,
+    /// How the last event query was answered and what the queries read, where the store
+    /// bills reads (DynamoDB).
+    pub reads: Option<Arc<dyn Fn() -> Option<String> + Send + Sync>>,
 }
 
 impl fmt::Debug for Stores {
@@ -217,6 +220,7 @@ impl StoreArgs {
                     seen: db.clone(),
                     summary: Some(db.clone()),
                     sqlite: Some(db),
+                    reads: None,
                 })
             }
             #[cfg(feature = "aws")]
@@ -260,7 +264,18 @@ impl StoreArgs {
                 DynamoAlertLedger::DEFAULT_RETENTION,
             )) as Arc<dyn AlertLedger>
         });
+        let meter = store.clone();
+        let reads = Arc::new(move || {
+            let report = meter.read_report();
+            report.last_path.map(|path| {
+                format!(
+                    "read {path}: {} requests, {} items, {:.1} read units",
+                    report.requests, report.items_read, report.read_units
+                )
+            })
+        });
         Ok(Stores {
+            reads: Some(reads),
             spec: spec.clone(),
             seen: Arc::new(iat_aws::DynamoSeenStore::new(client.clone(), control)),
             feed: Arc::new(DynamoEventFeed::new(store.clone(), client, control)),

@@ -7,9 +7,13 @@
 //!   (time, id). The key is a function of the event alone, so the same event always lands on the
 //!   same item. A busy day is spread over eight partitions (8,000 writes/s, far over what
 //!   `LookupEvents` can deliver), and one day is read with eight `Query` calls, never a `Scan`.
-//! - Two key-only global secondary indexes answer lookups by actor (`by_actor`, key
-//!   `ak = <actor>#<day>`) and by event name (`by_name`, key `nk = <name>#<day>`) over a time
-//!   range, one `Query` per day in the range. Any other filter reads the day partitions.
+//! - Every item carries `ak = <actor>#<day>` and `nk = <name>#<day>`. Lookups by actor or by
+//!   event name read the day partitions with a filter on them (read units for every item of
+//!   those days, no write beyond the item). Where the table has the optional key-only indexes
+//!   (`by_actor`, `by_name`, see [`crate::LookupIndexes`]; each costs one more write unit per
+//!   event), the lookup reads only the matching keys, one `Query` per day. The store finds
+//!   out which indexes exist (`DescribeTable`) the first time a query could use one. Any
+//!   other filter reads the day partitions.
 //! - The record is stored compressed ([`crate::codec`]), so a typical event item is under 1 KB:
 //!   one write unit (each index entry is one more). Everything else is derived again from it
 //!   when read.
@@ -33,6 +37,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -42,6 +47,7 @@ use futures_util::StreamExt;
 use iat_core::ports::{EventQuery, EventStore, Order, PutOutcome, Quarantined, StoreStats};
 use iat_core::{ActivityEvent, Error, RecordLimits, normalize};
 
+use crate::LookupIndexes;
 use crate::codec;
 use crate::error::dynamo_error;
 
@@ -69,6 +75,70 @@ pub struct DynamoEventStore {
     limits: RecordLimits,
     /// Days already registered in `META` by this process.
     registered: Mutex<HashSet<String>>,
+    /// The lookup indexes the table has, once known.
+    indexes: tokio::sync::OnceCell<LookupIndexes>,
+    reads: ReadMeter,
+}
+
+/// What this store's queries have read so far: for a person (`iat events` says how it answered)
+/// and for the cost figures.
+#[derive(Debug, Default)]
+struct ReadMeter {
+    requests: AtomicU64,
+    /// Read units DynamoDB reported consumed (`ReturnConsumedCapacity`), in thousandths.
+    milli_units: AtomicU64,
+    /// Items DynamoDB evaluated (before any filter).
+    scanned: AtomicU64,
+    /// How the last query was answered.
+    last_path: Mutex<Option<ReadPath>>,
+}
+
+/// How a query was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadPath {
+    /// Each day's partitions, all of their items (`filter` names what was kept, if anything).
+    DayPartitions {
+        days: usize,
+        filter: Option<&'static str>,
+    },
+    /// One lookup index, one `Query` per day.
+    Index { index: &'static str, days: usize },
+}
+
+impl std::fmt::Display for ReadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadPath::DayPartitions { days, filter: None } => {
+                write!(
+                    f,
+                    "every item of {days} day(s), {DAY_SHARDS} partitions a day"
+                )
+            }
+            ReadPath::DayPartitions {
+                days,
+                filter: Some(on),
+            } => write!(
+                f,
+                "every item of {days} day(s), {DAY_SHARDS} partitions a day, filtered on the {on} \
+                 (the table has no index for it)"
+            ),
+            ReadPath::Index { index, days } => {
+                write!(f, "the {index} index, one query for each of {days} day(s)")
+            }
+        }
+    }
+}
+
+/// What a store's queries read, as DynamoDB reported it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadReport {
+    pub requests: u64,
+    /// Read units consumed (1 per 4 KB strongly consistent, half that eventually consistent).
+    pub read_units: f64,
+    /// Items DynamoDB evaluated, before filters.
+    pub items_read: u64,
+    /// How the last query was answered.
+    pub last_path: Option<ReadPath>,
 }
 
 impl DynamoEventStore {
@@ -81,6 +151,64 @@ impl DynamoEventStore {
             concurrency: 8,
             limits: RecordLimits::default(),
             registered: Mutex::new(HashSet::new()),
+            indexes: tokio::sync::OnceCell::new(),
+            reads: ReadMeter::default(),
+        }
+    }
+
+    /// The table's lookup indexes are `indexes` (no `DescribeTable` call to find out).
+    pub fn with_lookup_indexes(self, indexes: LookupIndexes) -> Self {
+        let _ = self.indexes.set(indexes);
+        self
+    }
+
+    /// The lookup indexes the table has: asked of DynamoDB once. A table that cannot be
+    /// described (the caller may not `DescribeTable`) is read as having none, which is correct
+    /// and only dearer.
+    pub async fn lookup_indexes(&self) -> LookupIndexes {
+        *self
+            .indexes
+            .get_or_init(|| async {
+                match self.client.describe_table().table_name(&self.table).send().await {
+                    Ok(out) => LookupIndexes::of_names(
+                        out.table()
+                            .map(|t| t.global_secondary_indexes())
+                            .unwrap_or_default()
+                            .iter()
+                            .filter_map(|i| i.index_name()),
+                    ),
+                    Err(e) => {
+                        let e = dynamo_error(&self.table, "describe table", e);
+                        tracing::warn!(table = %self.table, error = %e, "lookup indexes unknown; lookups read the day partitions");
+                        LookupIndexes::None
+                    }
+                }
+            })
+            .await
+    }
+
+    /// What this store's queries have read so far.
+    pub fn read_report(&self) -> ReadReport {
+        ReadReport {
+            requests: self.reads.requests.load(Ordering::Relaxed),
+            read_units: self.reads.milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
+            items_read: self.reads.scanned.load(Ordering::Relaxed),
+            last_path: self
+                .reads
+                .last_path
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
+    fn count_read(&self, units: Option<f64>, scanned: u64) {
+        self.reads.requests.fetch_add(1, Ordering::Relaxed);
+        self.reads.scanned.fetch_add(scanned, Ordering::Relaxed);
+        if let Some(units) = units {
+            self.reads
+                .milli_units
+                .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
         }
     }
 
@@ -123,8 +251,13 @@ impl DynamoEventStore {
         event_item(event, self.retention)
     }
 
-    /// What storing `event` costs, computed from its item the way DynamoDB sizes items.
-    pub fn write_cost(event: &ActivityEvent, retention: Option<Duration>) -> WriteCost {
+    /// What storing `event` costs in a table with `indexes`, computed from its item the way
+    /// DynamoDB sizes items.
+    pub fn write_cost(
+        event: &ActivityEvent,
+        retention: Option<Duration>,
+        indexes: LookupIndexes,
+    ) -> WriteCost {
         let Ok(item) = event_item(event, retention) else {
             return WriteCost::default();
         };
@@ -140,7 +273,11 @@ impl DynamoEventStore {
             item_bytes,
             table_units: units(item_bytes),
             // Each key-only index entry holds its own key and the table's.
-            index_units: units(size(&["pk", "sk", "ak"])) + units(size(&["pk", "sk", "nk"])),
+            index_units: [(BY_ACTOR, "ak"), (BY_NAME, "nk")]
+                .into_iter()
+                .filter(|(index, _)| indexes.has(index))
+                .map(|(_, key)| units(size(&["pk", "sk", key])))
+                .sum(),
         }
     }
 

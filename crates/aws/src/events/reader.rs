@@ -1,5 +1,6 @@
-//! Reading: the days a query covers, each read by its shards (or one index), page by page,
-//! merged in sort-key order and filtered by the query's matcher.
+//! Reading: the days a query covers, each read by its shards (filtered on the actor or event
+//! name where the query names one) or by one lookup index, page by page, merged in sort-key
+//! order and filtered by the query's matcher.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -8,8 +9,9 @@ use chrono::Utc;
 use iat_core::ports::{EventCursor, EventQuery, Order};
 use iat_core::{ActivityEvent, Error};
 
-use super::DynamoEventStore;
 use super::keys::{BY_ACTOR, BY_NAME, DAY_SHARDS, day_pk, index_key, s, sort_time};
+use super::{DynamoEventStore, ReadPath};
+use crate::LookupIndexes;
 use crate::error::dynamo_error;
 
 impl DynamoEventStore {
@@ -30,7 +32,17 @@ impl DynamoEventStore {
         if query.order == Order::Descending {
             days.reverse();
         }
-        let plan = Plan::of(query);
+        let indexes = if Plan::lookup(query).is_some() {
+            self.lookup_indexes().await
+        } else {
+            LookupIndexes::None
+        };
+        let plan = Plan::of(query, indexes);
+        *self
+            .reads
+            .last_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(plan.path(days.len()));
         let now = Utc::now().timestamp();
         for day in days {
             let mut lanes = plan.lanes(day);
@@ -38,7 +50,7 @@ impl DynamoEventStore {
                 store: self,
                 bounds: &bounds,
                 order: query.order,
-                page: page_size(limit - out.len(), plan.is_index()),
+                page: page_size(limit - out.len(), &plan),
             };
             loop {
                 reader.fill(&mut lanes).await?;
@@ -61,9 +73,14 @@ impl DynamoEventStore {
     }
 }
 
-fn page_size(remaining: usize, index: bool) -> i32 {
-    let cap = if index { 100 } else { 500 };
-    remaining.saturating_add(1).clamp(10, cap) as i32
+/// Items a page evaluates: an index page's keys are fetched again by key, so it stays small; a
+/// filtered day page keeps few of the items it reads, so it reads many (up to DynamoDB's 1 MB).
+fn page_size(remaining: usize, plan: &Plan) -> i32 {
+    match plan {
+        Plan::Index { .. } => remaining.saturating_add(1).clamp(10, 100) as i32,
+        Plan::Days { filter: None } => remaining.saturating_add(1).clamp(10, 500) as i32,
+        Plan::Days { filter: Some(_) } => 2_000,
+    }
 }
 
 /// The sort-key range a query covers.
@@ -121,46 +138,98 @@ impl Bounds {
 /// Which partitions a query reads for each day.
 #[derive(Debug)]
 enum Plan {
-    Days,
-    Index { index: &'static str, value: String },
+    /// Every shard of the day, keeping only items whose lookup key matches `filter`.
+    Days { filter: Option<Lookup> },
+    /// The lookup index's partition for the value and day.
+    Index(Lookup),
+}
+
+/// A lookup by one exact value: the index that answers it, and the item attribute it keys.
+#[derive(Debug, Clone)]
+struct Lookup {
+    index: &'static str,
+    value: String,
+}
+
+impl Lookup {
+    fn attr(&self) -> &'static str {
+        if self.index == BY_ACTOR { "ak" } else { "nk" }
+    }
+
+    fn what(&self) -> &'static str {
+        if self.index == BY_ACTOR {
+            "actor"
+        } else {
+            "event name"
+        }
+    }
 }
 
 impl Plan {
-    fn of(query: &EventQuery) -> Self {
+    /// The lookup a query asks for: one literal actor (a name, not an ARN, which matches the
+    /// principal ARN too), or else one literal event name.
+    fn lookup(query: &EventQuery) -> Option<Lookup> {
         let literal = |s: &str| !iat_core::glob::is_glob(s);
         if let Some(actor) = query
             .actor
             .as_deref()
             .filter(|a| literal(a) && !a.starts_with("arn:"))
         {
-            return Plan::Index {
+            return Some(Lookup {
                 index: BY_ACTOR,
                 value: actor.to_owned(),
-            };
+            });
         }
         if let [name] = query.event_names.as_slice()
             && literal(name)
         {
-            return Plan::Index {
+            return Some(Lookup {
                 index: BY_NAME,
                 value: name.clone(),
-            };
+            });
         }
-        Plan::Days
+        None
     }
 
-    fn is_index(&self) -> bool {
-        matches!(self, Plan::Index { .. })
+    /// The plan for `query` on a table with `indexes`: an index where it has the one the lookup
+    /// needs, else the days' partitions filtered on the lookup's attribute.
+    fn of(query: &EventQuery, indexes: LookupIndexes) -> Self {
+        match Self::lookup(query) {
+            Some(lookup) if indexes.has(lookup.index) => Plan::Index(lookup),
+            filter => Plan::Days { filter },
+        }
+    }
+
+    fn path(&self, days: usize) -> ReadPath {
+        match self {
+            Plan::Days { filter } => ReadPath::DayPartitions {
+                days,
+                filter: filter.as_ref().map(Lookup::what),
+            },
+            Plan::Index(lookup) => ReadPath::Index {
+                index: lookup.index,
+                days,
+            },
+        }
     }
 
     fn lanes(&self, day: &str) -> Vec<Lane> {
         match self {
-            Plan::Days => (0..DAY_SHARDS)
-                .map(|shard| Lane::new(None, "pk", day_pk(day, shard)))
+            Plan::Days { filter } => (0..DAY_SHARDS)
+                .map(|shard| {
+                    let mut lane = Lane::new(None, "pk", day_pk(day, shard));
+                    lane.filter = filter
+                        .as_ref()
+                        .map(|f| (f.attr(), index_key(&f.value, day)));
+                    lane
+                })
                 .collect(),
-            Plan::Index { index, value } => {
-                let attr = if *index == BY_ACTOR { "ak" } else { "nk" };
-                vec![Lane::new(Some(index), attr, index_key(value, day))]
+            Plan::Index(lookup) => {
+                vec![Lane::new(
+                    Some(lookup.index),
+                    lookup.attr(),
+                    index_key(&lookup.value, day),
+                )]
             }
         }
     }
@@ -172,6 +241,8 @@ struct Lane {
     index: Option<&'static str>,
     key_attr: &'static str,
     key: String,
+    /// Only items whose attribute has this value (a `FilterExpression`: read, not returned).
+    filter: Option<(&'static str, String)>,
     buf: VecDeque<Row>,
     next: Option<HashMap<String, AttributeValue>>,
     done: bool,
@@ -189,6 +260,7 @@ impl Lane {
             index,
             key_attr,
             key,
+            filter: None,
             buf: VecDeque::new(),
             next: None,
             done: false,
@@ -204,18 +276,21 @@ struct DayReader<'a> {
 }
 
 impl DayReader<'_> {
-    /// Fetches the next page of every lane that has run dry.
+    /// Fetches pages until every lane has a row or is done. A filtered page can hold no row
+    /// and still not be the last, and the merge needs each lane's next row.
     pub(super) async fn fill(&self, lanes: &mut [Lane]) -> Result<(), Error> {
-        let pending: Vec<&mut Lane> = lanes
-            .iter_mut()
-            .filter(|l| l.buf.is_empty() && !l.done)
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
+        loop {
+            let pending: Vec<&mut Lane> = lanes
+                .iter_mut()
+                .filter(|l| l.buf.is_empty() && !l.done)
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let results =
+                futures_util::future::join_all(pending.into_iter().map(|l| self.page(l))).await;
+            results.into_iter().collect::<Result<(), Error>>()?;
         }
-        let results =
-            futures_util::future::join_all(pending.into_iter().map(|l| self.page(l))).await;
-        results.into_iter().collect()
     }
 
     pub(super) async fn page(&self, lane: &mut Lane) -> Result<(), Error> {
@@ -231,7 +306,14 @@ impl DayReader<'_> {
             .expression_attribute_values(":hi", s(&self.bounds.hi))
             .scan_index_forward(self.order == Order::Ascending)
             .limit(self.page)
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
             .set_exclusive_start_key(lane.next.take());
+        if let Some((attr, value)) = &lane.filter {
+            req = req
+                .filter_expression("#f = :f")
+                .expression_attribute_names("#f", *attr)
+                .expression_attribute_values(":f", s(value));
+        }
         if let Some(index) = lane.index {
             req = req.index_name(index);
         } else {
@@ -241,6 +323,10 @@ impl DayReader<'_> {
             .send()
             .await
             .map_err(|e| dynamo_error(&store.table, "query events", e))?;
+        store.count_read(
+            resp.consumed_capacity().and_then(|c| c.capacity_units()),
+            resp.scanned_count().max(0) as u64,
+        );
         lane.next = resp.last_evaluated_key().cloned();
         lane.done = lane.next.is_none();
         let items = resp.items().to_vec();
@@ -257,7 +343,10 @@ impl DayReader<'_> {
                 .collect();
             let mut bodies: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
             for chunk in keys.chunks(100) {
-                for item in store.batch_get(chunk.to_vec(), "pk, sk, z, x").await? {
+                for item in store
+                    .batch_get(chunk.to_vec(), "pk, sk, z, x", true)
+                    .await?
+                {
                     if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
                         bodies.insert(sk.clone(), item);
                     }
@@ -329,28 +418,49 @@ mod tests {
     }
 
     #[test]
-    fn plans_use_an_index_only_for_a_literal() {
+    fn plans_use_an_index_only_for_a_literal_and_only_where_the_table_has_it() {
         let q = |actor: Option<&str>, names: &[&str]| EventQuery {
             actor: actor.map(str::to_owned),
             event_names: names.iter().map(|s| (*s).to_owned()).collect(),
             ..Default::default()
         };
-        assert!(matches!(
-            Plan::of(&q(Some("bob"), &[])),
-            Plan::Index {
-                index: BY_ACTOR,
-                ..
-            }
-        ));
-        assert!(matches!(
-            Plan::of(&q(Some("b*"), &["CreateUser"])),
-            Plan::Index { index: BY_NAME, .. }
-        ));
-        assert!(matches!(
-            Plan::of(&q(Some("arn:aws:iam::1:user/x"), &[])),
-            Plan::Days
-        ));
-        assert!(matches!(Plan::of(&q(None, &["A", "B"])), Plan::Days));
-        assert!(matches!(Plan::of(&q(None, &["Create*"])), Plan::Days));
+        let index = |plan: Plan| match plan {
+            Plan::Index(l) => Some(l.index),
+            Plan::Days { .. } => None,
+        };
+        let filter = |plan: Plan| match plan {
+            Plan::Days { filter } => filter.map(|f| (f.attr(), f.value)),
+            Plan::Index(_) => None,
+        };
+        let both = LookupIndexes::Both;
+        assert_eq!(index(Plan::of(&q(Some("bob"), &[]), both)), Some(BY_ACTOR));
+        assert_eq!(
+            index(Plan::of(&q(Some("b*"), &["CreateUser"]), both)),
+            Some(BY_NAME)
+        );
+        assert_eq!(
+            index(Plan::of(&q(Some("arn:aws:iam::1:user/x"), &[]), both)),
+            None
+        );
+        assert_eq!(index(Plan::of(&q(None, &["A", "B"]), both)), None);
+        assert_eq!(index(Plan::of(&q(None, &["Create*"]), both)), None);
+        // Without the index the same lookups read the days, filtered on the item's key.
+        let none = LookupIndexes::None;
+        assert_eq!(
+            filter(Plan::of(&q(Some("bob"), &[]), none)),
+            Some(("ak", "bob".to_owned()))
+        );
+        assert_eq!(
+            filter(Plan::of(&q(None, &["CreateUser"]), LookupIndexes::Actor)),
+            Some(("nk", "CreateUser".to_owned()))
+        );
+        assert_eq!(filter(Plan::of(&q(Some("b*"), &["A", "B"]), none)), None);
+        let lanes = Plan::of(&q(Some("bob"), &[]), none).lanes("2026-03-02");
+        assert_eq!(lanes.len(), DAY_SHARDS as usize);
+        assert!(
+            lanes
+                .iter()
+                .all(|l| l.filter == Some(("ak", "bob#2026-03-02".to_owned())))
+        );
     }
 }

@@ -52,7 +52,7 @@ impl DynamoEventStore {
             .collect();
         let results: Vec<Result<Vec<HashMap<String, AttributeValue>>, Error>> =
             futures_util::stream::iter(chunks)
-                .map(|keys| self.batch_get(keys, "pk, sk"))
+                .map(|keys| self.batch_get(keys, "pk, sk", false))
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
@@ -66,11 +66,13 @@ impl DynamoEventStore {
         Ok(found)
     }
 
-    /// Items for up to 100 keys, retrying unprocessed keys with backoff.
+    /// Items for up to 100 keys, retrying unprocessed keys with backoff; `metered` counts the
+    /// reads in the store's read report (queries' reads, not the duplicate check's).
     pub(super) async fn batch_get(
         &self,
         keys: Vec<HashMap<String, AttributeValue>>,
         projection: &str,
+        metered: bool,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
         let mut out = Vec::with_capacity(keys.len());
         let mut pending = keys;
@@ -86,9 +88,21 @@ impl DynamoEventStore {
                 .client
                 .batch_get_item()
                 .request_items(&self.table, request)
+                .set_return_consumed_capacity(
+                    metered.then_some(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total),
+                )
                 .send()
                 .await
                 .map_err(|e| dynamo_error(&self.table, "read events", e))?;
+            if metered {
+                let units = resp
+                    .consumed_capacity()
+                    .iter()
+                    .filter_map(|c| c.capacity_units())
+                    .sum::<f64>();
+                let read = resp.responses().and_then(|r| r.get(&self.table));
+                self.count_read(Some(units), read.map_or(0, |r| r.len() as u64));
+            }
             if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
                 out.extend(items.iter().cloned());
             }

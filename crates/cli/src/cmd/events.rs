@@ -166,6 +166,9 @@ pub fn run(stores: &StoreArgs, args: EventsArgs, out: &mut dyn Write) -> anyhow:
         }
     }
     writer.finish()?;
+    if let Some(note) = store.reads.as_ref().and_then(|reads| reads()) {
+        eprintln!("{note}");
+    }
     if more {
         eprintln!(
             "showing the first {} matching events; use --limit N or --limit 0 for all",

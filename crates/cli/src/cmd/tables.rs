@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use iat_aws::{TableKind, create_table};
+use iat_aws::{LookupIndexes, TableKind, create_events_table, create_table};
 
 use crate::store::{StoreArgs, StoreSpec};
 
@@ -12,11 +12,21 @@ pub const DEFAULT_TABLES: &str = "dynamodb:iat-events,iat-control,iat-alert-ledg
 
 /// Arguments of the subcommand (documented on [`crate::Command`]).
 #[derive(Debug, clap::Args)]
-pub struct CreateTablesArgs {}
+pub struct CreateTablesArgs {
+    /// Key-only indexes on the events table: none (one write unit per event; lookups by actor
+    /// or event name read each day's items with a filter), actor (adds `by_actor`, one more
+    /// write unit per event), or both (adds `by_name` too). An existing table keeps its own.
+    #[arg(long, default_value = "none", value_parser = parse_indexes)]
+    pub lookup_indexes: LookupIndexes,
+}
+
+fn parse_indexes(text: &str) -> Result<LookupIndexes, String> {
+    LookupIndexes::parse(text)
+}
 
 pub fn run(
     stores: &StoreArgs,
-    _args: CreateTablesArgs,
+    args: CreateTablesArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let spec = if stores.store.is_none() && stores.db.is_none() {
@@ -45,7 +55,11 @@ pub fn run(
         ];
         for (kind, name) in tables {
             let Some(name) = name else { continue };
-            let created = create_table(&client, kind, name).await?;
+            let created = if kind == TableKind::Events {
+                create_events_table(&client, name, args.lookup_indexes).await?
+            } else {
+                create_table(&client, kind, name).await?
+            };
             writeln!(
                 out,
                 "{name}: {}",
