@@ -201,7 +201,8 @@ pub(crate) mod cost {
     /// What the stack deploys (infra/template.yaml; its alarms are counted there): the tracker's
     /// `EventsCollected` and `StalledStreams` (its lateness metrics only with `ALARMS=full`).
     const CUSTOM_METRICS: f64 = 2.0;
-    const INDEX_BYTES_PER_EVENT: f64 = 2.0 * 120.0; // each entry: keys plus 100 bytes overhead
+    /// A key-only index entry: its key, the table's key, and 100 bytes of overhead.
+    const INDEX_ENTRY_BYTES: f64 = 120.0;
     const ITEM_OVERHEAD_BYTES: f64 = 100.0;
     const TRACKER_GB: f64 = 0.25;
     const ALERTER_GB: f64 = 0.25;
@@ -256,6 +257,8 @@ pub(crate) mod cost {
         pub(crate) export_events_per_s: f64,
         /// Alarms the template deploys with its default `Alarms=essential`, without a trail.
         pub(crate) alarms: f64,
+        /// Lookup index entries per stored event with the template's default `LookupIndexes`.
+        pub(crate) index_entries: f64,
         pub(crate) sources: String,
     }
 
@@ -280,6 +283,33 @@ pub(crate) mod cost {
             .filter(|r| r.contains(&"Type: AWS::CloudWatch::Alarm"))
             .filter(|r| !r.iter().any(|l| l.starts_with("Condition:")))
             .count()
+    }
+
+    /// The default value of template parameter `name` (a `Parameters:` entry's `Default:`).
+    pub(crate) fn default_parameter(template: &str, name: &str) -> Option<String> {
+        let mut lines = template
+            .lines()
+            .skip_while(|l| *l != "Parameters:")
+            .skip_while(|l| l.trim_end() != format!("  {name}:"))
+            .skip(1);
+        lines
+            .by_ref()
+            .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+            .find_map(|l| l.trim().strip_prefix("Default:"))
+            .map(|v| v.trim().trim_matches('"').to_owned())
+    }
+
+    /// The lookup indexes the deployed events table has by default.
+    pub(crate) fn default_lookup_indexes(template: &str) -> anyhow::Result<iat_aws::LookupIndexes> {
+        let value = default_parameter(template, "LookupIndexes")
+            .context("no default for LookupIndexes in infra/template.yaml")?;
+        iat_aws::LookupIndexes::parse(&value).map_err(anyhow::Error::msg)
+    }
+
+    /// The stack's template.
+    pub(crate) fn template() -> anyhow::Result<String> {
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+        std::fs::read_to_string(&template).with_context(|| format!("{}", template.display()))
     }
 
     /// The newest line of `metric` in a results file's text: value, commit and note.
@@ -308,19 +338,19 @@ pub(crate) mod cost {
         let (item_bytes, _, _) = latest("tracker.item_bytes_per_event")?;
         let (parquet, parquet_commit, _) = latest("lake.parquet_snappy_bytes_per_event")?;
         let (export, export_commit, _) = latest("lake.export_events_per_s")?;
-        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
-        let template = std::fs::read_to_string(&template)
-            .with_context(|| format!("{}", template.display()))?;
+        let template = template()?;
         let alarms = default_alarms(&template) as f64;
         anyhow::ensure!(alarms > 0.0, "no alarm found in infra/template.yaml");
+        let indexes = default_lookup_indexes(&template)?;
         Ok(Measured {
             write_units: wcu,
             item_bytes,
             parquet_bytes: parquet,
             export_events_per_s: export,
             alarms,
+            index_entries: indexes.names().len() as f64,
             sources: format!(
-                "{alarms} alarms (infra/template.yaml, ALARMS=essential), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})"
+                "{alarms} alarms (infra/template.yaml, ALARMS=essential), LOOKUP_INDEXES={indexes} (the template's default), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})"
             ),
         })
     }
@@ -341,8 +371,10 @@ pub(crate) mod cost {
         let writes = events * m.write_units + org.streams * runs;
         let reads_tracker = fetched; // one consistent read unit per fetched event (items < 4 KB)
         let reads_export = events * 3.0 * 0.5 * (m.item_bytes / 4096.0); // yesterday + 2 late days
-        let table_gb =
-            events * 3.0 * (m.item_bytes + ITEM_OVERHEAD_BYTES + INDEX_BYTES_PER_EVENT) / GB;
+        let table_gb = events
+            * 3.0
+            * (m.item_bytes + ITEM_OVERHEAD_BYTES + m.index_entries * INDEX_ENTRY_BYTES)
+            / GB;
         let dynamo_requests = writes / 1e6 * DYNAMO_PER_MILLION_WRITES
             + (reads_tracker + reads_export) / 1e6 * DYNAMO_PER_MILLION_READS;
         let dynamo_storage = table_gb * (DYNAMO_GB_MONTH + DYNAMO_PITR_GB_MONTH);
@@ -655,8 +687,25 @@ pub(crate) mod cost {
                 parquet_bytes: 132.0,
                 export_events_per_s: 130_000.0,
                 alarms: 7.0,
+                index_entries: 2.0,
                 sources: String::new(),
             }
+        }
+
+        #[test]
+        fn template_defaults_are_read_from_its_parameters() {
+            let template = template().unwrap();
+            assert_eq!(
+                default_lookup_indexes(&template).unwrap(),
+                iat_aws::LookupIndexes::None
+            );
+            assert_eq!(
+                default_parameter(&template, "Alarms").as_deref(),
+                Some("essential")
+            );
+            let sample = "Parameters:\n  A:\n    Type: String\n    Default: \"x\"\n  B:\n    Type: String\nResources:\n  B:\n    Default: no\n";
+            assert_eq!(default_parameter(sample, "A").as_deref(), Some("x"));
+            assert_eq!(default_parameter(sample, "B"), None);
         }
 
         #[test]

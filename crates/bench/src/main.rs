@@ -19,6 +19,7 @@ use iat_sim::OrgConfig;
 mod alerter;
 mod deploy;
 mod lake;
+mod lookup;
 mod org;
 mod org_accounts;
 mod org_latency;
@@ -38,6 +39,9 @@ struct Args {
     /// Events for the ingest benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     ingest_events: u64,
+    /// Events of the large organisation's day stored in moto for the DynamoDB lookups.
+    #[arg(long, default_value_t = 30_000)]
+    lookup_sample: usize,
     /// Events for the parse benchmark.
     #[arg(long, default_value_t = 200_000)]
     parse_events: u64,
@@ -51,7 +55,7 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Which benchmarks: foundation, tracker, wcu, alerter, seen (part of alerter), lake,
-    /// deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
+    /// lookup, deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
     /// org-latency, org-accounts and org-cost (parts of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         "alerter",
         "seen",
         "lake",
+        "lookup",
         "deploy",
         "cost",
         "reliability",
@@ -131,7 +136,7 @@ fn main() -> anyhow::Result<()> {
     .contains(&args.only.as_str())
     {
         bail!(
-            "--only takes foundation, tracker, wcu, alerter, seen, lake, deploy, cost, reliability, \
+            "--only takes foundation, tracker, wcu, alerter, seen, lake, lookup, deploy, cost, reliability, \
              org, org-latency, org-accounts, org-cost or all"
         );
     }
@@ -187,6 +192,18 @@ fn main() -> anyhow::Result<()> {
     if ["all", "lake"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.ingest_events)?;
         figures.extend(lake::benchmark(&generated, args.ingest_events, args.runs)?);
+    }
+    if ["all", "lookup"].contains(&args.only.as_str()) {
+        let endpoint = iat_sim::emulators::moto_endpoint_if_running()
+            .context("the DynamoDB lookups need moto: run `make bench`")?;
+        // The large organisation's day.
+        let generated = dataset(&args.data, 300_000)?;
+        figures.extend(lookup::benchmark(
+            &generated,
+            &endpoint,
+            args.lookup_sample,
+            args.runs.min(3),
+        )?);
     }
     if ["all", "alerter"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
