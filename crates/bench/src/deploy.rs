@@ -359,6 +359,15 @@ pub(crate) mod cost {
     /// days (`RETENTION_DAYS=90`), the lake a year, one month of it in Standard and the rest in
     /// Standard-IA.
     pub(crate) fn monthly(org: &Org, m: &Measured) -> Vec<(&'static str, f64)> {
+        monthly_keeping(org, m, 90.0)
+    }
+
+    /// [`monthly`] with DynamoDB keeping `retention_days` of events (`RETENTION_DAYS`).
+    pub(crate) fn monthly_keeping(
+        org: &Org,
+        m: &Measured,
+        retention_days: f64,
+    ) -> Vec<(&'static str, f64)> {
         let events = org.events_per_day * DAYS_PER_MONTH;
         let runs = 24.0 * DAYS_PER_MONTH;
         // The 20-minute overlap is read again each hourly run: a third of the events twice.
@@ -371,8 +380,8 @@ pub(crate) mod cost {
         let writes = events * m.write_units + org.streams * runs;
         let reads_tracker = fetched; // one consistent read unit per fetched event (items < 4 KB)
         let reads_export = events * 3.0 * 0.5 * (m.item_bytes / 4096.0); // yesterday + 2 late days
-        let table_gb = events
-            * 3.0
+        let table_gb = org.events_per_day
+            * retention_days
             * (m.item_bytes + ITEM_OVERHEAD_BYTES + m.index_entries * INDEX_ENTRY_BYTES)
             / GB;
         let dynamo_requests = writes / 1e6 * DYNAMO_PER_MILLION_WRITES
@@ -647,6 +656,7 @@ pub(crate) mod cost {
             .into_iter()
             .map(|(org, metric)| {
                 let (total, breakdown) = bill(&monthly(&org, &m));
+                let (short, _) = bill(&monthly_keeping(&org, &m, 14.0));
                 let goal = if org.name == "small" { "Python tool: $0-3" } else { "Python tool: $22-70" };
                 Figure {
                     metric,
@@ -654,7 +664,7 @@ pub(crate) mod cost {
                     unit: "USD/month",
                     goal,
                     note: format!(
-                        "{} users, {} events/day; steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices, real-time alerts off; {}; from {}",
+                        "{} users, {} events/day; steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices, real-time alerts off; {}; with RETENTION_DAYS=14 instead ${short:.2}; from {}",
                         org.users,
                         org.events_per_day,
                         breakdown,

@@ -56,7 +56,7 @@ struct Args {
     dry_run: bool,
     /// Which benchmarks: foundation, tracker, wcu, alerter, seen (part of alerter), lake,
     /// lookup, deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
-    /// org-latency, org-accounts and org-cost (parts of org), or all.
+    /// org-latency, org-accounts, org-cost and org-ingest (parts of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -132,12 +132,13 @@ fn main() -> anyhow::Result<()> {
         "org-latency",
         "org-accounts",
         "org-cost",
+        "org-ingest",
     ]
     .contains(&args.only.as_str())
     {
         bail!(
             "--only takes foundation, tracker, wcu, alerter, seen, lake, lookup, deploy, cost, reliability, \
-             org, org-latency, org-accounts, org-cost or all"
+             org, org-latency, org-accounts, org-cost, org-ingest or all"
         );
     }
     if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
@@ -174,7 +175,7 @@ fn main() -> anyhow::Result<()> {
             &args.results,
         )?);
     }
-    if ["all", "org"].contains(&args.only.as_str()) {
+    if ["all", "org", "org-ingest"].contains(&args.only.as_str()) {
         let generated = dataset(&args.data, args.parse_events)?;
         figures.extend(org::benchmark(
             &args.data,
