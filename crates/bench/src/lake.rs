@@ -17,7 +17,8 @@ fn iat() -> anyhow::Result<std::path::PathBuf> {
     crate::sibling("iat")
 }
 
-fn run_iat(args: &[&str]) -> anyhow::Result<String> {
+/// Runs the `iat` beside this binary with `args`; its stdout, or its stderr as the error.
+pub(crate) fn run_iat(args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(iat()?).args(args).output()?;
     if !out.status.success() {
         bail!(

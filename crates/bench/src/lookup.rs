@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
@@ -25,6 +24,7 @@ use iat_aws::{AwsSettings, DynamoEventStore, LookupIndexes, ReadPath, sdk_config
 use iat_core::ports::{EventQuery, EventStore};
 use iat_core::{RecordLimits, TimeWindow};
 
+use crate::lake::run_iat;
 use crate::{Figure, median};
 
 /// Read units of an item read by key or by query page, per 4 KB (strongly consistent).
@@ -287,17 +287,4 @@ pub(crate) fn benchmark(
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(figures)
-}
-
-fn run_iat(args: &[&str]) -> anyhow::Result<String> {
-    let iat = crate::sibling("iat")?;
-    let out = Command::new(&iat).args(args).output()?;
-    if !out.status.success() {
-        bail!(
-            "iat {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?)
 }
