@@ -1,6 +1,6 @@
 # IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite;
 # `make build deploy init` puts it in an AWS account.
-.PHONY: help demo test bench build check-glibc validate deploy deploy-members init status logs test-alerts trail-policy \
+.PHONY: help demo serve test bench build check-glibc validate deploy deploy-members init status logs test-alerts trail-policy \
 	destroy run-query report lint check fmt clean
 
 CARGO ?= cargo
@@ -11,6 +11,7 @@ PY = "$$(scripts/deploy-tools.sh)/python"
 # `iat` as every target runs it (demo, run-query, report, status): one build (profile `cli`,
 # target/cli/iat), shared by all of them.
 IAT = $(CARGO) run --profile cli --quiet -p iat-cli --
+SERVE_STORE ?= sqlite:./iat-data/demo/iat.db
 # The stack's output KEY, read when a target needs it.
 output = $$($(PY) scripts/stack.py outputs $(STACK) | sed -n 's/^$(1)=//p')
 
@@ -20,7 +21,11 @@ help: ## List the targets
 demo: ## Generate an organisation's day of CloudTrail, ingest it locally, show its alerts, export and query it
 	$(IAT) demo
 
-test: ## Run every test (moto installed, started and stopped), lint the template, deploy it to moto, check glibc
+serve: ## Open the web console at http://127.0.0.1:8080/ on the demo's data (SERVE_STORE=... for another store)
+	$(IAT) --store $(SERVE_STORE) serve
+
+test: ## Run every test (moto and headless Chromium installed, moto started and stopped), lint the template, deploy it to moto, check glibc
+	scripts/install-browser.sh
 	scripts/with-moto.sh scripts/test.sh
 	scripts/validate.sh
 	scripts/with-moto.sh "$$(scripts/deploy-tools.sh)/python" scripts/deploy-check.py target/debug/iat

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod collect;
+mod console;
 mod demo;
 mod first_seen;
 mod ingest_s3;

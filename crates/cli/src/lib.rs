@@ -101,6 +101,15 @@ pub enum Command {
     /// Show what the store holds: events, time range, collection streams and quarantined
     /// records; on SQLite also events by source, account and region, and denied calls by layer.
     Status(cmd::status::StatusArgs),
+    /// Open a read-only web console over the store: alerts, event search, a principal's
+    /// timeline, denied calls by service and policy layer, rules and collection status.
+    ///
+    /// Pages are rendered by `iat` itself (no script, no external asset), so it works offline
+    /// and over any --store, the tables of a deployment included. Every view is a URL to share.
+    /// Listens on 127.0.0.1:8080; any other address needs a token (--token, or one generated and
+    /// printed in the address to open). Each page reads at most 100,000 events and says so when
+    /// that cut it. Ctrl-C stops it.
+    Serve(cmd::serve::ServeArgs),
     /// Run the alert rules over events stored since the last run, and send what they raise.
     ///
     /// Each alert is recorded in the store's alert ledger when sent, so it is sent once
@@ -197,6 +206,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::CreateTables(args) => cmd::tables::run(&cli.store, args, out),
         Command::Events(args) => cmd::events::run(&cli.store, args, out),
         Command::Status(args) => cmd::status::run(&cli.store, args, out),
+        Command::Serve(args) => cmd::serve::run(&cli.store, args, out),
         Command::Alerts(args) => cmd::alerts::run(&cli.store, args, out),
         Command::Rules(args) => cmd::rules::run(args, out),
         Command::Seen(args) => cmd::seen::run(&cli.store, args, out),

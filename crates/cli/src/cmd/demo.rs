@@ -156,6 +156,11 @@ pub fn run(args: DemoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         "  iat query denied_new --lake {} --since {day} --until {day}",
         lake_dir.display()
     )?;
+    writeln!(
+        out,
+        "\nOpen the web console on this data at http://127.0.0.1:8080/ with: make serve\n  \
+         (or: iat --store sqlite:{dbs} serve)"
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,6 +13,7 @@ pub mod query;
 pub mod report;
 pub mod rules;
 pub mod seen;
+pub mod serve;
 pub mod status;
 #[cfg(feature = "aws")]
 pub mod tables;

@@ -1,0 +1,270 @@
+//! The console's pages: each reads its parameters, asks the store for a bounded set of events,
+//! and hands plain values to [`super::view`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use iat_core::alert::Alert;
+use iat_core::ports::{EventQuery, Order};
+use iat_core::rules::Rule;
+use iat_core::{ActivityEvent, Severity, TimeWindow};
+use maud::Markup;
+
+use super::view::{self, Counted, Denials, Window};
+use super::{Console, MAX_EVENTS, PageError, Params, fetch, newest};
+
+type Page = Result<Markup, PageError>;
+type Ctx = State<Arc<Console>>;
+
+/// Events per page of the event search.
+const SEARCH_PAGE: usize = 50;
+/// Most events a timeline lists.
+const TIMELINE_MAX: usize = 2_000;
+
+pub(crate) async fn home() -> Response {
+    Redirect::to("/alerts").into_response()
+}
+
+pub(crate) async fn not_found() -> PageError {
+    PageError::NotFound("no such page; start at /alerts".into())
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Fills `since`/`until` when absent: `days` days ending at `until`, else at the newest stored
+/// event (the clock when the store is empty). Returns the window as given to the query.
+async fn with_window(c: &Console, p: &mut Params, days: i64) -> Result<Window, PageError> {
+    if p.since.is_none() {
+        let end = match &p.until {
+            Some(_) => p.query()?.window.map(|w| w.end()),
+            None => None,
+        };
+        let end = match end {
+            Some(e) => e,
+            None => newest(c.events.as_ref()).await?.unwrap_or_else(c.now),
+        };
+        p.since = Some(rfc3339(end - Duration::days(days)));
+        if p.until.is_none() {
+            p.until = Some(rfc3339(end));
+        }
+    }
+    let window = p
+        .query()?
+        .window
+        .ok_or_else(|| PageError::BadRequest("a time window is needed".into()))?;
+    let end = if window.end() == DateTime::<Utc>::MAX_UTC {
+        (c.now)()
+    } else {
+        window.end()
+    };
+    Ok(Window {
+        since: window.start(),
+        until: end,
+    })
+}
+
+/// The alerts the rules raise over `events`, merged as one run merges them, newest first.
+fn raise(c: &Console, events: &[ActivityEvent]) -> Vec<Alert> {
+    let mut alerts = Alert::merge(Alert::from_hits(c.rules.evaluate_all(events)));
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.events.last().map(|f| f.time)));
+    alerts
+}
+
+fn rule_param(p: &Params) -> Result<Option<&'static Rule>, PageError> {
+    p.rule
+        .as_deref()
+        .map(|id| {
+            Rule::by_id(id).ok_or_else(|| {
+                PageError::BadRequest(format!("rule={id:?}: no such rule (see /rules)"))
+            })
+        })
+        .transpose()
+}
+
+fn severity_param(p: &Params) -> Result<Option<Severity>, PageError> {
+    p.severity
+        .as_deref()
+        .map(|s| {
+            Severity::from_str(s).map_err(|_| {
+                PageError::BadRequest(format!("severity={s:?}: use low, medium, high or critical"))
+            })
+        })
+        .transpose()
+}
+
+/// The window's events, oldest first, up to [`MAX_EVENTS`].
+async fn window_events(c: &Console, p: &Params) -> Result<(Vec<ActivityEvent>, bool), PageError> {
+    let query = EventQuery {
+        order: Order::Ascending,
+        ..p.query()?
+    };
+    fetch(c.events.as_ref(), query, MAX_EVENTS).await
+}
+
+pub(crate) async fn alerts(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    let mut p = Params::parse(q.as_deref())?;
+    let window = with_window(&c, &mut p, 7).await?;
+    let rule = rule_param(&p)?;
+    let severity = severity_param(&p)?;
+    let (events, cut) = window_events(&c, &p).await?;
+    let all = raise(&c, &events);
+    let by_severity = Counted::of(all.iter().map(|a| a.severity.as_str().to_owned()));
+    let shown: Vec<&Alert> = all
+        .iter()
+        .filter(|a| rule.is_none_or(|r| a.rule_id == r.id))
+        .filter(|a| severity.is_none_or(|s| a.severity >= s))
+        .collect();
+    Ok(view::alerts(
+        &c,
+        &p,
+        &window,
+        &shown,
+        &by_severity,
+        events.len(),
+        cut,
+    ))
+}
+
+pub(crate) async fn alert(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    let mut p = Params::parse(q.as_deref())?;
+    let rule = rule_param(&p)?
+        .ok_or_else(|| PageError::BadRequest("rule is required: the alert's rule id".into()))?;
+    let event = p
+        .event
+        .clone()
+        .ok_or_else(|| PageError::BadRequest("event is required: an event of the alert".into()))?;
+    let window = with_window(&c, &mut p, 7).await?;
+    let (events, _) = window_events(&c, &p).await?;
+    let found = raise(&c, &events)
+        .into_iter()
+        .find(|a| a.rule_id == rule.id && a.events.iter().any(|f| f.event_id.as_str() == event));
+    match found {
+        Some(a) => Ok(view::alert(&c, &p, &window, &a)),
+        None => Err(PageError::NotFound(format!(
+            "no {} alert with event {event} between {} and {}",
+            rule.id,
+            rfc3339(window.since),
+            rfc3339(window.until)
+        ))),
+    }
+}
+
+pub(crate) async fn events(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    let p = Params::parse(q.as_deref())?;
+    let query = p.query()?;
+    let (page, more) = fetch(c.events.as_ref(), query, SEARCH_PAGE).await?;
+    Ok(view::events(&c, &p, &page, more))
+}
+
+pub(crate) async fn event(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    let p = Params::parse(q.as_deref())?;
+    let (Some(id), Some(time)) = (&p.event, &p.time) else {
+        return Err(PageError::BadRequest(
+            "event and time are required: the event id and its time (RFC 3339)".into(),
+        ));
+    };
+    let at = DateTime::parse_from_rfc3339(time)
+        .map_err(|e| PageError::BadRequest(format!("time={time:?}: {e}")))?
+        .with_timezone(&Utc);
+    let query = EventQuery {
+        window: Some(TimeWindow::new(at, at)?),
+        ..Default::default()
+    };
+    let (found, _) = fetch(c.events.as_ref(), query, MAX_EVENTS).await?;
+    match found.into_iter().find(|e| e.id.as_str() == id) {
+        Some(e) => Ok(view::event(&c, &e)),
+        None => Err(PageError::NotFound(format!("no event {id} at {time}"))),
+    }
+}
+
+pub(crate) async fn timeline(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    let mut p = Params::parse(q.as_deref())?;
+    if p.actor.is_none() {
+        return Err(PageError::BadRequest(
+            "actor is required: a user, role/session, root, or principal ARN".into(),
+        ));
+    }
+    let window = with_window(&c, &mut p, 7).await?;
+    let query = EventQuery {
+        order: Order::Ascending,
+        ..p.query()?
+    };
+    let (events, cut) = fetch(c.events.as_ref(), query, TIMELINE_MAX).await?;
+    Ok(view::timeline(&c, &p, &window, &events, cut))
+}
+
+pub(crate) async fn denied(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    let mut p = Params::parse(q.as_deref())?;
+    p.denied = Some("1".into());
+    let window = with_window(&c, &mut p, 7).await?;
+    let (now, cut) = window_events(&c, &p).await?;
+    let length = window.until - window.since;
+    let before = Params {
+        since: Some(rfc3339(window.since - length)),
+        until: Some(rfc3339(window.since - Duration::seconds(1))),
+        ..p.clone()
+    };
+    let (then, cut_before) = window_events(&c, &before).await?;
+    let seen_before: HashSet<(String, String)> =
+        then.iter().map(|e| (service(e), e.name.clone())).collect();
+    let services_before: HashSet<String> = then.iter().map(service).collect();
+    let mut actions: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for e in &now {
+        let layer = e.denial.map_or("unknown", |d| d.layer.as_str()).to_owned();
+        *actions
+            .entry((service(e), e.name.clone(), layer))
+            .or_default() += 1;
+    }
+    let denials = Denials {
+        by_layer: Counted::of(
+            now.iter()
+                .map(|e| e.denial.map_or("unknown", |d| d.layer.as_str()).to_owned()),
+        ),
+        by_service: Counted::of(now.iter().map(service)),
+        actions: actions
+            .into_iter()
+            .map(|((service, action, layer), n)| {
+                let new = !seen_before.contains(&(service.clone(), action.clone()));
+                (service, action, layer, n, new)
+            })
+            .collect(),
+        new_services: {
+            let mut s: Vec<String> = now
+                .iter()
+                .map(service)
+                .filter(|s| !services_before.contains(s))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            s.sort();
+            s
+        },
+        events: now.len(),
+        previous: then.len(),
+        cut: cut || cut_before,
+    };
+    Ok(view::denied(&c, &p, &window, &denials))
+}
+
+/// `iam` for `iam.amazonaws.com`.
+fn service(e: &ActivityEvent) -> String {
+    e.source.trim_end_matches(".amazonaws.com").to_owned()
+}
+
+pub(crate) async fn rules(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    Params::parse(q.as_deref())?;
+    Ok(view::rules(&c))
+}
+
+pub(crate) async fn status(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
+    Params::parse(q.as_deref())?;
+    let checkpoints = c.checkpoints.list().await?;
+    let newest = newest(c.events.as_ref()).await?;
+    Ok(view::status(&c, &checkpoints, newest))
+}

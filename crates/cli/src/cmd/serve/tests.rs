@@ -1,0 +1,319 @@
+//! Every route over HTTP, in process: pages, the click path from an alert to the actor's
+//! timeline, paging, bad parameters and the token. Events are the rule fixtures (records shaped
+//! as CloudTrail writes them) plus a run of denied calls to page through.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, TimeZone, Utc};
+use http_body_util::BodyExt;
+use iat_core::ports::{EventStore, MemoryCheckpointStore, MemoryEventStore};
+use iat_core::rules::RuleSet;
+use iat_core::{ActivityEvent, RecordLimits};
+use tower::ServiceExt;
+
+use super::{Console, router};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/fixtures/rules");
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap()
+}
+
+fn normalize(record: &serde_json::Value) -> ActivityEvent {
+    iat_core::normalize(record.to_string(), &RecordLimits::default())
+        .unwrap()
+        .event
+}
+
+/// The records of every firing fixture, and 120 denied `s3:ListBuckets` calls by one role on
+/// 2026-03-08, one a minute.
+fn events() -> Vec<ActivityEvent> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            if !path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("fires")
+            {
+                continue;
+            }
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let records = v.get("Records").cloned().unwrap_or(v);
+            for r in records.as_array().into_iter().flatten() {
+                out.push(normalize(r));
+            }
+        }
+    }
+    for i in 0..120 {
+        let time =
+            Utc.with_ymd_and_hms(2026, 3, 8, 10, 0, 0).unwrap() + chrono::Duration::minutes(i);
+        out.push(normalize(&serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": "AROAEXAMPLEPAGING:build",
+                "arn": "arn:aws:sts::444455556666:assumed-role/Builder/build",
+                "accountId": "444455556666",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEPAGING",
+                    "arn": "arn:aws:iam::444455556666:role/Builder", "accountId": "444455556666", "userName": "Builder"}}
+            },
+            "eventTime": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "ListBuckets",
+            "awsRegion": "eu-west-1",
+            "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.15.0",
+            "errorCode": "AccessDenied",
+            "errorMessage": "User: arn:aws:sts::444455556666:assumed-role/Builder/build is not authorized to perform: s3:ListAllMyBuckets with an explicit deny in a service control policy",
+            "requestParameters": null,
+            "responseElements": null,
+            "requestID": format!("REQ{i:05}"),
+            "eventID": format!("00000000-0000-4000-8000-{i:012}"),
+            "readOnly": true,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": "444455556666",
+            "eventCategory": "Management"
+        })));
+    }
+    out
+}
+
+async fn console(token: Option<&str>) -> Arc<Console> {
+    let store = MemoryEventStore::new();
+    let all = events();
+    let outcome = store.put(&all).await.unwrap();
+    assert!(outcome.inserted > 150, "fixtures stored: {outcome:?}");
+    Arc::new(Console {
+        events: Arc::new(store),
+        checkpoints: Arc::new(MemoryCheckpointStore::new()),
+        rules: RuleSet::default_rules(),
+        store: "memory".into(),
+        token: token.map(str::to_owned),
+        now,
+    })
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn get(c: &Arc<Console>, uri: &str) -> Answer {
+    send(c, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn send(c: &Arc<Console>, request: Request<Body>) -> Answer {
+    let response = router(c.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+/// The `href`s of links whose target starts with `prefix`, unescaped.
+fn links(body: &str, prefix: &str) -> Vec<String> {
+    body.split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|h| h.starts_with(prefix))
+        .map(|h| h.replace("&amp;", "&"))
+        .collect()
+}
+
+const WIDE: &str = "since=2000-01-01&until=2030-01-01";
+
+#[tokio::test]
+async fn every_page_answers_with_html_and_no_script() {
+    let c = console(None).await;
+    for uri in [
+        format!("/alerts?{WIDE}"),
+        "/alerts".to_owned(),
+        format!("/events?{WIDE}"),
+        "/events".to_owned(),
+        format!("/denied?{WIDE}"),
+        "/denied".to_owned(),
+        "/rules".to_owned(),
+        "/status".to_owned(),
+        format!("/timeline?actor=root&{WIDE}"),
+    ] {
+        let a = get(&c, &uri).await;
+        assert_eq!(a.status, StatusCode::OK, "{uri}: {}", a.body);
+        assert!(a.body.starts_with("<!DOCTYPE html>"), "{uri}");
+        assert!(!a.body.contains("<script"), "{uri} carries a script");
+        assert!(
+            !a.body.contains("http://") || uri == "/rules",
+            "{uri} links outside"
+        );
+        let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'"), "{uri}: {csp}");
+    }
+    let home = get(&c, "/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.headers[header::LOCATION], "/alerts");
+    assert_eq!(get(&c, "/nope").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn alerts_lead_to_the_alert_and_the_actors_timeline() {
+    let c = console(None).await;
+    let list = get(&c, &format!("/alerts?{WIDE}")).await;
+    assert!(
+        list.body.contains("Root user activity") || list.body.contains("root"),
+        "{}",
+        list.body
+    );
+    // The alerts of the window are those the rules raise, as `iat alerts` would send them.
+    let events = events();
+    let expected = iat_core::alert::Alert::merge(iat_core::alert::Alert::from_hits(
+        RuleSet::default_rules().evaluate_all(&events),
+    ));
+    assert!(expected.len() > 10);
+    let alert_links = links(&list.body, "/alert?");
+    assert_eq!(alert_links.len(), expected.len(), "one link per alert");
+    let root = alert_links
+        .iter()
+        .find(|l| l.contains("rule=root_activity"))
+        .expect("a root activity alert");
+    let page = get(&c, root).await;
+    assert_eq!(page.status, StatusCode::OK, "{root}: {}", page.body);
+    assert!(page.body.contains("Why it matters") && page.body.contains("What to check"));
+    let timeline = links(&page.body, "/timeline?")[0].clone();
+    let t = get(&c, &timeline).await;
+    assert_eq!(t.status, StatusCode::OK, "{timeline}");
+    assert!(t.body.contains("Timeline of arn:aws:iam::"), "{}", t.body);
+    assert!(t.body.contains("<svg"), "the timeline has its chart");
+    // Each event opens as its raw record.
+    let event = links(&page.body, "/event?")[0].clone();
+    let e = get(&c, &event).await;
+    assert_eq!(e.status, StatusCode::OK, "{event}");
+    assert!(e.body.contains("&quot;eventID&quot;"), "{}", e.body);
+    // Filters narrow the list: only critical alerts, only one rule.
+    let critical = get(&c, &format!("/alerts?{WIDE}&severity=critical")).await;
+    let n = links(&critical.body, "/alert?").len();
+    assert!(n > 0 && n < alert_links.len());
+    let one = get(&c, &format!("/alerts?{WIDE}&rule=access_denied")).await;
+    assert!(
+        links(&one.body, "/alert?")
+            .iter()
+            .all(|l| l.contains("rule=access_denied"))
+    );
+}
+
+#[tokio::test]
+async fn event_search_pages_without_overlap_or_gap() {
+    let c = console(None).await;
+    let mut uri = "/events?source=s3&denied=1&actor=Builder/build".to_owned();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let a = get(&c, &uri).await;
+        assert_eq!(a.status, StatusCode::OK, "{uri}: {}", a.body);
+        seen.extend(links(&a.body, "/event?"));
+        match links(&a.body, "/events?")
+            .into_iter()
+            .find(|l| l.contains("after="))
+        {
+            Some(next) => uri = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 120);
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 120);
+}
+
+#[tokio::test]
+async fn denied_calls_by_layer_with_what_is_new() {
+    let c = console(None).await;
+    let a = get(&c, "/denied?since=2026-03-08&until=2026-03-08T23:59:59Z").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("120 denied calls"), "{}", a.body);
+    assert!(a.body.contains("ListBuckets") && a.body.contains("service control policy"));
+    assert!(
+        a.body.contains("class=\"new\""),
+        "nothing was denied the day before"
+    );
+}
+
+#[tokio::test]
+async fn bad_parameters_are_refused_with_the_reason() {
+    let c = console(None).await;
+    for (uri, reason) in [
+        ("/alerts?severity=huge", "use low, medium, high or critical"),
+        ("/alerts?rule=no_such_rule", "no such rule"),
+        ("/events?since=yesterday-ish", "--since"),
+        (
+            "/events?since=2026-03-09&until=2026-03-01",
+            "--since is after --until",
+        ),
+        ("/events?after=garbage", "not a page cursor"),
+        ("/events?denial_layer=firewall", "unknown --denial-layer"),
+        ("/events?source_ip=10.0.0.0/99", "network"),
+        ("/events?account=12", "account"),
+        ("/events?denied=maybe", "use 1 or 0"),
+        ("/events?colour=red", "unknown field"),
+        ("/timeline", "actor is required"),
+        ("/alert?rule=root_activity", "event is required"),
+        ("/event?event=abc", "event and time are required"),
+        ("/event?event=abc&time=noon", "time="),
+    ] {
+        let a = get(&c, uri).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.body);
+        assert!(a.body.contains(reason), "{uri}: {}", a.body);
+    }
+    let missing = get(&c, "/event?event=abc&time=2026-03-08T10:00:00Z").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_token_guards_every_route() {
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    let c = console(Some(TOKEN)).await;
+    for uri in ["/alerts", "/events", "/rules", "/status", "/nope", "/"] {
+        let a = get(&c, uri).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(!a.body.contains("Builder"), "{uri} leaks data");
+    }
+    assert_eq!(
+        get(&c, "/rules?token=wrong").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bearer = send(
+        &c,
+        Request::get("/rules")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(bearer.status, StatusCode::OK);
+    let first = get(&c, &format!("/rules?token={TOKEN}")).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let cookie = first.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let again = send(
+        &c,
+        Request::get("/status")
+            .header(header::COOKIE, cookie.split(';').next().unwrap())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+}
