@@ -17,6 +17,7 @@ use iat_local::logfiles::{self, Item};
 use iat_sim::OrgConfig;
 
 mod alerter;
+mod console;
 mod deploy;
 mod lake;
 mod lookup;
@@ -45,6 +46,9 @@ struct Args {
     /// Events for the parse benchmark.
     #[arg(long, default_value_t = 200_000)]
     parse_events: u64,
+    /// Requests per console page (the 95th percentile is reported).
+    #[arg(long, default_value_t = 40)]
+    console_requests: usize,
     /// Runs per figure (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -55,7 +59,7 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Which benchmarks: foundation, tracker, wcu, alerter, seen (part of alerter), lake,
-    /// lookup, deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
+    /// lookup, console, deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
     /// org-latency, org-accounts, org-cost and org-ingest (parts of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
@@ -125,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         "seen",
         "lake",
         "lookup",
+        "console",
         "deploy",
         "cost",
         "reliability",
@@ -137,7 +142,7 @@ fn main() -> anyhow::Result<()> {
     .contains(&args.only.as_str())
     {
         bail!(
-            "--only takes foundation, tracker, wcu, alerter, seen, lake, lookup, deploy, cost, reliability, \
+            "--only takes foundation, tracker, wcu, alerter, seen, lake, lookup, console, deploy, cost, reliability, \
              org, org-latency, org-accounts, org-cost, org-ingest or all"
         );
     }
@@ -204,6 +209,15 @@ fn main() -> anyhow::Result<()> {
             &endpoint,
             args.lookup_sample,
             args.runs.min(3),
+        )?);
+    }
+    if ["all", "console"].contains(&args.only.as_str()) {
+        // The store of the lake benchmark's size: the organisation's day of a million events.
+        let generated = dataset(&args.data, args.ingest_events)?;
+        figures.extend(console::benchmark(
+            &generated,
+            args.ingest_events,
+            args.console_requests,
         )?);
     }
     if ["all", "alerter"].contains(&args.only.as_str()) {
