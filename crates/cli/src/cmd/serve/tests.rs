@@ -317,3 +317,44 @@ async fn a_token_guards_every_route() {
     .await;
     assert_eq!(again.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn status_counts_streams_caught_up_behind_and_failing() {
+    use iat_core::ports::{Checkpoint, CheckpointStore};
+    use iat_core::{AccountId, Region, StreamKey};
+    let c = console(None).await;
+    let stream = |account: &str, region: &str| StreamKey {
+        account: AccountId::new(account).unwrap(),
+        region: Region::new(region).unwrap(),
+        source: "iam.amazonaws.com".into(),
+    };
+    let mut fresh = Checkpoint::new(stream("111122223333", "us-east-1"), now());
+    fresh.complete_up_to = Some(now() - chrono::Duration::minutes(20));
+    let mut late = Checkpoint::new(stream("111122223333", "eu-west-1"), now());
+    late.complete_up_to = Some(now() - chrono::Duration::hours(5));
+    let mut failing = Checkpoint::new(stream("444455556666", "us-east-1"), now());
+    failing.complete_up_to = Some(now() - chrono::Duration::minutes(10));
+    failing.last_error = Some("AccessDenied: sts:AssumeRole on the reader role".into());
+    for k in [&fresh, &late, &failing] {
+        c.checkpoints.save(k).await.unwrap();
+    }
+    let a = get(&c, "/status").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let cards: Vec<&str> = a
+        .body
+        .split("<div class=\"card\"><b>")
+        .skip(1)
+        .map(|s| s.split("</b>").next().unwrap())
+        .collect();
+    assert_eq!(
+        cards,
+        ["2", "1", "1", "1"],
+        "accounts, caught up, behind, failing: {}",
+        a.body
+    );
+    assert!(
+        a.body
+            .contains("AccessDenied: sts:AssumeRole on the reader role")
+    );
+    assert!(a.body.contains(">5 h<"), "{}", a.body);
+}
