@@ -1,7 +1,7 @@
 //! `iat serve` in a real browser: headless Chromium loads the console over the demo's
 //! organisation, follows an alert to its page and to the actor's timeline, searches events with
-//! a filter, is refused without the token, and logs nothing to its console (a script error or a
-//! blocked style would show there). Screenshots are kept in `target/console-screenshots`.
+//! a filter, is refused without the token, cannot acknowledge an alert from another site's form,
+//! and logs nothing to its console (a script error or a blocked style would show there). Screenshots are kept in `target/console-screenshots`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -182,6 +182,37 @@ fn the_console_in_a_browser() {
         "{alert}"
     );
     browser.shot(&alert_url, "alert", 1280, 1000);
+    assert!(
+        alert.contains("Acknowledge"),
+        "the demo's alerts were logged as sent: {alert}"
+    );
+    // Another site's page that posts the acknowledgement form is refused, in a real browser.
+    let id = alert
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the alert's id in its form")
+        .to_owned();
+    let attack = dir.path().join("attack.html");
+    std::fs::write(
+        &attack,
+        format!(
+            "<!DOCTYPE html><form method=\"post\" action=\"{base}/alert/ack?token={TOKEN}\">\
+             <input name=\"id\" value=\"{id}\"><input name=\"by\" value=\"mallory\"></form>\
+             <script>document.forms[0].submit()</script>"
+        ),
+    )
+    .unwrap();
+    let refused = browser.dom(&format!("file://{}", attack.display()));
+    assert!(
+        refused.contains("cannot acknowledge alerts"),
+        "the post was not refused: {refused}"
+    );
+    let after = browser.dom(&alert_url);
+    assert!(
+        !after.contains("Acknowledged by"),
+        "a cross-site form acknowledged: {after}"
+    );
     let timeline_url = link(&base, &alert, "/timeline?", "actor=");
     let timeline = browser.dom(&timeline_url);
     assert!(timeline.contains("Timeline of arn:aws:iam::"), "{timeline}");

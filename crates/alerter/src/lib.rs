@@ -16,7 +16,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use iat_core::alert::{Alert, digest, late_digest};
-use iat_core::ports::{AlertKey, AlertLedger, ClaimOutcome, Notification, Notifier, SeenStore};
+use iat_core::ports::{
+    AlertKey, AlertLedger, AlertLog, ClaimOutcome, LoggedAlert, Notification, Notifier, SeenStore,
+};
 use iat_core::rules::RuleSet;
 use iat_core::{ActivityEvent, EventId, Severity};
 use serde::Serialize;
@@ -70,6 +72,10 @@ pub struct RunReport {
     pub seen_keys_read: usize,
     pub seen_writes: usize,
     pub seen_lost_races: usize,
+    /// Sent alerts written to the alert log, and the first failure to write one (the alert
+    /// was sent all the same).
+    pub logged: usize,
+    pub log_error: Option<String>,
 }
 
 impl RunReport {
@@ -87,6 +93,8 @@ pub struct Alerter {
     notifier: Arc<dyn Notifier>,
     policy: DeliveryPolicy,
     next_send: Mutex<Option<Instant>>,
+    /// Where sent alerts are kept for people to read back; optional.
+    log: Option<Arc<dyn AlertLog>>,
 }
 
 impl std::fmt::Debug for Alerter {
@@ -117,6 +125,33 @@ impl Alerter {
             notifier,
             policy,
             next_send: Mutex::new(None),
+            log: None,
+        }
+    }
+
+    /// Keeps each sent alert in `log` as well (what was sent, for the console).
+    pub fn with_log(mut self, log: Arc<dyn AlertLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// Logs alerts that were just sent; a failure is reported, not retried (they were sent).
+    async fn log_sent<'a>(
+        &self,
+        alerts: impl Iterator<Item = &'a Alert>,
+        in_digest: bool,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) {
+        let Some(log) = &self.log else { return };
+        let entries: Vec<LoggedAlert> =
+            alerts.map(|a| LoggedAlert::of(a, now, in_digest)).collect();
+        match log.record(&entries).await {
+            Ok(()) => report.logged += entries.len(),
+            Err(e) => {
+                tracing::warn!(error = %e, alerts = entries.len(), "alert log write failed");
+                report.log_error.get_or_insert_with(|| e.to_string());
+            }
         }
     }
 
@@ -240,6 +275,13 @@ impl Alerter {
                     if batch.len() > 1 {
                         report.digests += 1;
                     }
+                    self.log_sent(
+                        batch.iter().map(|c| &c.alert),
+                        batch.len() > 1,
+                        now,
+                        &mut report,
+                    )
+                    .await;
                     for c in &batch {
                         for key in &c.keys {
                             // A failed confirm leaves a claim that expires; a retry then sends
@@ -286,6 +328,8 @@ impl Alerter {
                 report.messages += 1;
                 report.digests += 1;
                 report.alerts_sent += claimed.len();
+                self.log_sent(claimed.iter().map(|c| &c.alert), true, now, &mut report)
+                    .await;
                 for key in claimed.iter().flat_map(|c| &c.keys) {
                     if let Err(e) = self.ledger.confirm(key, now).await {
                         tracing::warn!(event_id = %key.event_id, rule_id = %key.rule_id, error = %e, "confirm failed");

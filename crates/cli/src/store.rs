@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use iat_core::ports::{
-    AlertLedger, CheckpointStore, EventFeed, EventStore, SeenStore, StoreSummary,
+    AlertLedger, AlertLog, CheckpointStore, EventFeed, EventStore, SeenStore, StoreSummary,
 };
 use iat_local::SqliteStore;
 
@@ -138,6 +138,8 @@ pub struct Stores {
     pub feed: Arc<dyn EventFeed>,
     /// Where sent alerts are recorded; `None` for DynamoDB without a ledger table.
     pub ledger: Option<Arc<dyn AlertLedger>>,
+    /// What was sent, for people to read back and acknowledge (the console); SQLite's only.
+    pub alert_log: Option<Arc<dyn AlertLog>>,
     /// The first-seen state (the SQLite file, or the control table).
     pub seen: Arc<dyn SeenStore>,
     /// Counts by column and recent quarantine, where the store has them cheaply.
@@ -217,6 +219,7 @@ impl StoreArgs {
                     checkpoints: db.clone(),
                     feed: db.clone(),
                     ledger: Some(db.clone()),
+                    alert_log: Some(db.clone()),
                     seen: db.clone(),
                     summary: Some(db.clone()),
                     sqlite: Some(db),
@@ -282,6 +285,7 @@ impl StoreArgs {
             events: store,
             checkpoints,
             ledger,
+            alert_log: None,
             summary: None,
             sqlite: None,
         })

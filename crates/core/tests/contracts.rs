@@ -2,8 +2,8 @@
 
 use iat_core::contract;
 use iat_core::ports::{
-    EventSource, MemoryAlertLedger, MemoryCheckpointStore, MemoryEventSource, MemoryEventStore,
-    MemoryNotifier, MemoryObjectStore,
+    EventSource, MemoryAlertLedger, MemoryAlertLog, MemoryCheckpointStore, MemoryEventSource,
+    MemoryEventStore, MemoryNotifier, MemoryObjectStore,
 };
 
 #[tokio::test]
@@ -28,6 +28,11 @@ async fn memory_checkpoint_store() {
 #[tokio::test]
 async fn memory_alert_ledger() {
     contract::alert_ledger_suite(|| async { MemoryAlertLedger::new() }).await;
+}
+
+#[tokio::test]
+async fn memory_alert_log() {
+    contract::alert_log_suite(|| async { MemoryAlertLog::new() }).await;
 }
 
 #[tokio::test]

@@ -42,6 +42,11 @@ async fn sqlite_alert_ledger() {
 }
 
 #[tokio::test]
+async fn sqlite_alert_log() {
+    contract::alert_log_suite(|| async { SqliteStore::in_memory().unwrap() }).await;
+}
+
+#[tokio::test]
 async fn sqlite_seen_store() {
     contract::seen_store_suite(|| async { SqliteStore::in_memory().unwrap() }).await;
 }

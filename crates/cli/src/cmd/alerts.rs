@@ -12,7 +12,8 @@ use iat_alerter::{Alerter, DeliveryPolicy, RunReport};
 use iat_core::EventId;
 use iat_core::alert::Alert;
 use iat_core::ports::{
-    AlertLedger, EventFeed, FeedPosition, MemorySeenStore, Notifier, SeenKey, SeenRecord, SeenStore,
+    AlertLedger, AlertLog, EventFeed, FeedPosition, MemorySeenStore, Notifier, SeenKey, SeenRecord,
+    SeenStore,
 };
 use iat_core::rules::RuleSet;
 use iat_local::notify::{JsonlNotifier, WebhookNotifier, WriterNotifier};
@@ -123,11 +124,15 @@ pub(crate) async fn send_new(
     notifier: Arc<dyn Notifier>,
     policy: DeliveryPolicy,
     all: bool,
+    log: Option<Arc<dyn AlertLog>>,
 ) -> anyhow::Result<RunReport> {
     let (mark, from) = start(feed, all).await?;
     let now = Utc::now();
     let found = evaluate_after(feed, seen, &rules, from, now).await?;
-    let alerter = Alerter::new(rules, ledger, notifier, policy);
+    let mut alerter = Alerter::new(rules, ledger, notifier, policy);
+    if let Some(log) = log {
+        alerter = alerter.with_log(log);
+    }
     let r = alerter.deliver(found.alerts, now).await;
     let end = if r.is_complete() {
         found.last
@@ -217,6 +222,7 @@ pub fn run(stores: &StoreArgs, args: AlertsArgs, out: &mut dyn Write) -> anyhow:
             notifier,
             policy,
             args.all,
+            store.alert_log.clone(),
         ))
         .context("alert run")?;
     drop(store);
@@ -232,6 +238,9 @@ pub fn run(stores: &StoreArgs, args: AlertsArgs, out: &mut dyn Write) -> anyhow:
         r.digests,
         count(r.already_sent as u64)
     )?;
+    if let Some(e) = &r.log_error {
+        eprintln!("warning: the alerts were sent but not all were written to the alert log: {e}");
+    }
     if let Some(e) = &r.error {
         eprintln!(
             "error: {} alerts not sent: {e}; run `iat alerts` again to retry",

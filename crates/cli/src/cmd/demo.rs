@@ -219,6 +219,7 @@ fn alerts(
             ..DeliveryPolicy::default()
         },
         false,
+        Some(store.clone()),
     ))?;
 
     writeln!(out, "\nAlerts")?;

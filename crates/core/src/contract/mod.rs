@@ -5,6 +5,7 @@
 //! first broken promise. The in-memory implementations run these suites in this crate's tests;
 //! adapter crates run them against SQLite, directories, DynamoDB, S3 and so on.
 
+mod alert_log;
 mod checkpoint;
 mod event_feed;
 mod event_source;
@@ -18,6 +19,7 @@ mod query_engine;
 pub mod records;
 mod seen;
 
+pub use alert_log::alert_log_suite;
 pub use checkpoint::checkpoint_store_suite;
 pub use event_feed::event_feed_suite;
 pub use event_source::event_source_suite;

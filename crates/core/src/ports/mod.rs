@@ -7,6 +7,7 @@
 
 pub mod account_directory;
 pub mod alert_ledger;
+pub mod alert_log;
 pub mod checkpoint;
 pub mod event_feed;
 pub mod event_source;
@@ -19,6 +20,9 @@ pub mod seen_store;
 
 pub use account_directory::{AccountDirectory, MemoryAccountDirectory, OrgAccount};
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
+pub use alert_log::{
+    Acknowledgement, AlertLog, AlertLogQuery, LoggedAlert, LoggedEvent, MemoryAlertLog,
+};
 pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamStats};
 pub use event_feed::{EventFeed, FeedPosition};
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};

@@ -79,6 +79,15 @@ CREATE TABLE IF NOT EXISTS alert_ledger (
     claimed_at INTEGER NOT NULL,
     PRIMARY KEY (event_id, rule_id)
 ) WITHOUT ROWID;
+-- What was sent, as sent (the grouped alert as JSON), and who acknowledged it: for people to
+-- read back. Ordered by the alert's last event.
+CREATE TABLE IF NOT EXISTS alert_log (
+    id       TEXT PRIMARY KEY,      -- rule_id:first event id
+    last_us  INTEGER NOT NULL,      -- the last event's time
+    body     TEXT NOT NULL,         -- the LoggedAlert, acknowledgement included
+    ack_by   TEXT                   -- set once acknowledged (the filter for the unacknowledged)
+);
+CREATE INDEX IF NOT EXISTS alert_log_by_last ON alert_log(last_us);
 -- The first-seen state: when each key was first seen, by which event, and when it is forgotten.
 CREATE TABLE IF NOT EXISTS seen (
     scope    TEXT NOT NULL,

@@ -1,14 +1,14 @@
 //! Run state in the same file: checkpoints (compare-and-set by version), the alert ledger
-//! (claims with expiry), the first-seen state, and named marks such as where `iat alerts`
-//! stopped.
+//! (claims with expiry), the log of sent alerts, the first-seen state, and named marks such as
+//! where `iat alerts` stopped.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use iat_core::ports::{
-    AlertKey, AlertLedger, Checkpoint, CheckpointStore, ClaimOutcome, SeenKey, SeenRecord,
-    SeenStore,
+    Acknowledgement, AlertKey, AlertLedger, AlertLog, AlertLogQuery, Checkpoint, CheckpointStore,
+    ClaimOutcome, LoggedAlert, SeenKey, SeenRecord, SeenStore,
 };
 use iat_core::{Error, StreamKey};
 use rusqlite::{OptionalExtension, params};
@@ -296,5 +296,111 @@ impl SeenStore for SqliteStore {
         conn.query_row("SELECT count(*) FROM seen", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(db_err("count first-seen keys"))
+    }
+}
+
+/// Reads the log's JSON body.
+fn logged(body: &str) -> Result<LoggedAlert> {
+    serde_json::from_str(body).map_err(|e| Error::backend(BACKEND, "read alert log", e))
+}
+
+#[async_trait]
+impl AlertLog for SqliteStore {
+    async fn record(&self, alerts: &[LoggedAlert]) -> Result<()> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(db_err("log alerts"))?;
+        for a in alerts {
+            let kept: Option<String> = tx
+                .query_row("SELECT body FROM alert_log WHERE id = ?1", [&a.id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err("log alerts"))?;
+            let ack = match kept {
+                Some(body) => logged(&body)?.ack,
+                None => None,
+            }
+            .or_else(|| a.ack.clone());
+            let row = LoggedAlert {
+                ack: ack.clone(),
+                ..a.clone()
+            };
+            let body = serde_json::to_string(&row)
+                .map_err(|e| Error::backend(BACKEND, "log alerts", e))?;
+            tx.execute(
+                "INSERT INTO alert_log (id, last_us, body, ack_by) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET last_us = excluded.last_us, body = excluded.body,
+                 ack_by = excluded.ack_by",
+                params![a.id, micros(a.last_time()), body, ack.map(|k| k.by)],
+            )
+            .map_err(db_err("log alerts"))?;
+        }
+        tx.commit().map_err(db_err("log alerts"))
+    }
+
+    async fn list(&self, query: &AlertLogQuery) -> Result<Vec<LoggedAlert>> {
+        let conn = self.conn.lock().unwrap();
+        let (from, to) = query.window.map_or((i64::MIN, i64::MAX), |w| {
+            (micros(w.start()), micros(w.end()))
+        });
+        let mut st = conn
+            .prepare_cached(
+                "SELECT body FROM alert_log WHERE last_us >= ?1 AND last_us <= ?2
+                 AND (?3 = 0 OR ack_by IS NULL) ORDER BY last_us DESC, id ASC",
+            )
+            .map_err(db_err("list alerts"))?;
+        let rows = st
+            .query_map(params![from, to, query.unacknowledged], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(db_err("list alerts"))?;
+        let mut out = Vec::new();
+        for body in rows {
+            let a = logged(&body.map_err(db_err("list alerts"))?)?;
+            if query.matches(&a) {
+                out.push(a);
+                if query.limit.is_some_and(|n| out.len() >= n) {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<LoggedAlert>> {
+        let conn = self.conn.lock().unwrap();
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM alert_log WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err("read alert"))?;
+        body.as_deref().map(logged).transpose()
+    }
+
+    async fn acknowledge(&self, id: &str, ack: &Acknowledgement) -> Result<bool> {
+        iat_core::ports::alert_log::check_acknowledgement(ack)?;
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(db_err("acknowledge alert"))?;
+        let body: Option<String> = tx
+            .query_row("SELECT body FROM alert_log WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err("acknowledge alert"))?;
+        let Some(body) = body else {
+            return Ok(false);
+        };
+        let mut a = logged(&body)?;
+        a.ack = Some(ack.clone());
+        let body = serde_json::to_string(&a)
+            .map_err(|e| Error::backend(BACKEND, "acknowledge alert", e))?;
+        tx.execute(
+            "UPDATE alert_log SET body = ?2, ack_by = ?3 WHERE id = ?1",
+            params![id, body, ack.by],
+        )
+        .map_err(db_err("acknowledge alert"))?;
+        tx.commit().map_err(db_err("acknowledge alert"))?;
+        Ok(true)
     }
 }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use iat_core::ActivityEvent;
-use iat_core::ports::{CheckpointStore, EventCursor, EventQuery, EventStore, Order};
+use iat_core::ports::{AlertLog, CheckpointStore, EventCursor, EventQuery, EventStore, Order};
 use iat_core::rules::RuleSet;
 use serde::Deserialize;
 
@@ -56,6 +56,8 @@ const PAGE: usize = 5_000;
 pub(crate) struct Console {
     pub(crate) events: Arc<dyn EventStore>,
     pub(crate) checkpoints: Arc<dyn CheckpointStore>,
+    /// The sent alerts and their acknowledgements, where the store keeps them.
+    pub(crate) log: Option<Arc<dyn AlertLog>>,
     pub(crate) rules: RuleSet,
     /// The `--store` it serves, for the header.
     pub(crate) store: String,
@@ -96,6 +98,7 @@ impl Server {
         let console = Arc::new(Console {
             events: store.events.clone(),
             checkpoints: store.checkpoints.clone(),
+            log: store.alert_log.clone(),
             rules,
             store: store.spec.to_string(),
             token,
@@ -160,6 +163,7 @@ pub(crate) fn router(console: Arc<Console>) -> Router {
         .route("/", get(pages::home))
         .route("/alerts", get(pages::alerts))
         .route("/alert", get(pages::alert))
+        .route("/alert/ack", axum::routing::post(pages::acknowledge))
         .route("/events", get(pages::events))
         .route("/event", get(pages::event))
         .route("/timeline", get(pages::timeline))
@@ -257,6 +261,8 @@ pub(crate) enum PageError {
     /// A parameter is wrong: 400 with the reason.
     BadRequest(String),
     NotFound(String),
+    /// Refused (a cross-site form).
+    Forbidden(String),
     /// The store failed: 500 with its message.
     Store(String),
 }
@@ -266,6 +272,7 @@ impl IntoResponse for PageError {
         let (status, title, reason) = match self {
             PageError::BadRequest(r) => (StatusCode::BAD_REQUEST, "Bad request", r),
             PageError::NotFound(r) => (StatusCode::NOT_FOUND, "Not found", r),
+            PageError::Forbidden(r) => (StatusCode::FORBIDDEN, "Refused", r),
             PageError::Store(r) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The store could not answer",
@@ -302,6 +309,10 @@ pub(crate) struct Params {
     pub(crate) after: Option<String>,
     pub(crate) severity: Option<String>,
     pub(crate) rule: Option<String>,
+    /// Only alerts nobody acknowledged.
+    pub(crate) open: Option<String>,
+    /// What the rules raise now rather than what was sent.
+    pub(crate) raised: Option<String>,
     /// An alert's first event, or an event to show.
     pub(crate) event: Option<String>,
     /// An event's time, with `event`.
@@ -330,6 +341,8 @@ impl Params {
             &mut p.after,
             &mut p.severity,
             &mut p.rule,
+            &mut p.open,
+            &mut p.raised,
             &mut p.event,
             &mut p.time,
         ] {
@@ -353,15 +366,7 @@ impl Params {
             account: self.account.clone(),
             region: self.region.clone(),
             source_ip: self.source_ip.clone(),
-            denied: match self.denied.as_deref() {
-                None | Some("0" | "false" | "off") => false,
-                Some("1" | "true" | "on") => true,
-                Some(other) => {
-                    return Err(PageError::BadRequest(format!(
-                        "denied={other:?}: use 1 or 0"
-                    )));
-                }
-            },
+            denied: flag("denied", self.denied.as_deref())?,
             denial_layer: self.denial_layer.clone(),
             limit: 0,
             oldest_first: false,
@@ -374,6 +379,17 @@ impl Params {
             query.after = Some(parse_cursor(after)?);
         }
         Ok(query)
+    }
+}
+
+/// A yes/no parameter: 1, true or on; 0, false, off or absent.
+pub(crate) fn flag(name: &str, value: Option<&str>) -> Result<bool, PageError> {
+    match value {
+        None | Some("0" | "false" | "off") => Ok(false),
+        Some("1" | "true" | "on") => Ok(true),
+        Some(other) => Err(PageError::BadRequest(format!(
+            "{name}={other:?}: use 1 or 0"
+        ))),
     }
 }
 

@@ -6,16 +6,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use iat_core::alert::Alert;
-use iat_core::ports::{EventQuery, Order};
+use iat_core::ports::alert_log::order_and_limit;
+use iat_core::ports::{Acknowledgement, AlertLogQuery, EventQuery, LoggedAlert, Order};
 use iat_core::rules::Rule;
 use iat_core::{ActivityEvent, Severity, TimeWindow};
 use maud::Markup;
 
-use super::view::{self, Counted, Denials, Window};
-use super::{Console, MAX_EVENTS, PageError, Params, fetch, newest};
+use super::view::{self, Counted, Denials, Source, Window};
+use super::{Console, MAX_EVENTS, PageError, Params, fetch, flag, newest};
 
 type Page = Result<Markup, PageError>;
 type Ctx = State<Arc<Console>>;
@@ -69,12 +71,75 @@ async fn with_window(c: &Console, p: &mut Params, days: i64) -> Result<Window, P
     })
 }
 
-/// The alerts the rules raise over `events`, merged as one run merges them, newest first.
-fn raise(c: &Console, events: &[ActivityEvent]) -> Vec<Alert> {
-    let mut alerts = Alert::merge(Alert::from_hits(c.rules.evaluate_all(events)));
-    alerts.sort_by_key(|a| std::cmp::Reverse(a.events.last().map(|f| f.time)));
-    alerts
+/// The alerts the rules raise over `events`, merged as one run merges them, newest first, in
+/// the log's shape.
+fn raise(c: &Console, events: &[ActivityEvent]) -> Vec<LoggedAlert> {
+    let now = (c.now)();
+    let alerts = Alert::merge(Alert::from_hits(c.rules.evaluate_all(events)));
+    order_and_limit(
+        alerts
+            .iter()
+            .map(|a| LoggedAlert::of(a, now, false))
+            .collect(),
+        None,
+    )
 }
+
+/// Whether the page shows the log (what was sent) or the rules' view of the events now.
+fn source(c: &Console, p: &Params) -> Result<Source, PageError> {
+    Ok(
+        if c.log.is_some() && !flag("raised", p.raised.as_deref())? {
+            Source::Sent
+        } else {
+            Source::Raised
+        },
+    )
+}
+
+/// The alert's actor matches the actor filter (same globs as event search).
+fn actor_matches(p: &Params, a: &LoggedAlert) -> Result<bool, PageError> {
+    let Some(actor) = &p.actor else {
+        return Ok(true);
+    };
+    let m = iat_core::glob::Pattern::new("actor filter", actor)
+        .map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let first = &a.events[0];
+    Ok(m.is_match(&first.actor)
+        || first
+            .principal_arn
+            .as_deref()
+            .is_some_and(|x| m.is_match(x)))
+}
+
+/// The alerts of the page's window: from the log, or raised by the rules over the events.
+/// Returns them with the events read (when raised) and whether the read was cut.
+async fn window_alerts(
+    c: &Console,
+    p: &Params,
+    window: &Window,
+    source: Source,
+) -> Result<(Vec<LoggedAlert>, Option<usize>, bool), PageError> {
+    match (source, &c.log) {
+        (Source::Sent, Some(log)) => {
+            let query = AlertLogQuery {
+                window: Some(TimeWindow::new(window.since, window.until)?),
+                limit: Some(MAX_ALERTS + 1),
+                ..Default::default()
+            };
+            let mut found = log.list(&query).await?;
+            let cut = found.len() > MAX_ALERTS;
+            found.truncate(MAX_ALERTS);
+            Ok((found, None, cut))
+        }
+        _ => {
+            let (events, cut) = window_events(c, p).await?;
+            Ok((raise(c, &events), Some(events.len()), cut))
+        }
+    }
+}
+
+/// Most alerts one page lists.
+const MAX_ALERTS: usize = 5_000;
 
 fn rule_param(p: &Params) -> Result<Option<&'static Rule>, PageError> {
     p.rule
@@ -109,16 +174,35 @@ async fn window_events(c: &Console, p: &Params) -> Result<(Vec<ActivityEvent>, b
 
 pub(crate) async fn alerts(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
     let mut p = Params::parse(q.as_deref())?;
+    let source = source(&c, &p)?;
+    let open = flag("open", p.open.as_deref())?;
     let window = with_window(&c, &mut p, 7).await?;
     let rule = rule_param(&p)?;
     let severity = severity_param(&p)?;
-    let (events, cut) = window_events(&c, &p).await?;
-    let all = raise(&c, &events);
-    let by_severity = Counted::of(all.iter().map(|a| a.severity.as_str().to_owned()));
-    let shown: Vec<&Alert> = all
-        .iter()
+    let account = p
+        .account
+        .as_deref()
+        .map(iat_core::AccountId::new)
+        .transpose()
+        .map_err(|e| PageError::BadRequest(format!("account: {e}")))?;
+    // The actor and account narrow the events the rules read, and the alerts listed.
+    let (all, events, cut) = window_alerts(&c, &p, &window, source).await?;
+    let mut kept = Vec::new();
+    for a in &all {
+        if actor_matches(&p, a)?
+            && account
+                .as_ref()
+                .is_none_or(|x| a.account() == Some(x.as_str()))
+        {
+            kept.push(a);
+        }
+    }
+    let by_severity = Counted::of(kept.iter().map(|a| a.severity.as_str().to_owned()));
+    let shown: Vec<&LoggedAlert> = kept
+        .into_iter()
         .filter(|a| rule.is_none_or(|r| a.rule_id == r.id))
         .filter(|a| severity.is_none_or(|s| a.severity >= s))
+        .filter(|a| !open || a.ack.is_none())
         .collect();
     Ok(view::alerts(
         &c,
@@ -126,7 +210,8 @@ pub(crate) async fn alerts(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
         &window,
         &shown,
         &by_severity,
-        events.len(),
+        source,
+        events,
         cut,
     ))
 }
@@ -139,13 +224,24 @@ pub(crate) async fn alert(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
         .event
         .clone()
         .ok_or_else(|| PageError::BadRequest("event is required: an event of the alert".into()))?;
+    let source = source(&c, &p)?;
+    if let (Source::Sent, Some(log)) = (source, &c.log) {
+        let id = format!("{}:{event}", rule.id);
+        return match log.get(&id).await? {
+            Some(a) => Ok(view::alert(&c, &p, &a, source)),
+            None => Err(PageError::NotFound(format!(
+                "no {} alert with first event {event} was sent from this store",
+                rule.id
+            ))),
+        };
+    }
     let window = with_window(&c, &mut p, 7).await?;
     let (events, _) = window_events(&c, &p).await?;
     let found = raise(&c, &events)
         .into_iter()
-        .find(|a| a.rule_id == rule.id && a.events.iter().any(|f| f.event_id.as_str() == event));
+        .find(|a| a.rule_id == rule.id && a.events.iter().any(|f| f.event_id == event));
     match found {
-        Some(a) => Ok(view::alert(&c, &p, &window, &a)),
+        Some(a) => Ok(view::alert(&c, &p, &a, source)),
         None => Err(PageError::NotFound(format!(
             "no {} alert with event {event} between {} and {}",
             rule.id,
@@ -153,6 +249,78 @@ pub(crate) async fn alert(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
             rfc3339(window.until)
         ))),
     }
+}
+
+/// The acknowledgement form.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AckForm {
+    id: String,
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Records who acknowledged an alert and when, then shows the alert again. Accepted only from
+/// the console's own pages (`Origin` / `Sec-Fetch-Site`), so another site cannot post it.
+pub(crate) async fn acknowledge(
+    State(c): Ctx,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, PageError> {
+    same_origin(&headers)?;
+    let form: AckForm = serde_urlencoded::from_str(&body)
+        .map_err(|e| PageError::BadRequest(format!("acknowledgement form: {e}")))?;
+    let Some(log) = &c.log else {
+        return Err(PageError::BadRequest(
+            "this store keeps no alert log, so alerts cannot be acknowledged here".into(),
+        ));
+    };
+    let ack = Acknowledgement {
+        by: form.by.trim().to_owned(),
+        at: (c.now)(),
+        note: form.note.trim().to_owned(),
+    };
+    if ack.by.is_empty() {
+        return Err(PageError::BadRequest(
+            "by is required: who acknowledges".into(),
+        ));
+    }
+    let found = log.acknowledge(&form.id, &ack).await.map_err(|e| match e {
+        iat_core::Error::InvalidValue { .. } => PageError::BadRequest(e.to_string()),
+        other => PageError::from(other),
+    })?;
+    if !found {
+        return Err(PageError::NotFound(format!("no sent alert {}", form.id)));
+    }
+    tracing::info!(alert = %form.id, by = %ack.by, "alert acknowledged");
+    let (rule, event) = form.id.split_once(':').unwrap_or((&form.id, ""));
+    let back = format!(
+        "/alert?{}",
+        serde_urlencoded::to_string([("rule", rule), ("event", event)]).unwrap_or_default()
+    );
+    Ok(Redirect::to(&back).into_response())
+}
+
+/// Refuses a cross-site post: a browser names the page's origin in `Origin` and says
+/// `Sec-Fetch-Site: same-origin` when the form is the console's own.
+fn same_origin(headers: &HeaderMap) -> Result<(), PageError> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(PageError::Forbidden(format!(
+            "a form from another site ({site}) cannot acknowledge alerts"
+        )));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && host.is_none_or(|h| origin != format!("http://{h}") && origin != format!("https://{h}"))
+    {
+        return Err(PageError::Forbidden(format!(
+            "a form from {origin} cannot acknowledge alerts"
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) async fn events(State(c): Ctx, RawQuery(q): RawQuery) -> Page {

@@ -8,7 +8,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
-use iat_core::ports::{EventStore, MemoryCheckpointStore, MemoryEventStore};
+use iat_core::ports::{
+    AlertLog, AlertLogQuery, EventStore, MemoryAlertLedger, MemoryAlertLog, MemoryCheckpointStore,
+    MemoryEventStore, MemoryNotifier,
+};
 use iat_core::rules::RuleSet;
 use iat_core::{ActivityEvent, RecordLimits};
 use tower::ServiceExt;
@@ -91,6 +94,10 @@ fn events() -> Vec<ActivityEvent> {
 }
 
 async fn console(token: Option<&str>) -> Arc<Console> {
+    console_with(token, None).await
+}
+
+async fn console_with(token: Option<&str>, log: Option<Arc<MemoryAlertLog>>) -> Arc<Console> {
     let store = MemoryEventStore::new();
     let all = events();
     let outcome = store.put(&all).await.unwrap();
@@ -98,6 +105,7 @@ async fn console(token: Option<&str>) -> Arc<Console> {
     Arc::new(Console {
         events: Arc::new(store),
         checkpoints: Arc::new(MemoryCheckpointStore::new()),
+        log: log.map(|l| l as Arc<dyn iat_core::ports::AlertLog>),
         rules: RuleSet::default_rules(),
         store: "memory".into(),
         token: token.map(str::to_owned),
@@ -320,7 +328,7 @@ async fn a_token_guards_every_route() {
 
 #[tokio::test]
 async fn status_counts_streams_caught_up_behind_and_failing() {
-    use iat_core::ports::{Checkpoint, CheckpointStore};
+    use iat_core::ports::Checkpoint;
     use iat_core::{AccountId, Region, StreamKey};
     let c = console(None).await;
     let stream = |account: &str, region: &str| StreamKey {
@@ -357,4 +365,146 @@ async fn status_counts_streams_caught_up_behind_and_failing() {
             .contains("AccessDenied: sts:AssumeRole on the reader role")
     );
     assert!(a.body.contains(">5 h<"), "{}", a.body);
+}
+
+/// A console whose log holds what an alerter run sent over the fixtures (digest above 5).
+async fn console_with_sent_alerts() -> (Arc<Console>, Arc<MemoryAlertLog>, usize) {
+    let log = Arc::new(MemoryAlertLog::new());
+    let events = events();
+    let alerts = iat_core::alert::Alert::merge(iat_core::alert::Alert::from_hits(
+        RuleSet::default_rules().evaluate_all(&events),
+    ));
+    let report = iat_alerter::Alerter::new(
+        RuleSet::default_rules(),
+        Arc::new(MemoryAlertLedger::new()),
+        Arc::new(MemoryNotifier::new()),
+        iat_alerter::DeliveryPolicy {
+            max_per_second: 10_000.0,
+            digest_threshold: 5,
+            ..Default::default()
+        },
+    )
+    .with_log(log.clone())
+    .deliver(alerts, now())
+    .await;
+    assert_eq!(report.logged, report.alerts_sent);
+    let c = console_with(None, Some(log.clone())).await;
+    (c, log, report.alerts_sent)
+}
+
+async fn post(c: &Arc<Console>, uri: &str, form: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut r =
+        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    send(c, r.body(Body::from(form.to_owned())).unwrap()).await
+}
+
+#[tokio::test]
+async fn with_an_alert_log_the_alerts_are_those_sent_and_can_be_acknowledged() {
+    let (c, log, sent) = console_with_sent_alerts().await;
+    let list = get(&c, &format!("/alerts?{WIDE}")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("Alerts sent, as sent"), "{}", list.body);
+    let alert_links = links(&list.body, "/alert?");
+    assert_eq!(alert_links.len(), sent, "one row per sent alert");
+    // The rules' view of the same events is one link away.
+    let raised = get(&c, &format!("/alerts?{WIDE}&raised=1")).await;
+    assert!(
+        raised.body.contains("Not a record of what was sent"),
+        "{}",
+        raised.body
+    );
+
+    let root = alert_links
+        .iter()
+        .find(|l| l.contains("rule=root_activity"))
+        .unwrap_or_else(|| panic!("{alert_links:#?}"))
+        .clone();
+    let page = get(&c, &root).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("action=\"/alert/ack\""), "{}", page.body);
+    let id = page
+        .body
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // Refused: from another site, without a name, for an unknown alert, by GET.
+    let form = format!("id={id}&by=ana.lima%40example.com&note=break-glass+test");
+    let cross = post(
+        &c,
+        "/alert/ack",
+        &form,
+        &[
+            ("origin", "http://evil.example"),
+            ("host", "127.0.0.1:8080"),
+        ],
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN, "{}", cross.body);
+    let fetch_site = post(&c, "/alert/ack", &form, &[("sec-fetch-site", "cross-site")]).await;
+    assert_eq!(fetch_site.status, StatusCode::FORBIDDEN);
+    let nobody = post(&c, "/alert/ack", &format!("id={id}&by=+"), &[]).await;
+    assert_eq!(nobody.status, StatusCode::BAD_REQUEST);
+    assert!(nobody.body.contains("by is required"), "{}", nobody.body);
+    let unknown = post(&c, "/alert/ack", "id=root_console_login%3Anope&by=ana", &[]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let extra = post(&c, "/alert/ack", &format!("{form}&admin=1"), &[]).await;
+    assert_eq!(extra.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&c, "/alert/ack").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert!(
+        log.get(&id).await.unwrap().unwrap().ack.is_none(),
+        "nothing recorded yet"
+    );
+
+    // Accepted from the console's own page: recorded with who and when, shown, filtered.
+    let ok = post(
+        &c,
+        "/alert/ack",
+        &form,
+        &[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let back = ok.headers[header::LOCATION].to_str().unwrap().to_owned();
+    let ack = log.get(&id).await.unwrap().unwrap().ack.unwrap();
+    assert_eq!(
+        (ack.by.as_str(), ack.note.as_str(), ack.at),
+        ("ana.lima@example.com", "break-glass test", now())
+    );
+    let shown = get(&c, &back).await;
+    assert!(
+        shown
+            .body
+            .contains("Acknowledged by <strong>ana.lima@example.com</strong>"),
+        "{}",
+        shown.body
+    );
+    let open = get(&c, &format!("/alerts?{WIDE}&open=1")).await;
+    assert_eq!(
+        links(&open.body, "/alert?").len(),
+        sent - 1,
+        "acknowledged alerts leave the open list"
+    );
+    assert_eq!(
+        log.list(&AlertLogQuery {
+            unacknowledged: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        sent - 1
+    );
 }

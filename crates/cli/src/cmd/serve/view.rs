@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use iat_core::alert::{Alert, EventFacts};
 use iat_core::ports::Checkpoint;
+use iat_core::ports::{LoggedAlert, LoggedEvent};
+use iat_core::rules::Rule;
 use iat_core::rules::{ALL, FIRST_SEEN, SETTINGS};
 use iat_core::{ActivityEvent, ConsoleLoginOutcome, DenialLayer};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -209,15 +210,34 @@ fn cut_note(cut: bool, what: &str) -> Markup {
     }
 }
 
+/// Where the alerts of a page come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The store's alert log: what was sent.
+    Sent,
+    /// The rules run over the window's events now (a store without a log, or asked for).
+    Raised,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn alerts(
     c: &Console,
     p: &Params,
     window: &Window,
-    shown: &[&Alert],
+    shown: &[&LoggedAlert],
     by_severity: &Counted,
-    events: usize,
+    source: Source,
+    events: Option<usize>,
     cut: bool,
 ) -> Markup {
+    let other = link(
+        "/alerts",
+        &[
+            ("since", p.since.as_deref()),
+            ("until", p.until.as_deref()),
+            ("raised", (source == Source::Sent).then_some("1")),
+        ],
+    );
     let body = html! {
         form.filters method="get" action="/alerts" aria-label="Filter alerts" {
             (window_fields(p))
@@ -235,9 +255,20 @@ pub(crate) fn alerts(
             } }
             label { "Account" input name="account" value=[p.account.as_deref()] placeholder="123456789012"; }
             label { "Actor" input name="actor" value=[p.actor.as_deref()]; }
+            @if source == Source::Sent {
+                label { "Not acknowledged" input type="checkbox" name="open" value="1" checked[p.open.is_some()]; }
+            } @else if p.raised.is_some() {
+                input type="hidden" name="raised" value="1";
+            }
             button type="submit" { "Show" }
         }
-        p.note { "Rules evaluated over " (count(events as u64)) " stored events from " (at(window.since)) " to " (at(window.until)) " UTC, grouped as a run sends them. First-seen rules (new region, new country, …) depend on what the alerter has learned and are listed only in what it sent." }
+        @match (source, events) {
+            (Source::Sent, _) => p.note { "Alerts sent, as sent (alone or in a digest), whose last event is from " (at(window.since)) " to " (at(window.until)) " UTC. "
+                a href=(other) { "What the rules raise over these events now" } },
+            (Source::Raised, Some(n)) => p.note { "Not a record of what was sent: the rules run now over " (count(n as u64)) " stored events from " (at(window.since)) " to " (at(window.until)) " UTC, grouped as a run groups them. First-seen rules (new region, new country, …) depend on what the alerter has learned and are not re-run here. "
+                @if c.log.is_some() { a href=(other) { "The alerts sent" } } @else { "This store keeps no log of sent alerts." } },
+            (Source::Raised, None) => "",
+        }
         (cut_note(cut, "the alerts"))
         div.cards {
             @for s in ["critical", "high", "medium", "low"] {
@@ -249,7 +280,8 @@ pub(crate) fn alerts(
         } @else {
             div.scroll { table {
                 caption.note { (shown.len()) " alerts, newest first" }
-                thead { tr { th { "Last event (UTC)" } th { "Severity" } th { "Alert" } th { "Actor" } th { "Account" } th.n { "Events" } } }
+                thead { tr { th { "Last event (UTC)" } th { "Severity" } th { "Alert" } th { "Actor" } th { "Account" } th.n { "Events" }
+                    @if source == Source::Sent { th { "Acknowledged" } } } }
                 tbody {
                     @for a in shown {
                         @let first = &a.events[0];
@@ -258,12 +290,15 @@ pub(crate) fn alerts(
                             td.t { (at(last.time)) }
                             td { (severity(a.severity)) }
                             td {
-                                a href=(link("/alert", &[("rule", Some(a.rule_id)), ("event", Some(first.event_id.as_str())), ("since", p.since.as_deref()), ("until", p.until.as_deref())])) { (a.title) }
+                                a href=(alert_link(a, p)) { (a.title) }
                                 br; span.note { (a.summary) }
                             }
                             td.who { a href=(timeline_link(actor_key(first), first.time, last.time)) { (first.actor) } }
-                            td { (first.account.as_ref().map_or("", |a| a.as_str())) }
+                            td { (first.account.as_deref().unwrap_or("")) }
                             td.n { (a.events.len()) }
+                            @if source == Source::Sent {
+                                td { @match &a.ack { Some(k) => { (k.by) br; span.note { (at(k.at)) } }, None => span.note { "no" } } }
+                            }
                         }
                     }
                 }
@@ -273,49 +308,81 @@ pub(crate) fn alerts(
     layout(Some(c), "Alerts", "Alerts", body)
 }
 
+/// An alert's page, carrying the list's window (so a raised alert is found again).
+fn alert_link(a: &LoggedAlert, p: &Params) -> String {
+    link(
+        "/alert",
+        &[
+            ("rule", Some(&a.rule_id)),
+            ("event", Some(&a.events[0].event_id)),
+            ("since", p.since.as_deref()),
+            ("until", p.until.as_deref()),
+            ("raised", p.raised.as_deref()),
+        ],
+    )
+}
+
 /// What a timeline link filters on: the principal ARN when there is one (exact across
 /// accounts), else the readable actor.
-fn actor_key(f: &EventFacts) -> &str {
+fn actor_key(f: &LoggedEvent) -> &str {
     f.principal_arn.as_deref().unwrap_or(&f.actor)
 }
 
-pub(crate) fn alert(c: &Console, p: &Params, window: &Window, a: &Alert) -> Markup {
+pub(crate) fn alert(c: &Console, p: &Params, a: &LoggedAlert, source: Source) -> Markup {
     let first = &a.events[0];
     let last = a.events.last().unwrap_or(first);
+    let rule = Rule::by_id(&a.rule_id);
     let body = html! {
         p { (severity(a.severity)) " " strong { (a.summary) } }
         dl {
             dt { "Rule" } dd { code { (a.rule_id) } }
             dt { "Actor" } dd { a href=(timeline_link(actor_key(first), first.time, last.time)) { (first.actor) } " (" (first.principal_type) ")" }
             @if let Some(arn) = &first.principal_arn { dt { "Principal" } dd { code { (arn) } } }
-            dt { "Account" } dd { (first.account.as_ref().map_or("-", |a| a.as_str())) }
+            dt { "Account" } dd { (first.account.as_deref().unwrap_or("-")) }
             dt { "When (UTC)" } dd { (at(first.time)) @if a.events.len() > 1 { " to " (at(last.time)) } }
             @for (k, v) in &a.details { dt { (k) } dd { (v) } }
+            @match source {
+                Source::Sent => { dt { "Sent" } dd { (at(a.sent_at)) " UTC" @if a.in_digest { ", in a digest" } } },
+                Source::Raised => { dt { "Sent" } dd { "not known: raised by the rules now" } },
+            }
         }
-        h2 { "Why it matters" }
-        p { (a.rule.why) }
-        h2 { "What to check" }
-        p { (a.rule.check) }
+        @if source == Source::Sent {
+            h2 { "Acknowledgement" }
+            @if let Some(k) = &a.ack {
+                p { "Acknowledged by " strong { (k.by) } " at " (at(k.at)) " UTC" @if !k.note.is_empty() { ": " (k.note) } }
+            }
+            form.filters method="post" action="/alert/ack" aria-label="Acknowledge" {
+                input type="hidden" name="id" value=(a.id);
+                label { "Your name" input name="by" required maxlength="200" autocomplete="name"; }
+                label { "Note" input name="note" maxlength="2000" size="40"; }
+                button type="submit" { @if a.ack.is_some() { "Acknowledge again" } @else { "Acknowledge" } }
+            }
+        }
+        @if let Some(rule) = rule {
+            h2 { "Why it matters" }
+            p { (rule.why) }
+            h2 { "What to check" }
+            p { (rule.check) }
+        }
         p { a href=(timeline_link(actor_key(first), first.time, last.time)) { "Everything " (first.actor) " did from an hour before to an hour after" } }
-        @if !a.rule.references.is_empty() {
+        @if let Some(rule) = rule.filter(|r| !r.references.is_empty()) {
             h2 { "References" }
-            ul { @for r in a.rule.references { li { a href=(r) rel="noreferrer" { (r) } } } }
+            ul { @for r in rule.references { li { a href=(r) rel="noreferrer" { (r) } } } }
         }
         h2 { "Events (" (a.events.len()) ")" }
         div.scroll { table {
             thead { tr { th { "Time (UTC)" } th { "Event" } th { "Source IP" } th { "Region" } th { "Result" } } }
             tbody { @for f in &a.events { tr {
-                td.t { a href=(event_link(f.event_id.as_str(), f.time)) { (at(f.time)) } }
+                td.t { a href=(event_link(&f.event_id, f.time)) { (at(f.time)) } }
                 td { (f.source.trim_end_matches(".amazonaws.com")) ":" (f.name) }
                 td { (f.source_ip) }
                 td { (f.region) }
                 td { @match &f.error_code { Some(e) => span.denied { (e) }, None => "OK" } }
             } } }
         } }
-        p.note { "Found among the alerts of " (at(window.since)) " to " (at(window.until)) " UTC. "
-            a href=(link("/alerts", &[("since", p.since.as_deref()), ("until", p.until.as_deref())])) { "Back to those alerts" } }
+        p.note { a href=(link("/alerts", &[("since", p.since.as_deref()), ("until", p.until.as_deref()), ("raised", p.raised.as_deref())])) { "Back to the alerts" } }
     };
-    layout(Some(c), a.title, "Alerts", body)
+    layout(Some(c), &a.title, "Alerts", body)
 }
 
 fn event_filters(p: &Params) -> Markup {
