@@ -4,38 +4,14 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use iat_alerter::{Alerter, DeliveryPolicy};
+use iat_core::Severity;
 use iat_core::alert::Alert;
 use iat_core::ports::{AlertLog, AlertLogQuery, MemoryAlertLedger, MemoryAlertLog, MemoryNotifier};
 use iat_core::rules::RuleSet;
-use iat_core::{ActivityEvent, RecordLimits, Severity};
 
 /// The alerts the rule fixtures' firing records raise.
 fn alerts() -> Vec<Alert> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/fixtures/rules");
-    let mut events: Vec<ActivityEvent> = Vec::new();
-    for rule in std::fs::read_dir(dir).unwrap() {
-        for file in std::fs::read_dir(rule.unwrap().path()).unwrap() {
-            let path = file.unwrap().path();
-            if !path
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("fires")
-            {
-                continue;
-            }
-            let v: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let records = v.get("Records").cloned().unwrap_or(v);
-            for r in records.as_array().into_iter().flatten() {
-                events.push(
-                    iat_core::normalize(r.to_string(), &RecordLimits::default())
-                        .unwrap()
-                        .event,
-                );
-            }
-        }
-    }
+    let events = iat_core::contract::records::firing_fixture_events();
     Alert::merge(Alert::from_hits(
         RuleSet::default_rules().evaluate_all(&events),
     ))

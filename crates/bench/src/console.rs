@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 
-use crate::lake::run_iat;
+use crate::lake::{ingest, run_iat};
 use crate::{Figure, median, percentile};
 
 /// Stops the console when dropped.
@@ -67,37 +67,29 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
     let work = dir.join("console-bench");
     let db = work.join("iat.db");
     let store = format!("sqlite:{}", db.display());
-    if !work.join(".complete").exists() {
+    if !work.join(".complete").exists() || !work.join("alerts-run.txt").exists() {
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work)?;
         eprintln!("ingesting {events} events for the console benchmark");
-        run_iat(&[
-            "--store",
-            &store,
-            "ingest",
-            "--no-progress",
-            "--format",
-            "json",
-            &trail.display().to_string(),
-        ])?;
+        ingest(&store, &trail)?;
         // The alerts sent over those events, into the store's alert log, as `iat alerts` does.
         eprintln!("sending the day's alerts to fill the alert log");
-        run_iat(&[
+        let sent = run_iat(&[
             "--store",
             &store,
             "alerts",
             "--notify",
             &format!("jsonl:{}", work.join("alerts.jsonl").display()),
         ])?;
+        std::fs::write(work.join("alerts-run.txt"), sent.trim())?;
         std::fs::write(work.join(".complete"), "")?;
     }
     let stats: serde_json::Value = serde_json::from_str(&run_iat(&[
         "--store", &store, "status", "--format", "json",
     ])?)?;
     let stored = stats["events"].as_u64().context("status: no event count")?;
-    let logged = std::fs::read_to_string(work.join("alerts.jsonl"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
+    // `iat alerts`' summary line: events evaluated, alerts sent, messages.
+    let sent = std::fs::read_to_string(work.join("alerts-run.txt"))?;
 
     let mut child = Command::new(crate::sibling("iat")?)
         .args(["--store", &store, "serve", "--listen", "127.0.0.1:0"])
@@ -164,7 +156,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         unit: "ms",
         goal: "<= 200",
         note: format!(
-            "the slowest page's 95th percentile ({}) over {requests} sequential requests each, a store of {stored} events (SQLite, one generated organisation day) and its alert log ({logged} alerts sent by iat alerts); median/p95 ms per page: {}; the console reads the store, not the lake, so the 10M-event lake of the goal was not part of it",
+            "the slowest page's 95th percentile ({}) over {requests} sequential requests each, a store of {stored} events (SQLite, one generated organisation day) and its alert log (iat alerts: {sent}); median/p95 ms per page: {}; the console reads the store, not the lake, so the 10M-event lake of the goal was not part of it",
             worst.1,
             lines.join(", ")
         ),

@@ -30,6 +30,19 @@ pub(crate) fn run_iat(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
+/// `iat --store STORE ingest PATH` (JSON summary, no progress bar).
+pub(crate) fn ingest(store: &str, path: &Path) -> anyhow::Result<String> {
+    run_iat(&[
+        "--store",
+        store,
+        "ingest",
+        "--no-progress",
+        "--format",
+        "json",
+        &path.display().to_string(),
+    ])
+}
+
 pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<Vec<Figure>> {
     let labels = iat_sim::Labels::read(&dir.join("labels.json"))?;
     let day = labels.day.to_string();
@@ -40,15 +53,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     let db = work.join("iat.db");
     let db_s = format!("sqlite:{}", db.display());
     eprintln!("ingesting {events} events for the lake benchmark");
-    run_iat(&[
-        "--store",
-        &db_s,
-        "ingest",
-        "--no-progress",
-        "--format",
-        "json",
-        &trail.display().to_string(),
-    ])?;
+    ingest(&db_s, &trail)?;
 
     // Raw and gzip JSON sizes of the stored records (what CloudTrail would deliver).
     let mut loaded =

@@ -24,7 +24,7 @@ use iat_aws::{AwsSettings, DynamoEventStore, LookupIndexes, ReadPath, sdk_config
 use iat_core::ports::{EventQuery, EventStore};
 use iat_core::{RecordLimits, TimeWindow};
 
-use crate::lake::run_iat;
+use crate::lake::{ingest, run_iat};
 use crate::{Figure, median};
 
 /// Read units of an item read by key or by query page, per 4 KB (strongly consistent).
@@ -215,15 +215,7 @@ pub(crate) fn benchmark(
     let lake_s = lake.display().to_string();
     let day_s = day.to_string();
     eprintln!("ingesting and exporting the day for the lake lookups");
-    run_iat(&[
-        "--store",
-        &db,
-        "ingest",
-        "--no-progress",
-        "--format",
-        "json",
-        &trail.display().to_string(),
-    ])?;
+    ingest(&db, &trail)?;
     run_iat(&[
         "--store", &db, "export", "--since", &day_s, "--format", "json", "--lake", &lake_s,
     ])?;

@@ -115,3 +115,40 @@ impl RecordSpec {
             .event
     }
 }
+
+/// Every record of the rule fixtures that must fire (`fixtures/rules/*/fires-*.json`: real-shaped
+/// CloudTrail records, one or more per rule), normalised, in file order.
+pub fn firing_fixture_events() -> Vec<ActivityEvent> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rules");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("fires-"))
+        })
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let records = match v.get("Records") {
+            Some(r) => r.clone(),
+            None => v,
+        };
+        let records = match records {
+            serde_json::Value::Array(items) => items,
+            one => vec![one],
+        };
+        for r in records {
+            out.push(
+                normalize(r.to_string(), &RecordLimits::default())
+                    .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+                    .event,
+            );
+        }
+    }
+    out
+}

@@ -18,8 +18,6 @@ use tower::ServiceExt;
 
 use super::{Console, router};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/fixtures/rules");
-
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap()
 }
@@ -33,31 +31,7 @@ fn normalize(record: &serde_json::Value) -> ActivityEvent {
 /// The records of every firing fixture, and 120 denied `s3:ListBuckets` calls by one role on
 /// 2026-03-08, one a minute.
 fn events() -> Vec<ActivityEvent> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(FIXTURES)
-        .unwrap()
-        .map(|d| d.unwrap().path())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        for file in std::fs::read_dir(&dir).unwrap() {
-            let path = file.unwrap().path();
-            if !path
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("fires")
-            {
-                continue;
-            }
-            let v: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let records = v.get("Records").cloned().unwrap_or(v);
-            for r in records.as_array().into_iter().flatten() {
-                out.push(normalize(r));
-            }
-        }
-    }
+    let mut out = iat_core::contract::records::firing_fixture_events();
     for i in 0..120 {
         let time =
             Utc.with_ymd_and_hms(2026, 3, 8, 10, 0, 0).unwrap() + chrono::Duration::minutes(i);
