@@ -101,11 +101,13 @@ pub enum Command {
     /// Show what the store holds: events, time range, collection streams and quarantined
     /// records; on SQLite also events by source, account and region, and denied calls by layer.
     Status(cmd::status::StatusArgs),
-    /// Open a read-only web console over the store: alerts, event search, a principal's
-    /// timeline, denied calls by service and policy layer, rules and collection status.
+    /// Open a web console over the store: alerts, event search, a principal's timeline, denied
+    /// calls by service and policy layer, rules and collection status.
     ///
     /// Pages are rendered by `iat` itself (no script, no external asset), so it works offline
     /// and over any --store, the tables of a deployment included. Every view is a URL to share.
+    /// It changes nothing but an alert's acknowledgement (who, when, a note), kept in the
+    /// store's alert log (SQLite).
     /// Listens on 127.0.0.1:8080; any other address needs a token (--token, or one generated and
     /// printed in the address to open). Each page reads at most 100,000 events and says so when
     /// that cut it. Ctrl-C stops it.

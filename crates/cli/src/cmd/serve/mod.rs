@@ -1,6 +1,6 @@
-//! `iat serve`: a read-only web console over any store the CLI opens: alerts, an alert's events,
-//! event search, a principal's timeline, denied calls by service, action and layer, the rules and
-//! the collection streams.
+//! `iat serve`: a web console over any store the CLI opens: alerts, an alert's events, event
+//! search, a principal's timeline, denied calls by service, action and layer, the rules and the
+//! collection streams. It changes one thing only: an alert's acknowledgement in the alert log.
 //!
 //! Pages are HTML rendered on the server with inline SVG charts: no script, no external asset, so
 //! the console works offline, without JavaScript and behind a strict content security policy.
@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// which sets a cookie). Generated and printed when listening beyond loopback without one.
     #[arg(long, env = "IAT_CONSOLE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// On the status page, a stream complete only up to longer ago than this is behind (`90m`,
+    /// `2h`, `1d`), as `iat status --behind-after` counts it.
+    #[arg(long, default_value = "2h", value_name = "AGE")]
+    pub behind_after: String,
     #[command(flatten)]
     pub rules: RuleArgs,
 }
@@ -62,6 +66,8 @@ pub(crate) struct Console {
     /// The `--store` it serves, for the header.
     pub(crate) store: String,
     pub(crate) token: Option<String>,
+    /// When a stream counts as behind on the status page.
+    pub(crate) behind_after: chrono::Duration,
     /// The clock, fixed in tests.
     pub(crate) now: fn() -> DateTime<Utc>,
 }
@@ -86,6 +92,8 @@ impl Server {
     /// Call outside async code: it runs on the command's runtime.
     pub fn bind(stores: &StoreArgs, args: ServeArgs) -> anyhow::Result<Self> {
         let rules = RuleSet::new(args.rules.config()?)?;
+        let behind_after = crate::timearg::duration(&args.behind_after)
+            .map_err(|e| anyhow::anyhow!("--behind-after: {e}"))?;
         let token = match (args.token, args.listen.ip().is_loopback()) {
             (Some(t), _) if t.len() < 16 => {
                 anyhow::bail!("--token: use at least 16 characters (one is generated when omitted)")
@@ -102,6 +110,7 @@ impl Server {
             rules,
             store: store.spec.to_string(),
             token,
+            behind_after,
             now: Utc::now,
         });
         let listener = crate::runtime()?
@@ -142,7 +151,7 @@ pub fn run(
     writeln!(out, "console: {}", server.url()?)?;
     writeln!(
         out,
-        "serving {} read-only; Ctrl-C stops it",
+        "serving {} (read-only but for acknowledging alerts); Ctrl-C stops it",
         server.console.store
     )?;
     out.flush()?;

@@ -83,6 +83,7 @@ async fn console_with(token: Option<&str>, log: Option<Arc<MemoryAlertLog>>) -> 
         rules: RuleSet::default_rules(),
         store: "memory".into(),
         token: token.map(str::to_owned),
+        behind_after: chrono::Duration::hours(2),
         now,
     })
 }

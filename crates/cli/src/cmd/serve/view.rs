@@ -669,9 +669,6 @@ pub(crate) fn rules(c: &Console) -> Markup {
     layout(Some(c), "Rules", "Rules", body)
 }
 
-/// A stream is behind when everything is not stored up to this long ago.
-const BEHIND_AFTER: Duration = Duration::hours(2);
-
 pub(crate) fn status(
     c: &Console,
     checkpoints: &[Checkpoint],
@@ -685,7 +682,7 @@ pub(crate) fn status(
     let behind = checkpoints
         .iter()
         .filter(|k| k.last_error.is_none())
-        .filter(|k| k.complete_up_to.is_none_or(|t| now - t > BEHIND_AFTER))
+        .filter(|k| k.complete_up_to.is_none_or(|t| now - t > c.behind_after))
         .count();
     let accounts: std::collections::BTreeSet<&str> = checkpoints
         .iter()
@@ -695,7 +692,7 @@ pub(crate) fn status(
         div.cards {
             div.card { b { (accounts.len()) } "accounts" }
             div.card { b { (checkpoints.len() - failing - behind) } "streams caught up" }
-            div.card { b { (behind) } "behind (over 2 h)" }
+            div.card { b { (behind) } "behind (over " (ago(c.behind_after)) ")" }
             div.card { b { (failing) } "failing" }
         }
         p.note { "Newest stored event: " (newest.map_or("none".to_owned(), at)) " UTC." }
