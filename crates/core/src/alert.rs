@@ -20,8 +20,8 @@ use crate::model::{AccountId, ActivityEvent, EventId, Region, RuleId, Severity};
 use crate::ports::{AlertKey, Notification};
 use crate::rules::{Hit, Rule};
 
-/// The facts of one event that an alert shows (and the alert log keeps).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// The facts of one event that an alert shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventFacts {
     pub event_id: EventId,
     pub time: DateTime<Utc>,

@@ -13,9 +13,25 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::TimeWindow;
-use crate::alert::{Alert, EventFacts};
+use crate::alert::Alert;
 use crate::error::{Error, Result};
 use crate::model::Severity;
+
+/// One event of a logged alert, as the alert showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    pub event_id: String,
+    pub time: DateTime<Utc>,
+    pub source: String,
+    pub name: String,
+    pub actor: String,
+    pub principal_type: String,
+    pub principal_arn: Option<String>,
+    pub source_ip: String,
+    pub account: Option<String>,
+    pub region: String,
+    pub error_code: Option<String>,
+}
 
 /// Who acknowledged an alert, when, and what they noted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +52,7 @@ pub struct LoggedAlert {
     pub summary: String,
     pub details: Vec<(String, String)>,
     /// Oldest first; never empty.
-    pub events: Vec<EventFacts>,
+    pub events: Vec<LoggedEvent>,
     pub sent_at: DateTime<Utc>,
     /// Whether it went out inside a digest rather than on its own.
     pub in_digest: bool,
@@ -46,7 +62,23 @@ pub struct LoggedAlert {
 impl LoggedAlert {
     /// The log entry of `alert`, sent at `sent_at`.
     pub fn of(alert: &Alert, sent_at: DateTime<Utc>, in_digest: bool) -> Self {
-        let events = alert.events.clone();
+        let events: Vec<LoggedEvent> = alert
+            .events
+            .iter()
+            .map(|f| LoggedEvent {
+                event_id: f.event_id.to_string(),
+                time: f.time,
+                source: f.source.clone(),
+                name: f.name.clone(),
+                actor: f.actor.clone(),
+                principal_type: f.principal_type.clone(),
+                principal_arn: f.principal_arn.clone(),
+                source_ip: f.source_ip.clone(),
+                account: f.account.as_ref().map(|a| a.to_string()),
+                region: f.region.to_string(),
+                error_code: f.error_code.clone(),
+            })
+            .collect();
         Self {
             id: format!(
                 "{}:{}",
@@ -76,10 +108,7 @@ impl LoggedAlert {
 
     /// The account of its first event.
     pub fn account(&self) -> Option<&str> {
-        self.events
-            .first()
-            .and_then(|e| e.account.as_ref())
-            .map(|a| a.as_str())
+        self.events.first().and_then(|e| e.account.as_deref())
     }
 }
 

@@ -20,7 +20,9 @@ pub mod seen_store;
 
 pub use account_directory::{AccountDirectory, MemoryAccountDirectory, OrgAccount};
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
-pub use alert_log::{Acknowledgement, AlertLog, AlertLogQuery, LoggedAlert, MemoryAlertLog};
+pub use alert_log::{
+    Acknowledgement, AlertLog, AlertLogQuery, LoggedAlert, LoggedEvent, MemoryAlertLog,
+};
 pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamStats};
 pub use event_feed::{EventFeed, FeedPosition};
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};

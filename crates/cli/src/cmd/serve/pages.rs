@@ -239,7 +239,7 @@ pub(crate) async fn alert(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
     let (events, _) = window_events(&c, &p).await?;
     let found = raise(&c, &events)
         .into_iter()
-        .find(|a| a.rule_id == rule.id && a.events.iter().any(|f| f.event_id.as_str() == event));
+        .find(|a| a.rule_id == rule.id && a.events.iter().any(|f| f.event_id == event));
     match found {
         Some(a) => Ok(view::alert(&c, &p, &a, source)),
         None => Err(PageError::NotFound(format!(

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use iat_core::alert::EventFacts;
 use iat_core::ports::Checkpoint;
-use iat_core::ports::LoggedAlert;
+use iat_core::ports::{LoggedAlert, LoggedEvent};
 use iat_core::rules::Rule;
 use iat_core::rules::{ALL, FIRST_SEEN, SETTINGS};
 use iat_core::{ActivityEvent, ConsoleLoginOutcome, DenialLayer};
@@ -295,7 +294,7 @@ pub(crate) fn alerts(
                                 br; span.note { (a.summary) }
                             }
                             td.who { a href=(timeline_link(actor_key(first), first.time, last.time)) { (first.actor) } }
-                            td { (first.account.as_ref().map_or("", |a| a.as_str())) }
+                            td { (first.account.as_deref().unwrap_or("")) }
                             td.n { (a.events.len()) }
                             @if source == Source::Sent {
                                 td { @match &a.ack { Some(k) => { (k.by) br; span.note { (at(k.at)) } }, None => span.note { "no" } } }
@@ -315,7 +314,7 @@ fn alert_link(a: &LoggedAlert, p: &Params) -> String {
         "/alert",
         &[
             ("rule", Some(&a.rule_id)),
-            ("event", Some(a.events[0].event_id.as_str())),
+            ("event", Some(&a.events[0].event_id)),
             ("since", p.since.as_deref()),
             ("until", p.until.as_deref()),
             ("raised", p.raised.as_deref()),
@@ -325,7 +324,7 @@ fn alert_link(a: &LoggedAlert, p: &Params) -> String {
 
 /// What a timeline link filters on: the principal ARN when there is one (exact across
 /// accounts), else the readable actor.
-fn actor_key(f: &EventFacts) -> &str {
+fn actor_key(f: &LoggedEvent) -> &str {
     f.principal_arn.as_deref().unwrap_or(&f.actor)
 }
 
@@ -339,7 +338,7 @@ pub(crate) fn alert(c: &Console, p: &Params, a: &LoggedAlert, source: Source) ->
             dt { "Rule" } dd { code { (a.rule_id) } }
             dt { "Actor" } dd { a href=(timeline_link(actor_key(first), first.time, last.time)) { (first.actor) } " (" (first.principal_type) ")" }
             @if let Some(arn) = &first.principal_arn { dt { "Principal" } dd { code { (arn) } } }
-            dt { "Account" } dd { (first.account.as_ref().map_or("-", |a| a.as_str())) }
+            dt { "Account" } dd { (first.account.as_deref().unwrap_or("-")) }
             dt { "When (UTC)" } dd { (at(first.time)) @if a.events.len() > 1 { " to " (at(last.time)) } }
             @for (k, v) in &a.details { dt { (k) } dd { (v) } }
             @match source {
@@ -374,7 +373,7 @@ pub(crate) fn alert(c: &Console, p: &Params, a: &LoggedAlert, source: Source) ->
         div.scroll { table {
             thead { tr { th { "Time (UTC)" } th { "Event" } th { "Source IP" } th { "Region" } th { "Result" } } }
             tbody { @for f in &a.events { tr {
-                td.t { a href=(event_link(f.event_id.as_str(), f.time)) { (at(f.time)) } }
+                td.t { a href=(event_link(&f.event_id, f.time)) { (at(f.time)) } }
                 td { (f.source.trim_end_matches(".amazonaws.com")) ":" (f.name) }
                 td { (f.source_ip) }
                 td { (f.region) }
