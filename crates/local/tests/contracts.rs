@@ -46,6 +46,58 @@ async fn sqlite_alert_log() {
     contract::alert_log_suite(|| async { SqliteStore::in_memory().unwrap() }).await;
 }
 
+/// An entry of the alert log that cannot be read is skipped by the listing, not fatal to it.
+#[tokio::test]
+async fn sqlite_alert_log_lists_around_an_unreadable_entry() {
+    use iat_core::ports::{AlertLog, AlertLogQuery, LoggedAlert, LoggedEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iat.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339("2026-05-01T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let alert = |id: &str| LoggedAlert {
+        id: format!("iam_user_created:{id}"),
+        rule_id: "iam_user_created".into(),
+        title: "IAM user created".into(),
+        severity: iat_core::Severity::Medium,
+        summary: "user ci-bot created".into(),
+        details: Vec::new(),
+        events: vec![LoggedEvent {
+            event_id: id.into(),
+            time: t,
+            source: "iam.amazonaws.com".into(),
+            name: "CreateUser".into(),
+            actor: "alice".into(),
+            principal_type: "IAMUser".into(),
+            principal_arn: None,
+            source_ip: "203.0.113.10".into(),
+            account: Some("111122223333".into()),
+            region: "us-east-1".into(),
+            error_code: None,
+        }],
+        sent_at: t,
+        in_digest: false,
+        ack: None,
+    };
+    store.record(&[alert("e-1"), alert("e-2")]).await.unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE alert_log SET body = '{\"not\": \"an alert\"}' WHERE id = 'iam_user_created:e-1'",
+        [],
+    )
+    .unwrap();
+    let listed = store.list(&AlertLogQuery::default()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["iam_user_created:e-2"]
+    );
+    assert!(
+        store.get("iam_user_created:e-1").await.is_err(),
+        "read alone, it is an error"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_seen_store() {
     contract::seen_store_suite(|| async { SqliteStore::in_memory().unwrap() }).await;

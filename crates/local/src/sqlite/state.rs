@@ -345,18 +345,27 @@ impl AlertLog for SqliteStore {
         });
         let mut st = conn
             .prepare_cached(
-                "SELECT body FROM alert_log WHERE last_us >= ?1 AND last_us <= ?2
+                "SELECT id, body FROM alert_log WHERE last_us >= ?1 AND last_us <= ?2
                  AND (?3 = 0 OR ack_by IS NULL) ORDER BY last_us DESC, id ASC",
             )
             .map_err(db_err("list alerts"))?;
         let rows = st
             .query_map(params![from, to, query.unacknowledged], |r| {
-                r.get::<_, String>(0)
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })
             .map_err(db_err("list alerts"))?;
         let mut out = Vec::new();
-        for body in rows {
-            let a = logged(&body.map_err(db_err("list alerts"))?)?;
+        for row in rows {
+            let (id, body) = row.map_err(db_err("list alerts"))?;
+            // One unreadable entry (a hand edit, a format this build does not know) is skipped
+            // and reported, never the reason the others cannot be listed.
+            let a = match logged(&body) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(alert = %id, error = %e, "unreadable alert log entry skipped");
+                    continue;
+                }
+            };
             if query.matches(&a) {
                 out.push(a);
                 if query.limit.is_some_and(|n| out.len() >= n) {
