@@ -110,7 +110,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         .to_owned();
 
     // The pages, as a user reaches them: the alerts of the default window, one alert, the
-    // search and its next page, the busiest actor's timeline, denied calls, a record.
+    // search and its next page, the timeline of the newest alert's principal, denied calls, a record.
     let (_, alerts, _) = get(&addr, "/alerts")?;
     let alert = first_link(&alerts, "/alert?").context("no alert on the alerts page")?;
     let timeline = first_link(&alerts, "/timeline?").context("no timeline link")?;

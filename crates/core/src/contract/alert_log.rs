@@ -89,14 +89,9 @@ where
     assert_eq!(log.get(&b.id).await.unwrap(), Some(b.clone()), "get");
     assert_eq!(log.get("nope:e-9").await.unwrap(), None, "get unknown");
 
-    // Filters and the limit.
+    // The window and the limit.
     let ids = |v: Vec<LoggedAlert>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
     let window = TimeWindow::new(at(9, 30), at(12, 0)).unwrap();
-    let q = |f: fn(&mut AlertLogQuery)| {
-        let mut q = AlertLogQuery::default();
-        f(&mut q);
-        q
-    };
     assert_eq!(
         ids(log
             .list(&AlertLogQuery {
@@ -110,30 +105,12 @@ where
     );
     assert_eq!(
         ids(log
-            .list(&q(|q| q.min_severity = Some(Severity::Medium)))
+            .list(&AlertLogQuery {
+                limit: Some(2),
+                ..Default::default()
+            })
             .await
             .unwrap()),
-        [b.id.as_str(), a.id.as_str()],
-        "min severity"
-    );
-    assert_eq!(
-        ids(log
-            .list(&q(|q| q.rule_id = Some("access_denied".into())))
-            .await
-            .unwrap()),
-        [c.id.as_str()],
-        "rule"
-    );
-    assert_eq!(
-        ids(log
-            .list(&q(|q| q.account = Some("111122223333".into())))
-            .await
-            .unwrap()),
-        [c.id.as_str(), a.id.as_str()],
-        "account of the first event"
-    );
-    assert_eq!(
-        ids(log.list(&q(|q| q.limit = Some(2))).await.unwrap()),
         [c.id.as_str(), b.id.as_str()],
         "limit"
     );
@@ -179,12 +156,6 @@ where
         "a re-record replaces the alert"
     );
     assert_eq!(got.ack, Some(later), "and keeps its acknowledgement");
-    assert_eq!(
-        ids(log.list(&q(|q| q.unacknowledged = true)).await.unwrap()),
-        [c.id.as_str(), a.id.as_str()],
-        "unacknowledged only"
-    );
-
     // A fresh log holds nothing.
     let empty = make().await;
     assert!(

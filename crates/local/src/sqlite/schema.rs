@@ -84,8 +84,7 @@ CREATE TABLE IF NOT EXISTS alert_ledger (
 CREATE TABLE IF NOT EXISTS alert_log (
     id       TEXT PRIMARY KEY,      -- rule_id:first event id
     last_us  INTEGER NOT NULL,      -- the last event's time
-    body     TEXT NOT NULL,         -- the LoggedAlert, acknowledgement included
-    ack_by   TEXT                   -- set once acknowledged (the filter for the unacknowledged)
+    body     TEXT NOT NULL          -- the LoggedAlert, acknowledgement included
 );
 CREATE INDEX IF NOT EXISTS alert_log_by_last ON alert_log(last_us);
 -- The first-seen state: when each key was first seen, by which event, and when it is forgotten.

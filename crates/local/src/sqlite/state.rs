@@ -321,17 +321,13 @@ impl AlertLog for SqliteStore {
                 None => None,
             }
             .or_else(|| a.ack.clone());
-            let row = LoggedAlert {
-                ack: ack.clone(),
-                ..a.clone()
-            };
+            let row = LoggedAlert { ack, ..a.clone() };
             let body = serde_json::to_string(&row)
                 .map_err(|e| Error::backend(BACKEND, "log alerts", e))?;
             tx.execute(
-                "INSERT INTO alert_log (id, last_us, body, ack_by) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET last_us = excluded.last_us, body = excluded.body,
-                 ack_by = excluded.ack_by",
-                params![a.id, micros(a.last_time()), body, ack.map(|k| k.by)],
+                "INSERT INTO alert_log (id, last_us, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET last_us = excluded.last_us, body = excluded.body",
+                params![a.id, micros(a.last_time()), body],
             )
             .map_err(db_err("log alerts"))?;
         }
@@ -346,11 +342,11 @@ impl AlertLog for SqliteStore {
         let mut st = conn
             .prepare_cached(
                 "SELECT id, body FROM alert_log WHERE last_us >= ?1 AND last_us <= ?2
-                 AND (?3 = 0 OR ack_by IS NULL) ORDER BY last_us DESC, id ASC",
+                 ORDER BY last_us DESC, id ASC",
             )
             .map_err(db_err("list alerts"))?;
         let rows = st
-            .query_map(params![from, to, query.unacknowledged], |r| {
+            .query_map(params![from, to], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })
             .map_err(db_err("list alerts"))?;
@@ -366,11 +362,9 @@ impl AlertLog for SqliteStore {
                     continue;
                 }
             };
-            if query.matches(&a) {
-                out.push(a);
-                if query.limit.is_some_and(|n| out.len() >= n) {
-                    break;
-                }
+            out.push(a);
+            if query.limit.is_some_and(|n| out.len() >= n) {
+                break;
             }
         }
         Ok(out)
@@ -405,8 +399,8 @@ impl AlertLog for SqliteStore {
         let body = serde_json::to_string(&a)
             .map_err(|e| Error::backend(BACKEND, "acknowledge alert", e))?;
         tx.execute(
-            "UPDATE alert_log SET body = ?2, ack_by = ?3 WHERE id = ?1",
-            params![id, body, ack.by],
+            "UPDATE alert_log SET body = ?2 WHERE id = ?1",
+            params![id, body],
         )
         .map_err(db_err("acknowledge alert"))?;
         tx.commit().map_err(db_err("acknowledge alert"))?;

@@ -53,6 +53,19 @@ pub struct ServeArgs {
 /// Most events one page reads from the store.
 pub(crate) const MAX_EVENTS: usize = 100_000;
 
+/// Most alerts one page lists from the alert log.
+pub(crate) const MAX_ALERTS: usize = 5_000;
+
+/// An event's time as its links carry it (RFC 3339, milliseconds, UTC).
+pub(crate) fn rfc3339_ms(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A time as links and form fields carry it (RFC 3339, whole seconds, UTC).
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Events fetched per store request while a page reads.
 const PAGE: usize = 5_000;
 
@@ -131,14 +144,18 @@ impl Server {
     /// Serves until the process ends.
     pub fn serve(self) -> anyhow::Result<()> {
         crate::runtime()?
-            .block_on(async { axum::serve(self.listener, router(self.console)).await })
+            .block_on(self.serving())
             .context("the console stopped")
     }
 
     /// Serves in the background, for as long as the process runs.
     pub fn spawn(self) -> anyhow::Result<()> {
-        crate::runtime()?.spawn(async { axum::serve(self.listener, router(self.console)).await });
+        crate::runtime()?.spawn(self.serving());
         Ok(())
+    }
+
+    async fn serving(self) -> std::io::Result<()> {
+        axum::serve(self.listener, router(self.console)).await
     }
 }
 
@@ -416,11 +433,7 @@ fn parse_cursor(s: &str) -> Result<EventCursor, PageError> {
 
 /// The cursor just past `e`.
 pub(crate) fn cursor(e: &ActivityEvent) -> String {
-    format!(
-        "{}~{}",
-        e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        e.id
-    )
+    format!("{}~{}", rfc3339_ms(e.time), e.id)
 }
 
 /// Up to `max` events of `query` in its order, and whether there were more.

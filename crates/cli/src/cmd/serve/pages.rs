@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use iat_core::alert::Alert;
 use iat_core::ports::alert_log::order_and_limit;
 use iat_core::ports::{Acknowledgement, AlertLogQuery, EventQuery, LoggedAlert, Order};
@@ -17,7 +17,7 @@ use iat_core::{ActivityEvent, Severity, TimeWindow};
 use maud::Markup;
 
 use super::view::{self, Counted, Denials, Source, Window};
-use super::{Console, MAX_EVENTS, PageError, Params, fetch, flag, newest};
+use super::{Console, MAX_ALERTS, MAX_EVENTS, PageError, Params, fetch, flag, newest, rfc3339};
 
 type Page = Result<Markup, PageError>;
 type Ctx = State<Arc<Console>>;
@@ -33,10 +33,6 @@ pub(crate) async fn home() -> Response {
 
 pub(crate) async fn not_found() -> PageError {
     PageError::NotFound("no such page; start at /alerts".into())
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Fills `since`/`until` when absent: `days` days ending at `until`, else at the newest stored
@@ -124,7 +120,6 @@ async fn window_alerts(
             let query = AlertLogQuery {
                 window: Some(TimeWindow::new(window.since, window.until)?),
                 limit: Some(MAX_ALERTS + 1),
-                ..Default::default()
             };
             let mut found = log.list(&query).await?;
             let cut = found.len() > MAX_ALERTS;
@@ -137,9 +132,6 @@ async fn window_alerts(
         }
     }
 }
-
-/// Most alerts one page lists.
-const MAX_ALERTS: usize = 5_000;
 
 fn rule_param(p: &Params) -> Result<Option<&'static Rule>, PageError> {
     p.rule

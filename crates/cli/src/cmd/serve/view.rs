@@ -11,7 +11,7 @@ use iat_core::rules::{ALL, FIRST_SEEN, SETTINGS};
 use iat_core::{ActivityEvent, ConsoleLoginOutcome, DenialLayer};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{Console, MAX_EVENTS, Params, cursor};
+use super::{Console, MAX_ALERTS, MAX_EVENTS, Params, cursor, rfc3339, rfc3339_ms};
 
 /// The window a page covers.
 #[derive(Debug, Clone, Copy)]
@@ -160,14 +160,6 @@ fn at(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn iso_ms(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 fn count(n: u64) -> String {
     crate::output::count(n)
 }
@@ -182,8 +174,8 @@ fn timeline_link(actor: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String 
         "/timeline",
         &[
             ("actor", Some(actor)),
-            ("since", Some(&iso(from - Duration::hours(1)))),
-            ("until", Some(&iso(to + Duration::hours(1)))),
+            ("since", Some(&rfc3339(from - Duration::hours(1)))),
+            ("until", Some(&rfc3339(to + Duration::hours(1)))),
         ],
     )
 }
@@ -191,7 +183,7 @@ fn timeline_link(actor: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String 
 fn event_link(id: &str, time: DateTime<Utc>) -> String {
     link(
         "/event",
-        &[("event", Some(id)), ("time", Some(&iso_ms(time)))],
+        &[("event", Some(id)), ("time", Some(&rfc3339_ms(time)))],
     )
 }
 
@@ -269,7 +261,11 @@ pub(crate) fn alerts(
                 @if c.log.is_some() { a href=(other) { "The alerts sent" } } @else { "This store keeps no log of sent alerts." } },
             (Source::Raised, None) => "",
         }
-        (cut_note(cut, "the alerts"))
+        @if source == Source::Sent && cut {
+            p.cut role="status" { "Only the newest " (count(MAX_ALERTS as u64)) " alerts of this window are listed; narrow the window or the filters." }
+        } @else {
+            (cut_note(cut, "the alerts"))
+        }
         div.cards {
             @for s in ["critical", "high", "medium", "low"] {
                 div.card { b { (count(by_severity.0.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n))) } (s) }
@@ -484,7 +480,7 @@ pub(crate) fn event(c: &Console, e: &ActivityEvent) -> Markup {
     let body = html! {
         dl {
             dt { "Event id" } dd { code { (e.id) } }
-            dt { "Time (UTC)" } dd { (iso_ms(e.time)) }
+            dt { "Time (UTC)" } dd { (rfc3339_ms(e.time)) }
             dt { "Actor" } dd { a href=(timeline_link(e.principal.arn.as_deref().unwrap_or(&e.principal.actor), e.time, e.time)) { (e.principal.actor) } }
             @if let Some(arn) = &e.principal.arn { dt { "Principal" } dd { code { (arn) } } }
             dt { "Account / region" } dd { (e.account.as_ref().map_or("-", |a| a.as_str())) " / " (e.region) }
