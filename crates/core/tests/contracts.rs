@@ -9,6 +9,7 @@ use iat_core::ports::{
 #[tokio::test]
 async fn memory_event_store() {
     contract::event_store_suite(|| async { MemoryEventStore::new() }).await;
+    contract::event_history_suite(|| async { MemoryEventStore::new() }).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //!   order, row groups sized for Athena);
 //! - [`layout`]: object keys, `<prefix>/events/dt=YYYY-MM-DD/part-NNNNN.parquet`;
 //! - [`catalogue`]: the queries of `queries/*.sql`, their headers and parameters;
+//! - [`history`]: the table read back as events ([`LakeEventStore`]), for what the store no
+//!   longer keeps;
 //! - [`report`]: the weekly denied-calls report made from five queries' rows;
 //! - [`trail`]: Athena over the organisation trail's raw files, and the catalogue run on it.
 //!
@@ -13,6 +15,7 @@
 //! it, so Athena and DataFusion read only the days asked for.
 
 pub mod catalogue;
+pub mod history;
 pub mod layout;
 pub mod report;
 pub mod schema;
@@ -20,6 +23,7 @@ pub mod trail;
 pub mod writer;
 
 pub use catalogue::{Query, QueryCatalogue};
+pub use history::LakeEventStore;
 pub use layout::{day_prefix, part_key};
 pub use report::WeeklyReport;
 pub use schema::{events_schema, to_batch};

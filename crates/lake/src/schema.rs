@@ -291,6 +291,39 @@ pub fn to_batch(events: &[ActivityEvent]) -> RecordBatch {
     RecordBatch::try_new(events_schema(), columns).expect("columns follow the schema")
 }
 
+/// Events as an engine answers `SELECT <every column>`: text, `None` for NULL.
+#[cfg(test)]
+pub(crate) fn rows_for_tests(events: &[ActivityEvent]) -> iat_core::ports::ResultRows {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let batch = to_batch(events);
+    let options = FormatOptions::default();
+    // Times as DataFusion prints them (this crate's arrow has no named time zones).
+    let formatters: Vec<Option<ArrayFormatter<'_>>> = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).ok())
+        .collect();
+    iat_core::ports::ResultRows {
+        columns: COLUMNS.iter().map(|(n, _, _)| (*n).to_owned()).collect(),
+        typed: COLUMNS.iter().map(|(_, k, _)| *k == "bool").collect(),
+        rows: (0..batch.num_rows())
+            .map(|i| {
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(c, f)| {
+                        (!c.is_null(i)).then(|| match f {
+                            Some(f) => f.value(i).to_string(),
+                            None => events[i].time.to_rfc3339(),
+                        })
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

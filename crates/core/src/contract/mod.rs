@@ -23,7 +23,7 @@ pub use alert_log::alert_log_suite;
 pub use checkpoint::checkpoint_store_suite;
 pub use event_feed::event_feed_suite;
 pub use event_source::event_source_suite;
-pub use event_store::event_store_suite;
+pub use event_store::{event_history_suite, event_store_suite, history_view};
 pub use ledger::alert_ledger_suite;
 pub use notifier::notifier_suite;
 pub use object_source::object_source_suite;

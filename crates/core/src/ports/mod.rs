@@ -17,6 +17,7 @@ pub mod object_source;
 pub mod object_store;
 pub mod query_engine;
 pub mod seen_store;
+pub mod spanning;
 
 pub use account_directory::{AccountDirectory, MemoryAccountDirectory, OrgAccount};
 pub use alert_ledger::{AlertKey, AlertLedger, ClaimOutcome, MemoryAlertLedger};
@@ -38,3 +39,4 @@ pub use query_engine::{
     human_bytes,
 };
 pub use seen_store::{MemorySeenStore, SeenKey, SeenKind, SeenRecord, SeenStore};
+pub use spanning::SpanningEventStore;
