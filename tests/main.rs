@@ -6,6 +6,7 @@ mod collect;
 mod console;
 mod demo;
 mod first_seen;
+mod history;
 mod ingest_s3;
 mod lake;
 mod scenarios;

@@ -97,7 +97,11 @@ pub enum Command {
     /// `--actor '{alice,bob}'`; `?` is one character, matching is case-sensitive, and every store
     /// matches the same way. Times are RFC 3339, a date, or an age back from now (90m, 24h, 7d,
     /// 2w). Newest first.
-    Events(cmd::events::EventsArgs),
+    ///
+    /// History beyond the store: with --retention-days (the stack's RetentionDays) events older
+    /// than the store keeps are read from the lake (--lake, or Athena with --athena-database),
+    /// each event once and in order, and the command says how many came from where.
+    Events(cmd::events::EventsCommand),
     /// Show what the store holds: events, time range, collection streams and quarantined
     /// records; on SQLite also events by source, account and region, and denied calls by layer.
     Status(cmd::status::StatusArgs),

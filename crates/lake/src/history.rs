@@ -42,6 +42,7 @@ pub struct LakeEventStore {
     statements: AtomicU64,
     unreadable: AtomicU64,
     scanned: AtomicU64,
+    billed_nano_usd: AtomicU64,
 }
 
 impl std::fmt::Debug for LakeEventStore {
@@ -54,14 +55,16 @@ impl std::fmt::Debug for LakeEventStore {
 }
 
 /// What a [`LakeEventStore`] has done so far, for the caller's report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LakeReads {
     /// SQL statements run.
     pub statements: u64,
     /// Rows that could not be rebuilt into an event (skipped).
     pub unreadable: u64,
-    /// Bytes the engine reported scanning (Athena's bill), summed.
+    /// Bytes the engine reported scanning, summed.
     pub scanned_bytes: u64,
+    /// What the engine charged for the statements (Athena: each with its 10 MB minimum).
+    pub cost_usd: f64,
 }
 
 impl LakeEventStore {
@@ -77,6 +80,7 @@ impl LakeEventStore {
             statements: AtomicU64::new(0),
             unreadable: AtomicU64::new(0),
             scanned: AtomicU64::new(0),
+            billed_nano_usd: AtomicU64::new(0),
         }
     }
 
@@ -90,6 +94,7 @@ impl LakeEventStore {
             statements: self.statements.load(Ordering::Relaxed),
             unreadable: self.unreadable.load(Ordering::Relaxed),
             scanned_bytes: self.scanned.load(Ordering::Relaxed),
+            cost_usd: self.billed_nano_usd.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
 
@@ -98,6 +103,10 @@ impl LakeEventStore {
         self.statements.fetch_add(1, Ordering::Relaxed);
         if let Some(b) = run.scanned_bytes {
             self.scanned.fetch_add(b, Ordering::Relaxed);
+        }
+        if let Some(usd) = run.cost_usd() {
+            self.billed_nano_usd
+                .fetch_add((usd * 1e9).round() as u64, Ordering::Relaxed);
         }
         Ok(run.rows)
     }

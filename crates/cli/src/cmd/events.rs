@@ -8,6 +8,7 @@ use chrono::Utc;
 use iat_core::ports::{EventCursor, EventQuery, IpFilter, Order};
 use iat_core::{AccountId, DenialLayer, Region, TimeWindow};
 
+use super::history::HistoryArgs;
 use crate::output::{self, EventFormat};
 use crate::store::{OpenOptions, StoreArgs};
 use crate::timearg::{self, End};
@@ -133,13 +134,32 @@ impl EventsArgs {
     }
 }
 
+/// `iat events`: the filters, and where history beyond the store comes from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventsCommand {
+    #[command(flatten)]
+    pub filters: EventsArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
 /// Events fetched from the store per page while streaming.
 const PAGE: usize = 5_000;
 
-pub fn run(stores: &StoreArgs, args: EventsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    stores: &StoreArgs,
+    command: EventsCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let EventsCommand {
+        filters: args,
+        history,
+    } = command;
     let mut query = args.query()?;
     let store = stores.open(OpenOptions::default())?;
     let runtime = crate::runtime()?;
+    let reads = history.reads(&store, stores.profile(), runtime, Utc::now())?;
+    let mut lake_count = 0;
     let mut writer = output::EventWriter::new(out, args.format)?;
     let wanted = if args.limit == 0 {
         usize::MAX
@@ -151,10 +171,13 @@ pub fn run(stores: &StoreArgs, args: EventsArgs, out: &mut dyn Write) -> anyhow:
     loop {
         // One more than needed tells whether the limit cut the list.
         query.limit = Some(PAGE.min((wanted - written).saturating_add(1)));
-        let page = runtime.block_on(store.events.query(&query))?;
+        let page = runtime.block_on(reads.events.query(&query))?;
         let full = page.len() == query.limit.unwrap_or(0);
         let take = page.len().min(wanted - written);
         writer.write(&page[..take])?;
+        if let Some(b) = reads.lake.as_ref().and_then(|l| l.boundary) {
+            lake_count += page[..take].iter().filter(|e| e.time < b).count();
+        }
         written += take;
         if written == wanted {
             more = page.len() > take;
@@ -168,6 +191,11 @@ pub fn run(stores: &StoreArgs, args: EventsArgs, out: &mut dyn Write) -> anyhow:
     writer.finish()?;
     if let Some(note) = store.reads.as_ref().and_then(|reads| reads()) {
         eprintln!("{note}");
+    }
+    if let Some(lake) = &reads.lake {
+        for line in lake.report(query.window, lake_count) {
+            eprintln!("{line}");
+        }
     }
     if more {
         eprintln!(
@@ -183,7 +211,10 @@ pub fn run(stores: &StoreArgs, args: EventsArgs, out: &mut dyn Write) -> anyhow:
         limit: Some(1),
         ..Default::default()
     };
-    if written == 0 && runtime.block_on(store.events.query(&any))?.is_empty() {
+    if written == 0
+        && reads.lake.is_none()
+        && runtime.block_on(store.events.query(&any))?.is_empty()
+    {
         eprintln!("{}", crate::hint::empty_store(&store.spec));
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod demo;
 pub mod events;
 pub mod export;
+pub mod history;
 pub mod ingest;
 #[cfg(feature = "aws")]
 pub mod ingest_s3;
@@ -112,7 +113,7 @@ pub struct AthenaArgs {
     #[arg(long = "athena-timeout", default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
     /// Athena's region (default: your configuration's region).
-    #[arg(long = "athena-region", value_name = "REGION")]
+    #[arg(long = "athena-region", id = "athena_region", value_name = "REGION")]
     pub region: Option<String>,
     /// Reach Athena at this URL (an emulator such as moto) instead of AWS.
     #[arg(long = "athena-endpoint", value_name = "URL")]
