@@ -1,6 +1,6 @@
 # IAM Activity Tracker. `make demo` runs everything locally; `make test` runs the test suite;
 # `make build deploy init` puts it in an AWS account.
-.PHONY: help demo serve test bench build check-glibc validate deploy deploy-members init status logs test-alerts trail-policy \
+.PHONY: help demo serve test bench build check-glibc validate deploy deploy-members init status events logs test-alerts trail-policy \
 	destroy run-query report lint check fmt clean
 
 CARGO ?= cargo
@@ -59,6 +59,12 @@ status: ## The stack, its functions' last day, firing alarms, and each stream's 
 	$(PY) scripts/stack.py status $(STACK)
 	$(IAT) status \
 		--store "dynamodb:$(call output,EventsTableName),$(call output,ControlTableName)"
+
+events: ## Search the stack's events, recent days from its table and older ones from the lake on Athena: make events ARGS="--actor alice --since 60d"
+	$(IAT) events $(ARGS) \
+		--store "dynamodb:$(call output,EventsTableName),$(call output,ControlTableName)" \
+		$$(days="$(call output,RetentionDays)"; [ -z "$$days" ] || echo "--retention-days $$days") \
+		--athena-database "$(call output,AthenaDatabase)" --athena-workgroup "$(call output,AthenaWorkGroup)"
 
 trail-policy: ## With TRAIL_BUCKET deployed: the bucket-policy, key-policy and notification to add in the trail's account
 	$(PY) scripts/stack.py trail-policy $(STACK)

@@ -171,3 +171,89 @@ fn events_the_store_no_longer_keeps_come_from_the_lake_once_each_in_order() {
     .unwrap_err();
     assert!(err.contains("--retention-days 0"), "{err}");
 }
+
+/// The same read on Athena: moto runs no SQL, so it is given the rows Athena would return for
+/// the statement (the lake's rows, with Athena's text for timestamps and booleans), and the
+/// events rebuilt from them must print as the full store prints its own.
+#[test]
+#[ignore = "needs moto: run `make test`"]
+fn history_reads_athena_s_text_rows() {
+    use iat_aws::testing::{AthenaAnswer, queue_athena_answers};
+    use iat_core::ports::QueryEngine;
+
+    let s = stores();
+    let columns: Vec<&str> = iat_lake::schema::COLUMNS.iter().map(|c| c.0).collect();
+    let sql = format!(
+        "SELECT {} FROM events ORDER BY event_time DESC, event_id DESC",
+        columns.join(", ")
+    );
+    let lake = iat_local::sql::LocalLake::new(std::path::Path::new(&s.lake), "");
+    let rows = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(lake.run(&sql))
+        .unwrap()
+        .rows;
+    assert!(rows.rows.len() > 1_000, "{} rows", rows.rows.len());
+    let answer = AthenaAnswer {
+        columns: iat_lake::schema::COLUMNS
+            .iter()
+            .map(|(name, kind, _)| {
+                let t = match *kind {
+                    "timestamp" => "timestamp",
+                    "bool" => "boolean",
+                    _ => "varchar",
+                };
+                ((*name).to_owned(), t.to_owned())
+            })
+            .collect(),
+        rows: rows
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&columns)
+                    .map(|(v, c)| match (*c, v) {
+                        ("event_time", Some(t)) => Some(
+                            chrono::DateTime::parse_from_rfc3339(t)
+                                .unwrap()
+                                .format("%Y-%m-%d %H:%M:%S%.3f")
+                                .to_string(),
+                        ),
+                        _ => v.clone(),
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    queue_athena_answers(&endpoint, "ap-northeast-3", &[answer]);
+    let run = iat([
+        "--db",
+        &s.recent,
+        "events",
+        "--since",
+        "30d",
+        "--limit",
+        "0",
+        "--format",
+        "csv",
+        "--history",
+        "lake",
+        "--athena-database",
+        "iat",
+        "--athena-endpoint",
+        &endpoint,
+        "--athena-region",
+        "ap-northeast-3",
+        "--athena-output",
+        "s3://iat-athena-results/",
+    ])
+    .unwrap()
+    .stdout;
+    let want = iat([
+        "--db", &s.full, "events", "--since", "30d", "--limit", "0", "--format", "csv",
+    ])
+    .unwrap()
+    .stdout;
+    assert_eq!(lines(&run), lines(&want));
+}

@@ -395,8 +395,43 @@ fn every_query_parses_as_trino_sql() {
     ] {
         values.insert(k.to_owned(), v.to_owned());
     }
-    for q in catalogue.queries() {
-        let sql = q.render(&values).unwrap();
+    // And the statements `iat events` runs on the lake for history: a window, exact filters, a
+    // page's keyset.
+    let history = iat_core::ports::EventQuery {
+        window: Some(
+            iat_core::TimeWindow::new(
+                "2026-03-01T10:00:00Z".parse().unwrap(),
+                "2026-03-07T00:00:00Z".parse().unwrap(),
+            )
+            .unwrap(),
+        ),
+        actor: Some("o'brien".into()),
+        event_names: vec!["CreateUser".into(), "DeleteUser".into()],
+        account: Some(iat_core::AccountId::new("111122223333").unwrap()),
+        denial_layer: Some(iat_core::DenialLayer::ServiceControlPolicy),
+        order: iat_core::ports::Order::Descending,
+        ..Default::default()
+    };
+    let cursor = iat_core::ports::EventCursor {
+        time: "2026-03-05T12:00:00.123456Z".parse().unwrap(),
+        id: iat_core::EventId::new("abc-1").unwrap(),
+    };
+    let statements = [
+        (
+            "history".to_owned(),
+            iat_lake::history::statement(&history, Some(&cursor), 5_000),
+        ),
+        (
+            "history, no filter".to_owned(),
+            iat_lake::history::statement(&Default::default(), None, 100),
+        ),
+    ];
+    let rendered = catalogue
+        .queries()
+        .iter()
+        .map(|q| (q.name.clone(), q.render(&values).unwrap()))
+        .chain(statements);
+    for (name, sql) in rendered {
         let out = std::process::Command::new(&py)
             .arg("-c")
             .arg("import sys, sqlglot; sqlglot.parse_one(sys.stdin.read(), read='trino', error_level=sqlglot.ErrorLevel.RAISE); print('ok')")
@@ -413,7 +448,7 @@ fn every_query_parses_as_trino_sql() {
         assert!(
             out.status.success(),
             "{} is not Trino SQL: {}\n{sql}",
-            q.name,
+            name,
             String::from_utf8_lossy(&out.stderr)
         );
     }

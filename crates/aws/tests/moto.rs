@@ -553,16 +553,31 @@ async fn dynamo_event_store_hides_expired_events() {
 
     let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;
-    let store = iat_aws::DynamoEventStore::new(client.clone(), fresh_events_table(&client).await)
-        .with_retention(Some(Duration::days(30)));
+    let table = fresh_events_table(&client).await;
     let now = Utc::now();
     let old = RecordSpec::new("old", now - Duration::days(40)).event();
     let new = RecordSpec::new("new", now - Duration::days(2)).event();
-    store.put(&[old, new]).await.unwrap();
-    // moto never deletes expired items, like DynamoDB in the two days before it gets to them.
-    let got = store.query(&EventQuery::default()).await.unwrap();
+    // A backfill writes an event older than the retention: it stays for the export's grace.
+    let store = iat_aws::DynamoEventStore::new(client.clone(), table.clone())
+        .with_retention(Some(Duration::days(30)));
+    store.put(&[old.clone(), new.clone()]).await.unwrap();
+    let ids = |got: Vec<iat_core::ActivityEvent>| -> Vec<String> {
+        got.iter().map(|e| e.id.to_string()).collect()
+    };
     assert_eq!(
-        got.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ids(store.query(&EventQuery::default()).await.unwrap()),
+        ["old", "new"],
+        "a backfilled event stays until the exporter has had its chance"
+    );
+    // Without that grace it expires at once. moto never deletes expired items, like DynamoDB
+    // in the two days before it gets to them, and reads still hide them.
+    let table = fresh_events_table(&client).await;
+    let store = iat_aws::DynamoEventStore::new(client.clone(), table)
+        .with_retention(Some(Duration::days(30)))
+        .with_export_grace(Duration::zero());
+    store.put(&[old, new]).await.unwrap();
+    assert_eq!(
+        ids(store.query(&EventQuery::default()).await.unwrap()),
         ["new"]
     );
     assert_eq!(store.stats().await.unwrap().events, 1);

@@ -259,7 +259,23 @@ pub(crate) mod cost {
         pub(crate) alarms: f64,
         /// Lookup index entries per stored event with the template's default `LookupIndexes`.
         pub(crate) index_entries: f64,
+        /// Days DynamoDB keeps events with the template's default `RetentionDays` (a year,
+        /// the steady state's horizon, when it keeps them all).
+        pub(crate) retention_days: f64,
         pub(crate) sources: String,
+    }
+
+    /// Days of events DynamoDB holds in the steady state with `RetentionDays` = `value`.
+    pub(crate) fn retention_days(value: Option<&str>) -> anyhow::Result<f64> {
+        match value.map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(365.0),
+            Some(v) => {
+                let days: u32 = v
+                    .parse()
+                    .with_context(|| format!("RetentionDays default {v:?} is not a number"))?;
+                Ok(f64::from(days))
+            }
+        }
     }
 
     /// The alarms `infra/template.yaml` deploys by default without an organisation trail: those
@@ -342,7 +358,10 @@ pub(crate) mod cost {
         let alarms = default_alarms(&template) as f64;
         anyhow::ensure!(alarms > 0.0, "no alarm found in infra/template.yaml");
         let indexes = default_lookup_indexes(&template)?;
+        let retention = default_parameter(&template, "RetentionDays");
+        let retention_days = retention_days(retention.as_deref())?;
         Ok(Measured {
+            retention_days,
             write_units: wcu,
             item_bytes,
             parquet_bytes: parquet,
@@ -350,16 +369,20 @@ pub(crate) mod cost {
             alarms,
             index_entries: indexes.names().len() as f64,
             sources: format!(
-                "{alarms} alarms (infra/template.yaml, ALARMS=essential), LOOKUP_INDEXES={indexes} (the template's default), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})"
+                "{alarms} alarms (infra/template.yaml, ALARMS=essential), LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})",
+                retention
+                    .as_deref()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or("keep")
             ),
         })
     }
 
-    /// Monthly cost lines (service, USD) in the steady state after a year: DynamoDB keeps 90
-    /// days (`RETENTION_DAYS=90`), the lake a year, one month of it in Standard and the rest in
-    /// Standard-IA.
+    /// Monthly cost lines (service, USD) in the steady state after a year: DynamoDB keeps the
+    /// template's default retention, the lake a year, one month of it in Standard and the rest
+    /// in Standard-IA.
     pub(crate) fn monthly(org: &Org, m: &Measured) -> Vec<(&'static str, f64)> {
-        monthly_keeping(org, m, 90.0)
+        monthly_keeping(org, m, m.retention_days)
     }
 
     /// [`monthly`] with DynamoDB keeping `retention_days` of events (`RETENTION_DAYS`).
@@ -543,6 +566,7 @@ pub(crate) mod cost {
         peak_mb: f64,
     ) -> anyhow::Result<Figure> {
         let m = measured(results)?;
+        let retention = m.retention_days;
         let per_account = 300.0;
         // The function sized to the measured peak with a quarter to spare, in 64 MB steps;
         // Lambda bills memory × time, so the pass's seconds count at that size.
@@ -560,7 +584,7 @@ pub(crate) mod cost {
             unit: "USD/month",
             goal: "report",
             note: format!(
-                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, an hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s scaled to these accounts) at {:.2} GB (a peak of {peak_mb:.0} MB, the measured one scaled to these accounts, and a quarter more); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
+                "{accounts} accounts through Event history, {per_account} identity events a day each, {streams} streams, an hourly pass of {hourly_run_s:.0} Lambda seconds (org.hourly_run_s scaled to these accounts) at {:.2} GB (a peak of {peak_mb:.0} MB, the measured one scaled to these accounts, and a quarter more); steady state after a year (DynamoDB {retention:.0} days, lake 1 year), us-east-1 list prices; LookupEvents, AssumeRole and ListRegions cost nothing; {breakdown}; from {}",
                 memory_gb, m.sources
             ),
         })
@@ -622,6 +646,7 @@ pub(crate) mod cost {
         ingest_events_per_s: f64,
     ) -> anyhow::Result<Vec<Figure>> {
         let m = measured(results)?;
+        let retention = m.retention_days;
         let t = ORG_TRAIL;
         Ok([
             ("deploy.monthly_cost_usd.org_trail", kept, "identity"),
@@ -637,7 +662,7 @@ pub(crate) mod cost {
                 unit: "USD/month",
                 goal: "report",
                 note: format!(
-                    "{} accounts, {} trail events/day in {} files/day, INGEST_SCOPE={scope} keeping {:.1}% (the generated organisation's mix; 19% of the real dataset's events); steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices; {}; ingester at {ingest_events_per_s:.0} events/s a core; from {}",
+                    "{} accounts, {} trail events/day in {} files/day, INGEST_SCOPE={scope} keeping {:.1}% (the generated organisation's mix; 19% of the real dataset's events); steady state after a year (DynamoDB {retention:.0} days, lake 1 year), us-east-1 list prices; {}; ingester at {ingest_events_per_s:.0} events/s a core; from {}",
                     t.accounts,
                     t.events_per_day,
                     t.files_per_day,
@@ -656,7 +681,8 @@ pub(crate) mod cost {
             .into_iter()
             .map(|(org, metric)| {
                 let (total, breakdown) = bill(&monthly(&org, &m));
-                let (short, _) = bill(&monthly_keeping(&org, &m, 14.0));
+                let (long, _) = bill(&monthly_keeping(&org, &m, 90.0));
+                let retention = m.retention_days;
                 let goal = if org.name == "small" { "Python tool: $0-3" } else { "Python tool: $22-70" };
                 Figure {
                     metric,
@@ -664,7 +690,7 @@ pub(crate) mod cost {
                     unit: "USD/month",
                     goal,
                     note: format!(
-                        "{} users, {} events/day; steady state after a year (DynamoDB 90 days, lake 1 year), us-east-1 list prices, real-time alerts off; {}; with RETENTION_DAYS=14 instead ${short:.2}; from {}",
+                        "{} users, {} events/day; steady state after a year (DynamoDB {retention:.0} days, lake 1 year), us-east-1 list prices, real-time alerts off; {}; with RETENTION_DAYS=90 instead ${long:.2}; from {}",
                         org.users,
                         org.events_per_day,
                         breakdown,
@@ -698,6 +724,7 @@ pub(crate) mod cost {
                 export_events_per_s: 130_000.0,
                 alarms: 7.0,
                 index_entries: 2.0,
+                retention_days: 90.0,
                 sources: String::new(),
             }
         }
@@ -713,6 +740,10 @@ pub(crate) mod cost {
                 default_parameter(&template, "Alarms").as_deref(),
                 Some("essential")
             );
+            let retention = default_parameter(&template, "RetentionDays");
+            assert_eq!(retention_days(retention.as_deref()).unwrap(), 14.0);
+            assert_eq!(retention_days(Some("")).unwrap(), 365.0);
+            assert!(retention_days(Some("soon")).is_err());
             let sample = "Parameters:\n  A:\n    Type: String\n    Default: \"x\"\n  B:\n    Type: String\nResources:\n  B:\n    Default: no\n";
             assert_eq!(default_parameter(sample, "A").as_deref(), Some("x"));
             assert_eq!(default_parameter(sample, "B"), None);

@@ -146,7 +146,7 @@ impl EventStore for LakeEventStore {
             } else {
                 self.page
             };
-            let rows = self.run(&select(query, cursor.as_ref(), page)).await?;
+            let rows = self.run(&statement(query, cursor.as_ref(), page)).await?;
             let columns = Columns::of(&rows);
             for row in &rows.rows {
                 let Some(event) = rebuild(&columns, row) else {
@@ -199,7 +199,7 @@ fn unreadable_keys() -> Error {
     )
 }
 
-/// True when the SQL of [`select`] expresses every filter of `query` exactly.
+/// True when the SQL of [`statement`] expresses every filter of `query` exactly.
 fn pushdown_is_exact(query: &EventQuery) -> bool {
     let plain = |s: &str| !iat_core::glob::is_glob(s);
     query.actor.as_deref().is_none_or(plain)
@@ -224,7 +224,7 @@ fn bounded(t: DateTime<Utc>) -> bool {
 }
 
 /// One page's statement: the window's partitions, the exact filters, the keyset, the order.
-fn select(query: &EventQuery, cursor: Option<&EventCursor>, page: usize) -> String {
+pub fn statement(query: &EventQuery, cursor: Option<&EventCursor>, page: usize) -> String {
     let columns: Vec<&str> = COLUMNS.iter().map(|(name, _, _)| *name).collect();
     let mut filters: Vec<String> = Vec::new();
     if let Some(w) = query.window {

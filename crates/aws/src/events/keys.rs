@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use iat_core::ActivityEvent;
 
 use crate::codec;
@@ -26,10 +26,10 @@ pub(super) const MAX_INDEX_KEY_BYTES: usize = 1_000;
 /// too; these are keys DynamoDB accepted the call for but did not read).
 pub(super) const UNPROCESSED_ATTEMPTS: u32 = 12;
 
-/// The item for `event`, or why it cannot be one.
+/// The item for `event`, expiring at `expires` (epoch seconds), or why it cannot be one.
 pub(super) fn event_item(
     event: &ActivityEvent,
-    retention: Option<Duration>,
+    expires: Option<i64>,
 ) -> Result<HashMap<String, AttributeValue>, String> {
     let key = EventKey::of(event);
     let stored = codec::encode(&event.raw);
@@ -43,7 +43,7 @@ pub(super) fn event_item(
     item.insert("ak".into(), s(index_key(&event.principal.actor, &key.day)));
     item.insert("nk".into(), s(index_key(&event.name, &key.day)));
     item.insert("z".into(), AttributeValue::B(stored.into()));
-    if let Some(x) = retention.map(|r| (event.time + r).timestamp()) {
+    if let Some(x) = expires {
         item.insert("x".into(), n(x));
     }
     Ok(item)
@@ -152,7 +152,7 @@ mod tests {
     fn keys_order_by_time_then_id_and_spread_over_shards() {
         let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
         let a = EventKey::of(&RecordSpec::new("b-1", t).event());
-        let b = EventKey::of(&RecordSpec::new("a-2", t + Duration::seconds(1)).event());
+        let b = EventKey::of(&RecordSpec::new("a-2", t + chrono::Duration::seconds(1)).event());
         assert!(a.sk < b.sk, "{} < {}", a.sk, b.sk);
         assert_eq!(a.day, "2026-03-02");
         assert!(a.pk.starts_with("E#2026-03-02#"));

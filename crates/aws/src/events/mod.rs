@@ -71,6 +71,7 @@ pub struct DynamoEventStore {
     client: Client,
     table: String,
     retention: Option<Duration>,
+    export_grace: Duration,
     concurrency: usize,
     limits: RecordLimits,
     /// Days already registered in `META` by this process.
@@ -148,6 +149,7 @@ impl DynamoEventStore {
             client,
             table: table.into(),
             retention: None,
+            export_grace: Self::EXPORT_GRACE,
             concurrency: 8,
             limits: RecordLimits::default(),
             registered: Mutex::new(HashSet::new()),
@@ -212,9 +214,23 @@ impl DynamoEventStore {
         }
     }
 
-    /// Items expire `retention` after the event's time (DynamoDB TTL); `None` keeps them.
+    /// How long an item stays at least after it is written, whatever its event's age: long
+    /// enough for the daily export to copy it to the lake (a day exported once its streams are
+    /// complete, at the next daily run) with days to spare for an exporter outage. Without it,
+    /// a backfill of events older than the retention would write items that are already
+    /// expired and never reach the lake.
+    pub const EXPORT_GRACE: Duration = Duration::days(7);
+
+    /// Items expire `retention` after the event's time (DynamoDB TTL), and never sooner than
+    /// [`Self::EXPORT_GRACE`] after they are written; `None` keeps them.
     pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// Overrides [`Self::EXPORT_GRACE`] (tests of expiry).
+    pub fn with_export_grace(mut self, grace: Duration) -> Self {
+        self.export_grace = grace;
         self
     }
 
@@ -237,7 +253,8 @@ impl DynamoEventStore {
     }
 
     fn expires_at(&self, time: DateTime<Utc>) -> Option<i64> {
-        self.retention.map(|r| (time + r).timestamp())
+        let floor = Utc::now() + self.export_grace;
+        self.retention.map(|r| (time + r).max(floor).timestamp())
     }
 
     fn expired(&self, item: &HashMap<String, AttributeValue>, now: i64) -> bool {
@@ -248,7 +265,7 @@ impl DynamoEventStore {
     }
 
     fn item(&self, event: &ActivityEvent) -> Result<HashMap<String, AttributeValue>, String> {
-        event_item(event, self.retention)
+        event_item(event, self.expires_at(event.time))
     }
 
     /// What storing `event` costs in a table with `indexes`, computed from its item the way
@@ -258,7 +275,7 @@ impl DynamoEventStore {
         retention: Option<Duration>,
         indexes: LookupIndexes,
     ) -> WriteCost {
-        let Ok(item) = event_item(event, retention) else {
+        let Ok(item) = event_item(event, retention.map(|r| (event.time + r).timestamp())) else {
             return WriteCost::default();
         };
         let size = |names: &[&str]| -> usize {

@@ -43,7 +43,7 @@ pub fn stream_image(
     event: &ActivityEvent,
     retention: Option<Duration>,
 ) -> Result<serde_json::Value, String> {
-    let item = event_item(event, retention)?;
+    let item = event_item(event, retention.map(|r| (event.time + r).timestamp()))?;
     let mut image = serde_json::Map::new();
     for (k, v) in item {
         let value = match v {
