@@ -257,3 +257,68 @@ fn history_reads_athena_s_text_rows() {
     .stdout;
     assert_eq!(lines(&run), lines(&want));
 }
+
+/// A page of `path` from the console at `addr` (HTTP/1.1, no client library needed).
+fn page(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_owned())
+}
+
+/// The console over the 14-day store with the lake: an event search on the old day finds its
+/// events, and each opens as a record.
+#[test]
+fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
+    use clap::Parser;
+    let s = stores();
+    let serve = |history: &[&str]| -> String {
+        let mut argv = vec!["iat", "--db", &s.recent, "serve", "--listen", "127.0.0.1:0"];
+        argv.extend(history);
+        let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
+        let iat_cli::Command::Serve(args) = cli.command else {
+            unreachable!()
+        };
+        let server = iat_cli::cmd::serve::Server::bind(&cli.store, args).unwrap();
+        let url = server.url().unwrap();
+        server.spawn().unwrap();
+        url.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let day = s.old_day.to_string();
+    let search = format!("/events?since={day}T00:00:00Z&until={day}T23:59:59Z");
+
+    let with_lake = serve(&["--retention-days", "14", "--lake", &s.lake]);
+    let (status, body) = page(&with_lake, &search);
+    assert_eq!(status, 200, "{body}");
+    let records: Vec<&str> = body
+        .split("href=\"/event?")
+        .skip(1)
+        .map(|l| l.split('"').next().unwrap())
+        .collect();
+    assert_eq!(records.len(), 50, "a full first page from the lake");
+    let (status, record) = page(
+        &with_lake,
+        &format!("/event?{}", records[0].replace("&amp;", "&")),
+    );
+    assert_eq!(status, 200, "{record}");
+    assert!(
+        record.contains("eventID") && record.contains(&day),
+        "{record}"
+    );
+
+    // The store alone has nothing that day.
+    let store_only = serve(&[]);
+    let (status, body) = page(&store_only, &search);
+    assert_eq!(status, 200);
+    assert!(!body.contains("href=\"/event?"), "{body}");
+}

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     pub behind_after: String,
     #[command(flatten)]
     pub rules: RuleArgs,
+    /// History beyond the store: with --retention-days, pages read the days the store no
+    /// longer keeps from the lake (--lake, or Athena with --athena-database).
+    #[command(flatten)]
+    pub history: super::history::HistoryArgs,
 }
 
 /// Most events one page reads from the store.
@@ -116,17 +120,33 @@ impl Server {
             (None, false) => Some(generate_token()?),
         };
         let store = stores.open(OpenOptions::default())?;
+        let runtime = crate::runtime()?;
+        let reads = args
+            .history
+            .reads(&store, stores.profile(), runtime, Utc::now())?;
+        let described = match reads.lake.as_ref() {
+            None => store.spec.to_string(),
+            Some(lake) => match lake.boundary {
+                Some(b) => format!(
+                    "{}, and before {} {}",
+                    store.spec,
+                    b.format("%Y-%m-%d"),
+                    lake.store.describe()
+                ),
+                None => lake.store.describe(),
+            },
+        };
         let console = Arc::new(Console {
-            events: store.events.clone(),
+            events: reads.events.clone(),
             checkpoints: store.checkpoints.clone(),
             log: store.alert_log.clone(),
             rules,
-            store: store.spec.to_string(),
+            store: described,
             token,
             behind_after,
             now: Utc::now,
         });
-        let listener = crate::runtime()?
+        let listener = runtime
             .block_on(tokio::net::TcpListener::bind(args.listen))
             .with_context(|| format!("--listen {}: cannot listen there", args.listen))?;
         Ok(Self { listener, console })
