@@ -296,3 +296,21 @@ fn lenient_resources<'de, D: Deserializer<'de>>(
         _ => Ok(Vec::new()),
     }
 }
+
+/// Replaces every `sessionToken` value inside `v` with `"REDACTED"` (`AssumeRole` and
+/// `GetSessionToken` responses carry live credentials; nothing read by people keeps them).
+pub fn redact_session_tokens(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                if k == "sessionToken" {
+                    *val = serde_json::Value::String("REDACTED".into());
+                } else {
+                    redact_session_tokens(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_session_tokens),
+        _ => {}
+    }
+}

@@ -122,26 +122,10 @@ pub fn redact_response(text: &str) -> String {
     }
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(mut v) => {
-            redact(&mut v);
+            iat_core::record::redact_session_tokens(&mut v);
             v.to_string()
         }
         Err(_) => text.to_owned(),
-    }
-}
-
-fn redact(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, val) in m.iter_mut() {
-                if k == "sessionToken" {
-                    *val = serde_json::Value::String("REDACTED".into());
-                } else {
-                    redact(val);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
     }
 }
 

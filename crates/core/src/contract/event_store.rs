@@ -57,7 +57,7 @@ pub fn history_view(e: &ActivityEvent) -> serde_json::Value {
     let doc = |t: Option<&str>| {
         t.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
             .map(|mut v| {
-                redact_tokens(&mut v);
+                crate::record::redact_session_tokens(&mut v);
                 v
             })
     };
@@ -86,22 +86,6 @@ pub fn history_view(e: &ActivityEvent) -> serde_json::Value {
         "response": doc(e.response_elements()),
         "additional": doc(e.additional_event_data()),
     })
-}
-
-fn redact_tokens(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, val) in m.iter_mut() {
-                if k == "sessionToken" {
-                    *val = serde_json::Value::String("REDACTED".into());
-                } else {
-                    redact_tokens(val);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_tokens),
-        _ => {}
-    }
 }
 
 /// The fixtures every rule fires on (assumed roles, root, Identity Center, console sign-ins
