@@ -464,6 +464,57 @@ fn collect_into_dynamodb_from_the_command_line() {
         lines
     );
 
+    // The console over the tables lists what was sent, from the alert log in the control
+    // table, and records an acknowledgement there.
+    {
+        use clap::Parser;
+        let argv: Vec<&str> = ["iat", "serve", "--listen", "127.0.0.1:0"]
+            .into_iter()
+            .chain(all_tables)
+            .collect();
+        let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
+        let iat_cli::Command::Serve(args) = cli.command else {
+            unreachable!()
+        };
+        let server = iat_cli::cmd::serve::Server::bind(&cli.store, args).unwrap();
+        let addr = server
+            .url()
+            .unwrap()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        server.spawn().unwrap();
+        let (status, alerts) = iat_e2e::http(&addr, "GET", "/alerts", &[], "");
+        assert_eq!(status, 200, "{alerts}");
+        let sent: Vec<&str> = alerts
+            .split("href=\"/alert?")
+            .skip(1)
+            .map(|l| l.split('"').next().unwrap())
+            .collect();
+        assert_eq!(sent.len(), 4, "the four alerts sent: {alerts}");
+        assert!(!alerts.contains("raised=1\" class=\"on\""), "{alerts}");
+        let link = sent
+            .iter()
+            .find(|l| l.contains("cli-new-user-1"))
+            .expect("the alert of new-user-1")
+            .replace("&amp;", "&");
+        let param = |name: &str| {
+            link.split('&')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        let id = format!("{}:{}", param("rule"), param("event"));
+        let origin = format!("Origin: http://{addr}");
+        let form = format!("id={id}&by=ana.lima%40example.com&note=expected");
+        let (status, _) = iat_e2e::http(&addr, "POST", "/alert/ack", &[&origin], &form);
+        assert_eq!(status, 303, "acknowledged {id} from {link}");
+        let (_, page) = iat_e2e::http(&addr, "GET", &format!("/alert?{link}"), &[], "");
+        assert!(page.contains("ana.lima@example.com"), "{page}");
+        let (_, open) = iat_e2e::http(&addr, "GET", "/alerts?open=1", &[], "");
+        assert_eq!(open.matches("href=\"/alert?").count(), 3, "{open}");
+    }
+
     // Export from the tables into a local lake: every stored event, once.
     let lake = dir.path().join("lake");
     let first_day = (now - Duration::hours(31)).date_naive().to_string();

@@ -244,20 +244,9 @@ fn history_reads_athena_s_text_rows() {
     assert_eq!(lines(&run), lines(&want));
 }
 
-/// A page of `path` from the console at `addr` (HTTP/1.1, no client library needed).
+/// A page of `path` from the console at `addr`.
 fn page(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
+    iat_e2e::http(addr, "GET", path, &[], "")
 }
 
 /// The console over the 14-day store with the lake: an event search on the old day finds its

@@ -21,6 +21,7 @@
 //! [`iat_core::Error::Backend`] naming the operation, the resource and the service's error code
 //! (one module, `error`, reads SDK errors for all of them).
 
+mod alert_log;
 mod athena;
 mod cloudtrail;
 mod codec;
@@ -41,6 +42,7 @@ mod tables;
 #[cfg(feature = "testkit")]
 pub mod testing;
 
+pub use alert_log::DynamoAlertLog;
 pub use athena::{AthenaQueryEngine, AthenaSettings};
 pub use cloudtrail::CloudTrailEventSource;
 pub use config::{

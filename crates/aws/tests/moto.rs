@@ -242,6 +242,21 @@ async fn dynamo_alert_ledger_contract() {
 
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
+async fn dynamo_alert_log_contract() {
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let client = dynamo_client(&endpoint).await;
+    contract::alert_log_suite(|| {
+        let client = client.clone();
+        async move {
+            let table = fresh_table(&client, true).await;
+            iat_aws::DynamoAlertLog::new(client, table)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn dynamo_seen_store_contract() {
     let endpoint = iat_sim::emulators::moto_endpoint();
     let client = dynamo_client(&endpoint).await;

@@ -111,7 +111,7 @@ pub enum Command {
     /// Pages are rendered by `iat` itself (no script, no external asset), so it works offline
     /// and over any --store, the tables of a deployment included. Every view is a URL to share.
     /// It changes nothing but an alert's acknowledgement (who, when, a note), kept in the
-    /// store's alert log (SQLite).
+    /// store's alert log (the SQLite file, or the control table on DynamoDB).
     /// Listens on 127.0.0.1:8080; any other address needs a token (--token, or one generated and
     /// printed in the address to open). Each page reads at most 100,000 events and says so when
     /// that cut it. Ctrl-C stops it.

@@ -138,7 +138,8 @@ pub struct Stores {
     pub feed: Arc<dyn EventFeed>,
     /// Where sent alerts are recorded; `None` for DynamoDB without a ledger table.
     pub ledger: Option<Arc<dyn AlertLedger>>,
-    /// What was sent, for people to read back and acknowledge (the console); SQLite's only.
+    /// What was sent, for people to read back and acknowledge (the console): the SQLite file's,
+    /// or the control table's items `ALERTLOG` on DynamoDB.
     pub alert_log: Option<Arc<dyn AlertLog>>,
     /// The first-seen state (the SQLite file, or the control table).
     pub seen: Arc<dyn SeenStore>,
@@ -281,11 +282,14 @@ impl StoreArgs {
             reads: Some(reads),
             spec: spec.clone(),
             seen: Arc::new(iat_aws::DynamoSeenStore::new(client.clone(), control)),
-            feed: Arc::new(DynamoEventFeed::new(store.clone(), client, control)),
+            feed: Arc::new(DynamoEventFeed::new(store.clone(), client.clone(), control)),
             events: store,
             checkpoints,
             ledger,
-            alert_log: None,
+            alert_log: Some(Arc::new(iat_aws::DynamoAlertLog::new(
+                client.clone(),
+                control,
+            ))),
             summary: None,
             sqlite: None,
         })

@@ -19,6 +19,8 @@
 //!
 //! Environment: `ALERT_TOPIC_ARN`, `ALERT_LEDGER_TABLE` (required); `SEEN_TABLE` (the table of
 //! the first-seen state, the control table; unset turns the first-seen rules off);
+//! `ALERT_LOG_TABLE` (the table every sent alert is logged in for people to read back and
+//! acknowledge, the control table; unset logs nothing);
 //! `MAX_MESSAGES_PER_SECOND`
 //! (5), `DIGEST_THRESHOLD` (20), `ALERT_LEDGER_TTL_DAYS` (30), `MAX_EVENT_AGE_HOURS` (24); and
 //! the rule settings of [`iat_core::rules::SETTINGS`].
@@ -42,6 +44,8 @@ pub struct AlerterSettings {
     /// The table holding the first-seen state (the control table); `None` turns the
     /// first-seen rules off.
     pub seen_table: Option<String>,
+    /// The table sent alerts are logged in (the control table); `None` logs nothing.
+    pub log_table: Option<String>,
     pub ledger_ttl: Duration,
     /// Older events raise no alert; `None`: no limit.
     pub max_event_age: Option<Duration>,
@@ -62,6 +66,7 @@ impl AlerterSettings {
         }
         let ledger_table = env.required("ALERT_LEDGER_TABLE", "the alert ledger table's name")?;
         let seen_table = env.get("SEEN_TABLE");
+        let log_table = env.get("ALERT_LOG_TABLE");
         let rate: f64 = env.parse(
             "MAX_MESSAGES_PER_SECOND",
             5.0,
@@ -103,6 +108,7 @@ impl AlerterSettings {
             topic_arn,
             ledger_table,
             seen_table,
+            log_table,
             ledger_ttl: Duration::days(ttl_days.max(1)),
             max_event_age: (max_age_hours > 0).then(|| Duration::hours(max_age_hours)),
             policy: DeliveryPolicy {
@@ -173,6 +179,12 @@ impl AlerterFunction {
             Alerter::new(rules, Arc::new(ledger), Arc::new(notifier), settings.policy);
         if let Some(table) = settings.seen_table {
             alerter = alerter.with_seen(Arc::new(iat_aws::DynamoSeenStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+            )));
+        }
+        if let Some(table) = settings.log_table {
+            alerter = alerter.with_log(Arc::new(iat_aws::DynamoAlertLog::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 table,
             )));
