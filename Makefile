@@ -29,7 +29,7 @@ test: ## Run every test (moto and headless Chromium installed, moto started and 
 	scripts/with-moto.sh scripts/test.sh
 	scripts/validate.sh
 	scripts/with-moto.sh "$$(scripts/deploy-tools.sh)/python" scripts/deploy-check.py target/debug/iat
-	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report target/debug/ingester
+	scripts/check-glibc.sh target/debug/tracker target/debug/alerter target/debug/exporter target/debug/report target/debug/ingester target/debug/alarm
 
 bench: ## Run the benchmarks (moto started for the alerter's) and append figures to bench/results.jsonl
 	$(CARGO) build --profile cli --quiet -p iat-cli -p iat-sim -p iat-bench
@@ -70,7 +70,7 @@ trail-policy: ## With TRAIL_BUCKET deployed: the bucket-policy, key-policy and n
 	$(PY) scripts/stack.py trail-policy $(STACK)
 
 FUNCTION ?=
-logs: ## Tail and follow the functions' logs (FUNCTION=tracker|alerter|exporter|report|ingester for one)
+logs: ## Tail and follow the functions' logs (FUNCTION=tracker|alerter|exporter|report|ingester|alarm for one)
 	SAM_CLI_TELEMETRY=0 "$$(scripts/deploy-tools.sh)/sam" logs --stack-name $(STACK) --tail \
 		$(if $(FUNCTION),--name $(shell echo $(FUNCTION) | sed 's/./\U&/')Function)
 

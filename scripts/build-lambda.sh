@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds the four Lambda functions for provided.al2023 and lays them out for the SAM template:
+# Builds the Lambda functions for provided.al2023 and lays them out for the SAM template:
 # target/lambda/<function>/bootstrap. Checks their glibc needs.
 #   scripts/build-lambda.sh [x86_64|arm64]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 arch="${1:-x86_64}"
-functions="tracker alerter exporter report ingester"
+functions="tracker alerter exporter report ingester alarm"
 
 case "$arch" in
   x86_64) triple="x86_64-unknown-linux-gnu" ;;

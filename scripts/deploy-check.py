@@ -127,6 +127,19 @@ state = json.loads(status.stdout)
 assert state["events"] == 0 and state["checkpoints"] == [], state
 print(f"iat status reads the deployed tables {outputs['EventsTableName']}, {outputs['ControlTableName']}")
 
+# Every alarm's action is the alarm function, and the topic is encrypted with the AWS-managed
+# SNS key (free; CloudWatch reaches the topic through the function).
+# (moto's CloudFormation builds no alarms, so they are read from the transformed template.)
+alarms = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+assert len(alarms) >= 7, len(alarms)
+for a in alarms:
+    assert a["Properties"]["AlarmActions"] == [{"Fn::GetAtt": ["AlarmFunction", "Arn"]}], a
+function = boto3.client("lambda").get_function(FunctionName=f"{stack}-alarm")["Configuration"]
+assert function["Environment"]["Variables"]["ALERT_TOPIC_ARN"] == outputs["AlertTopicArn"], function
+topic = boto3.client("sns").get_topic_attributes(TopicArn=outputs["AlertTopicArn"])["Attributes"]
+assert topic.get("KmsMasterKeyId") == "alias/aws/sns", topic
+print(f"{len(alarms)} alarms act through {stack}-alarm; the topic uses alias/aws/sns")
+
 # The event `make test-alerts` sends raises an alert.
 sys.path.insert(0, os.path.join(root, "scripts"))
 import stack as ops  # noqa: E402

@@ -262,6 +262,8 @@ pub(crate) mod cost {
         /// Days DynamoDB keeps events with the template's default `RetentionDays` (a year,
         /// the steady state's horizon, when it keeps them all).
         pub(crate) retention_days: f64,
+        /// Customer-managed KMS keys the template deploys by default ($1 a month each).
+        pub(crate) kms_keys: f64,
         pub(crate) sources: String,
     }
 
@@ -281,6 +283,12 @@ pub(crate) mod cost {
     /// The alarms `infra/template.yaml` deploys by default without an organisation trail: those
     /// with no condition (the `full` set's and the trail's have one).
     pub(crate) fn default_alarms(template: &str) -> usize {
+        default_resources(template, "AWS::CloudWatch::Alarm")
+    }
+
+    /// The resources of type `ty` the template deploys without a condition.
+    pub(crate) fn default_resources(template: &str, ty: &str) -> usize {
+        let type_line = format!("Type: {ty}");
         // A resource is a line indented two spaces; its attributes (Type, Condition) are the
         // lines indented four below it.
         let mut resources: Vec<Vec<&str>> = Vec::new();
@@ -296,7 +304,7 @@ pub(crate) mod cost {
         }
         resources
             .iter()
-            .filter(|r| r.contains(&"Type: AWS::CloudWatch::Alarm"))
+            .filter(|r| r.contains(&type_line.as_str()))
             .filter(|r| !r.iter().any(|l| l.starts_with("Condition:")))
             .count()
     }
@@ -360,8 +368,10 @@ pub(crate) mod cost {
         let indexes = default_lookup_indexes(&template)?;
         let retention = default_parameter(&template, "RetentionDays");
         let retention_days = retention_days(retention.as_deref())?;
+        let kms_keys = default_resources(&template, "AWS::KMS::Key") as f64;
         Ok(Measured {
             retention_days,
+            kms_keys,
             write_units: wcu,
             item_bytes,
             parquet_bytes: parquet,
@@ -369,7 +379,7 @@ pub(crate) mod cost {
             alarms,
             index_entries: indexes.names().len() as f64,
             sources: format!(
-                "{alarms} alarms (infra/template.yaml, ALARMS=essential), LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})",
+                "{alarms} alarms (infra/template.yaml, ALARMS=essential) and {kms_keys} KMS keys, LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})",
                 retention
                     .as_deref()
                     .filter(|v| !v.is_empty())
@@ -450,7 +460,7 @@ pub(crate) mod cost {
             ("S3", s3),
             ("Athena", athena),
             ("CloudWatch alarms, metric, logs", cloudwatch),
-            ("KMS key", KMS_KEY_MONTH),
+            ("KMS keys", m.kms_keys * KMS_KEY_MONTH),
         ]
     }
 
@@ -725,6 +735,7 @@ pub(crate) mod cost {
                 alarms: 7.0,
                 index_entries: 2.0,
                 retention_days: 90.0,
+                kms_keys: 1.0,
                 sources: String::new(),
             }
         }
@@ -743,6 +754,8 @@ pub(crate) mod cost {
             let retention = default_parameter(&template, "RetentionDays");
             assert_eq!(retention_days(retention.as_deref()).unwrap(), 14.0);
             assert_eq!(retention_days(Some("")).unwrap(), 365.0);
+            // The topic uses the AWS-managed SNS key: no key of our own to pay for.
+            assert_eq!(default_resources(&template, "AWS::KMS::Key"), 0);
             assert!(retention_days(Some("soon")).is_err());
             let sample = "Parameters:\n  A:\n    Type: String\n    Default: \"x\"\n  B:\n    Type: String\nResources:\n  B:\n    Default: no\n";
             assert_eq!(default_parameter(sample, "A").as_deref(), Some("x"));

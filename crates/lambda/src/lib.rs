@@ -6,6 +6,7 @@
 //! the same one the `iat` command runs. A configuration error stops the function at start-up with
 //! one line naming the variable and what it must be.
 
+pub mod alarm;
 pub mod alerter;
 pub mod env;
 pub mod exporter;

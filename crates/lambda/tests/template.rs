@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use iat_lambda::alarm::AlarmSettings;
 use iat_lambda::alerter::AlerterSettings;
 use iat_lambda::env::Env;
 use iat_lambda::exporter::ExporterSettings;
@@ -160,6 +161,9 @@ fn get_att(t: &Value, resource: &str, attr: &str) -> String {
         }
         ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::111122223333:role/iat-{resource}"),
         ("AWS::Events::Rule", "Arn") => format!("arn:aws:events:{at}:rule/iat-{resource}"),
+        ("AWS::Serverless::Function", "Arn") => {
+            format!("arn:aws:lambda:{at}:function:iat-{resource}")
+        }
         _ => panic!("no shape for !GetAtt {resource}.{attr} ({ty})"),
     }
 }
@@ -196,6 +200,7 @@ fn names_read(bin: &str, vars: &HashMap<String, String>) -> (BTreeSet<String>, R
     }
     let outcome = match bin {
         "tracker" => accepted(TrackerSettings::from_env(&env)),
+        "alarm" => accepted(AlarmSettings::from_env(&env)),
         "alerter" => accepted(AlerterSettings::from_env(&env)),
         "exporter" => accepted(ExporterSettings::from_env(&env)),
         "report" => accepted(ReportSettings::from_env(&env)),
@@ -245,7 +250,9 @@ fn every_variable_read_is_set_and_every_variable_set_is_read() {
     let fns = functions(&t);
     assert_eq!(
         fns.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["alerter", "exporter", "ingester", "report", "tracker"]
+        [
+            "alarm", "alerter", "exporter", "ingester", "report", "tracker"
+        ]
     );
     let exempt: BTreeSet<&str> = NOT_SET_BY_TEMPLATE.iter().map(|(n, _)| *n).collect();
     for (bin, vars) in &fns {
@@ -299,7 +306,7 @@ fn no_role_grants_a_star_except_where_the_api_requires_it() {
     let t = template();
     let allowed: HashMap<&str, &str> = STAR_RESOURCE_ACTIONS.iter().copied().collect();
     let roles = of_type(&t, "AWS::IAM::Role");
-    assert_eq!(roles.len(), 5, "one role per function");
+    assert_eq!(roles.len(), 6, "one role per function");
     let mut star_grants = Vec::new();
     for (role, r) in &roles {
         let trust = &r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
@@ -387,6 +394,14 @@ fn every_function_has_its_own_role_logs_dead_letters_and_alarms() {
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
     for (id, f) in of_type(&t, "AWS::Serverless::Function") {
         let p = &f["Properties"];
+        if id == "AlarmFunction" {
+            // Alarms about the alarm function would go through it: its failures reach the topic
+            // as Lambda's on-failure record instead.
+            let on_failure = &p["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+            assert_eq!(on_failure["Type"].as_str(), Some("SNS"));
+            assert_eq!(on_failure["Destination"], tagged_ref("AlertTopic"));
+            continue;
+        }
         let role = match &p["Role"] {
             Value::Tagged(g) => g
                 .value
@@ -418,12 +433,29 @@ fn every_function_has_its_own_role_logs_dead_letters_and_alarms() {
             );
         }
     }
+    let invoke = of_type(&t, "AWS::Lambda::Permission")
+        .into_iter()
+        .find(|(_, p)| {
+            p["Properties"]["Principal"].as_str() == Some("lambda.alarms.cloudwatch.amazonaws.com")
+        })
+        .expect("CloudWatch may invoke the alarm function");
+    let source = resolve(&t, &invoke.1["Properties"]["SourceArn"]);
     for (id, a) in &alarms {
+        let actions = a["Properties"]["AlarmActions"].as_sequence().unwrap();
+        assert_eq!(actions.len(), 1, "{id}");
         assert_eq!(
-            a["Properties"]["AlarmActions"][0],
-            tagged_ref("AlertTopic"),
+            resolve(&t, &actions[0]),
+            get_att(&t, "AlarmFunction", "Arn"),
             "{id} notifies nobody"
         );
+        // Its name is one the permission's source pattern admits.
+        let name = resolve(&t, &a["Properties"]["AlarmName"]);
+        let prefix = source
+            .rsplit_once(":alarm:")
+            .unwrap()
+            .1
+            .trim_end_matches('*');
+        assert!(name.starts_with(prefix), "{id}: {name} outside {source}");
     }
     for metric in [
         "IteratorAge",
