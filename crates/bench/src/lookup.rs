@@ -4,7 +4,8 @@
 //! - **DynamoDB, day partitions** (the default table, `LOOKUP_INDEXES=none`): each day's eight
 //!   partitions read in full, filtered on the item's `ak`.
 //! - **DynamoDB, `by_actor` index** (`LOOKUP_INDEXES=actor`): the actor's keys, then its items.
-//! - **Lake**: `iat query user_lookup` with DataFusion over the day's Parquet parts copied under
+//! - **Lake**: `iat query user_lookup`, and `iat events --history lake` (what `iat events` reads
+//!   for days the store no longer keeps), with DataFusion over the day's Parquet parts copied under
 //!   7 and 90 dates (the large organisation's 2.1 and 27 million events), measured end to end.
 //!
 //! DynamoDB paths run on moto against a sample of the day. What they read is counted from the
@@ -274,6 +275,57 @@ pub(crate) fn benchmark(
                 "`iat query user_lookup --param actor={actor}` (a new process: start-up, plan, DataFusion) over {days} days x {per_day} events (one exported day's parts copied under each date), {rows} rows out (the query's limit is 1,000), warm, median of {runs}; the days' Parquet is {:.0} MB, an upper bound on what Athena would scan (${:.4} at $5 per TB, 10 MB minimum); no read units",
                 bytes / 1e6,
                 (bytes.max(10.0 * 1024.0 * 1024.0) / 1024f64.powi(4)) * 5.0
+            ),
+        });
+    }
+    // The same lookup as `iat events` makes it for days the store no longer keeps: every
+    // column of the actor's rows, rebuilt into events, the first 1,000 newest first.
+    for (days, metric) in [
+        (7i64, "events.lookup_by_actor_ms.lake_via_events.7d"),
+        (90, "events.lookup_by_actor_ms.lake_via_events.90d"),
+    ] {
+        let since = (day - Duration::days(days - 1)).to_string();
+        let until = format!("{day}T23:59:59Z");
+        let args = [
+            "--store",
+            &db,
+            "events",
+            "--actor",
+            &actor,
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--history",
+            "lake",
+            "--lake",
+            &lake_s,
+            "--local",
+            "--limit",
+            "1000",
+            "--format",
+            "jsonl",
+        ];
+        run_iat(&args)?; // warm-up: page cache
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let out = run_iat(&args)?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            rows = out.lines().count();
+        }
+        ensure!(
+            rows == 1000,
+            "iat events found {rows} of {actor}'s events, not 1,000"
+        );
+        figures.push(Figure {
+            metric,
+            value: median(times),
+            unit: "ms",
+            goal: "measure",
+            note: format!(
+                "`iat events --actor {actor} --history lake --limit 1000` (a new process) over {days} days x {per_day} events (one exported day's parts copied under each date): the newest 1,000 of the actor's events, every column read and rebuilt into events, warm, median of {runs}; one statement over the window's days with the actor pushed down, newest first, LIMIT 1000"
             ),
         });
     }
