@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SecondsFormat, Utc};
 use iat_core::error::{Error, Result};
 use iat_core::model::Denial;
 use iat_core::ports::{
     EventCursor, EventQuery, EventStore, Order, PutOutcome, Quarantined, QueryEngine, ResultRows,
     StoreStats,
 };
-use iat_core::{AccountId, ActivityEvent, DenialLayer, DenyKind, RecordLimits};
+use iat_core::{AccountId, ActivityEvent, DenialLayer, DenyKind, RecordLimits, TimeWindow};
 use serde_json::{Map, Value};
 
 use crate::schema::COLUMNS;
@@ -98,6 +98,55 @@ impl LakeEventStore {
         }
     }
 
+    /// Reads `query`'s events page by page into `out` until it holds `wanted` or none are
+    /// left; `matcher` is the caller's (its window may be wider than this part's).
+    async fn read(
+        &self,
+        query: &EventQuery,
+        matcher: &iat_core::ports::QueryMatcher<'_>,
+        wanted: usize,
+        out: &mut Vec<ActivityEvent>,
+    ) -> Result<()> {
+        let exact = pushdown_is_exact(query);
+        let mut cursor = query.after.clone();
+        loop {
+            // When the SQL says every filter, a page needs no more rows than are wanted.
+            let page = if exact {
+                self.page.min(wanted - out.len())
+            } else {
+                self.page
+            };
+            let rows = self.run(&statement(query, cursor.as_ref(), page)).await?;
+            let columns = Columns::of(&rows);
+            for row in &rows.rows {
+                let Some(event) = rebuild(&columns, row) else {
+                    self.unreadable.fetch_add(1, Ordering::Relaxed);
+                    // Still move past it: the keyset needs its time and id.
+                    match (columns.time(row), columns.text(row, "event_id")) {
+                        (Some(time), Some(id)) => {
+                            cursor = Some(EventCursor {
+                                time,
+                                id: iat_core::EventId::new(id)?,
+                            })
+                        }
+                        _ => return Err(unreadable_keys()),
+                    }
+                    continue;
+                };
+                cursor = Some(EventCursor::after(&event));
+                if matcher.matches(&event) && matcher.after_cursor(&event) {
+                    out.push(event);
+                    if out.len() == wanted {
+                        return Ok(());
+                    }
+                }
+            }
+            if rows.rows.len() < page {
+                return Ok(());
+            }
+        }
+    }
+
     async fn run(&self, sql: &str) -> Result<ResultRows> {
         let run = self.engine.run(sql).await?;
         self.statements.fetch_add(1, Ordering::Relaxed);
@@ -132,49 +181,22 @@ impl EventStore for LakeEventStore {
 
     async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
         let matcher = query.matcher()?;
-        let exact = pushdown_is_exact(query);
         let wanted = query.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         if wanted == 0 {
             return Ok(out);
         }
-        let mut cursor = query.after.clone();
-        loop {
-            // When the SQL says every filter, a page needs no more rows than are wanted.
-            let page = if exact {
-                self.page.min(wanted - out.len())
-            } else {
-                self.page
+        for window in spans(query) {
+            let part = EventQuery {
+                window,
+                ..query.clone()
             };
-            let rows = self.run(&statement(query, cursor.as_ref(), page)).await?;
-            let columns = Columns::of(&rows);
-            for row in &rows.rows {
-                let Some(event) = rebuild(&columns, row) else {
-                    self.unreadable.fetch_add(1, Ordering::Relaxed);
-                    // Still move past it: the keyset needs its time and id.
-                    match (columns.time(row), columns.text(row, "event_id")) {
-                        (Some(time), Some(id)) => {
-                            cursor = Some(EventCursor {
-                                time,
-                                id: iat_core::EventId::new(id)?,
-                            })
-                        }
-                        _ => return Err(unreadable_keys()),
-                    }
-                    continue;
-                };
-                cursor = Some(EventCursor::after(&event));
-                if matcher.matches(&event) && matcher.after_cursor(&event) {
-                    out.push(event);
-                    if out.len() == wanted {
-                        return Ok(out);
-                    }
-                }
-            }
-            if rows.rows.len() < page {
-                return Ok(out);
+            self.read(&part, &matcher, wanted, &mut out).await?;
+            if out.len() == wanted {
+                break;
             }
         }
+        Ok(out)
     }
 
     async fn stats(&self) -> Result<StoreStats> {
@@ -197,6 +219,58 @@ fn unreadable_keys() -> Error {
         "query",
         "a row without a readable event_time or event_id",
     )
+}
+
+/// The windows a limited query reads one after another, in its order: from the end it starts
+/// at, one UTC day, then one more, then 2, 4, 8, ... days, so a lookup whose newest days hold
+/// enough events reads only those (90 days of an active principal cost about what 7 do). A
+/// query without a limit, or without both ends, is read in one window.
+fn spans(query: &EventQuery) -> Vec<Option<TimeWindow>> {
+    let Some(w) = query
+        .window
+        .filter(|w| bounded(w.start()) && bounded(w.end()))
+    else {
+        return vec![query.window];
+    };
+    if query.limit.is_none() {
+        return vec![Some(w)];
+    }
+    let day = Duration::days(1);
+    let midnight = |t: DateTime<Utc>| {
+        t.date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+    };
+    let mut out = Vec::new();
+    let mut size = 1;
+    match query.order {
+        Order::Descending => {
+            let mut end = w.end();
+            while end >= w.start() {
+                let start = (midnight(end) - day * (size - 1)).max(w.start());
+                out.push(TimeWindow::new(start, end).ok());
+                end = start - Duration::microseconds(1);
+                size = (size * 2).min(64);
+                if out.len() == 1 {
+                    size = 1;
+                }
+            }
+        }
+        Order::Ascending => {
+            let mut start = w.start();
+            while start <= w.end() {
+                let end = (midnight(start) + day * size - Duration::microseconds(1)).min(w.end());
+                out.push(TimeWindow::new(start, end).ok());
+                start = end + Duration::microseconds(1);
+                size = (size * 2).min(64);
+                if out.len() == 1 {
+                    size = 1;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// True when the SQL of [`statement`] expresses every filter of `query` exactly.
@@ -464,10 +538,21 @@ mod tests {
             ..Default::default()
         };
         assert!(lake.query(&query).await.unwrap().is_empty());
-        let sql = &engine.statements()[0];
+        // Newest day first, then the one before, then the two before that (cut at the start).
+        let statements = engine.statements();
+        assert_eq!(statements.len(), 3, "{statements:#?}");
+        assert!(
+            statements[0].contains("dt >= '2026-03-03'")
+                && statements[0].contains("dt <= '2026-03-03'")
+        );
+        assert!(
+            statements[1].contains("dt >= '2026-03-02'")
+                && statements[1].contains("dt <= '2026-03-02'")
+        );
+        let sql = &statements[2];
         for part in [
             "dt >= '2026-03-01'",
-            "dt <= '2026-03-03'",
+            "dt <= '2026-03-01'",
             "event_time >= TIMESTAMP '2026-03-01 10:00:00.000000'",
             "(actor = 'o''brien' OR principal_arn = 'o''brien')",
             "event_name IN ('CreateUser', 'DeleteUser')",
@@ -484,7 +569,7 @@ mod tests {
             ..Default::default()
         };
         lake.query(&glob).await.unwrap();
-        let sql = &engine.statements()[1];
+        let sql = &engine.statements()[3];
         assert!(!sql.contains("actor =") && !sql.contains("dt "), "{sql}");
         assert!(sql.ends_with("LIMIT 10"), "{sql}");
     }
@@ -518,6 +603,63 @@ mod tests {
             statements[2]
         );
         assert_eq!(lake.reads().statements, 3);
+    }
+
+    #[test]
+    fn a_limited_read_widens_from_the_end_it_starts_at() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let window = TimeWindow::new(t("2026-03-01T10:00:00Z"), t("2026-03-10T12:00:00Z")).unwrap();
+        let days = |order| -> Vec<(String, String)> {
+            spans(&EventQuery {
+                window: Some(window),
+                order,
+                limit: Some(10),
+                ..Default::default()
+            })
+            .into_iter()
+            .map(|w| {
+                let w = w.unwrap();
+                (w.start().to_rfc3339(), w.end().to_rfc3339())
+            })
+            .collect()
+        };
+        let desc = days(Order::Descending);
+        let starts: Vec<&str> = desc.iter().map(|(s, _)| &s[..10]).collect();
+        assert_eq!(
+            starts,
+            [
+                "2026-03-10",
+                "2026-03-09",
+                "2026-03-07",
+                "2026-03-03",
+                "2026-03-01"
+            ]
+        );
+        assert_eq!(desc[0].1, "2026-03-10T12:00:00+00:00");
+        assert_eq!(desc[4].0, "2026-03-01T10:00:00+00:00");
+        let asc = days(Order::Ascending);
+        let ends: Vec<&str> = asc.iter().map(|(_, e)| &e[..10]).collect();
+        assert_eq!(
+            ends,
+            [
+                "2026-03-01",
+                "2026-03-02",
+                "2026-03-04",
+                "2026-03-08",
+                "2026-03-10"
+            ]
+        );
+        // Contiguous: each part starts a microsecond after the one before ends.
+        for pair in asc.windows(2) {
+            let end = t(&pair[0].1) + Duration::microseconds(1);
+            assert_eq!(end, t(&pair[1].0));
+        }
+        // No limit, or an open end: one window.
+        let all = EventQuery {
+            window: Some(window),
+            ..Default::default()
+        };
+        assert_eq!(spans(&all), vec![Some(window)]);
     }
 
     #[test]
