@@ -204,11 +204,14 @@ pub(crate) mod cost {
     /// A key-only index entry: its key, the table's key, and 100 bytes of overhead.
     const INDEX_ENTRY_BYTES: f64 = 120.0;
     const ITEM_OVERHEAD_BYTES: f64 = 100.0;
-    const TRACKER_GB: f64 = 0.25;
-    const ALERTER_GB: f64 = 0.25;
-    const EXPORTER_GB: f64 = 1.0;
-    const EXPORTER_VCPU: f64 = 1024.0 / 1769.0; // Lambda gives a full vCPU at 1,769 MB
-    const REPORT_GB: f64 = 0.25;
+    /// Lambda gives a function a full vCPU at 1,769 MB, a share of one below.
+    const MB_PER_VCPU: f64 = 1769.0;
+    /// LookupEvents' limit per account and region (requests/s).
+    const LOOKUP_EVENTS_PER_S: f64 = 2.0;
+    /// Estimates for what cannot run here: the weekly report's Lambda seconds (it waits on
+    /// Athena), and the exporter's S3 round trips a day (listing, writing parts, the manifest).
+    const REPORT_S_ESTIMATE: f64 = 20.0;
+    const EXPORTER_S3_S_ESTIMATE: f64 = 2.0;
 
     /// An organisation, and how it uses the tracker.
     pub(crate) struct Org {
@@ -264,7 +267,34 @@ pub(crate) mod cost {
         pub(crate) retention_days: f64,
         /// Customer-managed KMS keys the template deploys by default ($1 a month each).
         pub(crate) kms_keys: f64,
+        /// Read units of the tracker's duplicate check per fetched event.
+        pub(crate) tracker_read_units: f64,
+        /// LookupEvents requests a second the tracker sustains in a stream.
+        pub(crate) tracker_requests_per_s: f64,
+        pub(crate) tracker_cpu_ms_per_1k: f64,
+        /// Each function's start (process start to its first request), seconds.
+        pub(crate) start_s: Functions,
+        /// The alerter's work per 1,000 events: its rules and its first-seen state in DynamoDB.
+        pub(crate) alerter_ms_per_1k: f64,
+        pub(crate) alerter_read_units: f64,
+        pub(crate) alerter_write_units: f64,
+        /// Times each event is read again from Event history after its first read: the
+        /// overlap each run re-scans, and the daily sweep (the template's defaults).
+        pub(crate) rereads: f64,
+        /// The alerter's stream batch (the template's `BatchSize`).
+        pub(crate) alerter_batch: f64,
+        /// Each function's memory (GB) as the template deploys it.
+        pub(crate) memory_gb: Functions,
         pub(crate) sources: String,
+    }
+
+    /// A value per Lambda function of the stack.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Functions {
+        pub(crate) tracker: f64,
+        pub(crate) alerter: f64,
+        pub(crate) exporter: f64,
+        pub(crate) report: f64,
     }
 
     /// Days of events DynamoDB holds in the steady state with `RetentionDays` = `value`.
@@ -323,6 +353,55 @@ pub(crate) mod cost {
             .map(|v| v.trim().trim_matches('"').to_owned())
     }
 
+    /// The lines of resource `name`'s definition in the template (below its name).
+    fn resource<'a>(template: &'a str, name: &str) -> Vec<&'a str> {
+        template
+            .lines()
+            .skip_while(|l| *l != "Resources:")
+            .skip_while(|l| l.trim_end() != format!("  {name}:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("   ") || l.trim().is_empty())
+            .collect()
+    }
+
+    /// A number the definition of resource `name` gives for `key` (its first occurrence), a
+    /// `!Ref` to a parameter read as that parameter's default.
+    pub(crate) fn resource_number(template: &str, name: &str, key: &str) -> anyhow::Result<f64> {
+        let prefix = format!("{key}:");
+        let value = resource(template, name)
+            .into_iter()
+            .find_map(|l| l.trim().strip_prefix(prefix.as_str()).map(str::trim))
+            .with_context(|| format!("no {key} in {name} (infra/template.yaml)"))?;
+        let value = match value.strip_prefix("!Ref ") {
+            Some(parameter) => default_parameter(template, parameter.trim())
+                .with_context(|| format!("no default for {parameter} ({name}'s {key})"))?,
+            None => value.to_owned(),
+        };
+        value
+            .parse()
+            .with_context(|| format!("{name}'s {key} {value:?} is not a number"))
+    }
+
+    /// Times the tracker reads each event again with the template's default `OverlapMinutes`
+    /// and `SweepAgeHours` (empty: the tracker's own defaults): the overlap re-scanned each
+    /// hourly run, and once more by the sweep unless it is off.
+    pub(crate) fn rereads(template: &str) -> anyhow::Result<f64> {
+        let defaults = iat_tracker::CollectConfig::default();
+        let given = |name: &str| default_parameter(template, name).filter(|v| !v.trim().is_empty());
+        let overlap_minutes = match given("OverlapMinutes") {
+            None => defaults.overlap.num_minutes() as f64,
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .with_context(|| format!("OverlapMinutes default {v:?} is not a number"))?,
+        };
+        let sweep = match given("SweepAgeHours") {
+            None => defaults.sweep_age.is_some(),
+            Some(v) => v.trim() != "off",
+        };
+        Ok((overlap_minutes / 60.0).min(1.0) + if sweep { 1.0 } else { 0.0 })
+    }
+
     /// The lookup indexes the deployed events table has by default.
     pub(crate) fn default_lookup_indexes(template: &str) -> anyhow::Result<iat_aws::LookupIndexes> {
         let value = default_parameter(template, "LookupIndexes")
@@ -362,6 +441,22 @@ pub(crate) mod cost {
         let (item_bytes, _, _) = latest("tracker.item_bytes_per_event")?;
         let (parquet, parquet_commit, _) = latest("lake.parquet_snappy_bytes_per_event")?;
         let (export, export_commit, _) = latest("lake.export_events_per_s")?;
+        let (tracker_read_units, _, _) = latest("tracker.rcu_per_fetched_event")?;
+        let (api_fraction, api_commit, _) = latest("tracker.api_rate_fraction")?;
+        let (tracker_cpu_ms_per_1k, _, _) = latest("tracker.cpu_ms_per_1k_events")?;
+        let (seen_ms, seen_commit, _) = latest("alerter.seen_state_ms_per_1k_events.dynamodb")?;
+        let (seen_reads, _, _) = latest("alerter.seen_state_read_units_per_event")?;
+        let (seen_writes, _, _) = latest("alerter.seen_state_write_units_per_event")?;
+        let (rules_per_s, rules_commit, _) = latest("alerter.rules_events_per_s")?;
+        let start = |f: &str| -> anyhow::Result<f64> {
+            Ok(latest(&format!("deploy.cold_start_ms.{f}"))?.0 / 1000.0)
+        };
+        let start_s = Functions {
+            tracker: start("tracker")?,
+            alerter: start("alerter")?,
+            exporter: start("exporter")?,
+            report: start("report")?,
+        };
         let template = template()?;
         let alarms = default_alarms(&template) as f64;
         anyhow::ensure!(alarms > 0.0, "no alarm found in infra/template.yaml");
@@ -369,9 +464,31 @@ pub(crate) mod cost {
         let retention = default_parameter(&template, "RetentionDays");
         let retention_days = retention_days(retention.as_deref())?;
         let kms_keys = default_resources(&template, "AWS::KMS::Key") as f64;
+        let gb = |f: &str| -> anyhow::Result<f64> {
+            Ok(resource_number(&template, f, "MemorySize")? / 1024.0)
+        };
+        let memory_gb = Functions {
+            tracker: gb("TrackerFunction")?,
+            alerter: gb("AlerterFunction")?,
+            exporter: gb("ExporterFunction")?,
+            report: gb("ReportFunction")?,
+        };
+        let alerter_batch = resource_number(&template, "AlerterFunction", "BatchSize")?;
+        let rereads = rereads(&template)?;
+        let alerter_ms_per_1k = seen_ms + 1e6 / rules_per_s;
         Ok(Measured {
             retention_days,
             kms_keys,
+            tracker_read_units,
+            tracker_requests_per_s: LOOKUP_EVENTS_PER_S * api_fraction,
+            tracker_cpu_ms_per_1k,
+            start_s,
+            alerter_ms_per_1k,
+            alerter_read_units: seen_reads,
+            alerter_write_units: seen_writes,
+            alerter_batch,
+            rereads,
+            memory_gb,
             write_units: wcu,
             item_bytes,
             parquet_bytes: parquet,
@@ -379,11 +496,15 @@ pub(crate) mod cost {
             alarms,
             index_entries: indexes.names().len() as f64,
             sources: format!(
-                "{alarms} alarms (infra/template.yaml, ALARMS=essential) and {kms_keys} KMS keys, LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}), lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit})",
+                "{alarms} alarms (infra/template.yaml, ALARMS=essential) and {kms_keys} KMS keys, LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), memory {:.0}/{:.0}/{:.0}/{:.0} MB (tracker, alerter, exporter, report) and an alerter batch of {alerter_batch} and each event read {rereads:.2} times more from Event history (overlap and sweep; the template's), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}) and tracker.rcu_per_fetched_event {tracker_read_units:.2}, tracker.api_rate_fraction {api_fraction} and tracker.cpu_ms_per_1k_events {tracker_cpu_ms_per_1k} ({api_commit}), alerter.seen_state_* ({seen_ms} ms, {seen_reads:.2} read and {seen_writes:.2} write units per event, {seen_commit}), alerter.rules_events_per_s {rules_per_s:.0} ({rules_commit}), deploy.cold_start_ms.*, lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit}); estimated, not measured here: the report's {REPORT_S_ESTIMATE} s a week (Athena's wait) and the exporter's {EXPORTER_S3_S_ESTIMATE} s a day of S3 round trips",
                 retention
                     .as_deref()
                     .filter(|v| !v.is_empty())
-                    .unwrap_or("keep")
+                    .unwrap_or("keep"),
+                memory_gb.tracker * 1024.0,
+                memory_gb.alerter * 1024.0,
+                memory_gb.exporter * 1024.0,
+                memory_gb.report * 1024.0,
             ),
         })
     }
@@ -403,37 +524,48 @@ pub(crate) mod cost {
     ) -> Vec<(&'static str, f64)> {
         let events = org.events_per_day * DAYS_PER_MONTH;
         let runs = 24.0 * DAYS_PER_MONTH;
-        // The 20-minute overlap is read again each hourly run: a third of the events twice.
+        // The overlap is read again each hourly run, and every time once more by the sweep.
         let fetched = if org.via_event_history {
-            events * (1.0 + 20.0 / 60.0)
+            events * (1.0 + m.rereads)
         } else {
             0.0
         };
 
-        let writes = events * m.write_units + org.streams * runs;
-        let reads_tracker = fetched; // one consistent read unit per fetched event (items < 4 KB)
+        let alerter_invocations = (events / m.alerter_batch).max(runs * 4.0);
+        let writes = events * (m.write_units + m.alerter_write_units) + org.streams * runs;
+        let reads_tracker = fetched * m.tracker_read_units;
+        let reads_alerter = events * m.alerter_read_units;
         let reads_export = events * 3.0 * 0.5 * (m.item_bytes / 4096.0); // yesterday + 2 late days
         let table_gb = org.events_per_day
             * retention_days
             * (m.item_bytes + ITEM_OVERHEAD_BYTES + m.index_entries * INDEX_ENTRY_BYTES)
             / GB;
         let dynamo_requests = writes / 1e6 * DYNAMO_PER_MILLION_WRITES
-            + (reads_tracker + reads_export) / 1e6 * DYNAMO_PER_MILLION_READS;
+            + (reads_tracker + reads_alerter + reads_export) / 1e6 * DYNAMO_PER_MILLION_READS;
         let dynamo_storage = table_gb * (DYNAMO_GB_MONTH + DYNAMO_PITR_GB_MONTH);
 
-        // The tracker waits on LookupEvents: 50 events a page at 1.95 requests/s in the busiest
-        // region, one page a stream at least, plus a second of start-up and the last page.
+        // The tracker waits on LookupEvents: 50 events a page at the measured request rate in
+        // the busiest region, one page a stream at least, plus its start and its own work.
         let pages = fetched / runs * org.busiest_region_share / 50.0 + org.streams / 4.0;
-        let tracker_s = runs * org.tracker_s_per_run.unwrap_or(pages / 1.95 + 2.0);
-        let alerter_invocations = (events / 500.0).max(runs * 4.0);
-        let alerter_s = alerter_invocations * 0.1;
+        let tracker_s = runs
+            * org.tracker_s_per_run.unwrap_or(
+                pages / m.tracker_requests_per_s
+                    + m.start_s.tracker
+                    + fetched / runs * m.tracker_cpu_ms_per_1k / 1e6,
+            );
+        // Every invocation counted as a cold one.
+        let alerter_s =
+            alerter_invocations * m.start_s.alerter + events * m.alerter_ms_per_1k / 1e6;
+        let exporter_vcpu = (m.memory_gb.exporter * 1024.0 / MB_PER_VCPU).min(1.0);
         let exporter_s = DAYS_PER_MONTH
-            * (2.0 + 3.0 * org.events_per_day / (m.export_events_per_s * EXPORTER_VCPU));
-        let report_s = 4.3 * 20.0;
-        let lambda = (tracker_s * TRACKER_GB
-            + alerter_s * ALERTER_GB
-            + exporter_s * EXPORTER_GB
-            + report_s * REPORT_GB)
+            * (m.start_s.exporter
+                + EXPORTER_S3_S_ESTIMATE
+                + 3.0 * org.events_per_day / (m.export_events_per_s * exporter_vcpu));
+        let report_s = 4.3 * (m.start_s.report + REPORT_S_ESTIMATE);
+        let lambda = (tracker_s * m.memory_gb.tracker
+            + alerter_s * m.memory_gb.alerter
+            + exporter_s * m.memory_gb.exporter
+            + report_s * m.memory_gb.report)
             * LAMBDA_GB_SECOND_X86
             + (runs + alerter_invocations + DAYS_PER_MONTH + 4.3) / 1e6
                 * LAMBDA_PER_MILLION_REQUESTS;
@@ -585,7 +717,7 @@ pub(crate) mod cost {
             accounts,
             per_account,
             streams,
-            hourly_run_s * memory_gb / TRACKER_GB,
+            hourly_run_s * memory_gb / m.memory_gb.tracker,
             &m,
         ));
         Ok(Figure {
@@ -736,6 +868,26 @@ pub(crate) mod cost {
                 index_entries: 2.0,
                 retention_days: 90.0,
                 kms_keys: 1.0,
+                tracker_read_units: 1.0,
+                tracker_requests_per_s: 1.95,
+                tracker_cpu_ms_per_1k: 35.0,
+                start_s: Functions {
+                    tracker: 0.005,
+                    alerter: 0.005,
+                    exporter: 0.005,
+                    report: 0.005,
+                },
+                alerter_ms_per_1k: 50.0,
+                alerter_read_units: 0.0,
+                alerter_write_units: 0.0,
+                alerter_batch: 1000.0,
+                rereads: 1.0 / 3.0,
+                memory_gb: Functions {
+                    tracker: 0.25,
+                    alerter: 0.25,
+                    exporter: 1.0,
+                    report: 0.25,
+                },
                 sources: String::new(),
             }
         }
@@ -760,6 +912,42 @@ pub(crate) mod cost {
             let sample = "Parameters:\n  A:\n    Type: String\n    Default: \"x\"\n  B:\n    Type: String\nResources:\n  B:\n    Default: no\n";
             assert_eq!(default_parameter(sample, "A").as_deref(), Some("x"));
             assert_eq!(default_parameter(sample, "B"), None);
+        }
+
+        #[test]
+        fn function_settings_are_read_from_the_template() {
+            let template = template().unwrap();
+            let mb = |f: &str| resource_number(&template, f, "MemorySize").unwrap();
+            // The tracker's is a parameter (TrackerMemorySize), read as its default.
+            assert_eq!(mb("TrackerFunction"), 256.0);
+            assert_eq!(mb("ExporterFunction"), 1024.0);
+            assert_eq!(
+                resource_number(&template, "AlerterFunction", "BatchSize").unwrap(),
+                1000.0
+            );
+            assert!(resource_number(&template, "NoSuchFunction", "MemorySize").is_err());
+            // The overlap's 20 minutes an hour and the daily sweep.
+            assert!((rereads(&template).unwrap() - (1.0 + 1.0 / 3.0)).abs() < 1e-9);
+            let off = "Parameters:\n  OverlapMinutes:\n    Default: \"30\"\n  SweepAgeHours:\n    Default: \"off\"\n";
+            assert_eq!(rereads(off).unwrap(), 0.5);
+            let sample = "Parameters:\n  Size:\n    Type: Number\n    Default: 512\nResources:\n  F:\n    Properties:\n      MemorySize: !Ref Size\n  G:\n    Properties:\n      MemorySize: big\n";
+            assert_eq!(resource_number(sample, "F", "MemorySize").unwrap(), 512.0);
+            assert!(resource_number(sample, "G", "MemorySize").is_err());
+        }
+
+        #[test]
+        fn the_alerters_state_reads_and_writes_are_billed() {
+            let base = measured();
+            let busy = Measured {
+                alerter_read_units: 4.0,
+                alerter_write_units: 0.5,
+                ..measured()
+            };
+            let requests = |m: &Measured| monthly(&LARGE, m)[0].1;
+            let events = LARGE.events_per_day * DAYS_PER_MONTH;
+            let added = events * (4.0 * 0.125 + 0.5 * 0.625) / 1e6;
+            let got = requests(&busy) - requests(&base);
+            assert!((got - added).abs() < 0.01, "{got} vs {added}");
         }
 
         #[test]

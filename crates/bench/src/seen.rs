@@ -122,7 +122,7 @@ pub(crate) fn benchmark(days: usize, events_per_day: u64) -> anyhow::Result<Vec<
     figures.extend(rt.block_on(learned_score(events_per_day))?);
     match iat_sim::emulators::moto_endpoint_if_running() {
         Some(endpoint) => {
-            figures.push(rt.block_on(moto_figure(&endpoint, &rules, events_per_day))?)
+            figures.extend(rt.block_on(moto_figure(&endpoint, &rules, events_per_day))?)
         }
         None => eprintln!("skipped the DynamoDB seen-state figure: needs moto (run `make bench`)"),
     }
@@ -134,7 +134,7 @@ async fn moto_figure(
     endpoint: &str,
     rules: &RuleSet,
     events_per_day: u64,
-) -> anyhow::Result<Figure> {
+) -> anyhow::Result<Vec<Figure>> {
     let config = iat_aws::testing::emulator_config(endpoint, "us-east-1").await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = format!("iat-bench-seen-{}", std::process::id());
@@ -157,18 +157,45 @@ async fn moto_figure(
             (reads, writes, n) = (r, w, events.len());
         }
     }
-    Ok(Figure {
-        metric: "alerter.seen_state_ms_per_1k_events.dynamodb",
-        value: median(measured.clone()),
-        unit: "ms",
-        goal: "measure",
-        note: format!(
-            "DynamoDB on moto (local HTTP, one request at a time): the third generated day ({n} events, {} batches of 1,000) after two days of learning; {reads} keys read in BatchGetItem requests of 100 ({} requests), {writes} conditional PutItems; max {:.1} ms",
-            measured.len(),
-            reads.div_ceil(100),
-            measured.iter().cloned().fold(0.0, f64::max)
-        ),
-    })
+    anyhow::ensure!(n > 0, "no events on the measured day");
+    let what = format!(
+        "DynamoDB's first-seen state on the third generated day ({n} events) after two days of learning"
+    );
+    Ok(vec![
+        Figure {
+            metric: "alerter.seen_state_ms_per_1k_events.dynamodb",
+            value: median(measured.clone()),
+            unit: "ms",
+            goal: "measure",
+            note: format!(
+                "DynamoDB on moto (local HTTP, one request at a time): the third generated day ({n} events, {} batches of 1,000) after two days of learning; {reads} keys read in BatchGetItem requests of 100 ({} requests), {writes} conditional PutItems; max {:.1} ms",
+                measured.len(),
+                reads.div_ceil(100),
+                measured.iter().cloned().fold(0.0, f64::max)
+            ),
+        },
+        // DynamoDB bills each key of an eventually consistent BatchGetItem half a read unit (the
+        // state's items are far under 4 KB, and a key not found costs the same), and each
+        // conditional PutItem a write unit whether it succeeds or not.
+        Figure {
+            metric: "alerter.seen_state_read_units_per_event",
+            value: reads as f64 * 0.5 / n as f64,
+            unit: "read units/event",
+            goal: "measure",
+            note: format!(
+                "{what}: {reads} keys read (eventually consistent BatchGetItem, half a unit each) for {n} events; the cost model's input for the alerter's reads"
+            ),
+        },
+        Figure {
+            metric: "alerter.seen_state_write_units_per_event",
+            value: writes as f64 / n as f64,
+            unit: "write units/event",
+            goal: "measure",
+            note: format!(
+                "{what}: {writes} conditional PutItems (a unit each, items under 1 KB) for {n} events; a later day writes fewer (more keys known); the cost model's input for the alerter's writes"
+            ),
+        },
+    ])
 }
 
 /// Precision and recall of every rule, first-seen ones included, on a generated day after its
