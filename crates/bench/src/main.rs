@@ -281,8 +281,17 @@ fn main() -> anyhow::Result<()> {
     }
 
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    // The results file itself is not the code measured: runs one after another append to it.
+    let exclude = format!(":(exclude){}", args.results.display());
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        &exclude,
+    ])
+    .is_some_and(|s| !s.is_empty());
     let commit = if dirty {
         format!("{commit}-dirty")
     } else {
