@@ -344,7 +344,7 @@ impl DayReader<'_> {
             let mut bodies: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
             for chunk in keys.chunks(100) {
                 for item in store
-                    .batch_get(chunk.to_vec(), "pk, sk, z, x", true)
+                    .batch_get(chunk.to_vec(), "pk, sk, z, x", super::writer::Read::Metered)
                     .await?
                 {
                     if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {

@@ -1,5 +1,12 @@
-//! Writing: days registered before their events, existing keys read first (consistent
-//! `BatchGetItem`, unprocessed keys retried), and only new events put, each conditionally.
+//! Writing: days registered before their events, existing keys read first (eventually
+//! consistent `BatchGetItem`, unprocessed keys retried), and only new events put, each
+//! conditionally.
+//!
+//! The read only saves writes: the conditional put decides what is stored. A read that has not
+//! yet seen an item written a moment ago lets its event through to a put that finds the item
+//! and stores nothing, so an eventually consistent read (half the price of a consistent one)
+//! loses and duplicates nothing. The events read again (the overlap, the sweep) were stored
+//! minutes to a day before.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration as StdDuration;
@@ -43,7 +50,8 @@ impl DynamoEventStore {
         self.expires_at(start + Duration::days(1))
     }
 
-    /// Which of `keys` are stored (by sort key, which holds the event id).
+    /// Which of `keys` are stored (by sort key, which holds the event id), as an eventually
+    /// consistent read sees them: a key missing here may still be stored (see the module).
     pub(super) async fn existing(&self, keys: &[&EventKey]) -> Result<HashSet<String>, Error> {
         let mut found = HashSet::new();
         let chunks: Vec<Vec<HashMap<String, AttributeValue>>> = keys
@@ -52,7 +60,7 @@ impl DynamoEventStore {
             .collect();
         let results: Vec<Result<Vec<HashMap<String, AttributeValue>>, Error>> =
             futures_util::stream::iter(chunks)
-                .map(|keys| self.batch_get(keys, "pk, sk", false))
+                .map(|keys| self.batch_get(keys, "pk, sk", Read::Eventual))
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
@@ -66,21 +74,23 @@ impl DynamoEventStore {
         Ok(found)
     }
 
-    /// Items for up to 100 keys, retrying unprocessed keys with backoff; `metered` counts the
-    /// reads in the store's read report (queries' reads, not the duplicate check's).
+    /// Items for up to 100 keys, retrying unprocessed keys with backoff. A [`Read::Metered`]
+    /// read is consistent and counted in the store's read report (queries' reads); the
+    /// duplicate check's is [`Read::Eventual`] and not counted.
     pub(super) async fn batch_get(
         &self,
         keys: Vec<HashMap<String, AttributeValue>>,
         projection: &str,
-        metered: bool,
+        read: Read,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let metered = read == Read::Metered;
         let mut out = Vec::with_capacity(keys.len());
         let mut pending = keys;
         let mut attempt = 0;
         while !pending.is_empty() {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
-                .consistent_read(true)
+                .consistent_read(metered)
                 .projection_expression(projection)
                 .build()
                 .map_err(|e| self.err("read events", e))?;
@@ -150,6 +160,15 @@ impl DynamoEventStore {
             Err(e) => Err(dynamo_error(&self.table, "write events", e)),
         }
     }
+}
+
+/// How [`DynamoEventStore::batch_get`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Read {
+    /// Consistent, and counted in the read report.
+    Metered,
+    /// Eventually consistent (half a unit per 4 KB), not counted.
+    Eventual,
 }
 
 fn backoff(attempt: u32) -> StdDuration {
