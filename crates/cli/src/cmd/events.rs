@@ -175,8 +175,8 @@ pub fn run(
         let full = page.len() == query.limit.unwrap_or(0);
         let take = page.len().min(wanted - written);
         writer.write(&page[..take])?;
-        if let Some(b) = reads.lake.as_ref().and_then(|l| l.boundary) {
-            lake_count += page[..take].iter().filter(|e| e.time < b).count();
+        if let Some(lake) = &reads.lake {
+            lake_count += lake.from_lake(&page[..take]);
         }
         written += take;
         if written == wanted {

@@ -128,6 +128,12 @@ impl HistoryArgs {
 }
 
 impl LakeSide {
+    /// How many of `shown` came from the lake: those before the boundary, or all of them when
+    /// the lake alone is read (`--history lake`).
+    pub fn from_lake(&self, shown: &[iat_core::ActivityEvent]) -> usize {
+        from_lake(self.boundary, shown)
+    }
+
     /// Lines for stderr after a read of `window`: how many events came from where, what the lake's statements cost, rows it could not read, days it lacks.
     /// `from_lake` is how many of the events shown are older than the boundary (all of them
     /// when the lake alone is read).
@@ -194,9 +200,28 @@ impl LakeSide {
     }
 }
 
+fn from_lake(boundary: Option<DateTime<Utc>>, shown: &[iat_core::ActivityEvent]) -> usize {
+    match boundary {
+        Some(b) => shown.iter().filter(|e| e.time < b).count(),
+        None => shown.len(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_shown_are_counted_from_the_lake_before_the_boundary_or_all_from_the_lake_alone() {
+        let at = |t: &str| {
+            iat_core::contract::records::RecordSpec::new("e", t.parse::<DateTime<Utc>>().unwrap())
+                .event()
+        };
+        let shown = [at("2026-11-15T10:00:00Z"), at("2026-11-20T10:00:00Z")];
+        let b: DateTime<Utc> = "2026-11-17T00:00:00Z".parse().unwrap();
+        assert_eq!(from_lake(Some(b), &shown), 1);
+        assert_eq!(from_lake(None, &shown), 2);
+    }
 
     #[test]
     fn the_boundary_is_the_first_whole_day_the_store_still_holds() {
