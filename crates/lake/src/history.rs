@@ -221,6 +221,11 @@ fn unreadable_keys() -> Error {
     )
 }
 
+/// Whole days in the `i`th span of a limited read: 1, 1, 2, 4, 8, ... up to 64.
+fn span_days(i: usize) -> i32 {
+    if i < 2 { 1 } else { 1 << (i - 1).min(6) }
+}
+
 /// The windows a limited query reads one after another, in its order: from the end it starts
 /// at, one UTC day, then one more, then 2, 4, 8, ... days, so a lookup whose newest days hold
 /// enough events reads only those (90 days of an active principal cost about what 7 do). A
@@ -243,30 +248,25 @@ fn spans(query: &EventQuery) -> Vec<Option<TimeWindow>> {
             .and_utc()
     };
     let mut out = Vec::new();
-    let mut size = 1;
+    let span =
+        |start, end| Some(TimeWindow::new(start, end).expect("a span starts before it ends"));
     match query.order {
         Order::Descending => {
             let mut end = w.end();
             while end >= w.start() {
-                let start = (midnight(end) - day * (size - 1)).max(w.start());
-                out.push(TimeWindow::new(start, end).ok());
+                let start = (midnight(end) - day * (span_days(out.len()) - 1)).max(w.start());
+                out.push(span(start, end));
                 end = start - Duration::microseconds(1);
-                size = (size * 2).min(64);
-                if out.len() == 1 {
-                    size = 1;
-                }
             }
         }
         Order::Ascending => {
             let mut start = w.start();
             while start <= w.end() {
-                let end = (midnight(start) + day * size - Duration::microseconds(1)).min(w.end());
-                out.push(TimeWindow::new(start, end).ok());
+                let end = (midnight(start) + day * span_days(out.len())
+                    - Duration::microseconds(1))
+                .min(w.end());
+                out.push(span(start, end));
                 start = end + Duration::microseconds(1);
-                size = (size * 2).min(64);
-                if out.len() == 1 {
-                    size = 1;
-                }
             }
         }
     }
