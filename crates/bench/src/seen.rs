@@ -192,7 +192,7 @@ async fn moto_figure(
             unit: "write units/event",
             goal: "measure",
             note: format!(
-                "{what}: {writes} conditional PutItems (a unit each, items under 1 KB) for {n} events; a later day writes fewer (more keys known); the cost model's input for the alerter's writes"
+                "{what}: {writes} conditional PutItems (a unit each, items under 1 KB) for {n} events; the cost model's input for the alerter's writes"
             ),
         },
     ])
