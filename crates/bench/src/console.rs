@@ -57,7 +57,11 @@ fn build_lake(store: &str, day: NaiveDate, lake: &Path, days: i64) -> anyhow::Re
         .map(|f| f.map(|f| f.path()))
         .collect::<Result<_, _>>()?;
     parts.sort();
-    ensure!(!parts.is_empty(), "the export wrote no part under {}", src.display());
+    ensure!(
+        !parts.is_empty(),
+        "the export wrote no part under {}",
+        src.display()
+    );
     for k in 1..days {
         let dst = table.join(format!("dt={}", day - Duration::days(k)));
         std::fs::create_dir_all(&dst)?;
@@ -202,8 +206,20 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
     let today = chrono::Utc::now().date_naive();
     let retention = ((today - day).num_days() + 1).to_string();
     let mut child = Command::new(crate::sibling("iat")?)
-        .args(["--store", &store, "serve", "--listen", "127.0.0.1:0", "--local"])
-        .args(["--lake", &lake.display().to_string(), "--retention-days", &retention])
+        .args([
+            "--store",
+            &store,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--local",
+        ])
+        .args([
+            "--lake",
+            &lake.display().to_string(),
+            "--retention-days",
+            &retention,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -230,10 +246,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
     let next = first_link(&search, "/events?").context("no next page")?;
     let record = first_link(&search, "/event?").context("no record link")?;
     let before = day - Duration::days(1);
-    let week = format!(
-        "since={}&until={before}T23:59:59Z",
-        day - Duration::days(7)
-    );
+    let week = format!("since={}&until={before}T23:59:59Z", day - Duration::days(7));
     let lake_search = format!("/events?{week}");
     let (status, body, _) = get(&addr, &lake_search)?;
     ensure!(status == 200, "{lake_search} answered {status}");
@@ -260,7 +273,10 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         ("status", "/status".into()),
         ("lake_events", lake_search.clone()),
         ("lake_events_next", lake_next),
-        ("lake_events_denied_scp", format!("{lake_search}&denial_layer=scp")),
+        (
+            "lake_events_denied_scp",
+            format!("{lake_search}&denial_layer=scp"),
+        ),
         ("lake_event", lake_record),
         ("lake_timeline", lake_timeline),
         ("lake_denied", format!("/denied?{week}")),

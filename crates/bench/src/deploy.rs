@@ -283,6 +283,8 @@ pub(crate) mod cost {
         pub(crate) rereads: f64,
         /// The alerter's stream batch (the template's `BatchSize`).
         pub(crate) alerter_batch: f64,
+        /// Tracker runs a day (the template's `ScheduleExpression`).
+        pub(crate) runs_per_day: f64,
         /// Each function's memory (GB) as the template deploys it.
         pub(crate) memory_gb: Functions,
         pub(crate) sources: String,
@@ -382,9 +384,43 @@ pub(crate) mod cost {
             .with_context(|| format!("{name}'s {key} {value:?} is not a number"))
     }
 
+    /// Minutes between tracker runs with the template's default `ScheduleExpression`: a
+    /// `rate(N minute|minutes|hour|hours|day|days)`; a `cron(...)` has no single interval and
+    /// is refused rather than guessed.
+    pub(crate) fn run_interval_minutes(template: &str) -> anyhow::Result<f64> {
+        let value = default_parameter(template, "ScheduleExpression")
+            .context("no default for ScheduleExpression in infra/template.yaml")?;
+        let inner = value
+            .trim()
+            .strip_prefix("rate(")
+            .and_then(|v| v.strip_suffix(')'))
+            .with_context(|| {
+                format!(
+                    "ScheduleExpression {value:?}: the cost model reads rate(N unit) schedules only"
+                )
+            })?;
+        let (n, unit) = inner
+            .trim()
+            .split_once(' ')
+            .with_context(|| format!("ScheduleExpression {value:?}: no unit"))?;
+        let n: f64 = n
+            .parse()
+            .ok()
+            .filter(|n: &f64| *n >= 1.0)
+            .with_context(|| format!("ScheduleExpression {value:?}: not a positive number"))?;
+        let minutes = match unit.trim() {
+            "minute" | "minutes" => 1.0,
+            "hour" | "hours" => 60.0,
+            "day" | "days" => 1440.0,
+            other => anyhow::bail!("ScheduleExpression {value:?}: unknown unit {other:?}"),
+        };
+        Ok(n * minutes)
+    }
+
     /// Times the tracker reads each event again with the template's default `OverlapMinutes`
-    /// and `SweepAgeHours` (empty: the tracker's own defaults): the overlap re-scanned each
-    /// hourly run, and once more by the sweep unless it is off.
+    /// and `SweepAgeHours` (empty: the tracker's own defaults): the overlap re-scanned by each
+    /// run that starts before the overlap has passed (overlap / interval on average), and once
+    /// more by the sweep unless it is off.
     pub(crate) fn rereads(template: &str) -> anyhow::Result<f64> {
         let defaults = iat_tracker::CollectConfig::default();
         let given = |name: &str| default_parameter(template, name).filter(|v| !v.trim().is_empty());
@@ -399,7 +435,7 @@ pub(crate) mod cost {
             None => defaults.sweep_age.is_some(),
             Some(v) => v.trim() != "off",
         };
-        Ok((overlap_minutes / 60.0).min(1.0) + if sweep { 1.0 } else { 0.0 })
+        Ok(overlap_minutes / run_interval_minutes(template)? + if sweep { 1.0 } else { 0.0 })
     }
 
     /// The lookup indexes the deployed events table has by default.
@@ -475,6 +511,8 @@ pub(crate) mod cost {
         };
         let alerter_batch = resource_number(&template, "AlerterFunction", "BatchSize")?;
         let rereads = rereads(&template)?;
+        let interval = run_interval_minutes(&template)?;
+        let runs_per_day = 1440.0 / interval;
         let alerter_ms_per_1k = seen_ms + 1e6 / rules_per_s;
         Ok(Measured {
             retention_days,
@@ -487,6 +525,7 @@ pub(crate) mod cost {
             alerter_read_units: seen_reads,
             alerter_write_units: seen_writes,
             alerter_batch,
+            runs_per_day,
             rereads,
             memory_gb,
             write_units: wcu,
@@ -496,7 +535,7 @@ pub(crate) mod cost {
             alarms,
             index_entries: indexes.names().len() as f64,
             sources: format!(
-                "{alarms} alarms (infra/template.yaml, ALARMS=essential) and {kms_keys} KMS keys, LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), memory {:.0}/{:.0}/{:.0}/{:.0} MB (tracker, alerter, exporter, report) and an alerter batch of {alerter_batch} and each event read {rereads:.2} times more from Event history (overlap and sweep; the template's), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}) and tracker.rcu_per_fetched_event {tracker_read_units:.2}, tracker.api_rate_fraction {api_fraction} and tracker.cpu_ms_per_1k_events {tracker_cpu_ms_per_1k} ({api_commit}), alerter.seen_state_* ({seen_ms} ms, {seen_reads:.2} read and {seen_writes:.2} write units per event, {seen_commit}), alerter.rules_events_per_s {rules_per_s:.0} ({rules_commit}), deploy.cold_start_ms.*, lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit}); estimated, not measured here: the report's {REPORT_S_ESTIMATE} s a week (Athena's wait) and the exporter's {EXPORTER_S3_S_ESTIMATE} s a day of S3 round trips",
+                "{alarms} alarms (infra/template.yaml, ALARMS=essential) and {kms_keys} KMS keys, LOOKUP_INDEXES={indexes} and RETENTION_DAYS={} (the template's defaults), memory {:.0}/{:.0}/{:.0}/{:.0} MB (tracker, alerter, exporter, report) and an alerter batch of {alerter_batch}, a tracker run every {interval:.0} minutes and each event read {rereads:.2} times more from Event history (overlap and sweep; the template's), tracker.wcu_per_event {wcu} ({item_bytes} B items, {wcu_commit}) and tracker.rcu_per_fetched_event {tracker_read_units:.2}, tracker.api_rate_fraction {api_fraction} and tracker.cpu_ms_per_1k_events {tracker_cpu_ms_per_1k} ({api_commit}), alerter.seen_state_* ({seen_ms} ms, {seen_reads:.2} read and {seen_writes:.2} write units per event, {seen_commit}), alerter.rules_events_per_s {rules_per_s:.0} ({rules_commit}), deploy.cold_start_ms.*, lake.parquet_snappy_bytes_per_event {parquet} ({parquet_commit}), lake.export_events_per_s {export} ({export_commit}); estimated, not measured here: the report's {REPORT_S_ESTIMATE} s a week (Athena's wait) and the exporter's {EXPORTER_S3_S_ESTIMATE} s a day of S3 round trips",
                 retention
                     .as_deref()
                     .filter(|v| !v.is_empty())
@@ -523,8 +562,8 @@ pub(crate) mod cost {
         retention_days: f64,
     ) -> Vec<(&'static str, f64)> {
         let events = org.events_per_day * DAYS_PER_MONTH;
-        let runs = 24.0 * DAYS_PER_MONTH;
-        // The overlap is read again each hourly run, and every time once more by the sweep.
+        let runs = m.runs_per_day * DAYS_PER_MONTH;
+        // The overlap is read again by the next runs, and every event once more by the sweep.
         let fetched = if org.via_event_history {
             events * (1.0 + m.rereads)
         } else {
@@ -708,6 +747,11 @@ pub(crate) mod cost {
         peak_mb: f64,
     ) -> anyhow::Result<Figure> {
         let m = measured(results)?;
+        anyhow::ensure!(
+            m.runs_per_day == 24.0,
+            "org.hourly_run_s is an hourly pass; the template's schedule runs the tracker {} times a day",
+            m.runs_per_day
+        );
         let retention = m.retention_days;
         let per_account = 300.0;
         // The function sized to the measured peak with a quarter to spare, in 64 MB steps;
@@ -881,6 +925,7 @@ pub(crate) mod cost {
                 alerter_read_units: 0.0,
                 alerter_write_units: 0.0,
                 alerter_batch: 1000.0,
+                runs_per_day: 24.0,
                 rereads: 1.0 / 3.0,
                 memory_gb: Functions {
                     tracker: 0.25,
@@ -928,8 +973,28 @@ pub(crate) mod cost {
             assert!(resource_number(&template, "NoSuchFunction", "MemorySize").is_err());
             // The overlap's 20 minutes an hour and the daily sweep.
             assert!((rereads(&template).unwrap() - (1.0 + 1.0 / 3.0)).abs() < 1e-9);
-            let off = "Parameters:\n  OverlapMinutes:\n    Default: \"30\"\n  SweepAgeHours:\n    Default: \"off\"\n";
+            let off = "Parameters:\n  OverlapMinutes:\n    Default: \"30\"\n  SweepAgeHours:\n    Default: \"off\"\n  ScheduleExpression:\n    Default: rate(1 hour)\n";
             assert_eq!(rereads(off).unwrap(), 0.5);
+            // Runs every 15 minutes re-read a 30-minute overlap twice.
+            let often = off.replace("rate(1 hour)", "rate(15 minutes)");
+            assert_eq!(run_interval_minutes(&often).unwrap(), 15.0);
+            assert_eq!(rereads(&often).unwrap(), 2.0);
+            assert_eq!(run_interval_minutes(&template).unwrap(), 60.0);
+            assert_eq!(
+                run_interval_minutes(&off.replace("rate(1 hour)", "rate(2 days)")).unwrap(),
+                2880.0
+            );
+            for bad in [
+                "cron(0 * * * ? *)",
+                "rate(0 hours)",
+                "rate(1 fortnight)",
+                "rate(hour)",
+            ] {
+                assert!(
+                    run_interval_minutes(&off.replace("rate(1 hour)", bad)).is_err(),
+                    "{bad}"
+                );
+            }
             let sample = "Parameters:\n  Size:\n    Type: Number\n    Default: 512\nResources:\n  F:\n    Properties:\n      MemorySize: !Ref Size\n  G:\n    Properties:\n      MemorySize: big\n";
             assert_eq!(resource_number(sample, "F", "MemorySize").unwrap(), 512.0);
             assert!(resource_number(sample, "G", "MemorySize").is_err());

@@ -32,8 +32,12 @@ use serde_json::{Map, Value};
 
 use crate::schema::COLUMNS;
 
-/// Rows read per SQL statement.
+/// Rows read by a read's first SQL statement; each further statement of the same read asks for
+/// twice as many, up to [`MAX_PAGE_GROWTH`] times this.
 pub const DEFAULT_PAGE: usize = 5_000;
+
+/// How far a read's pages grow: 5,000 rows, then 10,000, ... up to 80,000 a statement.
+const MAX_PAGE_GROWTH: usize = 16;
 
 /// The exported `events` table as a read-only [`EventStore`].
 pub struct LakeEventStore {
@@ -109,12 +113,13 @@ impl LakeEventStore {
     ) -> Result<()> {
         let exact = pushdown_is_exact(query);
         let mut cursor = query.after.clone();
+        let mut size = self.page;
         loop {
             // When the SQL says every filter, a page needs no more rows than are wanted.
             let page = if exact {
-                self.page.min(wanted - out.len())
+                size.min(wanted - out.len())
             } else {
-                self.page
+                size
             };
             let rows = self.run(&statement(query, cursor.as_ref(), page)).await?;
             let columns = Columns::of(&rows);
@@ -144,6 +149,10 @@ impl LakeEventStore {
             if rows.rows.len() < page {
                 return Ok(());
             }
+            // Every statement reads its window's partitions again: a long read grows its
+            // pages (up to 16 times the first) so that it takes a few statements, not one
+            // for each page.
+            size = (size * 2).min(self.page * MAX_PAGE_GROWTH);
         }
     }
 
@@ -575,15 +584,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pages_follow_the_keyset_and_a_glob_is_matched_on_the_rebuilt_events() {
+    async fn pages_follow_the_keyset_grow_and_a_glob_is_matched_on_the_rebuilt_events() {
         let events = iat_core::contract::records::firing_fixture_events();
         let mut sorted = events.clone();
         sorted.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
         let engine = Arc::new(MemoryQueryEngine::new());
-        // Two full pages of 2 and a short one, as an engine would answer them.
-        for chunk in sorted.chunks(2).take(3) {
-            engine.answer(rows_of(chunk));
-        }
+        // A full first page of 2, then a second statement asking for twice as many.
+        engine.answer(rows_of(&sorted[..2]));
+        engine.answer(rows_of(&sorted[2..6]));
         let lake = LakeEventStore::with_page(engine.clone() as Arc<dyn QueryEngine>, 2);
         let query = EventQuery {
             event_names: vec!["*".into()],
@@ -595,14 +603,16 @@ mod tests {
         let want: Vec<_> = sorted.iter().take(5).map(|e| e.id.clone()).collect();
         assert_eq!(got.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), want);
         let statements = engine.statements();
-        assert_eq!(statements.len(), 3);
-        let last = &sorted[3];
+        assert_eq!(statements.len(), 2, "{statements:#?}");
+        assert!(statements[0].ends_with("LIMIT 2"), "{}", statements[0]);
+        let last = &sorted[1];
         assert!(
-            statements[2].contains(&format!("event_id < '{}'", last.id.as_str())),
+            statements[1].contains(&format!("event_id < '{}'", last.id.as_str()))
+                && statements[1].ends_with("LIMIT 4"),
             "{}",
-            statements[2]
+            statements[1]
         );
-        assert_eq!(lake.reads().statements, 3);
+        assert_eq!(lake.reads().statements, 2);
     }
 
     #[test]

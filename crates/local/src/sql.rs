@@ -16,7 +16,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use iat_core::Error;
 use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
 
@@ -92,7 +92,13 @@ impl LocalLake {
             .with_listing_options(options)
             .with_schema(iat_lake::events_schema());
         let table = ListingTable::try_new(config).map_err(err("open lake"))?;
-        let ctx = SessionContext::new();
+        // Filters are applied while the Parquet pages are decoded, the most selective first:
+        // a search for one actor or for denied calls decodes the other columns of its rows
+        // only, not of the whole day.
+        let session = SessionConfig::new()
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        let ctx = SessionContext::new_with_config(session);
         ctx.register_table("events", Arc::new(table))
             .map_err(err("open lake"))?;
         Ok(ctx)

@@ -70,9 +70,6 @@ pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Events fetched per store request while a page reads.
-const PAGE: usize = 5_000;
-
 /// What every page reads.
 pub(crate) struct Console {
     pub(crate) events: Arc<dyn EventStore>,
@@ -464,7 +461,9 @@ pub(crate) async fn fetch(
 ) -> Result<(Vec<ActivityEvent>, bool), PageError> {
     let mut out = Vec::new();
     loop {
-        query.limit = Some(PAGE.min(max - out.len() + 1));
+        // One request for all that may be shown (the stores page underneath); one more row
+        // tells whether the read was cut.
+        query.limit = Some(max - out.len() + 1);
         let page = store.query(&query).await?;
         let full = page.len() == query.limit.unwrap_or(0);
         if let Some(last) = page.last() {

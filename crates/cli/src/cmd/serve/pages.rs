@@ -155,13 +155,17 @@ fn severity_param(p: &Params) -> Result<Option<Severity>, PageError> {
         .transpose()
 }
 
-/// The window's events, oldest first, up to [`MAX_EVENTS`].
+/// The newest [`MAX_EVENTS`] events of the window, oldest first (as the rules read them).
+/// Newest first because a cut read should keep what an investigator looks at first, and
+/// because the newest days are the store's: the lake is read only when they are not enough.
 async fn window_events(c: &Console, p: &Params) -> Result<(Vec<ActivityEvent>, bool), PageError> {
     let query = EventQuery {
-        order: Order::Ascending,
+        order: Order::Descending,
         ..p.query()?
     };
-    fetch(c.events.as_ref(), query, MAX_EVENTS).await
+    let (mut events, cut) = fetch(c.events.as_ref(), query, MAX_EVENTS).await?;
+    events.reverse();
+    Ok((events, cut))
 }
 
 pub(crate) async fn alerts(State(c): Ctx, RawQuery(q): RawQuery) -> Page {

@@ -197,7 +197,7 @@ fn window_fields(p: &Params) -> Markup {
 fn cut_note(cut: bool, what: &str) -> Markup {
     html! {
         @if cut {
-            p.cut role="status" { "Only the first " (count(MAX_EVENTS as u64)) " events of this window were read; " (what) " may be incomplete. Narrow the window or the filters." }
+            p.cut role="status" { "Only the newest " (count(MAX_EVENTS as u64)) " events of this window were read; " (what) " may be incomplete. Narrow the window or the filters." }
         }
     }
 }
