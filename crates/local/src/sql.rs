@@ -16,6 +16,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use iat_core::Error;
 use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
@@ -25,6 +26,10 @@ use iat_core::ports::{QueryEngine, QueryRun, ResultRows};
 pub struct LocalLake {
     root: PathBuf,
     prefix: String,
+    /// Shared by every statement, so the Parquet footers (with their page indexes) read by one
+    /// are not read and decoded again by the next; the cache checks each file's size and
+    /// modification time, so a re-exported day is read afresh.
+    runtime: Arc<RuntimeEnv>,
 }
 
 fn err(operation: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> Error {
@@ -42,6 +47,7 @@ impl LocalLake {
         Self {
             root: root.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
+            runtime: Arc::new(RuntimeEnv::default()),
         }
     }
 
@@ -98,7 +104,7 @@ impl LocalLake {
         let session = SessionConfig::new()
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.execution.parquet.reorder_filters", true);
-        let ctx = SessionContext::new_with_config(session);
+        let ctx = SessionContext::new_with_config_rt(session, self.runtime.clone());
         ctx.register_table("events", Arc::new(table))
             .map_err(err("open lake"))?;
         Ok(ctx)
