@@ -263,9 +263,12 @@ fn secure(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // No address (which may carry the token) leaves for another site; and the console's own
+    // form posts still carry their origin, which the acknowledgement checks (under
+    // `no-referrer` a browser sends `Origin: null`, and acknowledging was refused).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

@@ -146,6 +146,7 @@ async fn every_page_answers_with_html_and_no_script() {
         );
         let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'"), "{uri}: {csp}");
+        assert_eq!(a.headers[header::REFERRER_POLICY], "same-origin", "{uri}");
     }
     let home = get(&c, "/").await;
     assert_eq!(home.status, StatusCode::SEE_OTHER);

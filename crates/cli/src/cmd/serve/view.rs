@@ -95,6 +95,8 @@ fn layout(c: Option<&Console>, title: &str, current: &str, body: Markup) -> Mark
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No icon: without this a browser asks for /favicon.ico on every page.
+                link rel="icon" href="data:,";
                 title { (title) " · IAM Activity Tracker" }
                 style { (PreEscaped(CSS)) }
             }
