@@ -22,6 +22,15 @@ use iat_e2e::iat;
 
 const TOKEN: &str = "e2e-console-token-0123456789";
 
+/// Chromium headless, with nothing of its own (extensions, first-run pages) in the way.
+const HEADLESS: [&str; 5] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-extensions",
+];
+
 /// Headless Chromium with its own profile.
 struct Browser {
     bin: PathBuf,
@@ -58,15 +67,8 @@ impl Browser {
     /// Runs Chromium on `url` with `args`; fails on anything the page logged to its console.
     fn run(&self, args: &[&str], url: &str) -> String {
         let out = Command::new(&self.bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-extensions",
-                "--enable-logging=stderr",
-                "--v=0",
-            ])
+            .args(HEADLESS)
+            .args(["--enable-logging=stderr", "--v=0"])
             .arg(format!("--user-data-dir={}", self.profile.path().display()))
             .args(args)
             .arg(url)
@@ -153,15 +155,8 @@ impl Driven {
     fn start(bin: &Path) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-extensions",
-                "--remote-debugging-port=0",
-                "--window-size=1280,1000",
-            ])
+            .args(HEADLESS)
+            .args(["--remote-debugging-port=0", "--window-size=1280,1000"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdout(Stdio::null())
