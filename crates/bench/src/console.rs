@@ -16,15 +16,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use std::sync::Arc;
-
 use anyhow::{Context, bail, ensure};
-use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::TimestampMicrosecondType;
 use chrono::{Duration, NaiveDate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::lake::{ingest, run_iat};
+use crate::lake::{earlier_days, ingest, run_iat};
 use crate::{Figure, median, percentile};
 
 /// Days of the lake, the store's day included.
@@ -33,9 +29,7 @@ const LAKE_DAYS: i64 = 10;
 /// What the work directory holds; another value rebuilds it.
 const WORK_VERSION: &str = "2: store, alert log and a ten-day lake";
 
-/// Exports the store's `day` into `lake`, then writes `days - 1` earlier days from its parts:
-/// each row moved back by whole days, its event id's first group replaced by the day's offset
-/// so that no two rows of the lake share an id.
+/// Exports the store's `day` into `lake`, then makes `days - 1` earlier days from it.
 fn build_lake(store: &str, day: NaiveDate, lake: &Path, days: i64) -> anyhow::Result<()> {
     let lake_s = lake.display().to_string();
     run_iat(&[
@@ -51,63 +45,7 @@ fn build_lake(store: &str, day: NaiveDate, lake: &Path, days: i64) -> anyhow::Re
         "--format",
         "json",
     ])?;
-    let table = lake.join("events");
-    let src = table.join(format!("dt={day}"));
-    let mut parts: Vec<_> = std::fs::read_dir(&src)?
-        .map(|f| f.map(|f| f.path()))
-        .collect::<Result<_, _>>()?;
-    parts.sort();
-    ensure!(
-        !parts.is_empty(),
-        "the export wrote no part under {}",
-        src.display()
-    );
-    for k in 1..days {
-        let dst = table.join(format!("dt={}", day - Duration::days(k)));
-        std::fs::create_dir_all(&dst)?;
-        for part in &parts {
-            let reader =
-                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(part)?)?.build()?;
-            let mut w = iat_lake::writer::PartWriter::new(iat_lake::writer::Compression::Snappy);
-            for batch in reader {
-                w.write(&shifted(&batch?, k)?)?;
-            }
-            std::fs::write(
-                dst.join(part.file_name().context("a part has a name")?),
-                w.finish()?,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// `batch` moved back `days` days: event times shifted, event ids' first group set to `days`.
-fn shifted(batch: &RecordBatch, days: i64) -> anyhow::Result<RecordBatch> {
-    let schema = batch.schema();
-    let mut columns = batch.columns().to_vec();
-    let t = schema.index_of("event_time")?;
-    let delta = days * 86_400_000_000;
-    let times = columns[t]
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .context("event_time is not a microsecond timestamp")?;
-    let moved = times.unary::<_, TimestampMicrosecondType>(|us| us - delta);
-    columns[t] = Arc::new(moved.with_timezone_opt(times.timezone()));
-    let i = schema.index_of("event_id")?;
-    let ids = columns[i]
-        .as_string_opt::<i32>()
-        .context("event_id is not a string column")?;
-    let renamed: StringArray = ids
-        .iter()
-        .map(|id| {
-            id.map(|id| match id.split_once('-') {
-                Some((_, rest)) => format!("{days:08x}-{rest}"),
-                None => format!("{id}-{days}"),
-            })
-        })
-        .collect();
-    ensure!(renamed.null_count() == 0, "an event without an id");
-    columns[i] = Arc::new(renamed);
-    Ok(RecordBatch::try_new(schema, columns)?)
+    earlier_days(&lake.join("events"), day, days)
 }
 
 /// Rows in every part of the lake, from the parts' footers.

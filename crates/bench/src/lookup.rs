@@ -5,8 +5,9 @@
 //!   partitions read in full, filtered on the item's `ak`.
 //! - **DynamoDB, `by_actor` index** (`LOOKUP_INDEXES=actor`): the actor's keys, then its items.
 //! - **Lake**: `iat query user_lookup`, and `iat events --history lake` (what `iat events` reads
-//!   for days the store no longer keeps), with DataFusion over the day's Parquet parts copied under
-//!   7 and 90 dates (the large organisation's 2.1 and 27 million events), measured end to end.
+//!   for days the store no longer keeps), with DataFusion over 7 and 90 days of the large
+//!   organisation (2.1 and 27 million events: its exported day and earlier days made from it,
+//!   each row moved to its date), measured end to end.
 //!
 //! DynamoDB paths run on moto against a sample of the day. What they read is counted from the
 //! requests (`ScannedCount`, items fetched) and checked against what each path must read; the
@@ -207,7 +208,7 @@ pub(crate) fn benchmark(
         }
     }
 
-    // ---- The lake: the day exported, its parts copied under 90 dates.
+    // ---- The lake: the day exported, and 89 days before it made from it.
     let work = dir.join("lookup-bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -226,14 +227,7 @@ pub(crate) fn benchmark(
         .filter_map(|f| f.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
-    for k in 1..90 {
-        let dst = table.join(format!("dt={}", day - Duration::days(k)));
-        std::fs::create_dir_all(&dst)?;
-        for f in std::fs::read_dir(&src)? {
-            let f = f?;
-            std::fs::copy(f.path(), dst.join(f.file_name()))?;
-        }
-    }
+    crate::lake::earlier_days(&table, day, 90)?;
     for (days, metric) in [
         (7i64, "events.lookup_by_actor_ms.lake.7d"),
         (90, "events.lookup_by_actor_ms.lake.90d"),
@@ -272,7 +266,7 @@ pub(crate) fn benchmark(
             unit: "ms",
             goal: "measure",
             note: format!(
-                "`iat query user_lookup --param actor={actor}` (a new process: start-up, plan, DataFusion) over {days} days x {per_day} events (one exported day's parts copied under each date), {rows} rows out (the query's limit is 1,000), warm, median of {runs}; the days' Parquet is {:.0} MB, an upper bound on what Athena would scan (${:.4} at $5 per TB, 10 MB minimum); no read units",
+                "`iat query user_lookup --param actor={actor}` (a new process: start-up, plan, DataFusion) over {days} days x {per_day} events (the exported day and the days before it made from it, each row moved to its date), {rows} rows out (the query's limit is 1,000), warm, median of {runs}; the days' Parquet is {:.0} MB, an upper bound on what Athena would scan (${:.4} at $5 per TB, 10 MB minimum); no read units",
                 bytes / 1e6,
                 (bytes.max(10.0 * 1024.0 * 1024.0) / 1024f64.powi(4)) * 5.0
             ),
@@ -333,7 +327,7 @@ pub(crate) fn benchmark(
             unit: "ms",
             goal: "measure",
             note: format!(
-                "`iat events --actor {actor} --history lake --limit 1000` (a new process) over {days} days x {per_day} events (one exported day's parts copied under each date): the newest 1,000 of the actor's events, every column read and rebuilt into events, warm, median of {runs}; the actor pushed down, newest day first, widening only while fewer than the limit were found; it said: {read}"
+                "`iat events --actor {actor} --history lake --limit 1000` (a new process) over {days} days x {per_day} events (the exported day and the days before it made from it, each row moved to its date): the newest 1,000 of the actor's events, every column read and rebuilt into events, warm, median of {runs}; the actor pushed down, newest day first, widening only while fewer than the limit were found; it said: {read}"
             ),
         });
     }
