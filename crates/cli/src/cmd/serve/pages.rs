@@ -367,14 +367,15 @@ pub(crate) async fn denied(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
     let mut p = Params::parse(q.as_deref())?;
     p.denied = Some("1".into());
     let window = with_window(&c, &mut p, 7).await?;
-    let (now, cut) = window_events(&c, &p).await?;
     let length = window.until - window.since;
     let before = Params {
         since: Some(rfc3339(window.since - length)),
         until: Some(rfc3339(window.since - Duration::seconds(1))),
         ..p.clone()
     };
-    let (then, cut_before) = window_events(&c, &before).await?;
+    // The two periods are read at once: often one from the store and one from the lake.
+    let ((now, cut), (then, cut_before)) =
+        tokio::try_join!(window_events(&c, &p), window_events(&c, &before))?;
     let seen_before: HashSet<(String, String)> =
         then.iter().map(|e| (service(e), e.name.clone())).collect();
     let services_before: HashSet<String> = then.iter().map(service).collect();
