@@ -255,8 +255,8 @@ fn page(addr: &str, path: &str) -> (u16, String) {
 fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
     use clap::Parser;
     let s = stores();
-    let serve = |history: &[&str]| -> String {
-        let mut argv = vec!["iat", "--db", &s.recent, "serve", "--listen", "127.0.0.1:0"];
+    let serve_db = |db: &str, history: &[&str]| -> String {
+        let mut argv = vec!["iat", "--db", db, "serve", "--listen", "127.0.0.1:0"];
         argv.extend(history);
         let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
         let iat_cli::Command::Serve(args) = cli.command else {
@@ -269,6 +269,7 @@ fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
             .trim_end_matches('/')
             .to_owned()
     };
+    let serve = |history: &[&str]| serve_db(&s.recent, history);
     let day = s.old_day.to_string();
     let search = format!("/events?since={day}T00:00:00Z&until={day}T23:59:59Z");
 
@@ -289,6 +290,28 @@ fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
     assert!(
         record.contains("eventID") && record.contains(&day),
         "{record}"
+    );
+
+    // Denied calls from the old day to today: the lake counts its days in SQL, the store
+    // counts its own, and the page is the one a store holding every day shows.
+    let denied = format!("/denied?since={day}T00:00:00Z");
+    let section = |addr: &str| -> (u64, String) {
+        let (status, body) = page(addr, &denied);
+        assert_eq!(status, 200, "{body}");
+        let at = body
+            .find(" denied calls from")
+            .expect("the denied page's summary");
+        let start = body[..at].rfind('>').unwrap() + 1;
+        let end = body.rfind("</table>").expect("the denied page's table");
+        let calls = body[start..at].replace(',', "").parse().unwrap();
+        (calls, body[start..end].to_owned())
+    };
+    let (calls, spanned) = section(&with_lake);
+    assert_eq!(spanned, section(&serve_db(&s.full, &[])).1);
+    let (recent_calls, _) = section(&serve(&[]));
+    assert!(
+        recent_calls > 0 && calls > recent_calls,
+        "denied calls on both days: {calls} in all, {recent_calls} in the store's"
     );
 
     // The store alone has nothing that day.

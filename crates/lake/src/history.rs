@@ -24,8 +24,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SecondsFormat, Utc};
 use iat_core::error::{Error, Result};
 use iat_core::model::Denial;
 use iat_core::ports::{
-    EventCursor, EventQuery, EventStore, Order, PutOutcome, Quarantined, QueryEngine, ResultRows,
-    StoreStats,
+    ActionCount, ActionCounts, EventCursor, EventQuery, EventStore, Order, PutOutcome, Quarantined,
+    QueryEngine, ResultRows, StoreStats, count_actions_by_reading,
 };
 use iat_core::{AccountId, ActivityEvent, DenialLayer, DenyKind, RecordLimits, TimeWindow};
 use serde_json::{Map, Value};
@@ -208,6 +208,37 @@ impl EventStore for LakeEventStore {
         Ok(out)
     }
 
+    /// Counted by the engine in one statement when every filter is in the SQL: the GROUP BY
+    /// reads the few columns it names, where reading the events would decode every column of
+    /// each page holding one of them (denied calls are scattered through every page).
+    async fn count_actions(&self, query: &EventQuery, max: usize) -> Result<ActionCounts> {
+        if !pushdown_is_exact(query) {
+            return count_actions_by_reading(self, query, max).await;
+        }
+        let rows = self.run(&count_statement(query)).await?;
+        let columns = Columns::of(&rows);
+        let mut counts = Vec::with_capacity(rows.rows.len());
+        for row in &rows.rows {
+            let count = columns
+                .text(row, "n")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| Error::backend("lake", "count", "a group without its count"))?;
+            counts.push(ActionCount {
+                source: columns
+                    .text(row, "event_source")
+                    .unwrap_or_default()
+                    .to_owned(),
+                name: columns
+                    .text(row, "event_name")
+                    .unwrap_or_default()
+                    .to_owned(),
+                layer: columns.text(row, "layer").and_then(DenialLayer::parse),
+                count,
+            });
+        }
+        Ok(ActionCounts::from_counts(counts, false))
+    }
+
     async fn stats(&self) -> Result<StoreStats> {
         let rows = self
             .run("SELECT count(*) AS n, min(event_time) AS first, max(event_time) AS last FROM events")
@@ -318,6 +349,28 @@ fn bounded(t: DateTime<Utc>) -> bool {
 /// One page's statement: the window's partitions, the exact filters, the keyset, the order.
 pub fn statement(query: &EventQuery, cursor: Option<&EventCursor>, page: usize) -> String {
     let columns: Vec<&str> = COLUMNS.iter().map(|(name, _, _)| *name).collect();
+    let dir = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    let mut sql = format!("SELECT {} FROM events", columns.join(", "));
+    sql.push_str(&where_clause(query, cursor));
+    sql.push_str(&format!(
+        "\nORDER BY event_time {dir}, event_id {dir}\nLIMIT {page}"
+    ));
+    sql
+}
+
+/// The statement counting `query`'s events by source, name and the layer that denied them.
+pub fn count_statement(query: &EventQuery) -> String {
+    let mut sql = "SELECT event_source, event_name, CASE WHEN denied THEN denial_layer END AS layer, count(*) AS n FROM events".to_owned();
+    sql.push_str(&where_clause(query, None));
+    sql.push_str("\nGROUP BY 1, 2, 3");
+    sql
+}
+
+/// `WHERE` with the window's partitions, the exact filters and the keyset (empty without any).
+fn where_clause(query: &EventQuery, cursor: Option<&EventCursor>) -> String {
     let mut filters: Vec<String> = Vec::new();
     if let Some(w) = query.window {
         if bounded(w.start()) {
@@ -353,9 +406,9 @@ pub fn statement(query: &EventQuery, cursor: Option<&EventCursor>, page: usize) 
     if let Some(layer) = query.denial_layer {
         filters.push(format!("denial_layer = {}", literal(layer.as_str())));
     }
-    let (cmp, dir) = match query.order {
-        Order::Ascending => (">", "ASC"),
-        Order::Descending => ("<", "DESC"),
+    let cmp = match query.order {
+        Order::Ascending => ">",
+        Order::Descending => "<",
     };
     if let Some(c) = cursor {
         let t = timestamp(c.time);
@@ -364,15 +417,11 @@ pub fn statement(query: &EventQuery, cursor: Option<&EventCursor>, page: usize) 
             "(event_time {cmp} {t} OR (event_time = {t} AND event_id {cmp} {id}))"
         ));
     }
-    let mut sql = format!("SELECT {} FROM events", columns.join(", "));
-    if !filters.is_empty() {
-        sql.push_str("\nWHERE ");
-        sql.push_str(&filters.join("\n  AND "));
+    if filters.is_empty() {
+        String::new()
+    } else {
+        format!("\nWHERE {}", filters.join("\n  AND "))
     }
-    sql.push_str(&format!(
-        "\nORDER BY event_time {dir}, event_id {dir}\nLIMIT {page}"
-    ));
-    sql
 }
 
 /// Column positions of a result.
@@ -550,7 +599,6 @@ mod tests {
             ),
             actor: Some("o'brien".into()),
             event_names: vec!["CreateUser".into(), "DeleteUser".into()],
-            denial_layer: Some(DenialLayer::ServiceControlPolicy),
             order: Order::Descending,
             limit: Some(3),
             ..Default::default()
@@ -574,9 +622,24 @@ mod tests {
             "event_time >= TIMESTAMP '2026-03-01 10:00:00.000000'",
             "(actor = 'o''brien' OR principal_arn = 'o''brien')",
             "event_name IN ('CreateUser', 'DeleteUser')",
+            "ORDER BY event_time DESC, event_id DESC\nLIMIT 3",
+        ] {
+            assert!(sql.contains(part), "{part} missing from {sql}");
+        }
+        // Denied calls: the whole window in one statement.
+        let scp = EventQuery {
+            denial_layer: Some(DenialLayer::ServiceControlPolicy),
+            ..query.clone()
+        };
+        assert!(lake.query(&scp).await.unwrap().is_empty());
+        let statements = engine.statements();
+        assert_eq!(statements.len(), 4, "{statements:#?}");
+        let sql = &statements[3];
+        for part in [
+            "dt >= '2026-03-01'",
+            "dt <= '2026-03-03'",
             "denied = true",
             "denial_layer = 'service_control_policy'",
-            "ORDER BY event_time DESC, event_id DESC\nLIMIT 3",
         ] {
             assert!(sql.contains(part), "{part} missing from {sql}");
         }
@@ -587,7 +650,7 @@ mod tests {
             ..Default::default()
         };
         lake.query(&glob).await.unwrap();
-        let sql = &engine.statements()[3];
+        let sql = &engine.statements()[4];
         assert!(!sql.contains("actor =") && !sql.contains("dt "), "{sql}");
         assert!(sql.ends_with("LIMIT 10"), "{sql}");
     }
@@ -622,6 +685,90 @@ mod tests {
             statements[1]
         );
         assert_eq!(lake.reads().statements, 2);
+    }
+
+    #[tokio::test]
+    async fn actions_are_counted_in_one_statement_unless_a_filter_is_not_in_the_sql() {
+        let engine = Arc::new(MemoryQueryEngine::new());
+        let lake = LakeEventStore::with_page(engine.clone() as Arc<dyn QueryEngine>, 10);
+        engine.answer(ResultRows {
+            columns: ["event_source", "event_name", "layer", "n"]
+                .map(str::to_owned)
+                .to_vec(),
+            typed: vec![false, false, false, true],
+            rows: vec![
+                [
+                    "iam.amazonaws.com",
+                    "CreateUser",
+                    "service_control_policy",
+                    "7",
+                ]
+                .map(|v| Some(v.to_owned()))
+                .to_vec(),
+                vec![
+                    Some("s3.amazonaws.com".into()),
+                    Some("GetObject".into()),
+                    None,
+                    Some("2".into()),
+                ],
+            ],
+        });
+        let query = EventQuery {
+            window: Some(
+                TimeWindow::new(
+                    "2026-03-01T10:00:00Z".parse().unwrap(),
+                    "2026-03-07T00:00:00Z".parse().unwrap(),
+                )
+                .unwrap(),
+            ),
+            denied_only: true,
+            order: Order::Descending,
+            limit: Some(5),
+            ..Default::default()
+        };
+        let counts = lake.count_actions(&query, 3).await.unwrap();
+        assert!(
+            !counts.cut,
+            "the engine counts every event, whatever the bound"
+        );
+        assert_eq!(counts.events(), 9);
+        assert_eq!(
+            counts.actions[0],
+            ActionCount {
+                source: "iam.amazonaws.com".into(),
+                name: "CreateUser".into(),
+                layer: Some(DenialLayer::ServiceControlPolicy),
+                count: 7
+            }
+        );
+        assert_eq!(counts.actions[1].layer, None);
+        let statements = engine.statements();
+        assert_eq!(statements.len(), 1, "{statements:#?}");
+        for part in [
+            "dt >= '2026-03-01'",
+            "dt <= '2026-03-07'",
+            "denied = true",
+            "GROUP BY 1, 2, 3",
+        ] {
+            assert!(
+                statements[0].contains(part),
+                "{part} missing from {}",
+                statements[0]
+            );
+        }
+        assert!(!statements[0].contains("LIMIT"), "{}", statements[0]);
+        // A glob is matched on the events, so they are read instead.
+        let glob = EventQuery {
+            actor: Some("role/*".into()),
+            ..query
+        };
+        let counts = lake.count_actions(&glob, 3).await.unwrap();
+        assert_eq!(counts, ActionCounts::default());
+        let sql = &engine.statements()[1];
+        assert!(
+            sql.contains("ORDER BY") && !sql.contains("GROUP BY"),
+            "{sql}"
+        );
     }
 
     #[test]

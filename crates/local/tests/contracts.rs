@@ -415,6 +415,13 @@ async fn lake_event_history() {
         async fn stats(&self) -> iat_core::error::Result<StoreStats> {
             self.lake.stats().await
         }
+        async fn count_actions(
+            &self,
+            q: &EventQuery,
+            max: usize,
+        ) -> iat_core::error::Result<iat_core::ports::ActionCounts> {
+            self.lake.count_actions(q, max).await
+        }
     }
 
     // Small pages, so the contract's paging crosses the lake's own keyset pages.

@@ -5,7 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::records::RecordSpec;
 use crate::denial::DenialLayer;
 use crate::model::{AccountId, ActivityEvent, Region};
-use crate::ports::{EventCursor, EventQuery, EventStore, IpFilter, Order, Quarantined};
+use crate::ports::{
+    ActionCounts, EventCursor, EventQuery, EventStore, IpFilter, Order, Quarantined,
+};
 use crate::time::TimeWindow;
 
 fn t0() -> DateTime<Utc> {
@@ -29,6 +31,7 @@ where
     window_is_inclusive_and_ordered(&make().await).await;
     cursor_pages_visit_each_once(&make().await).await;
     filters_select(&make().await).await;
+    actions_are_counted(&make().await).await;
     globs_match_characters_not_bytes(&make().await).await;
     quarantine_and_stats(&make().await).await;
     large_record(&make().await).await;
@@ -48,6 +51,7 @@ where
     window_is_inclusive_and_ordered(&make().await).await;
     cursor_pages_visit_each_once(&make().await).await;
     filters_select(&make().await).await;
+    actions_are_counted(&make().await).await;
     globs_match_characters_not_bytes(&make().await).await;
 }
 
@@ -86,6 +90,93 @@ pub fn history_view(e: &ActivityEvent) -> serde_json::Value {
         "response": doc(e.response_elements()),
         "additional": doc(e.additional_event_data()),
     })
+}
+
+/// [`EventStore::count_actions`] counts what [`EventStore::query`] returns, by event source,
+/// name and denial layer, whether the store counts itself (SQL) or reads the events; a bound
+/// below the matches either cuts the count there or is not needed (a store that counts all).
+async fn actions_are_counted(store: &impl EventStore) {
+    let mut events = super::records::firing_fixture_events();
+    events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    events.dedup_by(|a, b| a.id == b.id);
+    store.put(&events).await.unwrap();
+    let first = events.first().unwrap().time;
+    let last = events.last().unwrap().time;
+    let denied = events.iter().filter(|e| e.is_denied()).count();
+    assert!(denied >= 3, "the fixtures hold denials by several layers");
+    let glob_actor = events[0]
+        .principal
+        .actor
+        .chars()
+        .take(2)
+        .collect::<String>()
+        + "*";
+    for (case, query) in [
+        ("everything", EventQuery::default()),
+        (
+            "denied calls in a window",
+            EventQuery {
+                window: Some(TimeWindow::new(first, last).unwrap()),
+                denied_only: true,
+                order: Order::Descending,
+                limit: Some(1),
+                ..Default::default()
+            },
+        ),
+        (
+            "one layer",
+            EventQuery {
+                denial_layer: Some(DenialLayer::ServiceControlPolicy),
+                ..Default::default()
+            },
+        ),
+        (
+            "an actor glob",
+            EventQuery {
+                actor: Some(glob_actor.clone()),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let all = store
+            .query(&EventQuery {
+                limit: None,
+                order: Order::Ascending,
+                ..query.clone()
+            })
+            .await
+            .unwrap();
+        let want = ActionCounts::of(&all);
+        let got = store.count_actions(&query, 100_000).await.unwrap();
+        assert_eq!(got, want, "count_actions: {case}");
+        assert_eq!(got.events(), all.len() as u64, "count_actions: {case}");
+        if all.len() > 2 {
+            let bounded = store.count_actions(&query, 2).await.unwrap();
+            if bounded.cut {
+                assert_eq!(bounded.events(), 2, "count_actions cut at 2: {case}");
+            } else {
+                assert_eq!(bounded, want, "count_actions counting all: {case}");
+            }
+        }
+    }
+    let layers: std::collections::BTreeSet<_> = store
+        .count_actions(
+            &EventQuery {
+                denied_only: true,
+                ..Default::default()
+            },
+            100_000,
+        )
+        .await
+        .unwrap()
+        .actions
+        .into_iter()
+        .map(|a| a.layer)
+        .collect();
+    assert!(
+        layers.len() >= 2 && !layers.contains(&None),
+        "denied calls carry their layers: {layers:?}"
+    );
 }
 
 /// The fixtures every rule fires on (assumed roles, root, Identity Center, console sign-ins

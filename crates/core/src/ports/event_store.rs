@@ -190,6 +190,73 @@ impl QueryMatcher<'_> {
     }
 }
 
+/// How many of a query's events share an event source, name and denial layer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ActionCount {
+    pub source: String,
+    pub name: String,
+    /// The layer that denied the calls; `None` for calls not denied.
+    pub layer: Option<DenialLayer>,
+    pub count: u64,
+}
+
+/// A query's events counted by action ([`EventStore::count_actions`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    /// One entry per (source, name, layer), sorted.
+    pub actions: Vec<ActionCount>,
+    /// True when the count stopped at the caller's bound: more events match.
+    pub cut: bool,
+}
+
+impl ActionCounts {
+    /// Counts `events`.
+    pub fn of<'a>(events: impl IntoIterator<Item = &'a ActivityEvent>) -> Self {
+        let mut counts: BTreeMap<(&str, &str, Option<DenialLayer>), u64> = BTreeMap::new();
+        for e in events {
+            *counts
+                .entry((&e.source, &e.name, e.denial.map(|d| d.layer)))
+                .or_default() += 1;
+        }
+        Self::from_counts(
+            counts
+                .into_iter()
+                .map(|((source, name, layer), count)| ActionCount {
+                    source: source.to_owned(),
+                    name: name.to_owned(),
+                    layer,
+                    count,
+                }),
+            false,
+        )
+    }
+
+    /// Merges counts of the same action (as from two parts of a window) and sorts them.
+    pub fn from_counts(counts: impl IntoIterator<Item = ActionCount>, cut: bool) -> Self {
+        let mut merged: BTreeMap<(String, String, Option<DenialLayer>), u64> = BTreeMap::new();
+        for c in counts {
+            *merged.entry((c.source, c.name, c.layer)).or_default() += c.count;
+        }
+        Self {
+            actions: merged
+                .into_iter()
+                .map(|((source, name, layer), count)| ActionCount {
+                    source,
+                    name,
+                    layer,
+                    count,
+                })
+                .collect(),
+            cut,
+        }
+    }
+
+    /// Events counted.
+    pub fn events(&self) -> u64 {
+        self.actions.iter().map(|a| a.count).sum()
+    }
+}
+
 /// Stores normalised events, once each.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -201,6 +268,49 @@ pub trait EventStore: Send + Sync {
     async fn quarantine(&self, records: &[Quarantined]) -> Result<()>;
     /// Counts and time range.
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// `query`'s events (its order, cursor and limit aside) counted by event source, name and
+    /// denial layer, for pages that show counts rather than events. This default reads the
+    /// events page by page and counts at most `max` of them (`cut` when more match); a store
+    /// that can count where the events are (the lake's SQL) counts them all there instead,
+    /// without reading each event whole.
+    async fn count_actions(&self, query: &EventQuery, max: usize) -> Result<ActionCounts> {
+        count_actions_by_reading(self, query, max).await
+    }
+}
+
+/// [`EventStore::count_actions`] by reading `query`'s events page by page, at most `max`
+/// (`cut` when more match): the default, and the fallback of stores that count in SQL when a
+/// filter is not expressed there.
+pub async fn count_actions_by_reading<S: EventStore + ?Sized>(
+    store: &S,
+    query: &EventQuery,
+    max: usize,
+) -> Result<ActionCounts> {
+    let mut query = EventQuery {
+        after: None,
+        ..query.clone()
+    };
+    let mut events = Vec::new();
+    loop {
+        query.limit = Some((max - events.len()).saturating_add(1));
+        let page = store.query(&query).await?;
+        let full = page.len() == query.limit.unwrap_or(0);
+        if let Some(last) = page.last() {
+            query.after = Some(EventCursor::after(last));
+        }
+        events.extend(page);
+        if events.len() > max {
+            events.truncate(max);
+            return Ok(ActionCounts {
+                cut: true,
+                ..ActionCounts::of(&events)
+            });
+        }
+        if !full {
+            return Ok(ActionCounts::of(&events));
+        }
+    }
 }
 
 /// What [`StoreSummary::breakdown`] counts events by.

@@ -28,8 +28,9 @@ pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamS
 pub use event_feed::{EventFeed, FeedPosition};
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};
 pub use event_store::{
-    Breakdown, EventCursor, EventQuery, EventStore, IpFilter, MemoryEventStore, Order, PutOutcome,
-    QuarantineEntry, Quarantined, QueryMatcher, StoreStats, StoreSummary,
+    ActionCount, ActionCounts, Breakdown, EventCursor, EventQuery, EventStore, IpFilter,
+    MemoryEventStore, Order, PutOutcome, QuarantineEntry, Quarantined, QueryMatcher, StoreStats,
+    StoreSummary, count_actions_by_reading,
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
 pub use object_source::{ListedObject, MemoryObjectSource, ObjectSource};

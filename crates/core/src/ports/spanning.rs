@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::Result;
 use crate::model::ActivityEvent;
 use crate::ports::event_store::{
-    EventQuery, EventStore, Order, PutOutcome, Quarantined, StoreStats,
+    ActionCounts, EventQuery, EventStore, Order, PutOutcome, Quarantined, StoreStats,
 };
 use crate::time::TimeWindow;
 
@@ -107,6 +107,50 @@ impl EventStore for SpanningEventStore {
     async fn stats(&self) -> Result<StoreStats> {
         self.recent.stats().await
     }
+
+    /// Each part counted where it is kept, the first in the query's order first (so a cut
+    /// keeps what a read would): the second part gets what is left of `max`.
+    async fn count_actions(&self, query: &EventQuery, max: usize) -> Result<ActionCounts> {
+        let older = Self::part(
+            query,
+            DateTime::<Utc>::MIN_UTC,
+            self.boundary - Duration::microseconds(1),
+        )
+        .map(|q| (q, &self.history));
+        let newer =
+            Self::part(query, self.boundary, DateTime::<Utc>::MAX_UTC).map(|q| (q, &self.recent));
+        let parts = match query.order {
+            Order::Ascending => [older, newer],
+            Order::Descending => [newer, older],
+        };
+        let mut counted = Vec::new();
+        let mut cut = false;
+        for (part, store) in parts.into_iter().flatten() {
+            let left = max.saturating_sub(
+                counted
+                    .iter()
+                    .map(|c: &ActionCounts| c.events())
+                    .sum::<u64>() as usize,
+            );
+            if cut || left == 0 {
+                // Nothing may be added: the count is cut if this part holds anything.
+                let one = EventQuery {
+                    limit: Some(1),
+                    after: None,
+                    ..part
+                };
+                cut = cut || !store.query(&one).await?.is_empty();
+                continue;
+            }
+            let c = store.count_actions(&part, left).await?;
+            cut |= c.cut;
+            counted.push(c);
+        }
+        Ok(ActionCounts::from_counts(
+            counted.into_iter().flat_map(|p| p.actions),
+            cut,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +185,9 @@ mod tests {
         }
         async fn stats(&self) -> Result<StoreStats> {
             self.0.stats().await
+        }
+        async fn count_actions(&self, query: &EventQuery, max: usize) -> Result<ActionCounts> {
+            self.0.count_actions(query, max).await
         }
     }
 

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use iat_core::alert::Alert;
 use iat_core::ports::alert_log::order_and_limit;
-use iat_core::ports::{Acknowledgement, AlertLogQuery, EventQuery, LoggedAlert, Order};
+use iat_core::ports::{
+    Acknowledgement, ActionCount, AlertLogQuery, EventQuery, LoggedAlert, Order,
+};
 use iat_core::rules::Rule;
 use iat_core::{ActivityEvent, Severity, TimeWindow};
 use maud::Markup;
@@ -373,36 +375,48 @@ pub(crate) async fn denied(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
         until: Some(rfc3339(window.since - Duration::seconds(1))),
         ..p.clone()
     };
-    // The two periods are read at once: often one from the store and one from the lake.
-    let ((now, cut), (then, cut_before)) =
-        tokio::try_join!(window_events(&c, &p), window_events(&c, &before))?;
-    let seen_before: HashSet<(String, String)> =
-        then.iter().map(|e| (service(e), e.name.clone())).collect();
-    let services_before: HashSet<String> = then.iter().map(service).collect();
+    // Counts, not events: the lake counts in SQL; a store that reads events to count keeps
+    // the newest. The two periods are read at once: often one from the store, one from the lake.
+    let counts = |p: &Params| -> Result<EventQuery, PageError> {
+        Ok(EventQuery {
+            order: Order::Descending,
+            ..p.query()?
+        })
+    };
+    let (now_q, then_q) = (counts(&p)?, counts(&before)?);
+    let (now, then) = tokio::try_join!(
+        c.events.count_actions(&now_q, MAX_EVENTS),
+        c.events.count_actions(&then_q, MAX_EVENTS)
+    )?;
+    let layer = |a: &ActionCount| a.layer.map_or("unknown", |l| l.as_str()).to_owned();
+    let seen_before: HashSet<(String, &str)> = then
+        .actions
+        .iter()
+        .map(|a| (service(&a.source), a.name.as_str()))
+        .collect();
+    let services_before: HashSet<String> =
+        then.actions.iter().map(|a| service(&a.source)).collect();
     let mut actions: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    for e in &now {
-        let layer = e.denial.map_or("unknown", |d| d.layer.as_str()).to_owned();
+    for a in &now.actions {
         *actions
-            .entry((service(e), e.name.clone(), layer))
-            .or_default() += 1;
+            .entry((service(&a.source), a.name.clone(), layer(a)))
+            .or_default() += a.count;
     }
     let denials = Denials {
-        by_layer: Counted::of(
-            now.iter()
-                .map(|e| e.denial.map_or("unknown", |d| d.layer.as_str()).to_owned()),
-        ),
-        by_service: Counted::of(now.iter().map(service)),
+        by_layer: Counted::weighted(now.actions.iter().map(|a| (layer(a), a.count))),
+        by_service: Counted::weighted(now.actions.iter().map(|a| (service(&a.source), a.count))),
         actions: actions
             .into_iter()
             .map(|((service, action, layer), n)| {
-                let new = !seen_before.contains(&(service.clone(), action.clone()));
+                let new = !seen_before.contains(&(service.clone(), action.as_str()));
                 (service, action, layer, n, new)
             })
             .collect(),
         new_services: {
             let mut s: Vec<String> = now
+                .actions
                 .iter()
-                .map(service)
+                .map(|a| service(&a.source))
                 .filter(|s| !services_before.contains(s))
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -410,16 +424,16 @@ pub(crate) async fn denied(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
             s.sort();
             s
         },
-        events: now.len(),
-        previous: then.len(),
-        cut: cut || cut_before,
+        events: now.events() as usize,
+        previous: then.events() as usize,
+        cut: now.cut || then.cut,
     };
     Ok(view::denied(&c, &p, &window, &denials))
 }
 
 /// `iam` for `iam.amazonaws.com`.
-fn service(e: &ActivityEvent) -> String {
-    e.source.trim_end_matches(".amazonaws.com").to_owned()
+fn service(source: &str) -> String {
+    source.trim_end_matches(".amazonaws.com").to_owned()
 }
 
 pub(crate) async fn rules(State(c): Ctx, RawQuery(q): RawQuery) -> Page {

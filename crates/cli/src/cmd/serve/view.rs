@@ -26,8 +26,13 @@ pub(crate) struct Counted(pub(crate) Vec<(String, u64)>);
 
 impl Counted {
     pub(crate) fn of(labels: impl Iterator<Item = String>) -> Self {
+        Self::weighted(labels.map(|l| (l, 1)))
+    }
+
+    /// Sums the counts given for each label.
+    pub(crate) fn weighted(labels: impl Iterator<Item = (String, u64)>) -> Self {
         let mut m: BTreeMap<String, u64> = BTreeMap::new();
-        labels.for_each(|l| *m.entry(l).or_default() += 1);
+        labels.for_each(|(l, n)| *m.entry(l).or_default() += n);
         let mut v: Vec<(String, u64)> = m.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Self(v)
