@@ -287,28 +287,40 @@ pub async fn count_actions_by_reading<S: EventStore + ?Sized>(
     query: &EventQuery,
     max: usize,
 ) -> Result<ActionCounts> {
-    let mut query = EventQuery {
+    let query = EventQuery {
         after: None,
         ..query.clone()
     };
-    let mut events = Vec::new();
+    let (events, cut) = read_at_most(store, query, max).await?;
+    Ok(ActionCounts {
+        cut,
+        ..ActionCounts::of(&events)
+    })
+}
+
+/// The first `max` events of `query` from its cursor on, and whether more match: one request
+/// for all of them (the store pages underneath) plus one event to tell, repeated only if a
+/// store answers short of a full page.
+pub async fn read_at_most<S: EventStore + ?Sized>(
+    store: &S,
+    mut query: EventQuery,
+    max: usize,
+) -> Result<(Vec<ActivityEvent>, bool)> {
+    let mut out = Vec::new();
     loop {
-        query.limit = Some((max - events.len()).saturating_add(1));
+        query.limit = Some((max - out.len()).saturating_add(1));
         let page = store.query(&query).await?;
         let full = page.len() == query.limit.unwrap_or(0);
         if let Some(last) = page.last() {
             query.after = Some(EventCursor::after(last));
         }
-        events.extend(page);
-        if events.len() > max {
-            events.truncate(max);
-            return Ok(ActionCounts {
-                cut: true,
-                ..ActionCounts::of(&events)
-            });
+        out.extend(page);
+        if out.len() > max {
+            out.truncate(max);
+            return Ok((out, true));
         }
         if !full {
-            return Ok(ActionCounts::of(&events));
+            return Ok((out, false));
         }
     }
 }

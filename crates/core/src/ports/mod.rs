@@ -30,7 +30,7 @@ pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, P
 pub use event_store::{
     ActionCount, ActionCounts, Breakdown, EventCursor, EventQuery, EventStore, IpFilter,
     MemoryEventStore, Order, PutOutcome, QuarantineEntry, Quarantined, QueryMatcher, StoreStats,
-    StoreSummary, count_actions_by_reading,
+    StoreSummary, count_actions_by_reading, read_at_most,
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
 pub use object_source::{ListedObject, MemoryObjectSource, ObjectSource};

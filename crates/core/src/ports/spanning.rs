@@ -66,6 +66,23 @@ impl SpanningEventStore {
             ..query.clone()
         })
     }
+
+    /// `query` split at the boundary, each part with the store that holds it, in the query's
+    /// order (`None` for a part outside the window).
+    fn parts(&self, query: &EventQuery) -> [Option<(EventQuery, &Arc<dyn EventStore>)>; 2] {
+        let older = Self::part(
+            query,
+            DateTime::<Utc>::MIN_UTC,
+            self.boundary - Duration::microseconds(1),
+        )
+        .map(|q| (q, &self.history));
+        let newer =
+            Self::part(query, self.boundary, DateTime::<Utc>::MAX_UTC).map(|q| (q, &self.recent));
+        match query.order {
+            Order::Ascending => [older, newer],
+            Order::Descending => [newer, older],
+        }
+    }
 }
 
 #[async_trait]
@@ -79,18 +96,7 @@ impl EventStore for SpanningEventStore {
     }
 
     async fn query(&self, query: &EventQuery) -> Result<Vec<ActivityEvent>> {
-        let older = Self::part(
-            query,
-            DateTime::<Utc>::MIN_UTC,
-            self.boundary - Duration::microseconds(1),
-        )
-        .map(|q| (q, &self.history));
-        let newer =
-            Self::part(query, self.boundary, DateTime::<Utc>::MAX_UTC).map(|q| (q, &self.recent));
-        let parts = match query.order {
-            Order::Ascending => [older, newer],
-            Order::Descending => [newer, older],
-        };
+        let parts = self.parts(query);
         let wanted = query.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for (mut part, store) in parts.into_iter().flatten() {
@@ -111,18 +117,7 @@ impl EventStore for SpanningEventStore {
     /// Each part counted where it is kept, the first in the query's order first (so a cut
     /// keeps what a read would): the second part gets what is left of `max`.
     async fn count_actions(&self, query: &EventQuery, max: usize) -> Result<ActionCounts> {
-        let older = Self::part(
-            query,
-            DateTime::<Utc>::MIN_UTC,
-            self.boundary - Duration::microseconds(1),
-        )
-        .map(|q| (q, &self.history));
-        let newer =
-            Self::part(query, self.boundary, DateTime::<Utc>::MAX_UTC).map(|q| (q, &self.recent));
-        let parts = match query.order {
-            Order::Ascending => [older, newer],
-            Order::Descending => [newer, older],
-        };
+        let parts = self.parts(query);
         let mut counted = Vec::new();
         let mut cut = false;
         for (part, store) in parts.into_iter().flatten() {

@@ -459,28 +459,10 @@ pub(crate) fn cursor(e: &ActivityEvent) -> String {
 /// Up to `max` events of `query` in its order, and whether there were more.
 pub(crate) async fn fetch(
     store: &dyn EventStore,
-    mut query: EventQuery,
+    query: EventQuery,
     max: usize,
 ) -> Result<(Vec<ActivityEvent>, bool), PageError> {
-    let mut out = Vec::new();
-    loop {
-        // One request for all that may be shown (the stores page underneath); one more row
-        // tells whether the read was cut.
-        query.limit = Some(max - out.len() + 1);
-        let page = store.query(&query).await?;
-        let full = page.len() == query.limit.unwrap_or(0);
-        if let Some(last) = page.last() {
-            query.after = Some(EventCursor::after(last));
-        }
-        out.extend(page);
-        if out.len() > max {
-            out.truncate(max);
-            return Ok((out, true));
-        }
-        if !full {
-            return Ok((out, false));
-        }
-    }
+    Ok(iat_core::ports::read_at_most(store, query, max).await?)
 }
 
 /// The newest stored event's time (one event read), for default windows that end at the data
