@@ -317,6 +317,12 @@ impl Driven {
 
 /// The first link in `dom` whose target starts with `prefix`, unescaped, made absolute with the
 /// token.
+/// The text after the first `start` in `text`, up to `end` (or the end of the text).
+fn between(text: &str, start: &str, end: char) -> Option<String> {
+    let rest = text.split_once(start)?.1;
+    Some(rest.split(end).next().unwrap_or_default().to_owned())
+}
+
 fn link(base: &str, dom: &str, prefix: &str, containing: &str) -> String {
     let href = dom
         .split("href=\"")
@@ -405,12 +411,7 @@ fn the_console_in_a_browser() {
         "the demo's alerts were logged as sent: {alert}"
     );
     // Another site's page that posts the acknowledgement form is refused, in a real browser.
-    let id = alert
-        .split("name=\"id\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("the alert's id in its form")
-        .to_owned();
+    let id = between(&alert, "name=\"id\" value=\"", '"').expect("the alert's id in its form");
     let attack = dir.path().join("attack.html");
     std::fs::write(
         &attack,
@@ -487,12 +488,7 @@ fn the_console_in_a_browser() {
     d.leads_to(|d| d.click("a[href*='rule=root_console_login']"));
     let clicked = d.location();
     assert!(clicked.starts_with("/alert?"), "{clicked}");
-    let event = clicked
-        .split("event=")
-        .nth(1)
-        .and_then(|s| s.split('&').next())
-        .expect("the alert's first event in its address")
-        .to_owned();
+    let event = between(&clicked, "event=", '&').expect("the alert's first event in its address");
     d.type_into("input[name=by]", "Dana from security");
     d.type_into("input[name=note]", "the owner signed in to rotate the keys");
     d.leads_to(|d| d.click("form[aria-label='Acknowledge'] button[type=submit]"));

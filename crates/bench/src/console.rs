@@ -196,6 +196,17 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
     );
     // The same principal and hours, a day earlier: in the lake.
     let lake_timeline = timeline.replace(&day.to_string(), &before.to_string());
+    // The lake's pages measured with what they are for, not empty answers.
+    let (_, body, _) = get(&addr, &lake_timeline)?;
+    ensure!(
+        body.contains("href=\"/event?"),
+        "the lake timeline {lake_timeline} lists no event"
+    );
+    let (_, body, _) = get(&addr, &format!("/denied?{week}"))?;
+    ensure!(
+        !body.contains("No denied call in this window"),
+        "no denied call counted over the lake's week"
+    );
     let pages: Vec<(&str, String)> = vec![
         ("alerts", "/alerts".into()),
         ("alerts_critical", "/alerts?severity=critical".into()),

@@ -6,9 +6,8 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
-
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};

@@ -218,17 +218,18 @@ impl ActionCounts {
                 .entry((&e.source, &e.name, e.denial.map(|d| d.layer)))
                 .or_default() += 1;
         }
-        Self::from_counts(
-            counts
+        Self {
+            actions: counts
                 .into_iter()
                 .map(|((source, name, layer), count)| ActionCount {
                     source: source.to_owned(),
                     name: name.to_owned(),
                     layer,
                     count,
-                }),
-            false,
-        )
+                })
+                .collect(),
+            cut: false,
+        }
     }
 
     /// Merges counts of the same action (as from two parts of a window) and sorts them.

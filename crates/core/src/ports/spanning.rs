@@ -119,32 +119,28 @@ impl EventStore for SpanningEventStore {
     async fn count_actions(&self, query: &EventQuery, max: usize) -> Result<ActionCounts> {
         let parts = self.parts(query);
         let mut counted = Vec::new();
-        let mut cut = false;
+        let (mut used, mut cut) = (0_usize, false);
         for (part, store) in parts.into_iter().flatten() {
-            let left = max.saturating_sub(
-                counted
-                    .iter()
-                    .map(|c: &ActionCounts| c.events())
-                    .sum::<u64>() as usize,
-            );
-            if cut || left == 0 {
+            if cut {
+                break;
+            }
+            let left = max.saturating_sub(used);
+            if left == 0 {
                 // Nothing may be added: the count is cut if this part holds anything.
                 let one = EventQuery {
                     limit: Some(1),
                     after: None,
                     ..part
                 };
-                cut = cut || !store.query(&one).await?.is_empty();
+                cut = !store.query(&one).await?.is_empty();
                 continue;
             }
             let c = store.count_actions(&part, left).await?;
+            used = used.saturating_add(usize::try_from(c.events()).unwrap_or(usize::MAX));
             cut |= c.cut;
-            counted.push(c);
+            counted.extend(c.actions);
         }
-        Ok(ActionCounts::from_counts(
-            counted.into_iter().flat_map(|p| p.actions),
-            cut,
-        ))
+        Ok(ActionCounts::from_counts(counted, cut))
     }
 }
 
