@@ -23,6 +23,7 @@ mod lake;
 mod lookup;
 mod org;
 mod org_accounts;
+mod org_backfill;
 mod org_latency;
 mod reliability;
 mod seen;
@@ -63,7 +64,7 @@ struct Args {
     dry_run: bool,
     /// Which benchmarks: foundation, tracker, wcu, alerter, seen (part of alerter), lake,
     /// lookup, console, deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
-    /// org-latency, org-accounts, org-cost and org-ingest (parts of org), or all.
+    /// org-latency, org-accounts, org-backfill, org-cost and org-ingest (parts of org), or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -82,6 +83,13 @@ struct Args {
     /// Member accounts for the organisation's hourly pass.
     #[arg(long, default_value_t = 1_000)]
     member_accounts: usize,
+    /// Shard sizes (accounts, each with 17 regions) for the organisation's 90-day backfill
+    /// against its floor, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "3,6")]
+    backfill_accounts: Vec<usize>,
+    /// Events per account and region for that backfill (the floor is this / 100 seconds).
+    #[arg(long, default_value_t = 24_000)]
+    backfill_events_per_region: usize,
     /// Generated days for the first-seen state figures (the state's size after them).
     #[arg(long, default_value_t = 90)]
     seen_days: usize,
@@ -139,6 +147,7 @@ fn main() -> anyhow::Result<()> {
         "org",
         "org-latency",
         "org-accounts",
+        "org-backfill",
         "org-cost",
         "org-ingest",
     ]
@@ -146,7 +155,7 @@ fn main() -> anyhow::Result<()> {
     {
         bail!(
             "--only takes foundation, tracker, wcu, alerter, seen, lake, lookup, console, deploy, cost, reliability, \
-             org, org-latency, org-accounts, org-cost, org-ingest or all"
+             org, org-latency, org-accounts, org-backfill, org-cost, org-ingest or all"
         );
     }
     if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
@@ -168,6 +177,12 @@ fn main() -> anyhow::Result<()> {
             &args.tracker_bin,
             &args.results,
             args.member_accounts,
+        )?);
+    }
+    if ["all", "org", "org-backfill"].contains(&args.only.as_str()) {
+        figures.extend(org_backfill::benchmark(
+            &args.backfill_accounts,
+            args.backfill_events_per_region,
         )?);
     }
     if args.only == "cost" {
