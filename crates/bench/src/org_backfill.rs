@@ -214,10 +214,7 @@ async fn backfill(accounts: usize, per_region: usize) -> anyhow::Result<Run> {
         store: store.clone(),
         checkpoints: Arc::new(MemoryCheckpointStore::new()),
     };
-    let ids: Vec<AccountId> = all
-        .iter()
-        .map(AccountId::new)
-        .collect::<Result<_, _>>()?;
+    let ids: Vec<AccountId> = all.iter().map(AccountId::new).collect::<Result<_, _>>()?;
     let regions: Vec<Region> = DEFAULT_REGIONS
         .iter()
         .map(|r| Region::new(*r))
