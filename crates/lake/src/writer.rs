@@ -13,7 +13,7 @@
 //! are in time order within each row group, not across a part's; readers order by the query.
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::{filter_record_batch, not};
+use arrow::compute::filter_record_batch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -108,10 +108,25 @@ impl PartWriter {
         match denied.true_count() {
             0 => self.inner.write(batch)?,
             n if n == batch.num_rows() => self.hold(batch.clone())?,
-            _ => {
-                self.inner
-                    .write(&filter_record_batch(batch, &not(denied)?)?)?;
-                self.hold(filter_record_batch(batch, denied)?)?;
+            n => {
+                // The allowed rows as slices of the batch, not a copy of it (denied calls are a
+                // few in ten thousand, so a batch is a few runs); the denied ones copied out.
+                let mut start = 0;
+                for (i, is_denied) in denied.iter().enumerate() {
+                    if is_denied == Some(true) {
+                        if i > start {
+                            self.inner.write(&batch.slice(start, i - start))?;
+                        }
+                        start = i + 1;
+                    }
+                }
+                if start < batch.num_rows() {
+                    self.inner
+                        .write(&batch.slice(start, batch.num_rows() - start))?;
+                }
+                let held = filter_record_batch(batch, denied)?;
+                debug_assert_eq!(held.num_rows(), n);
+                self.hold(held)?;
             }
         }
         Ok(())
@@ -208,8 +223,9 @@ mod tests {
         for chunk in events.chunks(700) {
             w.write(&to_batch(chunk)).unwrap();
         }
-        let bytes = bytes::Bytes::from(w.finish().unwrap());
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let bytes = w.finish().unwrap();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.clone())).unwrap();
         let meta = reader.metadata().clone();
         let schema = meta.file_metadata().schema_descr();
         let column = |name: &str| {
@@ -249,6 +265,29 @@ mod tests {
             }
         }
         assert_eq!(denied_rows as usize, want_denied);
+        // Each row group in time order.
+        for g in 0..groups {
+            let times: Vec<i64> =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.clone()))
+                    .unwrap()
+                    .with_row_groups(vec![g])
+                    .build()
+                    .unwrap()
+                    .flat_map(|b| {
+                        let b = b.unwrap();
+                        let t = b
+                            .column_by_name("event_time")
+                            .unwrap()
+                            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                            .clone();
+                        t.values().to_vec()
+                    })
+                    .collect();
+            assert!(
+                times.windows(2).all(|w| w[0] <= w[1]),
+                "row group {g} out of time order"
+            );
+        }
         // Every event once, each row group in time order.
         let mut ids = Vec::new();
         for b in reader.build().unwrap() {
