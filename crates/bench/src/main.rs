@@ -83,13 +83,15 @@ struct Args {
     /// Member accounts for the organisation's hourly pass.
     #[arg(long, default_value_t = 1_000)]
     member_accounts: usize,
-    /// Shard sizes (accounts, each with 17 regions) for the organisation's 90-day backfill
-    /// against its floor, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "3,6")]
-    backfill_accounts: Vec<usize>,
-    /// Events per account and region for that backfill (the floor is this / 100 seconds).
-    #[arg(long, default_value_t = 24_000)]
-    backfill_events_per_region: usize,
+    /// Sizes of the organisation's 90-day backfill against its floor, as ACCOUNTSxEVENTS
+    /// (accounts, each with 17 regions, and events per account-region), comma-separated: shards
+    /// busy in every region, and the goal's 200 accounts.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "3x24000,6x24000,200x600"
+    )]
+    backfill_sizes: Vec<org_backfill::Size>,
     /// Generated days for the first-seen state figures (the state's size after them).
     #[arg(long, default_value_t = 90)]
     seen_days: usize,
@@ -180,10 +182,7 @@ fn main() -> anyhow::Result<()> {
         )?);
     }
     if ["all", "org", "org-backfill"].contains(&args.only.as_str()) {
-        figures.extend(org_backfill::benchmark(
-            &args.backfill_accounts,
-            args.backfill_events_per_region,
-        )?);
+        figures.extend(org_backfill::benchmark(&args.backfill_sizes)?);
     }
     if args.only == "cost" {
         // The monthly bills alone, from the per-event figures already in the results file and

@@ -1,17 +1,15 @@
 //! `org.accounts_backfill_vs_floor`: a 90-day backfill of member accounts' Event history
 //! through their reader roles, against the floor CloudTrail's limit sets.
 //!
-//! The decision to know: this measures one tracker invocation (one shard) at a time. The floor
-//! of a backfill is each account-region's events at 100 a second (2 requests of 50 records), and
-//! every account-region runs at once, so the whole organisation's floor has all of them at their
-//! limit together: 200 accounts × 17 regions would be 340,000 events a second, which no single
-//! process reaches (nor this benchmark's machine serves). Shards are separate invocations with
-//! separate limits (CloudTrail's are per account), so what decides the organisation's time is
-//! whether one shard reaches its own floor, and how many accounts a shard can hold before it
-//! stops doing so. Each size is measured on its own simulator run, the collector being the
-//! tracker function's (the member source, one AssumeRole per account, its in-flight cap,
-//! defaults of the deployed function); the store is in memory, as moto cannot take thousands of
-//! writes a second (DynamoDB's on-demand table limit is 40,000).
+//! The decision to know: this measures one tracker invocation at a time, at several sizes. The
+//! floor of a backfill is each account-region's events at 100 a second (2 requests of 50
+//! records), every account-region at once. A shard of a few accounts busy in every region shows
+//! whether the collector holds CloudTrail's pace; the goal's 200 accounts × 17 regions (at a
+//! lower density, so one machine can serve it) shows what one invocation does when the floor
+//! asks for thousands of requests in flight, more than it keeps open. Each size has its own
+//! simulator; the collector is the tracker function's (the member source, one AssumeRole per
+//! account, its in-flight cap, the deployed function's defaults); the store keeps ids only, as
+//! moto cannot take thousands of writes a second (DynamoDB's on-demand table limit is 40,000).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -89,17 +87,48 @@ struct Run {
     throttled: u64,
 }
 
-pub(crate) fn benchmark(sizes: &[usize], per_region: usize) -> anyhow::Result<Vec<Figure>> {
-    if sizes.is_empty() || sizes.contains(&0) {
-        bail!("--backfill-accounts takes account counts of at least 1");
+/// One size to measure: accounts (the collector's own and the rest members), each of their 17
+/// regions holding `per_region` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Size {
+    pub(crate) accounts: usize,
+    pub(crate) per_region: usize,
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("{s:?}: expected ACCOUNTSxEVENTS, e.g. 3x24000 (events per account-region)");
+        let (a, e) = s.split_once('x').ok_or_else(bad)?;
+        let (accounts, per_region) = (
+            a.trim().parse().map_err(|_| bad())?,
+            e.trim().parse().map_err(|_| bad())?,
+        );
+        if accounts == 0 || per_region == 0 {
+            return Err(bad());
+        }
+        Ok(Size {
+            accounts,
+            per_region,
+        })
+    }
+}
+
+/// The size the goal is stated for: 200 accounts × 17 regions.
+const GOAL_ACCOUNTS: usize = 200;
+
+pub(crate) fn benchmark(sizes: &[Size]) -> anyhow::Result<Vec<Figure>> {
+    if sizes.is_empty() {
+        bail!("--backfill-sizes takes at least one ACCOUNTSxEVENTS");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let mut runs = Vec::new();
-    for &accounts in sizes {
-        let run = runtime.block_on(backfill(accounts, per_region))?;
+    for size in sizes {
+        let run = runtime.block_on(backfill(size.accounts, size.per_region))?;
         eprintln!(
             "org backfill: {} accounts, {} account-regions, {} events in {:.0} s (floor {:.0} s, ratio {:.2}), {:.0} CPU s, {} requests, {} throttled",
             run.accounts,
@@ -114,15 +143,15 @@ pub(crate) fn benchmark(sizes: &[usize], per_region: usize) -> anyhow::Result<Ve
         );
         runs.push(run);
     }
-    // The figure is the largest size that holds its floor; every size is in the note.
     let sizes_note: Vec<String> = runs
         .iter()
         .map(|r| {
             format!(
-                "{} accounts ({} account-regions, {} streams): {:.0} s for a {:.0} s floor = {:.2}, {:.0} CPU s, {} requests, {} throttled",
+                "{} accounts ({} account-regions, {} streams, {} events): {:.0} s for a {:.0} s floor = {:.2}, {:.0} CPU s, {} requests, {} throttled",
                 r.accounts,
                 r.account_regions,
                 r.streams,
+                r.events,
                 r.wall_s,
                 r.floor_s,
                 r.wall_s / r.floor_s,
@@ -132,20 +161,22 @@ pub(crate) fn benchmark(sizes: &[usize], per_region: usize) -> anyhow::Result<Ve
             )
         })
         .collect();
-    let best = runs
+    // The figure is the goal's size when it was measured, else the largest measured; every
+    // size is in the note, the shards that held their floor among them.
+    let figure = runs
         .iter()
-        .filter(|r| r.wall_s / r.floor_s <= 1.1)
-        .max_by_key(|r| r.accounts)
-        .unwrap_or(&runs[0]);
+        .find(|r| r.accounts == GOAL_ACCOUNTS)
+        .or_else(|| runs.iter().max_by_key(|r| r.accounts))
+        .expect("at least one run");
     Ok(vec![Figure {
         metric: "org.accounts_backfill_vs_floor",
-        value: best.wall_s / best.floor_s,
+        value: figure.wall_s / figure.floor_s,
         unit: "ratio",
         goal: "<= 1.1",
         note: format!(
-            "one tracker shard's 90-day backfill, the collector as the tracker function runs it (member accounts through their reader roles, one AssumeRole each, at most {} LookupEvents in flight, its defaults: 1.95 requests/s and 8 chains per account-region) against the LookupEvents simulator at CloudTrail's limits (2 requests/s per account and region, pages of 50 taking 0.2-4 s), {per_region} STS events per account-region over 89 days, every event stored once (each generated id checked; the store keeps ids only); the floor is the events of an account-region / 100 per s. The value is the largest shard that held its floor, {} accounts; every size: {}. Not measured: 200 accounts x 17 regions in one process (340,000 events/s at the floor)",
+            "a 90-day backfill in one tracker invocation, {} accounts x 17 regions: the collector as the tracker function runs it (member accounts through their reader roles, one AssumeRole each, at most {} LookupEvents in flight, its defaults: 1.95 requests/s and 8 chains per account-region) against the LookupEvents simulator at CloudTrail's limits (2 requests/s per account and region, pages of 50 taking 0.2-4 s), STS events spread over 89 days in every account-region, every event stored once (each generated id checked; the store keeps ids only); the floor is an account-region's events / 100 per s. Every size: {}",
+            figure.accounts,
             iat_aws::MAX_LOOKUPS_IN_FLIGHT,
-            best.accounts,
             sizes_note.join("; ")
         ),
     }])
