@@ -86,11 +86,7 @@ struct Args {
     /// Sizes of the organisation's 90-day backfill against its floor, as ACCOUNTSxEVENTS
     /// (accounts, each with 17 regions, and events per account-region), comma-separated: shards
     /// busy in every region, and the goal's 200 accounts.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "3x24000,6x24000,200x600"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "3x24000,6x24000,200x600")]
     backfill_sizes: Vec<org_backfill::Size>,
     /// Generated days for the first-seen state figures (the state's size after them).
     #[arg(long, default_value_t = 90)]
