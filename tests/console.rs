@@ -315,14 +315,14 @@ impl Driven {
     }
 }
 
-/// The first link in `dom` whose target starts with `prefix`, unescaped, made absolute with the
-/// token.
 /// The text after the first `start` in `text`, up to `end` (or the end of the text).
 fn between(text: &str, start: &str, end: char) -> Option<String> {
     let rest = text.split_once(start)?.1;
     Some(rest.split(end).next().unwrap_or_default().to_owned())
 }
 
+/// The first link in `dom` whose target starts with `prefix`, unescaped, made absolute with the
+/// token.
 fn link(base: &str, dom: &str, prefix: &str, containing: &str) -> String {
     let href = dom
         .split("href=\"")

@@ -63,14 +63,29 @@ struct Sample {
     report: serde_json::Value,
 }
 
-/// Runs a child to completion, sampling its peak RSS and CPU seconds from /proc.
-fn run_sampled(mut cmd: Command) -> anyhow::Result<Sample> {
-    let ticks: f64 = Command::new("getconf")
+/// The kernel's clock ticks a second, which /proc counts CPU time in.
+pub(crate) fn clock_ticks() -> f64 {
+    Command::new("getconf")
         .arg("CLK_TCK")
         .output()
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
+        .unwrap_or(100.0)
+}
+
+/// User and system CPU seconds of the process whose `/proc/.../stat` is `stat_path`.
+pub(crate) fn cpu_seconds(stat_path: &str, ticks: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((field(11)? + field(12)?) / ticks)
+}
+
+/// Runs a child to completion, sampling its peak RSS and CPU seconds from /proc.
+fn run_sampled(mut cmd: Command) -> anyhow::Result<Sample> {
+    let ticks = clock_ticks();
     let start = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -87,16 +102,8 @@ fn run_sampled(mut cmd: Command) -> anyhow::Result<Sample> {
         if let Some(kb) = iat_lambda::testing::peak_rss_kib(pid) {
             rss = rss.max(kb);
         }
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // Fields after the command name: utime and stime are the 12th and 13th.
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            if let (Some(u), Some(s)) = (
-                f.get(11).and_then(|v| v.parse::<f64>().ok()),
-                f.get(12).and_then(|v| v.parse::<f64>().ok()),
-            ) {
-                cpu = cpu.max((u + s) / ticks);
-            }
+        if let Some(s) = cpu_seconds(&format!("/proc/{pid}/stat"), ticks) {
+            cpu = cpu.max(s);
         }
         if let Some(status) = child.try_wait()? {
             break status;

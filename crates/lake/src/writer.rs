@@ -9,11 +9,13 @@
 //! otherwise decode every page of every row group to find rows scattered through all of them.
 //! So a part keeps its denied calls back and writes them last, in row groups of their own: the
 //! other row groups' `denied` column is all false and their `denial_layer` all null, which
-//! their statistics say, and a reader filtering on either (DataFusion, Athena) skips them. Rows
-//! are in time order within each row group, not across a part's; readers order by the query.
+//! their statistics say, so a reader filtering on either can skip them (DataFusion does, as
+//! the console's benchmark measures; Athena's engine reads the same row-group statistics, not
+//! measured here). Rows are in time order within each row group, not across a part's; readers
+//! order by the query.
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::filter_record_batch;
+use arrow::compute::{SlicesIterator, filter_record_batch, not};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -111,18 +113,8 @@ impl PartWriter {
             n => {
                 // The allowed rows as slices of the batch, not a copy of it (denied calls are a
                 // few in ten thousand, so a batch is a few runs); the denied ones copied out.
-                let mut start = 0;
-                for (i, is_denied) in denied.iter().enumerate() {
-                    if is_denied == Some(true) {
-                        if i > start {
-                            self.inner.write(&batch.slice(start, i - start))?;
-                        }
-                        start = i + 1;
-                    }
-                }
-                if start < batch.num_rows() {
-                    self.inner
-                        .write(&batch.slice(start, batch.num_rows() - start))?;
+                for (start, end) in SlicesIterator::new(&not(denied)?) {
+                    self.inner.write(&batch.slice(start, end - start))?;
                 }
                 let held = filter_record_batch(batch, denied)?;
                 debug_assert_eq!(held.num_rows(), n);

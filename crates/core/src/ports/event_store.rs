@@ -218,18 +218,15 @@ impl ActionCounts {
                 .entry((&e.source, &e.name, e.denial.map(|d| d.layer)))
                 .or_default() += 1;
         }
-        Self {
-            actions: counts
-                .into_iter()
-                .map(|((source, name, layer), count)| ActionCount {
-                    source: source.to_owned(),
-                    name: name.to_owned(),
-                    layer,
-                    count,
-                })
-                .collect(),
-            cut: false,
-        }
+        let counts = counts
+            .into_iter()
+            .map(|((source, name, layer), count)| ActionCount {
+                source: source.to_owned(),
+                name: name.to_owned(),
+                layer,
+                count,
+            });
+        Self::from_counts(counts, false)
     }
 
     /// Merges counts of the same action (as from two parts of a window) and sorts them.
