@@ -293,8 +293,10 @@ fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
     );
 
     // Denied calls from the old day to today: the lake counts its days in SQL, the store
-    // counts its own, and the page is the one a store holding every day shows.
-    let denied = format!("/denied?since={day}T00:00:00Z");
+    // counts its own, and the page is the one a store holding every day shows. The window's
+    // end is given: left open it is each request's clock, and two requests can straddle a second.
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let denied = format!("/denied?since={day}T00:00:00Z&until={until}");
     let section = |addr: &str| -> (u64, String) {
         let (status, body) = page(addr, &denied);
         assert_eq!(status, 200, "{body}");
