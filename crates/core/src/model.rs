@@ -416,6 +416,34 @@ pub struct Principal {
     pub identity_store_user_id: Option<String>,
 }
 
+/// The role-name prefix of Identity Center's permission-set roles: their sessions are people.
+pub const SSO_ROLE_PREFIX: &str = "AWSReservedSSO_";
+
+/// The CloudTrail spellings of the principal types that are always a person
+/// ([`Principal::is_person`] adds sessions of [`SSO_ROLE_PREFIX`] roles).
+pub const PERSON_TYPES: [&str; 5] = [
+    "Root",
+    "IAMUser",
+    "IdentityCenterUser",
+    "SAMLUser",
+    "WebIdentityUser",
+];
+
+impl Principal {
+    /// True when a person acted rather than a workload: root, an IAM user, an Identity Center
+    /// user or a session of an Identity Center role (`AWSReservedSSO_*`), a SAML or web-identity
+    /// user.
+    pub fn is_person(&self) -> bool {
+        match &self.kind {
+            PrincipalType::AssumedRole => self
+                .role_name
+                .as_deref()
+                .is_some_and(|r| r.starts_with(SSO_ROLE_PREFIX)),
+            kind => PERSON_TYPES.contains(&kind.as_str()),
+        }
+    }
+}
+
 /// `sourceIPAddress`, which is an address, `AWS Internal`, or a service host name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceIp {

@@ -15,17 +15,17 @@
 //! exported columns, so filters see exactly what was exported. The lake is read-only here: the
 //! exporter writes it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SecondsFormat, Utc};
 use iat_core::error::{Error, Result};
-use iat_core::model::Denial;
+use iat_core::model::{Denial, PERSON_TYPES, SSO_ROLE_PREFIX};
 use iat_core::ports::{
-    ActionCount, ActionCounts, EventCursor, EventQuery, EventStore, Order, PutOutcome, Quarantined,
-    QueryEngine, ResultRows, StoreStats, count_actions_by_reading,
+    ActionCount, ActionCounts, EventCursor, EventQuery, EventStore, Interest, Order, PutOutcome,
+    Quarantined, QueryEngine, ResultRows, StoreStats, count_actions_by_reading,
 };
 use iat_core::{AccountId, ActivityEvent, DenialLayer, DenyKind, RecordLimits, TimeWindow};
 use serde_json::{Map, Value};
@@ -265,8 +265,9 @@ fn unreadable_keys() -> Error {
 /// holds a page of them and widening day by day would run one statement per span only to find
 /// a handful each time. One statement over the whole window costs little more than one over a
 /// day: the filter is applied while decoding, so other rows' remaining columns are not read.
+/// The same holds for the rules' interest: workloads' routine calls are most of a day.
 fn sparse(query: &EventQuery) -> bool {
-    query.denied_only || query.denial_layer.is_some()
+    query.denied_only || query.denial_layer.is_some() || query.interest.is_some()
 }
 
 /// Whole days in the `i`th span of a limited read: 1, 1, 2, 4, 8, ... up to 64.
@@ -278,7 +279,7 @@ fn span_days(i: usize) -> i32 {
 /// at, one UTC day, then one more, then 2, 4, 8, ... days, so a lookup whose newest days hold
 /// enough events reads only those (90 days of an active principal cost about what 7 do). A
 /// query without a limit, or without both ends, is read in one window; so is a search for
-/// denied calls (see [`sparse`]).
+/// denied calls or the rules' interest (see [`sparse`]).
 fn spans(query: &EventQuery) -> Vec<Option<TimeWindow>> {
     let Some(w) = query
         .window
@@ -406,6 +407,9 @@ fn where_clause(query: &EventQuery, cursor: Option<&EventCursor>) -> String {
     if let Some(layer) = query.denial_layer {
         filters.push(format!("denial_layer = {}", literal(layer.as_str())));
     }
+    if let Some(interest) = &query.interest {
+        filters.push(interest_term(interest));
+    }
     let cmp = match query.order {
         Order::Ascending => ">",
         Order::Descending => "<",
@@ -421,6 +425,41 @@ fn where_clause(query: &EventQuery, cursor: Option<&EventCursor>) -> String {
         String::new()
     } else {
         format!("\nWHERE {}", filters.join("\n  AND "))
+    }
+}
+
+/// The SQL of an [`Interest`]: any of its kinds, grouped by event source.
+fn interest_term(interest: &Interest) -> String {
+    let mut kinds: Vec<String> = Vec::new();
+    let mut by_source: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (source, name) in &interest.events {
+        by_source.entry(source).or_default().push(literal(name));
+    }
+    for (source, names) in by_source {
+        kinds.push(format!(
+            "(event_source = {} AND event_name IN ({}))",
+            literal(source),
+            names.join(", ")
+        ));
+    }
+    if interest.denied {
+        kinds.push("denied = true".to_owned());
+    }
+    if interest.people {
+        let types: Vec<String> = PERSON_TYPES.iter().map(|t| literal(t)).collect();
+        kinds.push(format!(
+            "principal_type IN ({}) OR (principal_type = 'AssumedRole' AND substr(role_name, 1, {}) = {})",
+            types.join(", "),
+            SSO_ROLE_PREFIX.len(),
+            literal(SSO_ROLE_PREFIX)
+        ));
+    } else if interest.root {
+        kinds.push("principal_type = 'Root'".to_owned());
+    }
+    if kinds.is_empty() {
+        "false".to_owned()
+    } else {
+        format!("({})", kinds.join("\n    OR "))
     }
 }
 
@@ -643,6 +682,36 @@ mod tests {
         ] {
             assert!(sql.contains(part), "{part} missing from {sql}");
         }
+        // The rules' interest: each source's names, denied calls, people (root among them).
+        let interest = EventQuery {
+            interest: Some(Interest {
+                events: [
+                    ("iam.amazonaws.com", "CreateUser"),
+                    ("iam.amazonaws.com", "PutRolePolicy"),
+                    ("sts.amazonaws.com", "AssumeRole"),
+                ]
+                .into_iter()
+                .map(|(s, n)| (s.to_owned(), n.to_owned()))
+                .collect(),
+                denied: true,
+                people: true,
+                root: true,
+            }),
+            actor: None,
+            event_names: Vec::new(),
+            ..query.clone()
+        };
+        assert!(lake.query(&interest).await.unwrap().is_empty());
+        let sql = engine.statements().pop().unwrap();
+        let want = "((event_source = 'iam.amazonaws.com' AND event_name IN ('CreateUser', 'PutRolePolicy'))\n    OR (event_source = 'sts.amazonaws.com' AND event_name IN ('AssumeRole'))\n    OR denied = true\n    OR principal_type IN ('Root', 'IAMUser', 'IdentityCenterUser', 'SAMLUser', 'WebIdentityUser') OR (principal_type = 'AssumedRole' AND substr(role_name, 1, 15) = 'AWSReservedSSO_'))";
+        assert!(sql.contains(want), "{want} missing from {sql}");
+        let nothing = EventQuery {
+            interest: Some(Interest::default()),
+            ..query.clone()
+        };
+        assert!(lake.query(&nothing).await.unwrap().is_empty());
+        let sql = engine.statements().pop().unwrap();
+        assert!(sql.contains("\n  AND false\n"), "{sql}");
         // A glob is not pushed down, and without a window no partition is named.
         let glob = EventQuery {
             actor: Some("role/*".into()),
@@ -650,7 +719,7 @@ mod tests {
             ..Default::default()
         };
         lake.query(&glob).await.unwrap();
-        let sql = &engine.statements()[4];
+        let sql = engine.statements().pop().unwrap();
         assert!(!sql.contains("actor =") && !sql.contains("dt "), "{sql}");
         assert!(sql.ends_with("LIMIT 10"), "{sql}");
     }

@@ -182,7 +182,8 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
             "events_by_actor",
             "events_by_name",
             "events_by_time_id",
-            "events_denied"
+            "events_denied",
+            "events_people"
         ]
     );
     // Denied calls in a window are read from their own index, not by visiting every event.
@@ -208,7 +209,8 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
             "events_by_actor",
             "events_by_name",
             "events_by_time_id",
-            "events_denied"
+            "events_denied",
+            "events_people"
         ]
     );
     drop(raw);
@@ -222,6 +224,81 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
         w.put(&[RecordSpec::new("bulk-late", t0).event()]).unwrap();
     }
     assert_eq!(store.stats().await.unwrap().events, 251);
+}
+
+/// A file written by the previous version (no principal columns): opening it adds them, fills
+/// them from the stored records, and the rules' reads then find exactly the people's calls.
+#[tokio::test]
+async fn a_version_1_file_is_upgraded_with_each_event_s_principal() {
+    use iat_core::contract::records::RecordSpec;
+    use iat_core::ports::{EventQuery, EventStore, Interest};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let t0 = chrono::Utc::now();
+    let person = RecordSpec::new("v1-person", t0).event();
+    let mut workload: serde_json::Value =
+        serde_json::from_str(&RecordSpec::new("v1-workload", t0).json()).unwrap();
+    workload["userIdentity"] = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/app/i-1", "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "app"}}});
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+                event_time INTEGER NOT NULL, event_source TEXT NOT NULL, event_name TEXT NOT NULL,
+                account TEXT, region TEXT NOT NULL, actor TEXT NOT NULL, principal_arn TEXT,
+                source_ip TEXT NOT NULL, error_code TEXT, denial_layer TEXT);
+             CREATE TABLE records (seq INTEGER PRIMARY KEY, record TEXT NOT NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        for (seq, id, record) in [
+            (1, "v1-person", person.raw.clone()),
+            (2, "v1-workload", workload.to_string()),
+        ] {
+            raw.execute(
+                "INSERT INTO events VALUES (?1, ?2, ?3, 'iam.amazonaws.com', 'ListUsers', '111122223333', 'us-east-1', 'x', NULL, '203.0.113.10', NULL, NULL)",
+                rusqlite::params![seq, id, t0.timestamp_micros()],
+            )
+            .unwrap();
+            raw.execute(
+                "INSERT INTO records VALUES (?1, ?2)",
+                rusqlite::params![seq, record],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let people = EventQuery {
+        interest: Some(Interest {
+            people: true,
+            ..Interest::default()
+        }),
+        ..Default::default()
+    };
+    let found = store.query(&people).await.unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["v1-person"]
+    );
+    drop(store);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(String, Option<String>, Option<i64>)> = raw
+        .prepare("SELECT event_id, principal_type, person FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("v1-person".into(), Some("IAMUser".into()), Some(1)),
+            ("v1-workload".into(), Some("AssumedRole".into()), Some(0)),
+        ]
+    );
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]

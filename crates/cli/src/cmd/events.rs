@@ -121,6 +121,7 @@ impl EventsArgs {
             source_ip: self.source_ip.as_deref().map(IpFilter::parse).transpose()?,
             denied_only: self.denied || denial_layer.is_some(),
             denial_layer,
+            interest: None,
             order: if self.oldest_first {
                 Order::Ascending
             } else {

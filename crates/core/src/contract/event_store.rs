@@ -6,7 +6,7 @@ use super::records::RecordSpec;
 use crate::denial::DenialLayer;
 use crate::model::{AccountId, ActivityEvent, Region};
 use crate::ports::{
-    ActionCounts, EventCursor, EventQuery, EventStore, IpFilter, Order, Quarantined,
+    ActionCounts, EventCursor, EventQuery, EventStore, Interest, IpFilter, Order, Quarantined,
 };
 use crate::time::TimeWindow;
 
@@ -31,6 +31,7 @@ where
     window_is_inclusive_and_ordered(&make().await).await;
     cursor_pages_visit_each_once(&make().await).await;
     filters_select(&make().await).await;
+    interests_select(&make().await).await;
     actions_are_counted(&make().await).await;
     globs_match_characters_not_bytes(&make().await).await;
     quarantine_and_stats(&make().await).await;
@@ -51,6 +52,7 @@ where
     window_is_inclusive_and_ordered(&make().await).await;
     cursor_pages_visit_each_once(&make().await).await;
     filters_select(&make().await).await;
+    interests_select(&make().await).await;
     actions_are_counted(&make().await).await;
     globs_match_characters_not_bytes(&make().await).await;
 }
@@ -90,6 +92,111 @@ pub fn history_view(e: &ActivityEvent) -> serde_json::Value {
         "response": doc(e.response_elements()),
         "additional": doc(e.additional_event_data()),
     })
+}
+
+/// An interest selects exactly the events of its kinds (as the core's matcher decides), alone
+/// or with other filters, and a limited read in either order returns the first of them: the
+/// rule fixtures hold every principal type, denials by several layers and workloads' calls.
+async fn interests_select(store: &impl EventStore) {
+    let mut events = super::records::firing_fixture_events();
+    // What most of a day is and no rule reads: a workload's role and a service's own calls.
+    let at = events[0].time;
+    for (id, identity) in [
+        (
+            "bg-workload",
+            serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/app-task/i-0abc", "accountId": "111122223333", "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "app-task", "arn": "arn:aws:iam::111122223333:role/app-task"}}}),
+        ),
+        (
+            "bg-service",
+            serde_json::json!({"type": "AWSService", "invokedBy": "lambda.amazonaws.com"}),
+        ),
+    ] {
+        let spec = RecordSpec::new(id, at).name("kms.amazonaws.com", "Decrypt");
+        let mut record: serde_json::Value = serde_json::from_str(&spec.json()).unwrap();
+        record["userIdentity"] = identity;
+        events.push(
+            crate::normalize(record.to_string(), &crate::RecordLimits::default())
+                .unwrap()
+                .event,
+        );
+    }
+    events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    events.dedup_by(|a, b| a.id == b.id);
+    store.put(&events).await.unwrap();
+    let kinds = |f: &dyn Fn(&mut Interest)| {
+        let mut i = Interest::default();
+        f(&mut i);
+        i
+    };
+    let rules = crate::rules::RuleSet::default_rules()
+        .interest()
+        .expect("the default rules read kinds of events");
+    let cases = [
+        ("the default rules' reads", rules),
+        ("denied", kinds(&|i| i.denied = true)),
+        ("people", kinds(&|i| i.people = true)),
+        ("root", kinds(&|i| i.root = true)),
+        (
+            "two names",
+            kinds(&|i| {
+                i.events
+                    .insert(("iam.amazonaws.com".into(), "CreateUser".into()));
+                i.events
+                    .insert(("sts.amazonaws.com".into(), "AssumeRoleWithSAML".into()));
+                // Same name, another source: not selected.
+                i.events
+                    .insert(("s3.amazonaws.com".into(), "CreateAccessKey".into()));
+            }),
+        ),
+        ("nothing", Interest::default()),
+    ];
+    let mut narrower = 0;
+    for (case, interest) in cases {
+        let want: Vec<&ActivityEvent> = events.iter().filter(|e| interest.matches(e)).collect();
+        if want.len() < events.len() {
+            narrower += 1;
+        }
+        let query = EventQuery {
+            interest: Some(interest.clone()),
+            ..Default::default()
+        };
+        let mut got = ids(&store.query(&query).await.unwrap());
+        got.sort();
+        let mut expected: Vec<String> = want.iter().map(|e| e.id.to_string()).collect();
+        expected.sort();
+        assert_eq!(got, expected, "interest {case}");
+        for order in [Order::Ascending, Order::Descending] {
+            let limited = EventQuery {
+                order,
+                limit: Some(3),
+                ..query.clone()
+            };
+            let mut first: Vec<&ActivityEvent> = want.clone();
+            if order == Order::Descending {
+                first.reverse();
+            }
+            let first: Vec<String> = first.iter().take(3).map(|e| e.id.to_string()).collect();
+            assert_eq!(
+                ids(&store.query(&limited).await.unwrap()),
+                first,
+                "interest {case}, {order:?}, limit 3"
+            );
+        }
+        let with_account = EventQuery {
+            account: want.first().and_then(|e| e.account.clone()),
+            ..query.clone()
+        };
+        let mut got = ids(&store.query(&with_account).await.unwrap());
+        got.sort();
+        let mut expected: Vec<String> = want
+            .iter()
+            .filter(|e| with_account.account.is_none() || e.account == with_account.account)
+            .map(|e| e.id.to_string())
+            .collect();
+        expected.sort();
+        assert_eq!(got, expected, "interest {case} and an account");
+    }
+    assert_eq!(narrower, 6, "every case leaves events out");
 }
 
 /// [`EventStore::count_actions`] counts what [`EventStore::query`] returns, by event source,

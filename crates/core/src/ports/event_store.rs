@@ -4,7 +4,7 @@
 //! nothing and counts as a duplicate. Queries return events ordered by (time, id) and page with
 //! a keyset cursor, so a caller can walk any number of events in bounded memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -103,6 +103,39 @@ impl IpFilter {
     }
 }
 
+/// Kinds of events a reader wants, such as the rules' reads ([`crate::rules::RuleSet::interest`]):
+/// an event matches when it is of any one kind. Backends select them with their indexes, so a
+/// reader of the few events that can raise an alert does not read every event of a window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// `(eventSource, eventName)` pairs.
+    pub events: BTreeSet<(String, String)>,
+    /// Calls denied by a policy.
+    pub denied: bool,
+    /// Calls by a person ([`crate::model::Principal::is_person`]).
+    pub people: bool,
+    /// Events of the root user.
+    pub root: bool,
+}
+
+impl Interest {
+    /// True when `e` is of one of the kinds.
+    pub fn matches(&self, e: &ActivityEvent) -> bool {
+        (self.denied && e.is_denied())
+            || (self.people && e.principal.is_person())
+            || (self.root && e.principal.kind == crate::model::PrincipalType::Root)
+            || self
+                .events
+                .iter()
+                .any(|(s, n)| *n == e.name && *s == e.source)
+    }
+
+    /// The distinct event names of [`Self::events`].
+    pub fn names(&self) -> BTreeSet<&str> {
+        self.events.iter().map(|(_, n)| n.as_str()).collect()
+    }
+}
+
 /// Which events to return. Text filters are exact, or globs (`*`, `?`, `[...]`) when they
 /// contain a glob character; every filter given must match.
 #[derive(Debug, Clone, Default)]
@@ -121,6 +154,8 @@ pub struct EventQuery {
     pub denied_only: bool,
     /// Only calls denied by this layer.
     pub denial_layer: Option<DenialLayer>,
+    /// Only events of these kinds.
+    pub interest: Option<Interest>,
     pub order: Order,
     pub after: Option<EventCursor>,
     pub limit: Option<usize>,
@@ -178,6 +213,7 @@ impl QueryMatcher<'_> {
             && (!q.denied_only || e.is_denied())
             && q.denial_layer
                 .is_none_or(|l| e.denial.is_some_and(|d| d.layer == l))
+            && q.interest.as_ref().is_none_or(|i| i.matches(e))
     }
 
     /// True when `e` comes after the query's cursor in its order.

@@ -28,7 +28,7 @@ pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore, StreamS
 pub use event_feed::{EventFeed, FeedPosition};
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};
 pub use event_store::{
-    ActionCount, ActionCounts, Breakdown, EventCursor, EventQuery, EventStore, IpFilter,
+    ActionCount, ActionCounts, Breakdown, EventCursor, EventQuery, EventStore, Interest, IpFilter,
     MemoryEventStore, Order, PutOutcome, QuarantineEntry, Quarantined, QueryMatcher, StoreStats,
     StoreSummary, count_actions_by_reading, read_at_most,
 };

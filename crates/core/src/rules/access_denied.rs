@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html",
         "https://aws.amazon.com/blogs/security/how-to-monitor-and-query-iam-resources-at-scale-part-2/",
     ],
-    reads: Reads::Any("every denied call"),
+    reads: Reads::Denied,
     superseded_by: &[],
     eval,
 };

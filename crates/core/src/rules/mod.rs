@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::filter::NoiseFilter;
 use crate::model::{ActivityEvent, Severity};
+use crate::ports::Interest;
 
 mod config;
 pub mod policy;
@@ -129,17 +130,25 @@ pub(crate) fn stateful(_: &ActivityEvent, _: &RuleSettings) -> Option<Finding> {
     None
 }
 
-/// The events a rule reads.
+/// The events a rule reads. The rule set calls a rule only on the events its `Reads` matches,
+/// so the union of the enabled rules' reads ([`RuleSet::interest`]) is every event that can
+/// raise an alert, and a reader may fetch those alone.
 #[derive(Debug, Clone, Copy)]
 pub enum Reads {
     /// These `(eventSource, eventName)` pairs only.
     Events(&'static [(&'static str, &'static str)]),
+    /// Every call denied by a policy.
+    Denied,
+    /// Every call by a person ([`crate::model::Principal::is_person`]).
+    People,
+    /// Every event of the root user.
+    Root,
     /// Every event; the rule must be cheap on events it ignores.
     Any(&'static str),
 }
 
 impl Reads {
-    /// The events as people write them: `iam:CreateUser`, or the description for `Any`.
+    /// The events as people write them: `iam:CreateUser`, or what a broader read covers.
     pub fn describe(&self) -> Vec<String> {
         match self {
             Reads::Events(pairs) => pairs
@@ -148,10 +157,32 @@ impl Reads {
                     format!("{}:{name}", source.trim_end_matches(".amazonaws.com"))
                 })
                 .collect(),
+            Reads::Denied => vec!["every denied call".to_owned()],
+            Reads::People => vec!["every call by a person".to_owned()],
+            Reads::Root => vec!["every event by the root user".to_owned()],
             Reads::Any(what) => vec![(*what).to_owned()],
         }
     }
+
+    /// True when the rule reads `e`.
+    pub fn matches(&self, e: &ActivityEvent) -> bool {
+        match self {
+            Reads::Events(pairs) => pairs.iter().any(|(s, n)| *n == e.name && *s == e.source),
+            Reads::Denied => e.is_denied(),
+            Reads::People => e.principal.is_person(),
+            Reads::Root => e.principal.kind == crate::model::PrincipalType::Root,
+            Reads::Any(_) => true,
+        }
+    }
 }
+
+/// The events [`RuleSet::evaluate_all`] reads besides each rule's own: a passed role is raised
+/// to high when the same batch attaches an admin policy to it ([`admin_role_granted`]) or puts
+/// it in the instance profile passed.
+const RAISE_READS: &[(&str, &str)] = &[
+    ("iam.amazonaws.com", "AttachRolePolicy"),
+    ("iam.amazonaws.com", "AddRoleToInstanceProfile"),
+];
 
 /// What a rule found in one event.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -215,12 +246,9 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// True when the rule reads this event (its source and name, or any event).
+    /// True when the rule reads this event.
     pub fn reads_event(&self, e: &ActivityEvent) -> bool {
-        match self.reads {
-            Reads::Events(pairs) => pairs.iter().any(|(s, n)| *n == e.name && *s == e.source),
-            Reads::Any(_) => true,
-        }
+        self.reads.matches(e)
     }
 
     /// Runs the rule on one event, as the rule set would (without filters and superseding).
@@ -416,7 +444,7 @@ impl RuleSet {
                         by_name.entry(name).or_default().push((source, i));
                     }
                 }
-                Reads::Any(_) => any.push(i),
+                Reads::Denied | Reads::People | Reads::Root | Reads::Any(_) => any.push(i),
             }
         }
         let first_seen = FIRST_SEEN
@@ -484,7 +512,12 @@ impl RuleSet {
             .flatten()
             .filter(|(source, _)| *source == event.source)
             .map(|(_, i)| *i)
-            .chain(self.any.iter().copied());
+            .chain(
+                self.any
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.active[i].rule.reads.matches(event)),
+            );
         for i in candidates {
             let active = &self.active[i];
             if let Some(finding) = (active.rule.eval)(event, &self.settings) {
@@ -521,6 +554,34 @@ impl RuleSet {
                 out.remove(start + j);
             }
         }
+    }
+
+    /// Every event [`Self::evaluate_all`] can raise an alert on, or read to raise one: the
+    /// enabled rules' reads and [`RAISE_READS`]. `None` when a rule reads every event. Over
+    /// the events this selects, `evaluate_all` finds exactly what it finds over all of them.
+    pub fn interest(&self) -> Option<Interest> {
+        let mut interest = Interest::default();
+        for a in &self.active {
+            match a.rule.reads {
+                Reads::Events(pairs) => interest.events.extend(
+                    pairs
+                        .iter()
+                        .map(|(s, n)| ((*s).to_owned(), (*n).to_owned())),
+                ),
+                Reads::Denied => interest.denied = true,
+                Reads::People => interest.people = true,
+                Reads::Root => interest.root = true,
+                Reads::Any(_) => return None,
+            }
+            if a.rule.id == role_passed_to_service::RULE.id {
+                interest.events.extend(
+                    RAISE_READS
+                        .iter()
+                        .map(|(s, n)| ((*s).to_owned(), (*n).to_owned())),
+                );
+            }
+        }
+        Some(interest)
     }
 
     /// Every hit for a slice of events (one batch, one run). A role passed to a service is
@@ -776,6 +837,111 @@ mod tests {
                 .iter()
                 .all(|h| h.rule.id != "role_passed_to_service"),
             "ALLOWED_ACTORS quiets pipelines"
+        );
+    }
+
+    /// Over every rule's fixtures (firing and quiet: real-shaped records of every principal
+    /// type) and the batch that raises a passed role to high, the events the interest selects
+    /// raise exactly what all of them raise: under the default rules, and with each rule alone.
+    #[test]
+    fn the_interest_selects_every_event_an_alert_needs() {
+        let mut events = Vec::new();
+        for rule in ALL {
+            let dir = testing::fixture_dir(rule);
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .filter(|p| !p.ends_with("settings.json"))
+                .collect();
+            files.sort();
+            for f in files {
+                events.extend(testing::fixture_events(
+                    &std::fs::read_to_string(f).unwrap(),
+                ));
+            }
+        }
+        let at = "2026-03-03T10:00:00Z".parse().unwrap();
+        let spec = |id: &str, source: &str, name: &str, p: serde_json::Value| {
+            crate::contract::records::RecordSpec::new(id, at)
+                .user("mallory")
+                .name(source, name)
+                .params(p)
+                .event()
+        };
+        events.extend([
+            spec(
+                "raise-pass",
+                "ec2.amazonaws.com",
+                "RunInstances",
+                serde_json::json!({"iamInstanceProfile": {"name": "web"}}),
+            ),
+            spec(
+                "raise-grant",
+                "iam.amazonaws.com",
+                "AttachRolePolicy",
+                serde_json::json!({"roleName": "web-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            ),
+            spec(
+                "raise-profile",
+                "iam.amazonaws.com",
+                "AddRoleToInstanceProfile",
+                serde_json::json!({"instanceProfileName": "web", "roleName": "web-role"}),
+            ),
+        ]);
+        let seen = |rules: &RuleSet, events: &[ActivityEvent]| -> Vec<String> {
+            rules
+                .evaluate_all(events)
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} {} {:?} {}",
+                        h.rule.id, h.event.id, h.severity, h.finding.summary
+                    )
+                })
+                .collect()
+        };
+        // Each rule alone, under its fixtures' settings (an expected network, working hours).
+        let alone = |id: &str| {
+            let settings = std::fs::read_to_string(
+                testing::fixture_dir(Rule::by_id(id).unwrap()).join("settings.json"),
+            )
+            .map(|t| testing::settings_from(&serde_json::from_str(&t).unwrap()))
+            .unwrap_or_default();
+            RuleSet::new(RuleSetConfig {
+                settings,
+                disabled: ALL
+                    .iter()
+                    .chain(FIRST_SEEN)
+                    .filter(|r| r.id != id)
+                    .map(|r| r.id.to_owned())
+                    .collect(),
+                ..RuleSetConfig::default()
+            })
+            .unwrap()
+        };
+        let mut sets = vec![("default".to_owned(), RuleSet::default_rules())];
+        sets.extend(ALL.iter().map(|r| (r.id.to_owned(), alone(r.id))));
+        for (name, rules) in sets {
+            let interest = rules
+                .interest()
+                .unwrap_or_else(|| panic!("{name}: reads every event"));
+            let selected: Vec<ActivityEvent> = events
+                .iter()
+                .filter(|e| interest.matches(e))
+                .cloned()
+                .collect();
+            let all = seen(&rules, &events);
+            assert!(!all.is_empty(), "{name}: nothing raised");
+            assert_eq!(seen(&rules, &selected), all, "{name}");
+            assert!(selected.len() < events.len(), "{name}: selects every event");
+        }
+        let passed = seen(&alone("role_passed_to_service"), &events);
+        assert!(
+            passed
+                .iter()
+                .any(|h| h.starts_with("role_passed_to_service raise-pass High")),
+            "{passed:?}"
         );
     }
 

@@ -1,7 +1,7 @@
 //! People acting outside working hours.
 
 use super::{Finding, Reads, Rule, RuleSettings};
-use crate::model::{ActivityEvent, EventType, PrincipalType, Severity};
+use crate::model::{ActivityEvent, EventType, Severity};
 
 pub(crate) static RULE: Rule = Rule {
     id: "off_hours_activity",
@@ -15,30 +15,13 @@ pub(crate) static RULE: Rule = Rule {
         "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html",
         "https://attack.mitre.org/techniques/T1078/004/",
     ],
-    reads: Reads::Any("every call by a person"),
+    reads: Reads::People,
     superseded_by: &[],
     eval,
 };
 
-/// True when the principal is a person rather than a workload.
-fn is_person(e: &ActivityEvent) -> bool {
-    match &e.principal.kind {
-        PrincipalType::Root
-        | PrincipalType::IamUser
-        | PrincipalType::IdentityCenterUser
-        | PrincipalType::SamlUser
-        | PrincipalType::WebIdentityUser => true,
-        PrincipalType::AssumedRole => e
-            .principal
-            .role_name
-            .as_deref()
-            .is_some_and(|r| r.starts_with("AWSReservedSSO_")),
-        _ => false,
-    }
-}
-
 fn eval(e: &ActivityEvent, s: &RuleSettings) -> Option<Finding> {
-    if !is_person(e)
+    if !e.principal.is_person()
         || e.event_type == EventType::AwsServiceEvent
         || e.principal.invoked_by.is_some()
         || s.working_hours.contains(e.time)

@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/root-user-tasks.html",
         "https://docs.aws.amazon.com/securityhub/latest/userguide/iam-controls.html",
     ],
-    reads: Reads::Any("every event by the root user"),
+    reads: Reads::Root,
     superseded_by: &[],
     eval,
 };

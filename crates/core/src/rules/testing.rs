@@ -109,7 +109,7 @@ pub(crate) fn quiet(rule: &Rule, e: &ActivityEvent) -> bool {
     rule.check(e, &RuleSettings::default()).is_none()
 }
 
-fn settings_from(v: &Value) -> RuleSettings {
+pub(crate) fn settings_from(v: &Value) -> RuleSettings {
     let mut s = RuleSettings::default();
     let get = |k: &str| v.get(k).and_then(Value::as_str);
     if let Some(x) = get("expected_networks") {

@@ -157,12 +157,17 @@ fn severity_param(p: &Params) -> Result<Option<Severity>, PageError> {
         .transpose()
 }
 
-/// The newest [`MAX_EVENTS`] events of the window, oldest first (as the rules read them).
-/// Newest first because a cut read should keep what an investigator looks at first, and
-/// because the newest days are the store's: the lake is read only when they are not enough.
+/// The newest [`MAX_EVENTS`] events of the window that the enabled rules read (their named
+/// actions, denied calls, people's calls: [`RuleSet::interest`](iat_core::rules::RuleSet::interest)),
+/// oldest first as the rules read them. The rules raise the same alerts from these as from every
+/// event, and a window's workload traffic is most of its events, so the stores select them with
+/// their indexes rather than reading everything. Newest first because a cut read should keep what
+/// an investigator looks at first, and because the newest days are the store's: the lake is read
+/// only when they are not enough.
 async fn window_events(c: &Console, p: &Params) -> Result<(Vec<ActivityEvent>, bool), PageError> {
     let query = EventQuery {
         order: Order::Descending,
+        interest: c.rules.interest(),
         ..p.query()?
     };
     let (mut events, cut) = fetch(c.events.as_ref(), query, MAX_EVENTS).await?;
