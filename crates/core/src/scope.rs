@@ -64,7 +64,9 @@ impl IngestScope {
 fn read_by_a_rule(source: &str, name: &str) -> bool {
     rules::ALL.iter().any(|r| match r.reads {
         Reads::Events(pairs) => pairs.iter().any(|(s, n)| *s == source && *n == name),
-        Reads::Denied | Reads::People | Reads::Root | Reads::Any(_) => false,
+        Reads::Denied | Reads::People | Reads::PeopleOffHours | Reads::Root | Reads::Any(_) => {
+            false
+        }
     })
 }
 

@@ -408,7 +408,7 @@ fn where_clause(query: &EventQuery, cursor: Option<&EventCursor>) -> String {
         filters.push(format!("denial_layer = {}", literal(layer.as_str())));
     }
     if let Some(interest) = &query.interest {
-        filters.push(interest_term(interest));
+        filters.push(interest_term(interest, query.window.as_ref()));
     }
     let cmp = match query.order {
         Order::Ascending => ">",
@@ -428,8 +428,8 @@ fn where_clause(query: &EventQuery, cursor: Option<&EventCursor>) -> String {
     }
 }
 
-/// The SQL of an [`Interest`]: any of its kinds, grouped by event source.
-fn interest_term(interest: &Interest) -> String {
+/// The SQL of an [`Interest`] over `window`: any of its kinds, grouped by event source.
+fn interest_term(interest: &Interest, window: Option<&TimeWindow>) -> String {
     let mut kinds: Vec<String> = Vec::new();
     let mut by_source: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (source, name) in &interest.events {
@@ -445,15 +445,37 @@ fn interest_term(interest: &Interest) -> String {
     if interest.denied {
         kinds.push("denied = true".to_owned());
     }
-    if interest.people {
+    let spans = interest
+        .people
+        .then(|| interest.people_spans(window))
+        .flatten();
+    if interest.people && spans.as_ref().is_none_or(|s| !s.is_empty()) {
         let types: Vec<String> = PERSON_TYPES.iter().map(|t| literal(t)).collect();
-        kinds.push(format!(
-            "principal_type IN ({}) OR (principal_type = 'AssumedRole' AND substr(role_name, 1, {}) = {})",
+        let person = format!(
+            "(principal_type IN ({}) OR (principal_type = 'AssumedRole' AND substr(role_name, 1, {}) = {}))",
             types.join(", "),
             SSO_ROLE_PREFIX.len(),
             literal(SSO_ROLE_PREFIX)
-        ));
-    } else if interest.root {
+        );
+        match &spans {
+            // Outside working hours only.
+            Some(spans) => {
+                let times: Vec<String> = spans
+                    .iter()
+                    .map(|(a, b)| {
+                        format!(
+                            "(event_time >= {} AND event_time < {})",
+                            timestamp(*a),
+                            timestamp(*b)
+                        )
+                    })
+                    .collect();
+                kinds.push(format!("({person} AND ({}))", times.join(" OR ")));
+            }
+            None => kinds.push(person),
+        }
+    }
+    if interest.root && (!interest.people || spans.is_some()) {
         kinds.push("principal_type = 'Root'".to_owned());
     }
     if kinds.is_empty() {
@@ -695,6 +717,7 @@ mod tests {
                 .collect(),
                 denied: true,
                 people: true,
+                outside: None,
                 root: true,
             }),
             actor: None,
@@ -703,7 +726,24 @@ mod tests {
         };
         assert!(lake.query(&interest).await.unwrap().is_empty());
         let sql = engine.statements().pop().unwrap();
-        let want = "((event_source = 'iam.amazonaws.com' AND event_name IN ('CreateUser', 'PutRolePolicy'))\n    OR (event_source = 'sts.amazonaws.com' AND event_name IN ('AssumeRole'))\n    OR denied = true\n    OR principal_type IN ('Root', 'IAMUser', 'IdentityCenterUser', 'SAMLUser', 'WebIdentityUser') OR (principal_type = 'AssumedRole' AND substr(role_name, 1, 15) = 'AWSReservedSSO_'))";
+        let want = "((event_source = 'iam.amazonaws.com' AND event_name IN ('CreateUser', 'PutRolePolicy'))\n    OR (event_source = 'sts.amazonaws.com' AND event_name IN ('AssumeRole'))\n    OR denied = true\n    OR (principal_type IN ('Root', 'IAMUser', 'IdentityCenterUser', 'SAMLUser', 'WebIdentityUser') OR (principal_type = 'AssumedRole' AND substr(role_name, 1, 15) = 'AWSReservedSSO_')))";
+        assert!(sql.contains(want), "{want} missing from {sql}");
+        // People outside working hours: the window's spans (a Sunday, then Monday's evening),
+        // and the root user at any time.
+        let off_hours = EventQuery {
+            interest: Some(Interest {
+                people: true,
+                outside: Some(iat_core::rules::WorkingHours::default()),
+                root: true,
+                ..Interest::default()
+            }),
+            actor: None,
+            event_names: Vec::new(),
+            ..query.clone()
+        };
+        assert!(lake.query(&off_hours).await.unwrap().is_empty());
+        let sql = engine.statements().pop().unwrap();
+        let want = "(((principal_type IN ('Root', 'IAMUser', 'IdentityCenterUser', 'SAMLUser', 'WebIdentityUser') OR (principal_type = 'AssumedRole' AND substr(role_name, 1, 15) = 'AWSReservedSSO_')) AND ((event_time >= TIMESTAMP '2026-03-01 10:00:00.000000' AND event_time < TIMESTAMP '2026-03-02 07:00:00.000000') OR (event_time >= TIMESTAMP '2026-03-02 19:00:00.000000' AND event_time < TIMESTAMP '2026-03-03 00:00:00.000001')))\n    OR principal_type = 'Root')";
         assert!(sql.contains(want), "{want} missing from {sql}");
         let nothing = EventQuery {
             interest: Some(Interest::default()),

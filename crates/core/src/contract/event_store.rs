@@ -197,6 +197,76 @@ async fn interests_select(store: &impl EventStore) {
         assert_eq!(got, expected, "interest {case} and an account");
     }
     assert_eq!(narrower, 6, "every case leaves events out");
+    // People outside working hours over a window (the Tuesday night and the Saturday of the
+    // fixtures): that window's spans alone.
+    let window = TimeWindow::new(
+        Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 3, 8, 0, 0, 0).unwrap(),
+    )
+    .unwrap();
+    let off_hours = Interest {
+        people: true,
+        outside: Some(crate::rules::WorkingHours::default()),
+        ..Interest::default()
+    };
+    let everyone = Interest {
+        people: true,
+        ..Interest::default()
+    };
+    let in_window = |i: &Interest| -> Vec<String> {
+        let mut v: Vec<String> = events
+            .iter()
+            .filter(|e| window.contains(e.time) && i.matches(e))
+            .map(|e| e.id.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let want = in_window(&off_hours);
+    assert!(!want.is_empty());
+    assert!(
+        want.len() < in_window(&everyone).len(),
+        "working hours leave people's calls out"
+    );
+    let query = EventQuery {
+        window: Some(window),
+        interest: Some(off_hours.clone()),
+        ..Default::default()
+    };
+    let mut got = ids(&store.query(&query).await.unwrap());
+    got.sort();
+    assert_eq!(got, want, "people outside working hours in a window");
+    let newest = EventQuery {
+        order: Order::Descending,
+        limit: Some(1),
+        ..query.clone()
+    };
+    let newest = store.query(&newest).await.unwrap();
+    let latest = events
+        .iter()
+        .filter(|e| window.contains(e.time) && off_hours.matches(e))
+        .max_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)))
+        .unwrap();
+    assert_eq!(ids(&newest), [latest.id.to_string()]);
+    // Without a window a store may return every person's call: at least those outside.
+    let unbounded = EventQuery {
+        interest: Some(off_hours.clone()),
+        ..Default::default()
+    };
+    let got = ids(&store.query(&unbounded).await.unwrap());
+    let all_people: Vec<String> = ids(&store
+        .query(&EventQuery {
+            interest: Some(everyone),
+            ..Default::default()
+        })
+        .await
+        .unwrap());
+    for id in &want {
+        assert!(got.contains(id), "{id} missing without a window");
+    }
+    for id in &got {
+        assert!(all_people.contains(id), "{id} is no person's call");
+    }
 }
 
 /// [`EventStore::count_actions`] counts what [`EventStore::query`] returns, by event source,

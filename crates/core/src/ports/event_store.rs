@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::glob::Pattern;
 use crate::model::{AccountId, ActivityEvent, EventId, Region};
 use crate::ports::event_feed::{EventFeed, FeedPosition};
+use crate::rules::WorkingHours;
 use crate::time::TimeWindow;
 
 /// Result of a put: how many events were new and how many were already stored.
@@ -106,6 +107,8 @@ impl IpFilter {
 /// Kinds of events a reader wants, such as the rules' reads ([`crate::rules::RuleSet::interest`]):
 /// an event matches when it is of any one kind. Backends select them with their indexes, so a
 /// reader of the few events that can raise an alert does not read every event of a window.
+/// A backend returns exactly the events that [`Self::matches`], except that without
+/// [`Self::people_spans`] (no window, or a long one) it returns every call by a person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interest {
     /// `(eventSource, eventName)` pairs.
@@ -114,20 +117,41 @@ pub struct Interest {
     pub denied: bool,
     /// Calls by a person ([`crate::model::Principal::is_person`]).
     pub people: bool,
+    /// With `people`: only people's calls outside these working hours.
+    pub outside: Option<WorkingHours>,
     /// Events of the root user.
     pub root: bool,
 }
+
+/// The longest window whose spans outside working hours a store is given
+/// ([`Interest::people_spans`]); a longer one reads every call by a person.
+pub const MAX_SPANS_WINDOW_DAYS: i64 = 31;
 
 impl Interest {
     /// True when `e` is of one of the kinds.
     pub fn matches(&self, e: &ActivityEvent) -> bool {
         (self.denied && e.is_denied())
-            || (self.people && e.principal.is_person())
+            || (self.people
+                && e.principal.is_person()
+                && self.outside.is_none_or(|hours| !hours.contains(e.time)))
             || (self.root && e.principal.kind == crate::model::PrincipalType::Root)
             || self
                 .events
                 .iter()
                 .any(|(s, n)| *n == e.name && *s == e.source)
+    }
+
+    /// When a store reads people's calls: `None` for all of the window (no working hours, no
+    /// window, or one longer than [`MAX_SPANS_WINDOW_DAYS`], where the caller's own check keeps
+    /// the result right), else the spans of the window outside working hours, `[start, end)`,
+    /// none when the window is all working time. Only for `people`.
+    pub fn people_spans(
+        &self,
+        window: Option<&TimeWindow>,
+    ) -> Option<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        let (hours, window) = (self.outside?, window?);
+        (window.end() - window.start() <= chrono::TimeDelta::days(MAX_SPANS_WINDOW_DAYS))
+            .then(|| hours.outside(window.start(), window.end()))
     }
 
     /// The distinct event names of [`Self::events`].

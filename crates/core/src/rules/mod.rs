@@ -141,6 +141,10 @@ pub enum Reads {
     Denied,
     /// Every call by a person ([`crate::model::Principal::is_person`]).
     People,
+    /// Every call by a person outside the working hours of the settings
+    /// ([`RuleSettings::working_hours`]); [`Self::matches`] cannot see the settings and says
+    /// every call by a person, so the rule checks the hours itself.
+    PeopleOffHours,
     /// Every event of the root user.
     Root,
     /// Every event; the rule must be cheap on events it ignores.
@@ -159,6 +163,9 @@ impl Reads {
                 .collect(),
             Reads::Denied => vec!["every denied call".to_owned()],
             Reads::People => vec!["every call by a person".to_owned()],
+            Reads::PeopleOffHours => {
+                vec!["every call by a person outside working hours".to_owned()]
+            }
             Reads::Root => vec!["every event by the root user".to_owned()],
             Reads::Any(what) => vec![(*what).to_owned()],
         }
@@ -169,7 +176,7 @@ impl Reads {
         match self {
             Reads::Events(pairs) => pairs.iter().any(|(s, n)| *n == e.name && *s == e.source),
             Reads::Denied => e.is_denied(),
-            Reads::People => e.principal.is_person(),
+            Reads::People | Reads::PeopleOffHours => e.principal.is_person(),
             Reads::Root => e.principal.kind == crate::model::PrincipalType::Root,
             Reads::Any(_) => true,
         }
@@ -444,7 +451,11 @@ impl RuleSet {
                         by_name.entry(name).or_default().push((source, i));
                     }
                 }
-                Reads::Denied | Reads::People | Reads::Root | Reads::Any(_) => any.push(i),
+                Reads::Denied
+                | Reads::People
+                | Reads::PeopleOffHours
+                | Reads::Root
+                | Reads::Any(_) => any.push(i),
             }
         }
         let first_seen = FIRST_SEEN
@@ -561,6 +572,7 @@ impl RuleSet {
     /// the events this selects, `evaluate_all` finds exactly what it finds over all of them.
     pub fn interest(&self) -> Option<Interest> {
         let mut interest = Interest::default();
+        let (mut all_people, mut off_hours) = (false, false);
         for a in &self.active {
             match a.rule.reads {
                 Reads::Events(pairs) => interest.events.extend(
@@ -569,7 +581,8 @@ impl RuleSet {
                         .map(|(s, n)| ((*s).to_owned(), (*n).to_owned())),
                 ),
                 Reads::Denied => interest.denied = true,
-                Reads::People => interest.people = true,
+                Reads::People => all_people = true,
+                Reads::PeopleOffHours => off_hours = true,
                 Reads::Root => interest.root = true,
                 Reads::Any(_) => return None,
             }
@@ -580,6 +593,10 @@ impl RuleSet {
                         .map(|(s, n)| ((*s).to_owned(), (*n).to_owned())),
                 );
             }
+        }
+        interest.people = all_people || off_hours;
+        if off_hours && !all_people {
+            interest.outside = Some(self.settings.working_hours);
         }
         Some(interest)
     }

@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
         "https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_finding-types-iam.html",
         "https://attack.mitre.org/techniques/T1078/004/",
     ],
-    reads: Reads::People,
+    reads: Reads::PeopleOffHours,
     superseded_by: &[],
     eval,
 };

@@ -9,7 +9,7 @@ use iat_core::ports::{
     Breakdown, EventFeed, EventQuery, EventStore, FeedPosition, Interest, IpFilter, Order,
     PutOutcome, QuarantineEntry, Quarantined, StoreStats, StoreSummary,
 };
-use iat_core::{ActivityEvent, Error, RecordLimits, normalize};
+use iat_core::{ActivityEvent, Error, RecordLimits, TimeWindow, normalize};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
@@ -338,7 +338,7 @@ pub(super) fn build_query(q: &EventQuery) -> (String, Vec<Value>) {
         wh.push(format!("denial_layer = ?{}", args.len()));
     }
     if let Some(interest) = &q.interest {
-        wh.push(interest_term(interest, q.window.is_some(), &mut args));
+        wh.push(interest_term(interest, q.window.as_ref(), &mut args));
     }
     let (cmp, dir) = match q.order {
         Order::Ascending => (">", "ASC"),
@@ -370,9 +370,14 @@ pub(super) fn build_query(q: &EventQuery) -> (String, Vec<Value>) {
 
 /// The events of `interest` as a set of rows, one indexed read per kind: the named actions
 /// through `events_by_name`, denials through `events_denied`, people and root through
-/// `events_people`, each within the window (`?1`, `?2`) when `windowed`.
-fn interest_term(interest: &Interest, windowed: bool, args: &mut Vec<Value>) -> String {
-    let time = if windowed {
+/// `events_people` (over the spans outside working hours when it has them), each within the
+/// window (`?1`, `?2`) when there is one.
+fn interest_term(
+    interest: &Interest,
+    window: Option<&TimeWindow>,
+    args: &mut Vec<Value>,
+) -> String {
+    let time = if window.is_some() {
         " AND event_time BETWEEN ?1 AND ?2"
     } else {
         ""
@@ -401,7 +406,23 @@ fn interest_term(interest: &Interest, windowed: bool, args: &mut Vec<Value>) -> 
             "SELECT seq FROM events WHERE denial_layer IS NOT NULL{time}"
         ));
     }
-    if interest.people {
+    let spans = interest
+        .people
+        .then(|| interest.people_spans(window))
+        .flatten();
+    if let Some(spans) = &spans {
+        // Outside working hours: one range of the same index per span, within the window.
+        for (start, end) in spans {
+            args.push(Value::Integer(micros(*start)));
+            args.push(Value::Integer(micros(*end)));
+            reads.push(format!(
+                "SELECT seq FROM events WHERE person = 1 AND event_time >= ?{} AND event_time < ?{}",
+                args.len() - 1,
+                args.len()
+            ));
+        }
+    }
+    if interest.people && spans.is_none() {
         reads.push(format!("SELECT seq FROM events WHERE person = 1{time}"));
     } else if interest.root {
         // The root user is a person: the same index, then its type.
@@ -473,7 +494,6 @@ impl StoreSummary for SqliteStore {
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use iat_core::TimeWindow;
     use iat_core::rules::RuleSet;
 
     use super::*;
