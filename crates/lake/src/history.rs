@@ -113,7 +113,13 @@ impl LakeEventStore {
     ) -> Result<()> {
         let exact = pushdown_is_exact(query);
         let mut cursor = query.after.clone();
-        let mut size = self.page;
+        // A sparse read's statement costs its window's filter columns whatever it returns, so
+        // when the SQL says every filter it starts at the largest page rather than growing to it.
+        let mut size = if exact && sparse(query) {
+            self.page * MAX_PAGE_GROWTH
+        } else {
+            self.page
+        };
         loop {
             // When the SQL says every filter, a page needs no more rows than are wanted.
             let page = if exact {

@@ -183,7 +183,8 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
             "events_by_name",
             "events_by_time_id",
             "events_denied",
-            "events_people"
+            "events_people",
+            "events_root"
         ]
     );
     // Denied calls in a window are read from their own index, not by visiting every event.
@@ -210,7 +211,8 @@ async fn bulk_load_returns_the_database_to_wal_and_stores_once() {
             "events_by_name",
             "events_by_time_id",
             "events_denied",
-            "events_people"
+            "events_people",
+            "events_root"
         ]
     );
     drop(raw);

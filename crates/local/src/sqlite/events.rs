@@ -369,8 +369,8 @@ pub(super) fn build_query(q: &EventQuery) -> (String, Vec<Value>) {
 }
 
 /// The events of `interest` as a set of rows, one indexed read per kind: the named actions
-/// through `events_by_name`, denials through `events_denied`, people and root through
-/// `events_people` (over the spans outside working hours when it has them), each within the
+/// through `events_by_name`, denials through `events_denied`, the root user through `events_root`,
+/// people through `events_people` (over the spans outside working hours when it has them), each within the
 /// window (`?1`, `?2`) when there is one.
 fn interest_term(
     interest: &Interest,
@@ -425,9 +425,8 @@ fn interest_term(
     if interest.people && spans.is_none() {
         reads.push(format!("SELECT seq FROM events WHERE person = 1{time}"));
     } else if interest.root {
-        // The root user is a person: the same index, then its type.
         reads.push(format!(
-            "SELECT seq FROM events WHERE person = 1{time} AND principal_type = 'Root'"
+            "SELECT seq FROM events WHERE principal_type = 'Root'{time}"
         ));
     }
     if reads.is_empty() {
@@ -524,7 +523,12 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         let text = plan.join("\n");
-        for index in ["events_by_name", "events_denied", "events_people"] {
+        for index in [
+            "events_by_name",
+            "events_denied",
+            "events_people",
+            "events_root",
+        ] {
             assert!(text.contains(index), "{index} unused:\n{text}");
         }
         assert!(

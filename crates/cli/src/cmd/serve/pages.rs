@@ -158,7 +158,7 @@ fn severity_param(p: &Params) -> Result<Option<Severity>, PageError> {
 }
 
 /// The newest [`MAX_EVENTS`] events of the window that the enabled rules read (their named
-/// actions, denied calls, people's calls: [`RuleSet::interest`](iat_core::rules::RuleSet::interest)),
+/// actions, denied calls, people's calls outside working hours, the root user's: [`RuleSet::interest`](iat_core::rules::RuleSet::interest)),
 /// oldest first as the rules read them. The rules raise the same alerts from these as from every
 /// event, and a window's workload traffic is most of its events, so the stores select them with
 /// their indexes rather than reading everything. Newest first because a cut read should keep what

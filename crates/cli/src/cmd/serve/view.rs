@@ -264,7 +264,7 @@ pub(crate) fn alerts(
         @match (source, events) {
             (Source::Sent, _) => p.note { "Alerts sent, as sent (alone or in a digest), whose last event is from " (at(window.since)) " to " (at(window.until)) " UTC. "
                 a href=(other) { "What the rules raise over these events now" } },
-            (Source::Raised, Some(n)) => p.note { "Not a record of what was sent: the rules run now over the " (count(n as u64)) " stored events they read (the actions they name, denied calls, people's calls) from " (at(window.since)) " to " (at(window.until)) " UTC, grouped as a run groups them. First-seen rules (new region, new country, …) depend on what the alerter has learned and are not re-run here. "
+            (Source::Raised, Some(n)) => p.note { "Not a record of what was sent: the rules run now over the " (count(n as u64)) " stored events they read (the actions they name, denied calls, people's calls outside working hours, the root user's) from " (at(window.since)) " to " (at(window.until)) " UTC, grouped as a run groups them. First-seen rules (new region, new country, …) depend on what the alerter has learned and are not re-run here. "
                 @if c.log.is_some() { a href=(other) { "The alerts sent" } } @else { "This store keeps no log of sent alerts." } },
             (Source::Raised, None) => "",
         }
