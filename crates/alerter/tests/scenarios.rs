@@ -53,7 +53,8 @@ fn score(config: OrgConfig) -> iat_sim::AlertScore {
         .filter(|e| interest.matches(e))
         .cloned()
         .collect();
-    // People's calls (read by the off-hours rule) are about two fifths of a generated day.
+    // The rules read less than half of a generated day (people's calls are two fifths of it;
+    // the off-hours rule reads only those outside working hours).
     assert!(
         read.len() * 2 < loaded.events.len(),
         "{} of {}",

@@ -684,6 +684,15 @@ impl RuleSet {
 mod tests {
     use super::*;
 
+    /// A call by the IAM user mallory at 2026-03-03 10:00 UTC with these parameters.
+    fn mallory_call(id: &str, source: &str, name: &str, p: serde_json::Value) -> ActivityEvent {
+        crate::contract::records::RecordSpec::new(id, "2026-03-03T10:00:00Z".parse().unwrap())
+            .user("mallory")
+            .name(source, name)
+            .params(p)
+            .event()
+    }
+
     /// One loop over the registry: a rule is checked against its fixtures by being listed.
     #[test]
     fn every_rule_fires_on_its_fires_fixtures_and_not_on_its_quiet_ones() {
@@ -793,21 +802,13 @@ mod tests {
 
     #[test]
     fn a_role_passed_in_a_batch_that_makes_it_admin_is_high() {
-        let at = "2026-03-03T10:00:00Z".parse().unwrap();
-        let spec = |id: &str, source: &str, name: &str, p: serde_json::Value| {
-            crate::contract::records::RecordSpec::new(id, at)
-                .user("mallory")
-                .name(source, name)
-                .params(p)
-                .event()
-        };
-        let pass = spec(
+        let pass = mallory_call(
             "p1",
             "ec2.amazonaws.com",
             "RunInstances",
             serde_json::json!({"iamInstanceProfile": {"name": "web"}}),
         );
-        let quiet_pass = spec(
+        let quiet_pass = mallory_call(
             "p2",
             "lambda.amazonaws.com",
             "CreateFunction20150331",
@@ -825,13 +826,13 @@ mod tests {
             severities(&[pass.clone(), quiet_pass.clone()]),
             [("p1".into(), Severity::Low), ("p2".into(), Severity::Low)]
         );
-        let grant = spec(
+        let grant = mallory_call(
             "g1",
             "iam.amazonaws.com",
             "AttachRolePolicy",
             serde_json::json!({"roleName": "web-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
         );
-        let profile = spec(
+        let profile = mallory_call(
             "g2",
             "iam.amazonaws.com",
             "AddRoleToInstanceProfile",
@@ -878,28 +879,20 @@ mod tests {
                 ));
             }
         }
-        let at = "2026-03-03T10:00:00Z".parse().unwrap();
-        let spec = |id: &str, source: &str, name: &str, p: serde_json::Value| {
-            crate::contract::records::RecordSpec::new(id, at)
-                .user("mallory")
-                .name(source, name)
-                .params(p)
-                .event()
-        };
         events.extend([
-            spec(
+            mallory_call(
                 "raise-pass",
                 "ec2.amazonaws.com",
                 "RunInstances",
                 serde_json::json!({"iamInstanceProfile": {"name": "web"}}),
             ),
-            spec(
+            mallory_call(
                 "raise-grant",
                 "iam.amazonaws.com",
                 "AttachRolePolicy",
                 serde_json::json!({"roleName": "web-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
             ),
-            spec(
+            mallory_call(
                 "raise-profile",
                 "iam.amazonaws.com",
                 "AddRoleToInstanceProfile",
