@@ -218,6 +218,11 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         ("alerts", "/alerts".into()),
         ("alerts_critical", "/alerts?severity=critical".into()),
         ("alerts_raised", "/alerts?raised=1".into()),
+        // The store's day alone, as the lake's day below.
+        (
+            "alerts_raised_day",
+            format!("/alerts?raised=1&since={day}&until={day}T23:59:59Z"),
+        ),
         ("alert", alert),
         ("events", "/events".into()),
         ("events_next", next),
