@@ -150,6 +150,8 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
     // whose store keeps the newest days and whose lake has the rest.
     let today = chrono::Utc::now().date_naive();
     let retention = ((today - day).num_days() + 1).to_string();
+    // What the console says (a panic, an error) is kept, and shown when a request fails.
+    let serve_log = work.join("serve.log");
     let mut child = Command::new(crate::sibling("iat")?)
         .args([
             "--store",
@@ -166,7 +168,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
             &retention,
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&serve_log)?)
         .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
@@ -180,6 +182,16 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
+    let get = |addr: &str, path: &str| {
+        get(addr, path).with_context(|| {
+            let said = std::fs::read_to_string(&serve_log).unwrap_or_default();
+            let tail: Vec<&str> = said.lines().rev().take(20).collect();
+            format!(
+                "GET {path}; iat serve's last messages:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+    };
 
     // The pages, as a user reaches them: the alerts of the default window, one alert, the
     // search and its next page, the timeline of the newest alert's principal, denied calls, a
