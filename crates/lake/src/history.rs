@@ -24,8 +24,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, SecondsFormat, Utc};
 use iat_core::error::{Error, Result};
 use iat_core::model::{Denial, PERSON_TYPES, SSO_ROLE_PREFIX};
 use iat_core::ports::{
-    ActionCount, ActionCounts, EventCursor, EventQuery, EventStore, Interest, Order, PutOutcome,
-    Quarantined, QueryEngine, ResultRows, StoreStats, count_actions_by_reading,
+    ActionCount, ActionCounts, EventCursor, EventQuery, EventStore, Interest, Order, PeopleRead,
+    PutOutcome, Quarantined, QueryEngine, ResultRows, StoreStats, count_actions_by_reading,
 };
 use iat_core::{AccountId, ActivityEvent, DenialLayer, DenyKind, RecordLimits, TimeWindow};
 use serde_json::{Map, Value};
@@ -451,37 +451,33 @@ fn interest_term(interest: &Interest, window: Option<&TimeWindow>) -> String {
     if interest.denied {
         kinds.push("denied = true".to_owned());
     }
-    let spans = interest
-        .people
-        .then(|| interest.people_spans(window))
-        .flatten();
-    if interest.people && spans.as_ref().is_none_or(|s| !s.is_empty()) {
-        let types: Vec<String> = PERSON_TYPES.iter().map(|t| literal(t)).collect();
-        let person = format!(
-            "(principal_type IN ({}) OR (principal_type = 'AssumedRole' AND substr(role_name, 1, {}) = {}))",
-            types.join(", "),
-            SSO_ROLE_PREFIX.len(),
-            literal(SSO_ROLE_PREFIX)
-        );
-        match &spans {
-            // Outside working hours only.
-            Some(spans) => {
-                let times: Vec<String> = spans
-                    .iter()
-                    .map(|(a, b)| {
-                        format!(
-                            "(event_time >= {} AND event_time < {})",
-                            timestamp(*a),
-                            timestamp(*b)
-                        )
-                    })
-                    .collect();
-                kinds.push(format!("({person} AND ({}))", times.join(" OR ")));
-            }
-            None => kinds.push(person),
+    let types: Vec<String> = PERSON_TYPES.iter().map(|t| literal(t)).collect();
+    let person = format!(
+        "(principal_type IN ({}) OR (principal_type = 'AssumedRole' AND substr(role_name, 1, {}) = {}))",
+        types.join(", "),
+        SSO_ROLE_PREFIX.len(),
+        literal(SSO_ROLE_PREFIX)
+    );
+    match interest.people_read(window) {
+        PeopleRead::None => {}
+        PeopleRead::All => kinds.push(person),
+        PeopleRead::Spans(spans) if spans.is_empty() => {}
+        // Outside working hours only.
+        PeopleRead::Spans(spans) => {
+            let times: Vec<String> = spans
+                .iter()
+                .map(|(a, b)| {
+                    format!(
+                        "(event_time >= {} AND event_time < {})",
+                        timestamp(*a),
+                        timestamp(*b)
+                    )
+                })
+                .collect();
+            kinds.push(format!("({person} AND ({}))", times.join(" OR ")));
         }
     }
-    if interest.root && (!interest.people || spans.is_some()) {
+    if interest.root_apart(window) {
         kinds.push("principal_type = 'Root'".to_owned());
     }
     if kinds.is_empty() {

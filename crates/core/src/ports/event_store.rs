@@ -107,8 +107,9 @@ impl IpFilter {
 /// Kinds of events a reader wants, such as the rules' reads ([`crate::rules::RuleSet::interest`]):
 /// an event matches when it is of any one kind. Backends select them with their indexes, so a
 /// reader of the few events that can raise an alert does not read every event of a window.
-/// A backend returns exactly the events that [`Self::matches`], except that without
-/// [`Self::people_spans`] (no window, or a long one) it returns every call by a person.
+/// A backend returns exactly the events that [`Self::matches`], except that where
+/// [`Self::people_read`] says [`PeopleRead::All`] (no window, or a long one) it may return every
+/// call by a person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interest {
     /// `(eventSource, eventName)` pairs.
@@ -123,8 +124,17 @@ pub struct Interest {
     pub root: bool,
 }
 
+/// Which people's calls a store reads for an [`Interest`] ([`Interest::people_read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeopleRead {
+    None,
+    All,
+    /// Those in these spans, each `[start, end)`; empty when the window is all working time.
+    Spans(Vec<(DateTime<Utc>, DateTime<Utc>)>),
+}
+
 /// The longest window whose spans outside working hours a store is given
-/// ([`Interest::people_spans`]); a longer one reads every call by a person.
+/// ([`Interest::people_read`]); a longer one reads every call by a person.
 pub const MAX_SPANS_WINDOW_DAYS: i64 = 31;
 
 impl Interest {
@@ -141,17 +151,27 @@ impl Interest {
                 .any(|(s, n)| *n == e.name && *s == e.source)
     }
 
-    /// When a store reads people's calls: `None` for all of the window (no working hours, no
-    /// window, or one longer than [`MAX_SPANS_WINDOW_DAYS`], where the caller's own check keeps
-    /// the result right), else the spans of the window outside working hours, `[start, end)`,
-    /// none when the window is all working time. Only for `people`.
-    pub fn people_spans(
-        &self,
-        window: Option<&TimeWindow>,
-    ) -> Option<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-        let (hours, window) = (self.outside?, window?);
-        (window.end() - window.start() <= chrono::TimeDelta::days(MAX_SPANS_WINDOW_DAYS))
-            .then(|| hours.outside(window.start(), window.end()))
+    /// Which people's calls a store reads over `window`: none, all of them (no working hours,
+    /// no window, or one longer than [`MAX_SPANS_WINDOW_DAYS`], where the caller's own check
+    /// keeps the result right), or those in the spans of the window outside working hours.
+    pub fn people_read(&self, window: Option<&TimeWindow>) -> PeopleRead {
+        if !self.people {
+            return PeopleRead::None;
+        }
+        match (self.outside, window) {
+            (Some(hours), Some(w))
+                if w.end() - w.start() <= chrono::TimeDelta::days(MAX_SPANS_WINDOW_DAYS) =>
+            {
+                PeopleRead::Spans(hours.outside(w.start(), w.end()))
+            }
+            _ => PeopleRead::All,
+        }
+    }
+
+    /// True when the root user's events need a read of their own: unless every person's call
+    /// is read (the root user is a person).
+    pub fn root_apart(&self, window: Option<&TimeWindow>) -> bool {
+        self.root && !matches!(self.people_read(window), PeopleRead::All)
     }
 
     /// The distinct event names of [`Self::events`].

@@ -29,8 +29,8 @@ pub use event_feed::{EventFeed, FeedPosition};
 pub use event_source::{EventPage, EventSource, LookupQuery, MemoryEventSource, PageToken};
 pub use event_store::{
     ActionCount, ActionCounts, Breakdown, EventCursor, EventQuery, EventStore, Interest, IpFilter,
-    MemoryEventStore, Order, PutOutcome, QuarantineEntry, Quarantined, QueryMatcher, StoreStats,
-    StoreSummary, count_actions_by_reading, read_at_most,
+    MemoryEventStore, Order, PeopleRead, PutOutcome, QuarantineEntry, Quarantined, QueryMatcher,
+    StoreStats, StoreSummary, count_actions_by_reading, read_at_most,
 };
 pub use notifier::{MemoryNotifier, Notification, Notifier, Subject};
 pub use object_source::{ListedObject, MemoryObjectSource, ObjectSource};

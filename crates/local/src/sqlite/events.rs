@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use iat_core::glob::is_glob;
 use iat_core::ports::{
     Breakdown, EventFeed, EventQuery, EventStore, FeedPosition, Interest, IpFilter, Order,
-    PutOutcome, QuarantineEntry, Quarantined, StoreStats, StoreSummary,
+    PeopleRead, PutOutcome, QuarantineEntry, Quarantined, StoreStats, StoreSummary,
 };
 use iat_core::{ActivityEvent, Error, RecordLimits, TimeWindow, normalize};
 use rusqlite::types::Value;
@@ -406,25 +406,23 @@ fn interest_term(
             "SELECT seq FROM events WHERE denial_layer IS NOT NULL{time}"
         ));
     }
-    let spans = interest
-        .people
-        .then(|| interest.people_spans(window))
-        .flatten();
-    if let Some(spans) = &spans {
+    match interest.people_read(window) {
+        PeopleRead::None => {}
+        PeopleRead::All => reads.push(format!("SELECT seq FROM events WHERE person = 1{time}")),
         // Outside working hours: one range of the same index per span, within the window.
-        for (start, end) in spans {
-            args.push(Value::Integer(micros(*start)));
-            args.push(Value::Integer(micros(*end)));
-            reads.push(format!(
-                "SELECT seq FROM events WHERE person = 1 AND event_time >= ?{} AND event_time < ?{}",
-                args.len() - 1,
-                args.len()
-            ));
+        PeopleRead::Spans(spans) => {
+            for (start, end) in spans {
+                args.push(Value::Integer(micros(start)));
+                args.push(Value::Integer(micros(end)));
+                reads.push(format!(
+                    "SELECT seq FROM events WHERE person = 1 AND event_time >= ?{} AND event_time < ?{}",
+                    args.len() - 1,
+                    args.len()
+                ));
+            }
         }
     }
-    if interest.people && spans.is_none() {
-        reads.push(format!("SELECT seq FROM events WHERE person = 1{time}"));
-    } else if interest.root {
+    if interest.root_apart(window) {
         reads.push(format!(
             "SELECT seq FROM events WHERE principal_type = 'Root'{time}"
         ));
