@@ -173,9 +173,6 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
     let mut line = String::new();
     let mut said = BufReader::new(child.stdout.take().context("no stdout")?);
     said.read_line(&mut line)?;
-    // The console writes a second line after its address: a closed pipe would stop it (as
-    // `iat … | head -1` does), so the rest of what it writes is read and dropped.
-    std::thread::spawn(move || std::io::copy(&mut said, &mut std::io::sink()));
     let _served = Served(child);
     let url = line
         .trim()

@@ -64,7 +64,8 @@ struct Args {
     dry_run: bool,
     /// Which benchmarks: foundation, tracker, wcu, alerter, seen (part of alerter), lake,
     /// lookup, console, deploy, cost (deploy's monthly bills alone, from the results file), reliability, org,
-    /// org-latency, org-accounts, org-backfill, org-cost and org-ingest (parts of org), or all.
+    /// org-latency, org-accounts, org-memory, org-backfill, org-cost and org-ingest (parts of
+    /// org), or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Also size DynamoDB items for the real CloudTrail files under this directory.
@@ -83,6 +84,13 @@ struct Args {
     /// Member accounts for the organisation's hourly pass.
     #[arg(long, default_value_t = 1_000)]
     member_accounts: usize,
+    /// Accounts (the collector's own among them) for the tracker's peak memory over a 90-day
+    /// backfill, each with 17 regions.
+    #[arg(long, default_value_t = 200)]
+    memory_accounts: usize,
+    /// Events per account-region for the tracker's peak memory over a 90-day backfill.
+    #[arg(long, default_value_t = 100)]
+    memory_events_per_region: usize,
     /// Sizes of the organisation's 90-day backfill against its floor, as ACCOUNTSxEVENTS
     /// (accounts, each with 17 regions, and events per account-region), comma-separated: shards
     /// busy in every region, and the goal's 200 accounts.
@@ -145,6 +153,7 @@ fn main() -> anyhow::Result<()> {
         "org",
         "org-latency",
         "org-accounts",
+        "org-memory",
         "org-backfill",
         "org-cost",
         "org-ingest",
@@ -153,7 +162,7 @@ fn main() -> anyhow::Result<()> {
     {
         bail!(
             "--only takes foundation, tracker, wcu, alerter, seen, lake, lookup, console, deploy, cost, reliability, \
-             org, org-latency, org-accounts, org-backfill, org-cost, org-ingest or all"
+             org, org-latency, org-accounts, org-memory, org-backfill, org-cost, org-ingest or all"
         );
     }
     if ["all", "org", "org-latency"].contains(&args.only.as_str()) {
@@ -175,6 +184,16 @@ fn main() -> anyhow::Result<()> {
             &args.tracker_bin,
             &args.results,
             args.member_accounts,
+        )?);
+    }
+    if ["all", "org", "org-memory"].contains(&args.only.as_str()) {
+        let endpoint = iat_sim::emulators::moto_endpoint_if_running()
+            .context("the tracker's backfill memory needs moto: run `make bench`")?;
+        figures.extend(org_accounts::memory(
+            &endpoint,
+            &args.tracker_bin,
+            args.memory_accounts,
+            args.memory_events_per_region,
         )?);
     }
     if ["all", "org", "org-backfill"].contains(&args.only.as_str()) {

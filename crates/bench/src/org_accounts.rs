@@ -1,11 +1,13 @@
 //! `org.hourly_run_s`, `org.tracker_peak_rss_mb` and `deploy.monthly_cost_usd.org_accounts`:
 //! the tracker binary reading many member accounts' Event history through their reader roles.
 //!
-//! The simulator plays CloudTrail at its limits (2 requests a second per account and region,
-//! pages taking 0.2 to 1.5 s), STS (each member's role) and Account Management (17 enabled
-//! regions per account); moto holds the tables. A first invocation backfills two days; new
-//! events then appear in every account, and the second invocation, the hourly pass being
-//! measured, must store exactly those, from every account, with nothing failing.
+//! The simulator plays CloudTrail at its limits (2 requests a second per account and region),
+//! STS (each member's role) and Account Management (17 enabled regions per account); moto holds
+//! the tables. The hourly pass: a first invocation backfills two days; new events then appear
+//! in every account, and the second invocation, the one measured, must store exactly those,
+//! from every account, with nothing failing. The peak memory: a fresh tracker process's 90-day
+//! backfill of the 200 accounts, events in every account-region, pages taking 0.2 to 4 s
+//! as in the backfill's own benchmark; every event must be stored.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,6 +27,9 @@ const HOME: &str = "123456789012";
 /// Events each account has before the first run, and gets before the measured one.
 const BACKFILL_EVENTS: i64 = 6;
 const NEW_EVENTS: i64 = 2;
+/// The 90-day backfill's page times, as `org_backfill`'s (CloudTrail's range).
+const BACKFILL_PAGE_LATENCY: (Duration, Duration) =
+    (Duration::from_millis(200), Duration::from_millis(4000));
 
 pub(crate) fn benchmark(
     endpoint: &str,
@@ -32,42 +37,25 @@ pub(crate) fn benchmark(
     results: &Path,
     accounts: usize,
 ) -> anyhow::Result<Vec<Figure>> {
-    if !tracker.exists() {
-        bail!(
-            "{} is missing: cargo build --release -p iat-lambda",
-            tracker.display()
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let run = runtime.block_on(run(endpoint, tracker, accounts))?;
+    need(tracker)?;
+    let run = runtime()?.block_on(run(endpoint, tracker, accounts))?;
     let mb = run.peak_rss_kib as f64 / 1024.0;
-    let mut figures = vec![
-        Figure {
-            metric: "org.hourly_run_s",
-            value: run.hourly_s,
-            unit: "s",
-            goal: "<= 600",
-            note: format!(
-                "the tracker binary (release) reading {accounts} member accounts plus its own through their reader roles (one AssumeRole each) on the LookupEvents simulator at 2 requests/s per account and region, pages 0.2-1.5 s, 17 enabled regions each ({} streams), checkpoints on moto; one invocation (TRACKER_SHARDS=1) after a 2-day backfill had caught every stream up, storing the {} events added since (all of them, none failed); {} requests, {} throttled; the backfill took {:.0} s",
-                run.streams, run.inserted, run.requests, run.throttled, run.backfill_s
-            ),
-        },
-        Figure {
-            metric: "org.tracker_peak_rss_mb",
-            value: mb,
-            unit: "MB",
-            goal: "<= 256",
-            note: format!(
-                "peak resident memory (VmHWM) of the tracker process over both invocations of the {}-account run ({:.0} KB per account, {} streams); measured on the hourly pass's run, not yet on a 200-account 90-day backfill",
-                accounts + 1,
-                run.peak_rss_kib as f64 / (accounts + 1) as f64,
-                run.streams
-            ),
-        },
-    ];
+    let mut figures = vec![Figure {
+        metric: "org.hourly_run_s",
+        value: run.hourly_s,
+        unit: "s",
+        goal: "<= 600",
+        note: format!(
+            "the tracker binary (release) reading {accounts} member accounts plus its own through their reader roles (one AssumeRole each) on the LookupEvents simulator at 2 requests/s per account and region, pages 0.2-1.5 s, 17 enabled regions each ({} streams), checkpoints on moto; one invocation (TRACKER_SHARDS=1) after a 2-day backfill had caught every stream up, storing the {} events added since (all of them, none failed); {} requests, {} throttled; the backfill took {:.0} s; the process's peak resident memory over both invocations {:.0} MB ({:.0} KB per account)",
+            run.streams,
+            run.inserted,
+            run.requests,
+            run.throttled,
+            run.backfill_s,
+            mb,
+            run.peak_rss_kib as f64 / (accounts + 1) as f64,
+        ),
+    }];
     figures.push(crate::deploy::cost::org_accounts_figure(
         results,
         1000.0,
@@ -76,6 +64,59 @@ pub(crate) fn benchmark(
         mb * 1000.0 / (accounts + 1) as f64,
     )?);
     Ok(figures)
+}
+
+/// `org.tracker_peak_rss_mb`: a fresh tracker process's 90-day backfill of `accounts` accounts
+/// (its own among them), `per_region` events in each of their 17 regions.
+pub(crate) fn memory(
+    endpoint: &str,
+    tracker: &Path,
+    accounts: usize,
+    per_region: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    need(tracker)?;
+    if accounts == 0 || per_region == 0 {
+        bail!("the backfill's memory needs at least one account and one event per region");
+    }
+    let run = runtime()?.block_on(backfill_memory(endpoint, tracker, accounts, per_region))?;
+    eprintln!(
+        "org backfill memory: {accounts} accounts, {} events in {:.0} s over {} invocations, peak {} KiB",
+        run.inserted, run.backfill_s, run.invocations, run.peak_rss_kib
+    );
+    Ok(vec![Figure {
+        metric: "org.tracker_peak_rss_mb",
+        value: run.peak_rss_kib as f64 / 1024.0,
+        unit: "MB",
+        goal: "<= 256",
+        note: format!(
+            "peak resident memory (VmHWM) of a fresh tracker process (release) over a 90-day backfill (BACKFILL_DAYS=90) of {accounts} accounts x 17 regions through their reader roles, {:.0} KB per account: {} streams, {per_region} STS events per account-region spread over 89 days ({} in all, every one stored, none failed), {} requests ({} throttled) at most {} in flight, pages 0.2-4 s at 2 requests/s per account and region, events and checkpoints on moto; {:.0} s in {} invocation(s) of up to 15 minutes",
+            run.peak_rss_kib as f64 / accounts as f64,
+            run.streams,
+            run.inserted,
+            run.requests,
+            run.throttled,
+            iat_aws::MAX_LOOKUPS_IN_FLIGHT,
+            run.backfill_s,
+            run.invocations,
+        ),
+    }])
+}
+
+fn need(tracker: &Path) -> anyhow::Result<()> {
+    if !tracker.exists() {
+        bail!(
+            "{} is missing: cargo build --release -p iat-lambda",
+            tracker.display()
+        );
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 struct Run {
@@ -125,39 +166,11 @@ async fn run(endpoint: &str, bin: &Path, accounts: usize) -> anyhow::Result<Run>
         add(a, "old", BACKFILL_EVENTS, now - chrono::Duration::hours(20))?;
     }
     let (sim_addr, _server) = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint.to_owned()),
-        ..Default::default()
-    })
-    .await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let suffix = format!("{}-{}", std::process::id(), now.timestamp());
-    let (events, control) = (
-        format!("oa-events-{suffix}"),
-        format!("oa-control-{suffix}"),
-    );
-    iat_aws::create_table(&ddb, iat_aws::TableKind::Events, &events).await?;
-    iat_aws::create_table(&ddb, iat_aws::TableKind::Control, &control).await?;
-
-    let (api, invoke, mut outcomes) = runtime_api_queue(Duration::from_secs(900)).await;
-    let sim_url = format!("http://{sim_addr}");
-    let mut cmd = function_command(bin, api, "tracker");
-    cmd.env("AWS_ACCESS_KEY_ID", HOME)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &sim_url)
-        .env("AWS_ENDPOINT_URL_STS", &sim_url)
-        .env("AWS_ENDPOINT_URL_ACCOUNT", &sim_url)
-        .env("EVENTS_TABLE", &events)
-        .env("CONTROL_TABLE", &control)
-        .env("BACKFILL_DAYS", "2")
-        .env("REQUESTS_PER_SECOND", "1.95")
-        .env("CHAINS_PER_REGION", "8")
-        .env("STOP_MARGIN_SECONDS", "30")
-        .env("LOG_LEVEL", "warn")
-        // The deployed stack names `organization`; a list gives the simulator's accounts.
-        .env("ACCOUNTS", all.join(","));
-    let child = cmd.spawn().context("start the tracker binary")?;
+    let Launched {
+        child,
+        invoke,
+        mut outcomes,
+    } = launch(endpoint, bin, sim_addr, &all, 2).await?;
     let pid = child.id();
     let result = async {
         // The backfill may take more than one 15-minute invocation, as deployed.
@@ -199,11 +212,169 @@ async fn run(endpoint: &str, bin: &Path, accounts: usize) -> anyhow::Result<Run>
         })
     }
     .await;
+    with_log(result, child)
+}
+
+/// A tracker binary started on a runtime API of its own, with fresh moto tables.
+struct Launched {
+    child: std::process::Child,
+    invoke: tokio::sync::mpsc::UnboundedSender<Value>,
+    outcomes: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
+}
+
+/// Starts the tracker binary reading `accounts` on the simulator at `sim`, as the deployed
+/// function's defaults have it, with its first run reaching `backfill_days` back.
+async fn launch(
+    endpoint: &str,
+    bin: &Path,
+    sim: SocketAddr,
+    accounts: &[&str],
+    backfill_days: u32,
+) -> anyhow::Result<Launched> {
+    let config = iat_aws::sdk_config(&iat_aws::AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let suffix = format!("{}-{}", std::process::id(), Utc::now().timestamp_millis());
+    let (events, control) = (
+        format!("oa-events-{suffix}"),
+        format!("oa-control-{suffix}"),
+    );
+    iat_aws::create_table(&ddb, iat_aws::TableKind::Events, &events).await?;
+    iat_aws::create_table(&ddb, iat_aws::TableKind::Control, &control).await?;
+
+    let (api, invoke, outcomes) = runtime_api_queue(Duration::from_secs(900)).await;
+    let sim_url = format!("http://{sim}");
+    let mut cmd = function_command(bin, api, "tracker");
+    cmd.env("AWS_ACCESS_KEY_ID", HOME)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &sim_url)
+        .env("AWS_ENDPOINT_URL_STS", &sim_url)
+        .env("AWS_ENDPOINT_URL_ACCOUNT", &sim_url)
+        .env("EVENTS_TABLE", &events)
+        .env("CONTROL_TABLE", &control)
+        .env("BACKFILL_DAYS", backfill_days.to_string())
+        .env("REQUESTS_PER_SECOND", "1.95")
+        .env("CHAINS_PER_REGION", "8")
+        .env("STOP_MARGIN_SECONDS", "30")
+        .env("LOG_LEVEL", "warn")
+        // The deployed stack names `organization`; a list gives the simulator's accounts.
+        .env("ACCOUNTS", accounts.join(","));
+    let child = cmd.spawn().context("start the tracker binary")?;
+    Ok(Launched {
+        child,
+        invoke,
+        outcomes,
+    })
+}
+
+/// The tracker's log tail on a failure, as the error's context.
+fn with_log<T>(result: anyhow::Result<T>, child: std::process::Child) -> anyhow::Result<T> {
     let logs = stop(child);
     result.map_err(|e| {
         let tail: String = logs.lines().rev().take(20).collect::<Vec<_>>().join("\n");
         e.context(format!("tracker log (last lines):\n{tail}"))
     })
+}
+
+struct MemoryRun {
+    backfill_s: f64,
+    invocations: usize,
+    streams: u64,
+    inserted: u64,
+    requests: u64,
+    throttled: u64,
+    peak_rss_kib: u64,
+}
+
+async fn backfill_memory(
+    endpoint: &str,
+    bin: &Path,
+    accounts: usize,
+    per_region: usize,
+) -> anyhow::Result<MemoryRun> {
+    let members: Vec<String> = (1..accounts)
+        .map(|i| format!("{:012}", 430_000_000_000u64 + i as u64 * 13))
+        .collect();
+    let all: Vec<&str> = std::iter::once(HOME)
+        .chain(members.iter().map(String::as_str))
+        .collect();
+    let sim = Simulator::new(SimConfig {
+        default_account: HOME.to_owned(),
+        page_latency: BACKFILL_PAGE_LATENCY,
+        ..Default::default()
+    });
+    // Evenly over 89 days, the newest an hour old (older than the safety lag).
+    let newest = Utc::now() - chrono::Duration::hours(1);
+    let step = chrono::Duration::days(89).num_milliseconds() / per_region as i64;
+    let mut expected = 0u64;
+    for account in &all {
+        for region in iat_core::DEFAULT_REGIONS {
+            for i in 0..per_region {
+                let raw = RecordSpec::new(
+                    &format!("{account}-{region}-{i}"),
+                    newest - chrono::Duration::milliseconds(step * i as i64),
+                )
+                .name("sts.amazonaws.com", "AssumeRole")
+                .place(account, region)
+                .json();
+                sim.add(&raw, chrono::Duration::minutes(1))
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                expected += 1;
+            }
+        }
+    }
+    let (sim_addr, _server) = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let Launched {
+        child,
+        invoke,
+        mut outcomes,
+    } = launch(endpoint, bin, sim_addr, &all, 90).await?;
+    let pid = child.id();
+    let result = async {
+        let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+        let mut run = MemoryRun {
+            backfill_s: 0.0,
+            invocations: 0,
+            streams: 0,
+            inserted: 0,
+            requests: 0,
+            throttled: 0,
+            peak_rss_kib: 0,
+        };
+        // As deployed, a backfill that outlasts one 15-minute invocation resumes in the next.
+        loop {
+            let (summary, s) = invocation(&invoke, &mut outcomes, "backfill").await?;
+            run.invocations += 1;
+            run.backfill_s += s;
+            run.streams = n(&summary, "streams");
+            run.inserted += n(&summary, "inserted");
+            run.requests += n(&summary, "requests");
+            run.throttled += n(&summary, "throttled");
+            if n(&summary, "failed") != 0 {
+                bail!("the backfill failed streams: {summary}");
+            }
+            if summary["caught_up"] == summary["streams"] {
+                break;
+            }
+            if run.invocations == 4 {
+                bail!("four backfill invocations did not catch every stream up: {summary}");
+            }
+        }
+        if run.inserted != expected {
+            bail!(
+                "the backfill stored {} events of the {expected} in Event history",
+                run.inserted
+            );
+        }
+        run.peak_rss_kib = peak_rss_kib(pid).context("the tracker's peak memory")?;
+        Ok(run)
+    }
+    .await;
+    with_log(result, child)
 }
 
 /// Hands the tracker one scheduled invocation; its summary and how long it took.

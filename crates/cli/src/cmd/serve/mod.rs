@@ -182,13 +182,14 @@ pub fn run(
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<ExitCode> {
     let server = Server::bind(stores, args)?;
+    // The address alone on stdout, for a script that reads one line and closes the pipe;
+    // what is served goes to stderr, so that a closed stdout does not stop the console.
     writeln!(out, "console: {}", server.url()?)?;
-    writeln!(
-        out,
+    out.flush()?;
+    eprintln!(
         "serving {} (read-only but for acknowledging alerts); Ctrl-C stops it",
         server.console.store
-    )?;
-    out.flush()?;
+    );
     server.serve()?;
     Ok(ExitCode::SUCCESS)
 }
