@@ -50,8 +50,8 @@ pub use config::{
 };
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
 pub use events::{
-    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, ReadPath, ReadReport,
-    WriteCost, event_from_stream_image, stream_image,
+    BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, MAX_STORE_REQUESTS_IN_FLIGHT,
+    ReadPath, ReadReport, WriteCost, event_from_stream_image, stream_image,
 };
 pub use members::{MAX_LOOKUPS_IN_FLIGHT, MemberAccess, MemberEventSource, RETRY_ASSUME_AFTER};
 #[cfg(feature = "organizations")]

@@ -58,6 +58,12 @@ pub struct CollectConfig {
     /// Account-regions read at once; the others wait their turn, most behind first. Bounds a
     /// run's memory and connections however many accounts it reads.
     pub regions_at_once: usize,
+    /// Pages being fetched or stored at once, across every chain. A page held by a chain
+    /// waiting for the store holds its records and, while stored, the store's connections: when
+    /// the store is slower than Event history (a throttled table, a busy emulator), chains
+    /// would otherwise pile pages up, one each, however many thousand chains a large
+    /// organisation's backfill runs.
+    pub pages_at_once: usize,
     /// Requests per second per account and region (the API allows 2).
     pub requests_per_second: f64,
     /// Records a page, 1–50.
@@ -87,6 +93,7 @@ impl Default for CollectConfig {
             window: Duration::days(30),
             chains_per_region: 8,
             regions_at_once: 512,
+            pages_at_once: 256,
             requests_per_second: 1.95,
             page_size: 50,
             stop_margin: StdDuration::from_secs(30),
@@ -779,6 +786,7 @@ fn start_chains(
     let shared_config = Arc::new(config.clone());
     let ports = ports.clone();
     let at_once = Arc::new(tokio::sync::Semaphore::new(config.regions_at_once.max(1)));
+    let pages = Arc::new(tokio::sync::Semaphore::new(config.pages_at_once.max(1)));
     // One task hands out the account-regions: each one's chains start when a place is free,
     // and the place is given back when its last chain stops.
     workers.spawn(async move {
@@ -805,6 +813,7 @@ fn start_chains(
                     queue: Arc::clone(&queue),
                     board: Arc::clone(&board),
                     limiter: Arc::clone(&limiter),
+                    pages: Arc::clone(&pages),
                     failed: Arc::clone(&failed),
                     tx: tx.clone(),
                     ports: ports.clone(),
@@ -1131,6 +1140,8 @@ struct Chain {
     queue: Arc<Mutex<VecDeque<Work>>>,
     board: Board,
     limiter: Arc<DefaultDirectRateLimiter>,
+    /// [`CollectConfig::pages_at_once`]: held from a page's request until it is stored.
+    pages: Arc<tokio::sync::Semaphore>,
     failed: Arc<Mutex<HashSet<usize>>>,
     tx: mpsc::Sender<Done>,
     ports: Ports,
@@ -1274,6 +1285,8 @@ impl Chain {
                 return Outcome::Cut(oldest.map(|o| handed_over.map_or(o, |h| o.max(h))));
             }
             self.limiter.until_ready().await;
+            // Until the page is stored (the end of this turn of the loop).
+            let _page = self.pages.acquire().await.expect("never closed");
             counts.requests += 1;
             let sent = Utc::now();
             counts.first_request.get_or_insert(sent);

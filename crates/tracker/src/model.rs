@@ -443,6 +443,8 @@ impl Schedule {
             chains_per_region: rng.random_range(1..=4),
             // One account-region at a time, or all of them.
             regions_at_once: rng.random_range(1..=8),
+            // One page in hand at a time, or more than the chains can hold.
+            pages_at_once: rng.random_range(1..=40),
             // No waiting on the real clock: the schedule is paced by the paused one.
             requests_per_second: 1e9,
             page_size: [1, 2, 3, 5, 10, 50][rng.random_range(0..6)],

@@ -1275,3 +1275,100 @@ async fn an_hourly_pass_longer_than_the_save_interval_saves_each_stream_once() {
             == 30
     );
 }
+
+/// A store that takes `.1` to store each page and remembers how many pages it held at once.
+struct SlowStore {
+    inner: Arc<MemoryEventStore>,
+    delay: StdDuration,
+    open: AtomicUsize,
+    most_open: AtomicUsize,
+}
+
+#[async_trait]
+impl EventStore for SlowStore {
+    async fn put(
+        &self,
+        events: &[iat_core::ActivityEvent],
+    ) -> Result<iat_core::ports::PutOutcome, Error> {
+        let now_open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_open.fetch_max(now_open, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        let out = self.inner.put(events).await;
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+
+    async fn quarantine(&self, records: &[iat_core::ports::Quarantined]) -> Result<(), Error> {
+        self.inner.quarantine(records).await
+    }
+
+    async fn query(&self, query: &EventQuery) -> Result<Vec<iat_core::ActivityEvent>, Error> {
+        self.inner.query(query).await
+    }
+
+    async fn stats(&self) -> Result<iat_core::ports::StoreStats, Error> {
+        self.inner.stats().await
+    }
+}
+
+/// The most pages a backfill of 24 account-regions (4 chains each, every one with pages to
+/// store) held in the store at once, with a store taking 20 ms a page; every event stored.
+async fn most_pages_stored_at_once(pages_at_once: usize) -> usize {
+    let rig = Rig::new();
+    let accounts: Vec<AccountId> = (0..12)
+        .map(|i| AccountId::new(format!("{:012}", 600_000_000_000u64 + i)).unwrap())
+        .collect();
+    let regions = [Region::us_east_1(), Region::new("eu-west-1").unwrap()];
+    let all: Vec<StreamSpec> = streams(&accounts, &regions, &StreamOptions::default());
+    let mut expected = BTreeSet::new();
+    for (i, account) in accounts.iter().enumerate() {
+        for (j, region) in ["us-east-1", "eu-west-1"].into_iter().enumerate() {
+            for k in 0..60 {
+                let id = format!("p-{i}-{j}-{k}");
+                let raw = RecordSpec::new(&id, t0() - Duration::hours(40) + Duration::minutes(k))
+                    .name("sts.amazonaws.com", "AssumeRole")
+                    .place(account.as_str(), region)
+                    .json();
+                rig.history.add(&raw).unwrap();
+                expected.insert(id);
+            }
+        }
+    }
+    let store = Arc::new(SlowStore {
+        inner: rig.store.clone(),
+        delay: StdDuration::from_millis(20),
+        open: AtomicUsize::new(0),
+        most_open: AtomicUsize::new(0),
+    });
+    let ports = Ports {
+        source: rig.history.clone(),
+        store: store.clone(),
+        checkpoints: rig.checkpoints.clone(),
+    };
+    rig.history.set_now(t0());
+    let config = CollectConfig {
+        page_size: 5,
+        backfill: Duration::days(2),
+        window: Duration::days(2),
+        pages_at_once,
+        ..fast()
+    };
+    let report = collect(&ports, &all, &config, t0(), Arc::new(NoDeadline))
+        .await
+        .unwrap();
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(rig.stored_ids().await, expected);
+    store.most_open.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_slow_store_does_not_make_chains_pile_pages_up() {
+    // Without a bound, every chain holds a page waiting on the store.
+    let unbounded = most_pages_stored_at_once(10_000).await;
+    assert!(unbounded > 10, "without a bound, {unbounded} pages at once");
+    let bounded = most_pages_stored_at_once(3).await;
+    assert!(
+        (1..=3).contains(&bounded),
+        "at most 3 pages in hand at once, saw {bounded} being stored"
+    );
+}

@@ -79,7 +79,17 @@ pub struct DynamoEventStore {
     /// The lookup indexes the table has, once known.
     indexes: tokio::sync::OnceCell<LookupIndexes>,
     reads: ReadMeter,
+    /// [`MAX_STORE_REQUESTS_IN_FLIGHT`]: held by each request a `put` makes (day registration,
+    /// duplicate check, conditional put).
+    requests: tokio::sync::Semaphore,
 }
+
+/// Requests of `put` (day registrations, duplicate checks, conditional puts) in flight at once,
+/// across every caller of one store.
+/// Each `put` runs a few at a time, and a collector reading many accounts calls `put` from many
+/// page chains at once: without a bound they would open a connection each, more than a Lambda
+/// function's 1,024 file descriptors and its memory.
+pub const MAX_STORE_REQUESTS_IN_FLIGHT: usize = 128;
 
 /// What this store's queries have read so far: for a person (`iat events` says how it answered)
 /// and for the cost figures.
@@ -155,6 +165,7 @@ impl DynamoEventStore {
             registered: Mutex::new(HashSet::new()),
             indexes: tokio::sync::OnceCell::new(),
             reads: ReadMeter::default(),
+            requests: tokio::sync::Semaphore::new(MAX_STORE_REQUESTS_IN_FLIGHT),
         }
     }
 

@@ -37,6 +37,7 @@ impl DynamoEventStore {
             if let Some(x) = self.day_expires_at(day) {
                 put = put.item("x", n(x));
             }
+            let _permit = self.requests.acquire().await.expect("never closed");
             put.send()
                 .await
                 .map_err(|e| dynamo_error(&self.table, "register day", e))?;
@@ -94,6 +95,7 @@ impl DynamoEventStore {
                 .projection_expression(projection)
                 .build()
                 .map_err(|e| self.err("read events", e))?;
+            let permit = self.requests.acquire().await.expect("never closed");
             let resp = self
                 .client
                 .batch_get_item()
@@ -104,6 +106,7 @@ impl DynamoEventStore {
                 .send()
                 .await
                 .map_err(|e| dynamo_error(&self.table, "read events", e))?;
+            drop(permit);
             if metered {
                 let units = resp
                     .consumed_capacity()
@@ -146,6 +149,7 @@ impl DynamoEventStore {
         &self,
         item: HashMap<String, AttributeValue>,
     ) -> Result<bool, Error> {
+        let _permit = self.requests.acquire().await.expect("never closed");
         match self
             .client
             .put_item()
