@@ -132,17 +132,11 @@ struct Run {
 }
 
 async fn run(endpoint: &str, bin: &Path, accounts: usize) -> anyhow::Result<Run> {
-    let members: Vec<String> = (0..accounts)
-        .map(|i| format!("{:012}", 410_000_000_000u64 + i as u64 * 7))
-        .collect();
+    let members = member_ids(accounts, 410_000_000_000, 7);
     let all: Vec<&str> = std::iter::once(HOME)
         .chain(members.iter().map(String::as_str))
         .collect();
-    let sim = Simulator::new(SimConfig {
-        default_account: HOME.to_owned(),
-        page_latency: (Duration::from_millis(200), Duration::from_millis(1500)),
-        ..Default::default()
-    });
+    let sim = simulator((Duration::from_millis(200), Duration::from_millis(1500)));
     let now = Utc::now();
     let add =
         |account: &str, tag: &str, n: i64, from: chrono::DateTime<Utc>| -> anyhow::Result<()> {
@@ -215,6 +209,22 @@ async fn run(endpoint: &str, bin: &Path, accounts: usize) -> anyhow::Result<Run>
     }
     .await;
     with_log(result, child)
+}
+
+/// `count` member account ids from `first`, `step` apart.
+fn member_ids(count: usize, first: u64, step: u64) -> Vec<String> {
+    (0..count as u64)
+        .map(|i| format!("{:012}", first + i * step))
+        .collect()
+}
+
+/// The LookupEvents, STS and Account simulator, its pages taking a time in `latency`.
+fn simulator(latency: (Duration, Duration)) -> Simulator {
+    Simulator::new(SimConfig {
+        default_account: HOME.to_owned(),
+        page_latency: latency,
+        ..Default::default()
+    })
 }
 
 /// A tracker binary started on a runtime API of its own, with fresh moto tables.
@@ -298,17 +308,12 @@ async fn backfill_memory(
     accounts: usize,
     per_region: usize,
 ) -> anyhow::Result<MemoryRun> {
-    let members: Vec<String> = (1..accounts)
-        .map(|i| format!("{:012}", 430_000_000_000u64 + i as u64 * 13))
-        .collect();
+    // The collector's own account is one of the `accounts`.
+    let members = member_ids(accounts - 1, 430_000_000_000, 13);
     let all: Vec<&str> = std::iter::once(HOME)
         .chain(members.iter().map(String::as_str))
         .collect();
-    let sim = Simulator::new(SimConfig {
-        default_account: HOME.to_owned(),
-        page_latency: BACKFILL_PAGE_LATENCY,
-        ..Default::default()
-    });
+    let sim = simulator(BACKFILL_PAGE_LATENCY);
     // Evenly over 89 days, the newest an hour old (older than the safety lag).
     let newest = Utc::now() - chrono::Duration::hours(1);
     let step = chrono::Duration::days(89).num_milliseconds() / per_region as i64;

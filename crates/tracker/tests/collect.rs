@@ -1094,25 +1094,7 @@ async fn many_accounts_are_read_a_few_regions_at_a_time_most_behind_first() {
     // connections), the others wait their turn, and a run cut short leaves its unread ones
     // first for the next.
     let rig = Rig::new();
-    let accounts: Vec<AccountId> = (0..12)
-        .map(|i| AccountId::new(format!("{:012}", 500_000_000_000u64 + i)).unwrap())
-        .collect();
-    let regions = [Region::us_east_1(), Region::new("eu-west-1").unwrap()];
-    let all: Vec<StreamSpec> = streams(&accounts, &regions, &StreamOptions::default());
-    let mut expected = BTreeSet::new();
-    for (i, account) in accounts.iter().enumerate() {
-        for (j, region) in ["us-east-1", "eu-west-1"].into_iter().enumerate() {
-            for k in 0..30 {
-                let id = format!("e-{i}-{j}-{k}");
-                let raw = RecordSpec::new(&id, t0() - Duration::hours(30) + Duration::minutes(k))
-                    .name("sts.amazonaws.com", "AssumeRole")
-                    .place(account.as_str(), region)
-                    .json();
-                rig.history.add(&raw).unwrap();
-                expected.insert(id);
-            }
-        }
-    }
+    let (all, expected) = sts_in_two_regions(&rig, 500_000_000_000, "e", 30, Duration::hours(30));
     let watched = Arc::new(Watched {
         inner: rig.history.clone(),
         open: Default::default(),
@@ -1157,6 +1139,37 @@ async fn many_accounts_are_read_a_few_regions_at_a_time_most_behind_first() {
         (1..=3).contains(&most),
         "at most 3 account-regions in flight at once, saw {most}"
     );
+}
+
+/// Streams of 12 accounts (ids from `first`) in us-east-1 and eu-west-1, with `n` STS events
+/// in each account-region a minute apart from `ago` before [`t0`]; returns them and the ids.
+fn sts_in_two_regions(
+    rig: &Rig,
+    first: u64,
+    prefix: &str,
+    n: i64,
+    ago: Duration,
+) -> (Vec<StreamSpec>, BTreeSet<String>) {
+    let accounts: Vec<AccountId> = (0..12)
+        .map(|i| AccountId::new(format!("{:012}", first + i)).unwrap())
+        .collect();
+    let regions = [Region::us_east_1(), Region::new("eu-west-1").unwrap()];
+    let all: Vec<StreamSpec> = streams(&accounts, &regions, &StreamOptions::default());
+    let mut expected = BTreeSet::new();
+    for (i, account) in accounts.iter().enumerate() {
+        for (j, region) in ["us-east-1", "eu-west-1"].into_iter().enumerate() {
+            for k in 0..n {
+                let id = format!("{prefix}-{i}-{j}-{k}");
+                let raw = RecordSpec::new(&id, t0() - ago + Duration::minutes(k))
+                    .name("sts.amazonaws.com", "AssumeRole")
+                    .place(account.as_str(), region)
+                    .json();
+                rig.history.add(&raw).unwrap();
+                expected.insert(id);
+            }
+        }
+    }
+    (all, expected)
 }
 
 /// Checkpoints that count their saves per stream.
@@ -1315,25 +1328,7 @@ impl EventStore for SlowStore {
 /// store) held in the store at once, with a store taking 20 ms a page; every event stored.
 async fn most_pages_stored_at_once(pages_at_once: usize) -> usize {
     let rig = Rig::new();
-    let accounts: Vec<AccountId> = (0..12)
-        .map(|i| AccountId::new(format!("{:012}", 600_000_000_000u64 + i)).unwrap())
-        .collect();
-    let regions = [Region::us_east_1(), Region::new("eu-west-1").unwrap()];
-    let all: Vec<StreamSpec> = streams(&accounts, &regions, &StreamOptions::default());
-    let mut expected = BTreeSet::new();
-    for (i, account) in accounts.iter().enumerate() {
-        for (j, region) in ["us-east-1", "eu-west-1"].into_iter().enumerate() {
-            for k in 0..60 {
-                let id = format!("p-{i}-{j}-{k}");
-                let raw = RecordSpec::new(&id, t0() - Duration::hours(40) + Duration::minutes(k))
-                    .name("sts.amazonaws.com", "AssumeRole")
-                    .place(account.as_str(), region)
-                    .json();
-                rig.history.add(&raw).unwrap();
-                expected.insert(id);
-            }
-        }
-    }
+    let (all, expected) = sts_in_two_regions(&rig, 600_000_000_000, "p", 60, Duration::hours(40));
     let store = Arc::new(SlowStore {
         inner: rig.store.clone(),
         delay: StdDuration::from_millis(20),
