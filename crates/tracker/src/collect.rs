@@ -1285,8 +1285,9 @@ impl Chain {
                 return Outcome::Cut(oldest.map(|o| handed_over.map_or(o, |h| o.max(h))));
             }
             self.limiter.until_ready().await;
-            // Until the page is stored (the end of this turn of the loop).
-            let _page = self.pages.acquire().await.expect("never closed");
+            // Until the page is stored (the end of this turn of the loop); a wait before a retry
+            // gives it back.
+            let in_hand = self.pages.acquire().await.expect("never closed");
             counts.requests += 1;
             let sent = Utc::now();
             counts.first_request.get_or_insert(sent);
@@ -1297,6 +1298,7 @@ impl Chain {
                     // The service answered: whatever failed before was transient.
                     failures = 0;
                     counts.throttled += 1;
+                    drop(in_hand);
                     tokio::time::sleep(self.config.throttle_pause).await;
                     continue;
                 }
@@ -1304,6 +1306,7 @@ impl Chain {
                     failures += 1;
                     counts.retried += 1;
                     tracing::debug!(stream = %spec.key, error = %e, attempt = failures, "retrying page");
+                    drop(in_hand);
                     tokio::time::sleep(
                         self.config.throttle_pause * 2u32.saturating_pow(failures - 1),
                     )
