@@ -9,11 +9,12 @@
 //! where, when, in which account and region, why it matters and what to check. It never carries
 //! the raw record (which may hold session tokens in `responseElements`).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::{AccountId, ActivityEvent, EventId, Region, RuleId, Severity};
@@ -117,6 +118,104 @@ impl AlertMerger {
     }
 }
 
+/// One hit as an exported day keeps it: the alert [`Alert::of_hit`] makes, in owned fields
+/// that are checked when read back. A day's raised alerts are kept as their hits, so a reader
+/// can narrow them by time, account or actor and merge what is left ([`Alert::merge`]) into the
+/// alerts the rules would raise over just those events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredHit {
+    pub rule: String,
+    pub severity: Severity,
+    pub summary: String,
+    #[serde(default)]
+    pub details: Vec<(String, String)>,
+    #[serde(default)]
+    pub group: Option<String>,
+    pub event_id: String,
+    pub time: DateTime<Utc>,
+    pub source: String,
+    pub name: String,
+    pub actor: String,
+    pub principal_type: String,
+    #[serde(default)]
+    pub principal_arn: Option<String>,
+    pub source_ip: String,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub account: Option<String>,
+    pub region: String,
+    #[serde(default)]
+    pub error_code: Option<String>,
+}
+
+impl StoredHit {
+    /// The stored form of a hit.
+    pub fn of(hit: Hit<'_>) -> Self {
+        let a = Alert::of_hit(hit);
+        let e = &a.events[0];
+        Self {
+            rule: a.rule_id.to_owned(),
+            severity: a.severity,
+            summary: a.summary.clone(),
+            details: a
+                .details
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            group: a.group.clone(),
+            event_id: e.event_id.to_string(),
+            time: e.time,
+            source: e.source.clone(),
+            name: e.name.clone(),
+            actor: e.actor.clone(),
+            principal_type: e.principal_type.clone(),
+            principal_arn: e.principal_arn.clone(),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+            account: e.account.as_ref().map(|x| x.to_string()),
+            region: e.region.to_string(),
+            error_code: e.error_code.clone(),
+        }
+    }
+
+    /// The hit's alert again; an unknown rule or an invalid id, account or region is an error
+    /// naming it.
+    pub fn into_alert(self) -> Result<Alert> {
+        let rule = Rule::by_id(&self.rule).ok_or_else(|| {
+            crate::Error::invalid("stored hit's rule", &self.rule, "no such rule")
+        })?;
+        let event = EventFacts {
+            event_id: EventId::new(self.event_id)?,
+            time: self.time,
+            source: self.source,
+            name: self.name,
+            actor: self.actor,
+            principal_type: self.principal_type,
+            principal_arn: self.principal_arn,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            account: self.account.map(AccountId::new).transpose()?,
+            region: Region::new(self.region)?,
+            error_code: self.error_code,
+        };
+        Ok(Alert {
+            rule_id: rule.id,
+            title: rule.title,
+            severity: self.severity,
+            summary: self.summary,
+            details: self
+                .details
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k), v))
+                .collect(),
+            events: vec![event],
+            rule,
+            group: self.group,
+        })
+    }
+}
+
 /// One message's worth of findings: one rule, one or more events.
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
@@ -124,7 +223,7 @@ pub struct Alert {
     pub title: &'static str,
     pub severity: Severity,
     pub summary: String,
-    pub details: Vec<(&'static str, String)>,
+    pub details: Vec<(Cow<'static, str>, String)>,
     /// Oldest first; never empty.
     pub events: Vec<EventFacts>,
     #[serde(skip)]
@@ -149,7 +248,12 @@ impl Alert {
             title: hit.rule.title,
             severity: hit.severity,
             summary: hit.finding.summary,
-            details: hit.finding.details,
+            details: hit
+                .finding
+                .details
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), v))
+                .collect(),
             events: vec![EventFacts::of(hit.event)],
             rule: hit.rule,
             group: hit.finding.group,

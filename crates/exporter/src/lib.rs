@@ -13,6 +13,9 @@
 //! manifest) is written to a staging prefix first and replaces the day's parts only if it holds
 //! at least the events of the last export ([`ExportOptions::allow_shrink`] overrides).
 //!
+//! With rules given ([`ExportOptions::rules`]), the export also keeps the alerts those rules raise
+//! over the day ([`raised`]), so a reader of many days' alerts need not read their events again.
+//!
 //! [`daily`] decides which days a daily run exports: the late days, and the days the collector's
 //! checkpoints completed since the last run.
 //!
@@ -20,6 +23,7 @@
 //! run on whichever query engine the caller gives it.
 
 pub mod daily;
+pub mod raised;
 pub mod report;
 
 pub use daily::{Coverage, DailyExport, export_daily};
@@ -45,6 +49,9 @@ pub struct ExportOptions {
     /// Replace a day's parts even with fewer events than its last export (after a deliberate
     /// purge). Off: such a re-export is discarded and the fuller day kept.
     pub allow_shrink: bool,
+    /// Rules whose alerts over each exported day are kept beside it ([`raised`]). `None`: no
+    /// alerts are kept (a re-export still removes the day's old ones, which no longer match).
+    pub rules: Option<std::sync::Arc<iat_core::rules::RuleSet>>,
 }
 
 impl Default for ExportOptions {
@@ -55,6 +62,7 @@ impl Default for ExportOptions {
             rows_per_part: 500_000,
             page_size: 10_000,
             allow_shrink: false,
+            rules: None,
         }
     }
 }
@@ -73,6 +81,9 @@ pub struct DayExport {
     /// The store had fewer events for the day than its last export (this many): the fuller
     /// export was kept and this one discarded.
     pub kept_fuller: Option<u64>,
+    /// Hits the rules raised over the day, kept beside it (`None`: no rules given, or too many
+    /// events of interest to keep them).
+    pub raised: Option<usize>,
 }
 
 fn key(s: String) -> Result<ObjectKey> {
@@ -98,6 +109,11 @@ pub async fn export_day(
             objects.delete(&stale).await?;
         }
     }
+    if staging.is_none() {
+        // A first export writes the day's parts in place: no alerts of other parts may stay.
+        raised::forget_day(objects, &options.prefix, day).await?;
+    }
+    let mut interest = options.rules.as_deref().map(raised::DayInterest::new);
     let part_dir = staging.clone().unwrap_or_else(|| prefix.clone());
     let mut report = DayExport {
         day,
@@ -107,6 +123,7 @@ pub async fn export_day(
         removed: 0,
         kept_existing: false,
         kept_fuller: None,
+        raised: None,
     };
     let mut written: Vec<ObjectKey> = Vec::new();
     let mut part: Option<PartWriter> = None;
@@ -120,6 +137,9 @@ pub async fn export_day(
     };
     let mut page = store.query(&page_query(None)).await?;
     while let Some(last) = page.last() {
+        if let Some(i) = &mut interest {
+            i.push(&page);
+        }
         let next_query =
             (page.len() >= options.page_size).then(|| page_query(Some(EventCursor::after(last))));
         // The next page is read while this one is encoded.
@@ -169,7 +189,9 @@ pub async fn export_day(
             report.kept_fuller = Some(previous);
             return Ok(report);
         }
-        // Commit: the staged parts become the day's parts, one at a time.
+        // Commit: the staged parts become the day's parts, one at a time; the alerts of the
+        // parts they replace go first.
+        raised::forget_day(objects, &options.prefix, day).await?;
         let mut committed = Vec::with_capacity(written.len());
         for (n, staged) in written.iter().enumerate() {
             let body = objects.get(staged).await?.ok_or_else(|| {
@@ -187,6 +209,11 @@ pub async fn export_day(
     for old in before.iter().filter(|k| !written.contains(k)) {
         objects.delete(old).await?;
         report.removed += 1;
+    }
+    if let Some(interest) = interest {
+        let alerts = interest.finish(day);
+        report.raised = alerts.as_ref().map(|a| a.hits.len());
+        raised::write_day(objects, &options.prefix, day, alerts.as_ref()).await?;
     }
     let manifest = serde_json::json!({
         "day": day, "events": report.events, "parts": report.parts, "bytes": report.bytes,

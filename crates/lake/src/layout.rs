@@ -62,6 +62,16 @@ pub fn manifest_key(prefix: &str, day: NaiveDate) -> String {
     )
 }
 
+/// The alerts the rules raised over a day when it was exported, beside the table (Athena never
+/// reads it), so a reader of many days need not read their events again.
+pub fn raised_key(prefix: &str, day: NaiveDate) -> String {
+    format!(
+        "{}raised/dt={}.json",
+        exports_prefix(prefix),
+        day.format("%Y-%m-%d")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +89,9 @@ mod tests {
         );
         assert_eq!(day_prefix("a/b/", d), "a/b/events/dt=2026-09-05/");
         assert_eq!(manifest_key("lake/", d), "lake/exports/dt=2026-09-05.json");
+        assert_eq!(
+            raised_key("lake/", d),
+            "lake/exports/raised/dt=2026-09-05.json"
+        );
     }
 }

@@ -296,11 +296,16 @@ fn lake(
     let _ = std::fs::remove_dir_all(&lake_dir);
     let objects = iat_local::DirObjectStore::new(&lake_dir)?;
     let runtime = crate::runtime()?;
+    // The day's alerts are kept beside it under the demo's rule settings, as `make serve` runs.
+    let options = iat_exporter::ExportOptions {
+        rules: Some(Arc::new(RuleSet::new(labels.rule_config()?)?)),
+        ..Default::default()
+    };
     let export = runtime.block_on(iat_exporter::export_day(
         store,
         &objects,
         labels.day,
-        &iat_exporter::ExportOptions::default(),
+        &options,
         Utc::now(),
     ))?;
     writeln!(

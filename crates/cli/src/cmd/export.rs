@@ -45,6 +45,14 @@ pub struct ExportArgs {
     /// deliberate purge). Without it such a day keeps its fuller export.
     #[arg(long)]
     pub allow_shrink: bool,
+    /// Do not export: raise the alerts kept beside each lake day of --since..--until again from
+    /// the lake's own events, under the current rule settings (after changing them, so the
+    /// console's raised view reads them again rather than every event).
+    #[arg(long, requires = "since")]
+    pub raise_only: bool,
+    /// Rule settings of the alerts kept beside each exported day (those the console raises).
+    #[command(flatten)]
+    pub rules: super::RuleArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -59,6 +67,10 @@ pub fn run(stores: &StoreArgs, args: ExportArgs, out: &mut dyn Write) -> anyhow:
     if args.rows_per_part == 0 {
         anyhow::bail!("--rows-per-part must be at least 1");
     }
+    let rules = std::sync::Arc::new(iat_core::rules::RuleSet::new(args.rules.config()?)?);
+    if args.raise_only {
+        return raise_only(&args, &rules, out);
+    }
     let stores = stores.open(OpenOptions {
         // Export reads each page once, in order: a small page cache is enough, and keeps the
         // process's memory to the part being built.
@@ -72,6 +84,7 @@ pub fn run(stores: &StoreArgs, args: ExportArgs, out: &mut dyn Write) -> anyhow:
         compression: args.compression,
         rows_per_part: args.rows_per_part,
         allow_shrink: args.allow_shrink,
+        rules: Some(rules),
         ..ExportOptions::default()
     };
     let runtime = crate::runtime()?;
@@ -105,7 +118,7 @@ pub fn run(stores: &StoreArgs, args: ExportArgs, out: &mut dyn Write) -> anyhow:
         }
         Format::Table => {
             let mut t = table();
-            t.set_header(["day", "events", "parts", "bytes", "note"]);
+            t.set_header(["day", "events", "parts", "bytes", "alerts kept", "note"]);
             for d in run.reported_days() {
                 let note = if d.kept_existing {
                     "no events in the store; the lake's copy was kept".to_owned()
@@ -126,6 +139,7 @@ pub fn run(stores: &StoreArgs, args: ExportArgs, out: &mut dyn Write) -> anyhow:
                     count(d.events),
                     d.parts.to_string(),
                     count(d.bytes),
+                    raised_cell(d.raised, d.kept_existing || d.kept_fuller.is_some()),
                     note,
                 ]);
             }
@@ -139,5 +153,64 @@ pub fn run(stores: &StoreArgs, args: ExportArgs, out: &mut dyn Write) -> anyhow:
             )?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the "alerts kept" column says of a day.
+fn raised_cell(raised: Option<usize>, kept_lake: bool) -> String {
+    match (raised, kept_lake) {
+        (_, true) => "as before".to_owned(),
+        (Some(n), false) => count(n as u64),
+        (None, false) => "none: too many events of interest".to_owned(),
+    }
+}
+
+/// `--raise-only`: each day's alerts raised again from the lake's events.
+fn raise_only(
+    args: &ExportArgs,
+    rules: &iat_core::rules::RuleSet,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let (Some(first), last) = (args.since, args.until) else {
+        anyhow::bail!("--raise-only needs --since (and --until for more than one day)");
+    };
+    let last = last.unwrap_or(first);
+    if last < first {
+        anyhow::bail!("--until {last} is before --since {first}");
+    }
+    let objects = DirObjectStore::new(&args.lake)?;
+    let lake = iat_local::sql::LocalLake::new(&args.lake, &args.prefix);
+    let exported = lake.days();
+    let events = iat_lake::LakeEventStore::new(std::sync::Arc::new(lake));
+    let runtime = crate::runtime()?;
+    let mut t = table();
+    t.set_header(["day", "events of interest", "alerts kept"]);
+    let mut day = first;
+    while day <= last {
+        if exported.contains(&day) {
+            let raised = runtime.block_on(iat_exporter::raised::raise_again(
+                &events,
+                &objects,
+                &args.prefix,
+                day,
+                rules,
+            ))?;
+            t.add_row(match &raised {
+                Some(r) => [day.to_string(), count(r.events), count(r.hits.len() as u64)],
+                None => [
+                    day.to_string(),
+                    format!(
+                        "more than {}",
+                        count(iat_exporter::raised::MAX_RAISED_EVENTS as u64)
+                    ),
+                    "none: the console reads the day's events".to_owned(),
+                ],
+            });
+        } else {
+            t.add_row([day.to_string(), "not exported".to_owned(), String::new()]);
+        }
+        day = day.succ_opt().expect("a representable day");
+    }
+    writeln!(out, "{t}")?;
     Ok(ExitCode::SUCCESS)
 }

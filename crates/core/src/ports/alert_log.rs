@@ -94,7 +94,7 @@ impl LoggedAlert {
             details: alert
                 .details
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             events,
             sent_at,

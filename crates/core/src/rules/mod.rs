@@ -407,6 +407,14 @@ pub struct RuleSet {
     settings: RuleSettings,
     filter: NoiseFilter,
     allowed: PatternSet,
+    fingerprint: String,
+}
+
+/// FNV-1a, 64 bits: a hash that is the same in every build and on every machine.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl RuleSet {
@@ -458,6 +466,19 @@ impl RuleSet {
                 | Reads::Any(_) => any.push(i),
             }
         }
+        // Everything that changes what `evaluate_all` finds: the settings and the release.
+        let fingerprint = format!(
+            "{}-{:016x}",
+            env!("CARGO_PKG_VERSION"),
+            stable_hash(&format!(
+                "{:?}|{:?}|{:?}|{:?}|{:?}",
+                config.settings,
+                config.disabled,
+                config.severity,
+                config.filter,
+                config.allowed_actors
+            ))
+        );
         let first_seen = FIRST_SEEN
             .iter()
             .copied()
@@ -473,7 +494,15 @@ impl RuleSet {
             settings: config.settings,
             filter: config.filter,
             allowed,
+            fingerprint,
         })
+    }
+
+    /// Names what [`Self::evaluate_all`] finds: two rule sets with the same fingerprint raise the
+    /// same alerts over the same events (same release, same settings, same rules enabled at the
+    /// same severities). Kept with alerts raised ahead of time, to know when they are stale.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The enabled rules with the severity each is sent at (first-seen rules last).
@@ -621,21 +650,23 @@ impl RuleSet {
         if overridden || !hits.iter().any(|h| h.rule.id == rule.id) {
             return;
         }
-        // Roles granted an admin policy in this batch, and instance profiles holding a role.
-        let mut admin: BTreeSet<String> = BTreeSet::new();
-        let mut profiles: Vec<(String, String)> = Vec::new();
+        // Roles granted an admin policy in this batch, and instance profiles holding a role,
+        // each in its account: a role name means nothing in another account.
+        type Account = Option<crate::model::AccountId>;
+        let mut admin: BTreeSet<(Account, String)> = BTreeSet::new();
+        let mut profiles: Vec<(Account, String, String)> = Vec::new();
         for e in events
             .iter()
             .filter(|e| e.source == "iam.amazonaws.com" && succeeded(e))
         {
             if let Some(role) = admin_role_granted(e, &self.settings) {
-                admin.insert(role);
+                admin.insert((e.account.clone(), role));
             } else if e.name == "AddRoleToInstanceProfile" {
                 let p = params(e);
                 if let (Some(profile), Some(role)) =
                     (text(&p, "instanceProfileName"), text(&p, "roleName"))
                 {
-                    profiles.push((profile.to_owned(), role.to_owned()));
+                    profiles.push((e.account.clone(), profile.to_owned(), role.to_owned()));
                 }
             }
         }
@@ -643,18 +674,20 @@ impl RuleSet {
             return;
         }
         for h in hits.iter_mut().filter(|h| h.rule.id == rule.id) {
+            let account = &h.event.account;
+            let is_admin = |role: &str| admin.contains(&(account.clone(), role.to_owned()));
             let passed = role_passed_to_service::passed_roles(&params(h.event));
             let admin_role = passed.iter().find_map(|r| {
                 let name = r.name();
-                if admin.contains(name) {
+                if is_admin(name) {
                     return Some(name.to_owned());
                 }
                 (r.kind == "instance profile")
                     .then(|| {
                         profiles
                             .iter()
-                            .find(|(p, role)| p == name && admin.contains(role))
-                            .map(|(_, role)| role.clone())
+                            .find(|(a, p, role)| a == account && p == name && is_admin(role))
+                            .map(|(_, _, role)| role.clone())
                     })
                     .flatten()
             });
@@ -801,6 +834,39 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_changes_with_what_the_rules_find_and_only_with_it() {
+        let of = |c: RuleSetConfig| RuleSet::new(c).unwrap().fingerprint().to_owned();
+        let default = of(RuleSetConfig::default());
+        assert_eq!(default, RuleSet::default_rules().fingerprint());
+        assert!(default.starts_with(env!("CARGO_PKG_VERSION")));
+        let mut hours = RuleSetConfig::default();
+        hours.settings.working_hours =
+            settings::WorkingHours::parse("08:00-18:00", "mon-fri", "UTC").unwrap();
+        let mut disabled = RuleSetConfig::default();
+        disabled.disabled.insert("access_denied".into());
+        let mut severity = RuleSetConfig::default();
+        severity
+            .severity
+            .insert("access_denied".into(), Severity::High);
+        let allowed = RuleSetConfig {
+            allowed_actors: vec!["ci-*".into()],
+            ..RuleSetConfig::default()
+        };
+        let mut seen = RuleSetConfig::default();
+        seen.seen.learn = chrono::Duration::days(3);
+        let prints = [of(hours), of(disabled), of(severity), of(allowed)];
+        for (i, p) in prints.iter().enumerate() {
+            assert_ne!(p, &default, "change {i}");
+            assert!(prints[..i].iter().all(|q| q != p), "change {i}");
+        }
+        assert_eq!(
+            of(seen),
+            default,
+            "the first-seen settings do not change what evaluate_all finds"
+        );
+    }
+
+    #[test]
     fn a_role_passed_in_a_batch_that_makes_it_admin_is_high() {
         let pass = mallory_call(
             "p1",
@@ -843,6 +909,26 @@ mod tests {
             severities(&events),
             [("p1".into(), Severity::High), ("p2".into(), Severity::Low)],
             "the instance profile holds the role that was made admin"
+        );
+        // The same grant in another account says nothing of this account's role.
+        let elsewhere = |e: &ActivityEvent, id: &str| {
+            let mut raw: serde_json::Value = serde_json::from_str(&e.raw).unwrap();
+            raw["eventID"] = id.into();
+            raw["recipientAccountId"] = "444455556666".into();
+            raw["userIdentity"]["accountId"] = "444455556666".into();
+            crate::normalize(raw.to_string(), &Default::default())
+                .unwrap()
+                .event
+        };
+        assert_eq!(
+            severities(&[
+                pass.clone(),
+                quiet_pass.clone(),
+                elsewhere(&events[2], "g3"),
+                elsewhere(&events[3], "g4")
+            ]),
+            [("p1".into(), Severity::Low), ("p2".into(), Severity::Low)],
+            "a role made admin in another account"
         );
         let allowed = RuleSet::new(RuleSetConfig {
             allowed_actors: vec!["mallory".into()],

@@ -57,6 +57,9 @@ pub struct ServeArgs {
 /// Most events one page reads from the store.
 pub(crate) const MAX_EVENTS: usize = 100_000;
 
+/// Most lake days whose kept alerts one page reads (a longer window reads events instead).
+pub(crate) const MAX_KEPT_DAYS: i64 = 400;
+
 /// Most alerts one page lists from the alert log.
 pub(crate) const MAX_ALERTS: usize = 5_000;
 
@@ -77,6 +80,8 @@ pub(crate) struct Console {
     /// The sent alerts and their acknowledgements, where the store keeps them.
     pub(crate) log: Option<Arc<dyn AlertLog>>,
     pub(crate) rules: RuleSet,
+    /// The alerts kept beside a local lake's days, for the days read from it.
+    pub(crate) lake_alerts: Option<LakeAlerts>,
     /// The `--store` it serves, for the header.
     pub(crate) store: String,
     pub(crate) token: Option<String>,
@@ -84,6 +89,14 @@ pub(crate) struct Console {
     pub(crate) behind_after: chrono::Duration,
     /// The clock, fixed in tests.
     pub(crate) now: fn() -> DateTime<Utc>,
+}
+
+/// Where the export kept each lake day's alerts ([`iat_exporter::raised`]).
+pub(crate) struct LakeAlerts {
+    pub(crate) objects: Arc<dyn iat_core::ports::ObjectStore>,
+    pub(crate) prefix: String,
+    /// Events before this are read from the lake; `None`: every event is.
+    pub(crate) boundary: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -133,8 +146,20 @@ impl Server {
                 None => lake.store.describe(),
             },
         };
+        // Kept alerts are read from a local lake only (on Athena the pages read events).
+        let lake_alerts = match reads.lake.as_ref() {
+            Some(lake) if lake.local_days.is_some() && args.history.engine.lake.is_dir() => {
+                Some(LakeAlerts {
+                    objects: Arc::new(iat_local::DirObjectStore::new(&args.history.engine.lake)?),
+                    prefix: args.history.engine.prefix.clone(),
+                    boundary: lake.boundary,
+                })
+            }
+            _ => None,
+        };
         let console = Arc::new(Console {
             events: reads.events.clone(),
+            lake_alerts,
             checkpoints: store.checkpoints.clone(),
             log: store.alert_log.clone(),
             rules,

@@ -16,10 +16,13 @@ use iat_core::ports::{
 };
 use iat_core::rules::Rule;
 use iat_core::{ActivityEvent, Severity, TimeWindow};
+use iat_exporter::raised::Kept;
 use maud::Markup;
 
-use super::view::{self, Counted, Denials, Source, Window};
-use super::{Console, MAX_ALERTS, MAX_EVENTS, PageError, Params, fetch, flag, newest, rfc3339};
+use super::view::{self, Counted, Denials, Raised, Source, Window};
+use super::{
+    Console, MAX_ALERTS, MAX_EVENTS, MAX_KEPT_DAYS, PageError, Params, fetch, flag, newest, rfc3339,
+};
 
 type Page = Result<Markup, PageError>;
 type Ctx = State<Arc<Console>>;
@@ -69,18 +72,147 @@ async fn with_window(c: &Console, p: &mut Params, days: i64) -> Result<Window, P
     })
 }
 
-/// The alerts the rules raise over `events`, merged as one run merges them, newest first, in
-/// the log's shape.
-fn raise(c: &Console, events: &[ActivityEvent]) -> Vec<LoggedAlert> {
+/// `alerts` (hits' alerts, in the order of their first events) merged as one run merges them,
+/// newest first, in the log's shape.
+fn raise(c: &Console, alerts: Vec<Alert>) -> Vec<LoggedAlert> {
     let now = (c.now)();
-    let alerts = Alert::merge(Alert::from_hits(c.rules.evaluate_all(events)));
     order_and_limit(
-        alerts
+        Alert::merge(alerts)
             .iter()
             .map(|a| LoggedAlert::of(a, now, false))
             .collect(),
         None,
     )
+}
+
+/// The alerts the rules raise over the page's window, newest first, and what they were raised
+/// from: the hits kept beside the window's lake days when every one of them has those of these
+/// rules ([`raised_with_lake`]), else the window's events of interest read now (with whether
+/// that read was cut).
+async fn raised(c: &Console, p: &Params) -> Result<(Vec<LoggedAlert>, Raised, bool), PageError> {
+    if let Some(found) = raised_with_lake(c, p).await? {
+        return Ok(found);
+    }
+    let (events, cut) = window_events(c, p).await?;
+    let alerts = raise(c, Alert::from_hits(c.rules.evaluate_all(&events)));
+    Ok((
+        alerts,
+        Raised {
+            events: events.len(),
+            kept_days: 0,
+        },
+        cut,
+    ))
+}
+
+/// The window's alerts from the hits the export kept beside each lake day
+/// ([`iat_exporter::raised`]), narrowed to the window, account and actor, plus the store's days'
+/// events raised now: the alerts one run over all those events raises, without reading the lake
+/// days' events. `None` (read the events instead) when the lake is not local, the window has no
+/// lake day, the page narrows events by more than account and actor, or a lake day has no hits
+/// of these rules (exported before, or under other settings: `iat export --raise-only`).
+async fn raised_with_lake(
+    c: &Console,
+    p: &Params,
+) -> Result<Option<(Vec<LoggedAlert>, Raised, bool)>, PageError> {
+    let Some(lake) = &c.lake_alerts else {
+        return Ok(None);
+    };
+    let other_filters = [
+        &p.event_name,
+        &p.source,
+        &p.region,
+        &p.source_ip,
+        &p.denial_layer,
+        &p.after,
+    ]
+    .iter()
+    .any(|f| f.is_some())
+        || flag("denied", p.denied.as_deref())?;
+    let query = p.query()?;
+    let Some(window) = query.window.filter(|_| !other_filters) else {
+        return Ok(None);
+    };
+    let in_lake = |t: DateTime<Utc>| lake.boundary.is_none_or(|b| t < b);
+    if !in_lake(window.start()) {
+        return Ok(None);
+    }
+    let lake_last = match lake.boundary {
+        Some(b) => window.end().min(b - Duration::microseconds(1)),
+        None => window.end(),
+    };
+    let (first, last) = (window.start().date_naive(), lake_last.date_naive());
+    if (last - first).num_days() > MAX_KEPT_DAYS {
+        return Ok(None);
+    }
+    let actor = p
+        .actor
+        .as_deref()
+        .map(|a| iat_core::glob::Pattern::new("actor filter", a))
+        .transpose()
+        .map_err(|e| PageError::BadRequest(e.to_string()))?;
+    let mut alerts = Vec::new();
+    let mut read = Raised {
+        events: 0,
+        kept_days: 0,
+    };
+    let mut day = first;
+    while day <= last {
+        let kept =
+            iat_exporter::raised::kept(lake.objects.as_ref(), &lake.prefix, day, &c.rules).await;
+        let kept = match kept {
+            Ok(Kept::Hits(k)) => k,
+            Ok(Kept::NotExported) => {
+                day = day.succ_opt().expect("a representable day");
+                continue;
+            }
+            Ok(Kept::Unusable) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(%day, error = %e, "the alerts kept beside a lake day cannot be read; reading its events");
+                return Ok(None);
+            }
+        };
+        read.events += kept.events as usize;
+        read.kept_days += 1;
+        for h in kept.hits {
+            let wanted = window.contains(h.time)
+                && in_lake(h.time)
+                && query
+                    .account
+                    .as_ref()
+                    .is_none_or(|a| h.account.as_deref() == Some(a.as_str()))
+                && actor.as_ref().is_none_or(|m| {
+                    m.is_match(&h.actor)
+                        || h.principal_arn.as_deref().is_some_and(|x| m.is_match(x))
+                });
+            if wanted {
+                match h.into_alert() {
+                    Ok(a) => alerts.push(a),
+                    Err(e) => {
+                        tracing::warn!(%day, error = %e, "a kept alert cannot be read; reading the day's events");
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        day = day.succ_opt().expect("a representable day");
+    }
+    // The store's days, read and raised now, after the lake's (one run's order).
+    let mut cut = false;
+    if let Some(b) = lake.boundary.filter(|b| window.end() >= *b) {
+        let store_query = EventQuery {
+            window: Some(TimeWindow::new(b, window.end())?),
+            order: Order::Descending,
+            interest: c.rules.interest(),
+            ..query
+        };
+        let (mut events, was_cut) = fetch(c.events.as_ref(), store_query, MAX_EVENTS).await?;
+        events.reverse();
+        cut = was_cut;
+        read.events += events.len();
+        alerts.extend(Alert::from_hits(c.rules.evaluate_all(&events)));
+    }
+    Ok(Some((raise(c, alerts), read, cut)))
 }
 
 /// Whether the page shows the log (what was sent) or the rules' view of the events now.
@@ -110,13 +242,13 @@ fn actor_matches(p: &Params, a: &LoggedAlert) -> Result<bool, PageError> {
 }
 
 /// The alerts of the page's window: from the log, or raised by the rules over the events.
-/// Returns them with the events read (when raised) and whether the read was cut.
+/// Returns them with what they were raised from (when raised) and whether the read was cut.
 async fn window_alerts(
     c: &Console,
     p: &Params,
     window: &Window,
     source: Source,
-) -> Result<(Vec<LoggedAlert>, Option<usize>, bool), PageError> {
+) -> Result<(Vec<LoggedAlert>, Option<Raised>, bool), PageError> {
     match (source, &c.log) {
         (Source::Sent, Some(log)) => {
             let query = AlertLogQuery {
@@ -129,8 +261,8 @@ async fn window_alerts(
             Ok((found, None, cut))
         }
         _ => {
-            let (events, cut) = window_events(c, p).await?;
-            Ok((raise(c, &events), Some(events.len()), cut))
+            let (alerts, read, cut) = raised(c, p).await?;
+            Ok((alerts, Some(read), cut))
         }
     }
 }
@@ -239,8 +371,8 @@ pub(crate) async fn alert(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
         };
     }
     let window = with_window(&c, &mut p, 7).await?;
-    let (events, _) = window_events(&c, &p).await?;
-    let found = raise(&c, &events)
+    let (alerts, _, _) = raised(&c, &p).await?;
+    let found = alerts
         .into_iter()
         .find(|a| a.rule_id == rule.id && a.events.iter().any(|f| f.event_id == event));
     match found {

@@ -16,7 +16,7 @@ use iat_core::rules::RuleSet;
 use iat_core::{ActivityEvent, RecordLimits};
 use tower::ServiceExt;
 
-use super::{Console, router};
+use super::{Console, LakeAlerts, router};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap()
@@ -81,6 +81,7 @@ async fn console_with(token: Option<&str>, log: Option<Arc<MemoryAlertLog>>) -> 
         checkpoints: Arc::new(MemoryCheckpointStore::new()),
         log: log.map(|l| l as Arc<dyn iat_core::ports::AlertLog>),
         rules: RuleSet::default_rules(),
+        lake_alerts: None,
         store: "memory".into(),
         token: token.map(str::to_owned),
         behind_after: chrono::Duration::hours(2),
@@ -481,5 +482,181 @@ async fn with_an_alert_log_the_alerts_are_those_sent_and_can_be_acknowledged() {
             .filter(|a| a.ack.is_none())
             .count(),
         sent - 1
+    );
+}
+
+/// A console over `recent` and, before `boundary`, `lake`, reading the alerts kept in `kept`.
+async fn console_over_lake(
+    recent: Vec<ActivityEvent>,
+    lake: Vec<ActivityEvent>,
+    boundary: DateTime<Utc>,
+    kept: Arc<iat_core::ports::MemoryObjectStore>,
+) -> Arc<Console> {
+    let (r, l) = (MemoryEventStore::new(), MemoryEventStore::new());
+    r.put(&recent).await.unwrap();
+    l.put(&lake).await.unwrap();
+    Arc::new(Console {
+        events: Arc::new(iat_core::ports::SpanningEventStore::new(
+            Arc::new(r),
+            Arc::new(l),
+            boundary,
+        )),
+        checkpoints: Arc::new(MemoryCheckpointStore::new()),
+        log: None,
+        rules: RuleSet::default_rules(),
+        lake_alerts: Some(LakeAlerts {
+            objects: kept,
+            prefix: String::new(),
+            boundary: Some(boundary),
+        }),
+        store: "memory".into(),
+        token: None,
+        behind_after: chrono::Duration::hours(2),
+        now,
+    })
+}
+
+/// Keeps each day's alerts under `rules` as the export does, from the day's events.
+async fn keep_alerts(
+    events: &[ActivityEvent],
+    rules: &RuleSet,
+) -> Arc<iat_core::ports::MemoryObjectStore> {
+    let objects = Arc::new(iat_core::ports::MemoryObjectStore::new());
+    let mut days: Vec<chrono::NaiveDate> = events.iter().map(|e| e.time.date_naive()).collect();
+    days.sort();
+    days.dedup();
+    for day in days {
+        let mut of_day: Vec<ActivityEvent> = events
+            .iter()
+            .filter(|e| e.time.date_naive() == day)
+            .cloned()
+            .collect();
+        of_day.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        let mut interest = iat_exporter::raised::DayInterest::new(rules);
+        interest.push(&of_day);
+        let raised = interest.finish(day).expect("few events");
+        iat_exporter::raised::write_day(objects.as_ref(), "", day, Some(&raised))
+            .await
+            .unwrap();
+    }
+    objects
+}
+
+/// The lake's days of the raised view come from the alerts kept at export: the same alerts as
+/// the rules raise over the events, for the window and narrowed by actor or account; with the
+/// lake's events gone they still answer (the kept alerts are what is read); alerts kept under
+/// other settings are not used.
+#[tokio::test]
+async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rules_over_the_events()
+{
+    let boundary = Utc.with_ymd_and_hms(2026, 3, 8, 0, 0, 0).unwrap();
+    let all = events();
+    let (old, recent): (Vec<_>, Vec<_>) = all.iter().cloned().partition(|e| e.time < boundary);
+    assert!(!recent.is_empty());
+    // From just after the first event of March: a lake day only partly in the window.
+    let march = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let first = old
+        .iter()
+        .map(|e| e.time)
+        .filter(|t| *t >= march)
+        .min()
+        .unwrap();
+    let last = all.iter().map(|e| e.time).max().unwrap();
+    let since = first + chrono::Duration::seconds(1);
+    let window = format!(
+        "since={}&until={}",
+        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let old_days: std::collections::BTreeSet<_> = old
+        .iter()
+        .filter(|e| e.time.date_naive() >= since.date_naive())
+        .map(|e| e.time.date_naive())
+        .collect();
+    assert!(
+        old.iter()
+            .any(|e| e.time.date_naive() == since.date_naive() && e.time < since),
+        "the window's first day is only partly in it"
+    );
+    let live = {
+        let store = MemoryEventStore::new();
+        store.put(&all).await.unwrap();
+        Arc::new(Console {
+            events: Arc::new(store),
+            checkpoints: Arc::new(MemoryCheckpointStore::new()),
+            log: None,
+            rules: RuleSet::default_rules(),
+            lake_alerts: None,
+            store: "memory".into(),
+            token: None,
+            behind_after: chrono::Duration::hours(2),
+            now,
+        })
+    };
+    assert!(old_days.len() >= 2, "{old_days:?}");
+    let kept = keep_alerts(&old, &RuleSet::default_rules()).await;
+    let with_lake = console_over_lake(recent.clone(), old.clone(), boundary, kept.clone()).await;
+    let without_lake_events = console_over_lake(recent.clone(), Vec::new(), boundary, kept).await;
+    let first_actor = "Developer/eve-laptop";
+    for narrowed in [
+        "",
+        "&account=111122223333",
+        &format!("&actor={first_actor}"),
+    ] {
+        let uri = format!("/alerts?{window}{narrowed}");
+        let expected = links(&get(&live, &uri).await.body, "/alert?");
+        assert!(!expected.is_empty(), "{uri}: no alert to compare");
+        for c in [&with_lake, &without_lake_events] {
+            let page = get(c, &uri).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            assert!(
+                page.body.contains(&format!(
+                    "for the {} days read from the lake",
+                    old_days.len()
+                )),
+                "{uri}: {}",
+                page.body
+            );
+            assert_eq!(links(&page.body, "/alert?"), expected, "{uri}");
+        }
+        // An alert of the lake's days opens from its kept hits too.
+        let lake_alert = expected
+            .iter()
+            .find(|l| old.iter().any(|e| l.contains(&format!("event={}", e.id))))
+            .unwrap_or_else(|| panic!("{uri}: no alert of the lake's days: {expected:#?}"));
+        let page = get(&without_lake_events, lake_alert).await;
+        assert_eq!(page.status, StatusCode::OK, "{lake_alert}: {}", page.body);
+    }
+    // Kept under other settings: not used; the lake's events are read instead.
+    let other = RuleSet::new(iat_core::rules::RuleSetConfig {
+        allowed_actors: vec!["nobody-at-all".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let stale = keep_alerts(&old, &other).await;
+    let uri = format!("/alerts?{window}");
+    let page = get(
+        &console_over_lake(recent.clone(), old.clone(), boundary, stale.clone()).await,
+        &uri,
+    )
+    .await;
+    assert!(
+        !page.body.contains("days read from the lake"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        links(&page.body, "/alert?"),
+        links(&get(&live, &uri).await.body, "/alert?")
+    );
+    let page = get(
+        &console_over_lake(recent, Vec::new(), boundary, stale).await,
+        &uri,
+    )
+    .await;
+    assert_ne!(
+        links(&page.body, "/alert?"),
+        links(&get(&live, &uri).await.body, "/alert?"),
+        "without the lake's events and with no usable kept alerts, the lake's days are missing"
     );
 }

@@ -209,6 +209,15 @@ fn cut_note(cut: bool, what: &str) -> Markup {
     }
 }
 
+/// What raised alerts were raised from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Raised {
+    /// Events of interest read now, and those of the lake days whose kept alerts were used.
+    pub(crate) events: usize,
+    /// Lake days whose alerts were kept at export and used as kept.
+    pub(crate) kept_days: usize,
+}
+
 /// Where the alerts of a page come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -226,7 +235,7 @@ pub(crate) fn alerts(
     shown: &[&LoggedAlert],
     by_severity: &Counted,
     source: Source,
-    events: Option<usize>,
+    raised: Option<Raised>,
     cut: bool,
 ) -> Markup {
     let other = link(
@@ -261,10 +270,12 @@ pub(crate) fn alerts(
             }
             button type="submit" { "Show" }
         }
-        @match (source, events) {
+        @match (source, raised) {
             (Source::Sent, _) => p.note { "Alerts sent, as sent (alone or in a digest), whose last event is from " (at(window.since)) " to " (at(window.until)) " UTC. "
                 a href=(other) { "What the rules raise over these events now" } },
-            (Source::Raised, Some(n)) => p.note { "Not a record of what was sent: the rules run now over the " (count(n as u64)) " stored events they read (the actions they name, denied calls, people's calls outside working hours, the root user's) from " (at(window.since)) " to " (at(window.until)) " UTC, grouped as a run groups them. First-seen rules (new region, new country, …) depend on what the alerter has learned and are not re-run here. "
+            (Source::Raised, Some(r)) => p.note { "Not a record of what was sent: what the rules raise over the " (count(r.events as u64)) " events they read (the actions they name, denied calls, people's calls outside working hours, the root user's) from " (at(window.since)) " to " (at(window.until)) " UTC, grouped as a run groups them"
+                @if r.kept_days > 0 { "; for the " (r.kept_days) " days read from the lake, the alerts the same rules and settings raised over each day when it was exported (`iat export --raise-only` raises them again)" }
+                ". First-seen rules (new region, new country, …) depend on what the alerter has learned and are not re-run here. "
                 @if c.log.is_some() { a href=(other) { "The alerts sent" } } @else { "This store keeps no log of sent alerts." } },
             (Source::Raised, None) => "",
         }
