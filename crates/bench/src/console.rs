@@ -239,12 +239,20 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         !body.contains("No denied call in this window"),
         "no denied call counted over the lake's week"
     );
-    // The raised view's lake days come from the alerts kept beside them, not their events.
-    let (_, body, _) = get(&addr, "/alerts?raised=1")?;
+    // A lake weekday's raised alerts come from the alerts kept beside it, not its events; the
+    // default week uses them too unless one of its days keeps none (too busy to raise ahead).
+    let lake_day_raised = format!("/alerts?raised=1&since={before}&until={before}T23:59:59Z");
+    let (_, body, _) = get(&addr, &lake_day_raised)?;
     ensure!(
         body.contains("days read from the lake"),
-        "the raised view did not use the alerts kept beside the lake's days"
+        "the raised view of a lake day did not use the alerts kept beside it"
     );
+    let (_, body, _) = get(&addr, "/alerts?raised=1")?;
+    let week_from = if body.contains("days read from the lake") {
+        "the alerts kept beside its lake days"
+    } else {
+        "its events (a lake day of the week keeps no alerts: too many events of interest)"
+    };
     let pages: Vec<(&str, String)> = vec![
         ("alerts", "/alerts".into()),
         ("alerts_critical", "/alerts?severity=critical".into()),
@@ -272,10 +280,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         ("lake_event", lake_record),
         ("lake_timeline", lake_timeline),
         ("lake_denied", format!("/denied?{week}")),
-        (
-            "lake_alerts_raised",
-            format!("/alerts?raised=1&since={before}&until={before}T23:59:59Z"),
-        ),
+        ("lake_alerts_raised", lake_day_raised),
     ];
     let mut figures = Vec::new();
     let mut worst = (0.0, "");
@@ -302,7 +307,7 @@ pub(crate) fn benchmark(dir: &Path, events: u64, requests: usize) -> anyhow::Res
         unit: "ms",
         goal: "<= 200",
         note: format!(
-            "the slowest page's 95th percentile ({}) over {requests} sequential requests each, a store of {stored} events (SQLite, one generated organisation day) and its alert log (iat alerts: {sent}), and before that day a local lake of {lake_rows} events over {LAKE_DAYS} days (the day exported, its rows moved to each earlier date) read through DataFusion, each day's alerts kept beside it (raised at export, or by `iat export --raise-only` for the moved days); lake_ pages ask for days only the lake holds; median/p95 ms per page: {}",
+            "the slowest page's 95th percentile ({}) over {requests} sequential requests each, a store of {stored} events (SQLite, one generated organisation day) and its alert log (iat alerts: {sent}), and before that day a local lake of {lake_rows} events over {LAKE_DAYS} days (the day exported, its rows moved to each earlier date) read through DataFusion, each day's alerts kept beside it (raised at export, or by `iat export --raise-only` for the moved days); lake_ pages ask for days only the lake holds; the default week's raised view was answered from {week_from}; median/p95 ms per page: {}",
             worst.1,
             lines.join(", ")
         ),

@@ -179,8 +179,8 @@ impl StoredHit {
         }
     }
 
-    /// The hit's alert again; an unknown rule or an invalid id, account or region is an error
-    /// naming it.
+    /// The hit's alert again; an unknown rule, or an id, account or region no record could hold,
+    /// is an error naming it.
     pub fn into_alert(self) -> Result<Alert> {
         let rule = Rule::by_id(&self.rule).ok_or_else(|| {
             crate::Error::invalid("stored hit's rule", &self.rule, "no such rule")
@@ -195,8 +195,9 @@ impl StoredHit {
             principal_arn: self.principal_arn,
             source_ip: self.source_ip,
             user_agent: self.user_agent,
-            account: self.account.map(AccountId::new).transpose()?,
-            region: Region::new(self.region)?,
+            // As the record wrote them (anonymised or unknown codes are kept, as events keep them).
+            account: self.account.map(AccountId::recorded).transpose()?,
+            region: Region::recorded(self.region)?,
             error_code: self.error_code,
         };
         Ok(Alert {

@@ -38,6 +38,17 @@ fn the_day() -> Vec<ActivityEvent> {
         .map(|(i, e)| moved(e, at(3_600 + i as i64 * 397)))
         .collect();
     out.extend((0..3_000).map(|i| RecordSpec::new(&format!("q{i:05}"), at(i * 20)).event()));
+    // An anonymised record (as public datasets have them): its alert is kept and read back.
+    let mut raw: serde_json::Value = serde_json::from_str(&out[0].raw).unwrap();
+    raw["eventID"] = "anonymised-0001".into();
+    raw["awsRegion"] = "region-A".into();
+    raw["recipientAccountId"] = "ANONYMIZED".into();
+    raw["userIdentity"]["accountId"] = "ANONYMIZED".into();
+    out.push(
+        iat_core::normalize(raw.to_string(), &Default::default())
+            .unwrap()
+            .event,
+    );
     out
 }
 
@@ -101,6 +112,13 @@ async fn the_alerts_kept_beside_a_day_are_what_the_rules_raise_over_all_its_even
         .expect("kept");
     let expected = run_over(&rules, &all);
     assert!(expected.len() > 20, "{expected:#?}");
+    assert!(
+        kept.hits
+            .iter()
+            .any(|h| h.event_id == "anonymised-0001" && h.region == "region-A"),
+        "{:#?}",
+        kept.hits
+    );
     assert_eq!(kept_alerts(&kept), expected);
     assert_eq!(report.raised, Some(kept.hits.len()));
     let interest = rules.interest().unwrap();
