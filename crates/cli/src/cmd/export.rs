@@ -178,6 +178,12 @@ fn raise_only(
     if last < first {
         anyhow::bail!("--until {last} is before --since {first}");
     }
+    if !args.lake.is_dir() {
+        anyhow::bail!(
+            "--lake {}: no such directory (the lake `iat export` wrote)",
+            args.lake.display()
+        );
+    }
     let objects = DirObjectStore::new(&args.lake)?;
     let lake = iat_local::sql::LocalLake::new(&args.lake, &args.prefix);
     let exported = lake.days();
