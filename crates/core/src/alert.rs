@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::{AccountId, ActivityEvent, EventId, Region, RuleId, Severity};
-use crate::ports::{AlertKey, Notification};
+use crate::ports::{AlertKey, LoggedEvent, Notification};
 use crate::rules::{Hit, Rule};
 
 /// The facts of one event that an alert shows.
@@ -131,22 +131,11 @@ pub struct StoredHit {
     pub details: Vec<(String, String)>,
     #[serde(default)]
     pub group: Option<String>,
-    pub event_id: String,
-    pub time: DateTime<Utc>,
-    pub source: String,
-    pub name: String,
-    pub actor: String,
-    pub principal_type: String,
-    #[serde(default)]
-    pub principal_arn: Option<String>,
-    pub source_ip: String,
+    /// The event, as the alert log keeps it (a record's region or account as written).
+    #[serde(flatten)]
+    pub event: LoggedEvent,
     #[serde(default)]
     pub user_agent: Option<String>,
-    #[serde(default)]
-    pub account: Option<String>,
-    pub region: String,
-    #[serde(default)]
-    pub error_code: Option<String>,
 }
 
 impl StoredHit {
@@ -164,18 +153,8 @@ impl StoredHit {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             group: a.group.clone(),
-            event_id: e.event_id.to_string(),
-            time: e.time,
-            source: e.source.clone(),
-            name: e.name.clone(),
-            actor: e.actor.clone(),
-            principal_type: e.principal_type.clone(),
-            principal_arn: e.principal_arn.clone(),
-            source_ip: e.source_ip.clone(),
+            event: LoggedEvent::of(e),
             user_agent: e.user_agent.clone(),
-            account: e.account.as_ref().map(|x| x.to_string()),
-            region: e.region.to_string(),
-            error_code: e.error_code.clone(),
         }
     }
 
@@ -185,20 +164,21 @@ impl StoredHit {
         let rule = Rule::by_id(&self.rule).ok_or_else(|| {
             crate::Error::invalid("stored hit's rule", &self.rule, "no such rule")
         })?;
+        let e = self.event;
         let event = EventFacts {
-            event_id: EventId::new(self.event_id)?,
-            time: self.time,
-            source: self.source,
-            name: self.name,
-            actor: self.actor,
-            principal_type: self.principal_type,
-            principal_arn: self.principal_arn,
-            source_ip: self.source_ip,
+            event_id: EventId::new(e.event_id)?,
+            time: e.time,
+            source: e.source,
+            name: e.name,
+            actor: e.actor,
+            principal_type: e.principal_type,
+            principal_arn: e.principal_arn,
+            source_ip: e.source_ip,
             user_agent: self.user_agent,
             // As the record wrote them (anonymised or unknown codes are kept, as events keep them).
-            account: self.account.map(AccountId::recorded).transpose()?,
-            region: Region::recorded(self.region)?,
-            error_code: self.error_code,
+            account: e.account.map(AccountId::recorded).transpose()?,
+            region: Region::recorded(e.region)?,
+            error_code: e.error_code,
         };
         Ok(Alert {
             rule_id: rule.id,

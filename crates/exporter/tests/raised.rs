@@ -115,7 +115,7 @@ async fn the_alerts_kept_beside_a_day_are_what_the_rules_raise_over_all_its_even
     assert!(
         kept.hits
             .iter()
-            .any(|h| h.event_id == "anonymised-0001" && h.region == "region-A"),
+            .any(|h| h.event.event_id == "anonymised-0001" && h.event.region == "region-A"),
         "{:#?}",
         kept.hits
     );
@@ -150,7 +150,7 @@ async fn the_alerts_kept_beside_a_day_are_what_the_rules_raise_over_all_its_even
         .unwrap()
         .unwrap();
     assert_eq!(kept_alerts(&again), run_over(&rules, &all));
-    assert!(again.hits.iter().any(|h| h.event_id == "late-0001"));
+    assert!(again.hits.iter().any(|h| h.event.event_id == "late-0001"));
 
     // Other rules: the kept alerts are not theirs.
     let other = RuleSet::new(RuleSetConfig {

@@ -35,6 +35,25 @@ pub struct LoggedEvent {
     pub error_code: Option<String>,
 }
 
+impl LoggedEvent {
+    /// The text of an alert's event.
+    pub fn of(f: &crate::alert::EventFacts) -> Self {
+        Self {
+            event_id: f.event_id.to_string(),
+            time: f.time,
+            source: f.source.clone(),
+            name: f.name.clone(),
+            actor: f.actor.clone(),
+            principal_type: f.principal_type.clone(),
+            principal_arn: f.principal_arn.clone(),
+            source_ip: f.source_ip.clone(),
+            account: f.account.as_ref().map(|a| a.to_string()),
+            region: f.region.to_string(),
+            error_code: f.error_code.clone(),
+        }
+    }
+}
+
 /// Who acknowledged an alert, when, and what they noted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acknowledgement {
@@ -64,23 +83,7 @@ pub struct LoggedAlert {
 impl LoggedAlert {
     /// The log entry of `alert`, sent at `sent_at`.
     pub fn of(alert: &Alert, sent_at: DateTime<Utc>, in_digest: bool) -> Self {
-        let events: Vec<LoggedEvent> = alert
-            .events
-            .iter()
-            .map(|f| LoggedEvent {
-                event_id: f.event_id.to_string(),
-                time: f.time,
-                source: f.source.clone(),
-                name: f.name.clone(),
-                actor: f.actor.clone(),
-                principal_type: f.principal_type.clone(),
-                principal_arn: f.principal_arn.clone(),
-                source_ip: f.source_ip.clone(),
-                account: f.account.as_ref().map(|a| a.to_string()),
-                region: f.region.to_string(),
-                error_code: f.error_code.clone(),
-            })
-            .collect();
+        let events: Vec<LoggedEvent> = alert.events.iter().map(LoggedEvent::of).collect();
         Self {
             id: format!(
                 "{}:{}",

@@ -175,15 +175,16 @@ async fn raised_with_lake(
         read.events += kept.events as usize;
         read.kept_days += 1;
         for h in kept.hits {
-            let wanted = window.contains(h.time)
-                && in_lake(h.time)
+            let e = &h.event;
+            let wanted = window.contains(e.time)
+                && in_lake(e.time)
                 && query
                     .account
                     .as_ref()
-                    .is_none_or(|a| h.account.as_deref() == Some(a.as_str()))
+                    .is_none_or(|a| e.account.as_deref() == Some(a.as_str()))
                 && actor.as_ref().is_none_or(|m| {
-                    m.is_match(&h.actor)
-                        || h.principal_arn.as_deref().is_some_and(|x| m.is_match(x))
+                    m.is_match(&e.actor)
+                        || e.principal_arn.as_deref().is_some_and(|x| m.is_match(x))
                 });
             if wanted {
                 match h.into_alert() {
