@@ -1,9 +1,9 @@
 //! History beyond the store: `iat events --retention-days N` reads the days the store no longer
 //! keeps from the exported lake, and answers as the store would have before those days expired.
 //!
-//! Two organisation days are generated, three weeks ago and two days ago. One store holds both
-//! and exports both to the lake; a second store holds only the recent day, as a store with a
-//! 14-day retention would by now. Every read of the second store with the lake must print what
+//! Two organisation days are generated, the weekdays on or before three weeks ago and two days
+//! ago. One store holds both and exports both to the lake; a second store holds only the recent
+//! day, as a store with a 14-day retention would by now. Every read of the second store with the lake must print what
 //! the first prints alone.
 
 use chrono::{Duration, Utc};
@@ -18,11 +18,21 @@ struct Stores {
     old_day: chrono::NaiveDate,
 }
 
+/// The generator plants its scenarios in working hours and refuses a weekend day, so the two
+/// days are the weekdays on or before three weeks ago and two days ago, whatever today is.
+fn weekday_on_or_before(mut day: chrono::NaiveDate) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    while matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+        day -= Duration::days(1);
+    }
+    day
+}
+
 fn stores() -> Stores {
     let dir = tempfile::tempdir().unwrap();
     let today = Utc::now().date_naive();
-    let old_day = today - Duration::days(21);
-    let recent_day = today - Duration::days(2);
+    let old_day = weekday_on_or_before(today - Duration::days(21));
+    let recent_day = weekday_on_or_before(today - Duration::days(2));
     let full = dir.path().join("full.db").display().to_string();
     let recent = dir.path().join("recent.db").display().to_string();
     let lake = dir.path().join("lake").display().to_string();
