@@ -29,7 +29,7 @@ const LAKE_DAYS: i64 = 10;
 /// What the work directory holds; another value rebuilds it.
 const WORK_VERSION: &str = "2: store, alert log and a ten-day lake";
 /// How the lake was written; another value rebuilds the lake alone (from the store).
-const LAKE_VERSION: &str = "3: each day's alerts kept beside it";
+const LAKE_VERSION: &str = "4: each day's hits and admin grants kept beside it";
 
 /// Exports the store's `day` into `lake` (its alerts kept beside it), then makes `days - 1`
 /// earlier days from it and raises their alerts from their events, as a re-export would.

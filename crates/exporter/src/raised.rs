@@ -4,7 +4,10 @@
 //! from seven lake days, and those events are spread over whole days of workload traffic: each
 //! day costs a decode of most of its pages. The exporter has every event of the day in hand
 //! already, so it keeps the day's hits (`exports/raised/dt=YYYY-MM-DD.json`, outside the table)
-//! and a reader merges the hits of the days it needs instead of reading their events.
+//! and a reader merges the hits of the days it needs instead of reading their events. The one
+//! step of the rules that reads across events, raising a role passed to a service after it was
+//! made admin in the same run, is left to the reader: a day keeps each event's hits and its
+//! admin grants, and the reader raises the hits of all the days it reads over all their grants.
 //!
 //! The one decision to know: a day's hits are only as good as the rules that raised them. The
 //! file records [`RuleSet::fingerprint`] (the release and every setting that changes what the
@@ -19,15 +22,16 @@ use iat_core::TimeWindow;
 use iat_core::alert::StoredHit;
 use iat_core::error::{Error, Result};
 use iat_core::ports::{EventQuery, EventStore, ObjectKey, ObjectStore, Order, read_at_most};
-use iat_core::rules::RuleSet;
+use iat_core::rules::{AdminGrant, RuleSet};
 use iat_lake::layout::raised_key;
 use serde::{Deserialize, Serialize};
 
 /// Most events of interest a day's hits are raised from.
 pub const MAX_RAISED_EVENTS: usize = 100_000;
 
-/// The file's format; a file of another is treated as absent.
-const FORMAT: u32 = 1;
+/// The file's format; a file of another is treated as absent (format 1 kept hits raised with
+/// the day's own admin grants and no grants).
+const FORMAT: u32 = 2;
 
 /// A day's hits, as kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,8 +42,11 @@ pub struct RaisedDay {
     pub rules: String,
     /// Events of interest to those rules that the day held.
     pub events: u64,
-    /// Oldest event first.
+    /// Each event's hits on its own ([`RuleSet::evaluate_each`]), oldest event first: a passed
+    /// role is raised by the reader, over the grants of every day it reads.
     pub hits: Vec<StoredHit>,
+    /// The day's admin grants ([`RuleSet::admin_grants`]), oldest first.
+    pub grants: Vec<AdminGrant>,
 }
 
 impl RaisedDay {
@@ -51,11 +58,20 @@ impl RaisedDay {
             rules: rules.fingerprint().to_owned(),
             events: events.len() as u64,
             hits: rules
-                .evaluate_all(events)
+                .evaluate_each(events)
                 .into_iter()
                 .map(StoredHit::of)
                 .collect(),
+            grants: rules.admin_grants(events),
         }
+    }
+
+    /// The day's hits as one run over the day raises them (a passed role raised by the day's
+    /// grants).
+    pub fn raised_hits(&self, rules: &RuleSet) -> Vec<StoredHit> {
+        let mut hits = self.hits.clone();
+        rules.raise_passed_admin_stored(&self.grants, &mut hits);
+        hits
     }
 }
 

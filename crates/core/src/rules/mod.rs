@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::glob::PatternSet;
 use serde::Serialize;
 
+use crate::alert::StoredHit;
 use crate::error::{Error, Result};
 use crate::filter::NoiseFilter;
 use crate::model::{ActivityEvent, Severity};
@@ -285,6 +286,62 @@ pub struct Hit<'e> {
     pub severity: Severity,
     pub finding: Finding,
     pub event: &'e ActivityEvent,
+}
+
+/// A role granted an admin policy, or added to an instance profile, by a successful IAM call:
+/// what the same-run raise of a passed role reads ([`RuleSet::admin_grants`]), kept with the
+/// call's time, account and actor so that a reader narrowing a batch narrows its grants alike.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdminGrant {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub account: Option<String>,
+    pub actor: String,
+    #[serde(default)]
+    pub principal_arn: Option<String>,
+    /// The role made admin, or added to `profile`.
+    pub role: String,
+    /// The instance profile the role was added to; `None`: the role was granted an admin
+    /// policy.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// A run's grants by account: roles made admin, and instance profiles' roles.
+#[derive(Default)]
+struct GrantIndex {
+    admin: BTreeSet<(Option<String>, String)>,
+    profiles: Vec<(Option<String>, String, String)>,
+}
+
+impl GrantIndex {
+    /// The admin role among `passed` (a role by name, or an instance profile holding one), in
+    /// `account`: a role name means nothing in another account.
+    fn admin_role(
+        &self,
+        account: &Option<String>,
+        passed: &[role_passed_to_service::Passed],
+    ) -> Option<String> {
+        let is_admin = |role: &str| self.admin.contains(&(account.clone(), role.to_owned()));
+        passed.iter().find_map(|r| {
+            let name = r.name();
+            if is_admin(name) {
+                return Some(name.to_owned());
+            }
+            (r.kind == "instance profile")
+                .then(|| {
+                    self.profiles
+                        .iter()
+                        .find(|(a, p, role)| a == account && p == name && is_admin(role))
+                        .map(|(_, _, role)| role.clone())
+                })
+                .flatten()
+        })
+    }
+}
+
+/// What a raised passed-role hit's summary says.
+fn passed_admin_note(role: &str) -> String {
+    format!(" (role {role} was granted an admin policy in the same run)")
 }
 
 /// Which rules run, at which severity, and for whom.
@@ -633,73 +690,126 @@ impl RuleSet {
     /// Every hit for a slice of events (one batch, one run). A role passed to a service is
     /// raised to high when the batch also grants that role an admin policy.
     pub fn evaluate_all<'e>(&self, events: &'e [ActivityEvent]) -> Vec<Hit<'e>> {
+        let mut out = self.evaluate_each(events);
+        self.raise_passed_admin_roles(&self.admin_grants(events), &mut out);
+        out
+    }
+
+    /// Every event's hits on its own, without the batch's one cross-event step (the raise of
+    /// a role passed to a service after an admin grant in the same batch): what a reader that
+    /// evaluates a batch in parts keeps, with the parts' [`RuleSet::admin_grants`], to raise
+    /// the whole as one run would ([`RuleSet::raise_passed_admin_roles`],
+    /// [`RuleSet::raise_passed_admin_stored`]).
+    pub fn evaluate_each<'e>(&self, events: &'e [ActivityEvent]) -> Vec<Hit<'e>> {
         let mut out = Vec::new();
         for e in events {
             self.evaluate(e, &mut out);
         }
-        self.raise_passed_admin_roles(events, &mut out);
         out
     }
 
-    fn raise_passed_admin_roles(&self, events: &[ActivityEvent], hits: &mut [Hit<'_>]) {
-        let rule = &role_passed_to_service::RULE;
-        let overridden = self
-            .active
-            .iter()
-            .any(|a| a.rule.id == rule.id && a.severity != rule.severity);
-        if overridden || !hits.iter().any(|h| h.rule.id == rule.id) {
-            return;
-        }
-        // Roles granted an admin policy in this batch, and instance profiles holding a role,
-        // each in its account: a role name means nothing in another account.
-        type Account = Option<crate::model::AccountId>;
-        let mut admin: BTreeSet<(Account, String)> = BTreeSet::new();
-        let mut profiles: Vec<(Account, String, String)> = Vec::new();
+    /// What the same-run raise of a passed role reads from `events`: the roles granted an admin
+    /// policy and the roles added to an instance profile, with who, where and when.
+    pub fn admin_grants(&self, events: &[ActivityEvent]) -> Vec<AdminGrant> {
+        let mut out = Vec::new();
         for e in events
             .iter()
             .filter(|e| e.source == "iam.amazonaws.com" && succeeded(e))
         {
-            if let Some(role) = admin_role_granted(e, &self.settings) {
-                admin.insert((e.account.clone(), role));
+            let (role, profile) = if let Some(role) = admin_role_granted(e, &self.settings) {
+                (role, None)
             } else if e.name == "AddRoleToInstanceProfile" {
                 let p = params(e);
-                if let (Some(profile), Some(role)) =
-                    (text(&p, "instanceProfileName"), text(&p, "roleName"))
-                {
-                    profiles.push((e.account.clone(), profile.to_owned(), role.to_owned()));
+                match (text(&p, "instanceProfileName"), text(&p, "roleName")) {
+                    (Some(profile), Some(role)) => (role.to_owned(), Some(profile.to_owned())),
+                    _ => continue,
                 }
-            }
-        }
-        if admin.is_empty() {
-            return;
-        }
-        for h in hits.iter_mut().filter(|h| h.rule.id == rule.id) {
-            let account = &h.event.account;
-            let is_admin = |role: &str| admin.contains(&(account.clone(), role.to_owned()));
-            let passed = role_passed_to_service::passed_roles(&params(h.event));
-            let admin_role = passed.iter().find_map(|r| {
-                let name = r.name();
-                if is_admin(name) {
-                    return Some(name.to_owned());
-                }
-                (r.kind == "instance profile")
-                    .then(|| {
-                        profiles
-                            .iter()
-                            .find(|(a, p, role)| a == account && p == name && is_admin(role))
-                            .map(|(_, _, role)| role.clone())
-                    })
-                    .flatten()
+            } else {
+                continue;
+            };
+            out.push(AdminGrant {
+                time: e.time,
+                account: e.account.as_ref().map(|a| a.to_string()),
+                actor: e.principal.actor.clone(),
+                principal_arn: e.principal.arn.clone(),
+                role,
+                profile,
             });
-            if let Some(role) = admin_role {
+        }
+        out
+    }
+
+    /// Raises to high each `role_passed_to_service` hit whose role (or instance profile's
+    /// role) was granted an admin policy in `grants` (the run's, see
+    /// [`RuleSet::admin_grants`]), in the hit's account; not when the rule's severity is
+    /// configured.
+    pub fn raise_passed_admin_roles(&self, grants: &[AdminGrant], hits: &mut [Hit<'_>]) {
+        let Some(index) = self.grant_index(grants, hits.iter().map(|h| h.rule.id)) else {
+            return;
+        };
+        for h in hits
+            .iter_mut()
+            .filter(|h| h.rule.id == role_passed_to_service::RULE.id)
+        {
+            let account = h.event.account.as_ref().map(|a| a.to_string());
+            let passed = role_passed_to_service::passed_roles(&params(h.event));
+            if let Some(role) = index.admin_role(&account, &passed) {
                 h.severity = Severity::High;
                 h.finding.severity = Some(Severity::High);
-                h.finding.summary.push_str(&format!(
-                    " (role {role} was granted an admin policy in the same run)"
-                ));
+                h.finding.summary.push_str(&passed_admin_note(&role));
                 h.finding.details.push(("Admin role", role));
             }
         }
+    }
+
+    /// [`RuleSet::raise_passed_admin_roles`] for hits kept apart from their events
+    /// ([`StoredHit`], raised by [`RuleSet::evaluate_each`]): the roles passed are read from
+    /// the hit's `Role` details, as the rule wrote them.
+    pub fn raise_passed_admin_stored(&self, grants: &[AdminGrant], hits: &mut [StoredHit]) {
+        let Some(index) = self.grant_index(grants, hits.iter().map(|h| h.rule.as_str())) else {
+            return;
+        };
+        for h in hits.iter_mut().filter(|h| {
+            h.rule == role_passed_to_service::RULE.id
+                && !h.details.iter().any(|(k, _)| k == "Admin role")
+        }) {
+            let passed: Vec<role_passed_to_service::Passed> = h
+                .details
+                .iter()
+                .filter(|(k, _)| k == "Role")
+                .filter_map(|(_, v)| role_passed_to_service::Passed::described(v))
+                .collect();
+            if let Some(role) = index.admin_role(&h.event.account, &passed) {
+                h.severity = Severity::High;
+                h.summary.push_str(&passed_admin_note(&role));
+                h.details.push(("Admin role".to_owned(), role));
+            }
+        }
+    }
+
+    /// The grants as the raise reads them; `None` when nothing can be raised (no admin grant,
+    /// no passed-role hit, or the rule's severity configured).
+    fn grant_index<'r>(
+        &self,
+        grants: &[AdminGrant],
+        mut rules: impl Iterator<Item = &'r str>,
+    ) -> Option<GrantIndex> {
+        let rule = &role_passed_to_service::RULE;
+        if self.severity_overridden(rule.id) || !rules.any(|r| r == rule.id) {
+            return None;
+        }
+        let mut index = GrantIndex::default();
+        for g in grants {
+            match &g.profile {
+                None => {
+                    index.admin.insert((g.account.clone(), g.role.clone()));
+                }
+                Some(p) => index
+                    .profiles
+                    .push((g.account.clone(), p.clone(), g.role.clone())),
+            }
+        }
+        (!index.admin.is_empty()).then_some(index)
     }
 
     fn is_allowed(&self, event: &ActivityEvent) -> bool {

@@ -134,6 +134,20 @@ pub(crate) struct Passed {
 }
 
 impl Passed {
+    /// The role or profile a `Role` detail of a finding describes (`role X`, `instance
+    /// profile X`).
+    pub(crate) fn described(detail: &str) -> Option<Self> {
+        let (kind, value) = if let Some(v) = detail.strip_prefix("instance profile ") {
+            ("instance profile", v)
+        } else {
+            ("role", detail.strip_prefix("role ")?)
+        };
+        Some(Self {
+            kind,
+            value: value.to_owned(),
+        })
+    }
+
     /// The name: the last path segment of an ARN, or the value itself.
     pub(crate) fn name(&self) -> &str {
         self.value.rsplit(['/', ':']).next().unwrap_or(&self.value)

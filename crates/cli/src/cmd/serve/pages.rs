@@ -107,8 +107,8 @@ async fn raised(c: &Console, p: &Params) -> Result<(Vec<LoggedAlert>, Raised, bo
 
 /// The window's alerts from the hits the export kept beside each lake day
 /// ([`iat_exporter::raised`]), narrowed to the window, account and actor, plus the store's days'
-/// events raised now: the alerts one run over all those events raises, without reading the lake
-/// days' events. `None` (read the events instead) when the lake is not local, the window has no
+/// events raised now, with a passed role raised over every day's admin grants (narrowed alike):
+/// the alerts one run over all those events raises, without reading the lake days' events. `None` (read the events instead) when the lake is not local, the window has no
 /// lake day, the page narrows events by more than account and actor, or a lake day has no hits
 /// of these rules (exported before, or under other settings: `iat export --raise-only`).
 async fn raised_with_lake(
@@ -151,7 +151,21 @@ async fn raised_with_lake(
         .map(|a| iat_core::glob::Pattern::new("actor filter", a))
         .transpose()
         .map_err(|e| PageError::BadRequest(e.to_string()))?;
-    let mut alerts = Vec::new();
+    // Who did it, where and when: the window, account and actor narrow the kept hits and
+    // grants as they narrow the events a reader of the events would raise from.
+    let wanted = |time: DateTime<Utc>, account: Option<&str>, who: &str, arn: Option<&str>| {
+        window.contains(time)
+            && in_lake(time)
+            && query
+                .account
+                .as_ref()
+                .is_none_or(|a| account == Some(a.as_str()))
+            && actor
+                .as_ref()
+                .is_none_or(|m| m.is_match(who) || arn.is_some_and(|x| m.is_match(x)))
+    };
+    let mut hits = Vec::new();
+    let mut grants = Vec::new();
     let mut read = Raised {
         events: 0,
         kept_days: 0,
@@ -174,32 +188,28 @@ async fn raised_with_lake(
         };
         read.events += kept.events as usize;
         read.kept_days += 1;
-        for h in kept.hits {
+        hits.extend(kept.hits.into_iter().filter(|h| {
             let e = &h.event;
-            let wanted = window.contains(e.time)
-                && in_lake(e.time)
-                && query
-                    .account
-                    .as_ref()
-                    .is_none_or(|a| e.account.as_deref() == Some(a.as_str()))
-                && actor.as_ref().is_none_or(|m| {
-                    m.is_match(&e.actor)
-                        || e.principal_arn.as_deref().is_some_and(|x| m.is_match(x))
-                });
-            if wanted {
-                match h.into_alert() {
-                    Ok(a) => alerts.push(a),
-                    Err(e) => {
-                        tracing::warn!(%day, error = %e, "a kept alert cannot be read; reading the day's events");
-                        return Ok(None);
-                    }
-                }
-            }
-        }
+            wanted(
+                e.time,
+                e.account.as_deref(),
+                &e.actor,
+                e.principal_arn.as_deref(),
+            )
+        }));
+        grants.extend(kept.grants.into_iter().filter(|g| {
+            wanted(
+                g.time,
+                g.account.as_deref(),
+                &g.actor,
+                g.principal_arn.as_deref(),
+            )
+        }));
         day = day.succ_opt().expect("a representable day");
     }
-    // The store's days, read and raised now, after the lake's (one run's order).
+    // The store's days, read now, after the lake's (one run's order).
     let mut cut = false;
+    let mut events = Vec::new();
     if let Some(b) = lake.boundary.filter(|b| window.end() >= *b) {
         let store_query = EventQuery {
             window: Some(TimeWindow::new(b, window.end())?),
@@ -207,12 +217,28 @@ async fn raised_with_lake(
             interest: c.rules.interest(),
             ..query
         };
-        let (mut events, was_cut) = fetch(c.events.as_ref(), store_query, MAX_EVENTS).await?;
+        let (read_now, was_cut) = fetch(c.events.as_ref(), store_query, MAX_EVENTS).await?;
+        events = read_now;
         events.reverse();
         cut = was_cut;
         read.events += events.len();
-        alerts.extend(Alert::from_hits(c.rules.evaluate_all(&events)));
+        grants.extend(c.rules.admin_grants(&events));
     }
+    // The one step across events, over every day's grants at once, as one run takes it.
+    c.rules.raise_passed_admin_stored(&grants, &mut hits);
+    let mut live = c.rules.evaluate_each(&events);
+    c.rules.raise_passed_admin_roles(&grants, &mut live);
+    let mut alerts = Vec::with_capacity(hits.len() + live.len());
+    for h in hits {
+        match h.into_alert() {
+            Ok(a) => alerts.push(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "a kept alert cannot be read; reading the window's events");
+                return Ok(None);
+            }
+        }
+    }
+    alerts.extend(Alert::from_hits(live));
     Ok(Some((raise(c, alerts), read, cut)))
 }
 

@@ -121,6 +121,13 @@ fn links(body: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first table's rows: each alert's severity, summary and links.
+fn rows(body: &str) -> &str {
+    let start = body.find("<tbody>").expect("a table");
+    let end = start + body[start..].find("</tbody>").expect("a table's end");
+    &body[start..end]
+}
+
 const WIDE: &str = "since=2000-01-01&until=2030-01-01";
 
 #[tokio::test]
@@ -550,11 +557,56 @@ async fn keep_alerts(
 async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rules_over_the_events()
 {
     let boundary = Utc.with_ymd_and_hms(2026, 3, 8, 0, 0, 0).unwrap();
-    let all = events();
+    let mut all = events();
+    // Roles passed to a service by people of their own (one alert each), made admin in the
+    // same account on another lake day and on a store day: one run over the window raises both
+    // passes. A third is made admin just before the window: a run over the window does not see
+    // it.
+    let march = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let before_window = all
+        .iter()
+        .map(|e| e.time)
+        .filter(|t| *t >= march)
+        .min()
+        .unwrap();
+    let spec = |id: &str, at: (u32, u32), user: &str| {
+        iat_core::contract::records::RecordSpec::new(
+            id,
+            Utc.with_ymd_and_hms(2026, 3, at.0, at.1, 0, 0).unwrap(),
+        )
+        .user(user)
+    };
+    let grant = |s: iat_core::contract::records::RecordSpec, role: &str| {
+        s.name("iam.amazonaws.com", "AttachRolePolicy")
+            .params(serde_json::json!({
+                "roleName": role,
+                "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"
+            }))
+            .event()
+    };
+    let pass = |id: &str, day: u32, user: &str, role: &str| {
+        spec(id, (day, 10), user)
+            .name("lambda.amazonaws.com", "CreateFunction20150331")
+            .params(serde_json::json!({
+                "functionName": format!("{user}-fn"),
+                "role": format!("arn:aws:iam::111122223333:role/{role}")
+            }))
+            .event()
+    };
+    let mut early =
+        iat_core::contract::records::RecordSpec::new("grant-before-window", before_window);
+    early = early.user("alice");
+    all.extend([
+        pass("pass-lake-admin", 4, "dave", "lake-admin"),
+        grant(spec("grant-lake-day", (5, 9), "alice"), "lake-admin"),
+        pass("pass-store-admin", 6, "erin", "store-admin"),
+        grant(spec("grant-store-day", (8, 9), "alice"), "store-admin"),
+        pass("pass-early-admin", 4, "frank", "early-admin"),
+        grant(early, "early-admin"),
+    ]);
     let (old, recent): (Vec<_>, Vec<_>) = all.iter().cloned().partition(|e| e.time < boundary);
     assert!(!recent.is_empty());
     // From just after the first event of March: a lake day only partly in the window.
-    let march = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let first = old
         .iter()
         .map(|e| e.time)
@@ -604,8 +656,23 @@ async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rule
         &format!("&actor={first_actor}"),
     ] {
         let uri = format!("/alerts?{window}{narrowed}");
-        let expected = links(&get(&live, &uri).await.body, "/alert?");
+        let live_page = get(&live, &uri).await.body;
+        let expected = links(&live_page, "/alert?");
         assert!(!expected.is_empty(), "{uri}: no alert to compare");
+        if narrowed.is_empty() {
+            let raised = rows(&live_page);
+            for role in ["lake-admin", "store-admin"] {
+                assert!(
+                    raised.contains(&format!("role {role} was granted an admin policy")),
+                    "{uri}: {role} raised across days: {raised}"
+                );
+            }
+            assert!(
+                raised.contains("role early-admin passed to lambda")
+                    && !raised.contains("role early-admin was granted"),
+                "{raised}"
+            );
+        }
         for c in [&with_lake, &without_lake_events] {
             let page = get(c, &uri).await;
             assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -618,6 +685,11 @@ async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rule
                 page.body
             );
             assert_eq!(links(&page.body, "/alert?"), expected, "{uri}");
+            assert_eq!(
+                rows(&page.body),
+                rows(&live_page),
+                "{uri}: severities and summaries"
+            );
         }
         // An alert of the lake's days opens from its kept hits too.
         let lake_alert = expected
