@@ -97,6 +97,7 @@ impl AlertMerger {
                 let a = &mut self.out[i];
                 a.severity = a.severity.max(alert.severity);
                 a.events.extend(alert.events);
+                a.more += alert.more;
                 return;
             }
             self.groups.insert(k, self.out.len());
@@ -193,7 +194,204 @@ impl StoredHit {
             events: vec![event],
             rule,
             group: self.group,
+            more: 0,
         })
+    }
+}
+
+/// How many hits of a burst a kept day lists: its first ones and its last, as many as an
+/// e-mail lists.
+pub const BURST_LISTED: usize = MAX_LISTED;
+
+/// A burst of more than [`BURST_LISTED`] hits of one grouped rule, by one principal in one
+/// account, as an exported day keeps it: its first hits and its last, how many more there were,
+/// and the highest severity of all of them. Read back ([`StoredBurst::into_alert`]) it is the
+/// alert those hits make, with the hits not listed counted in [`Alert::more`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBurst {
+    /// Oldest first: the first `BURST_LISTED - 1` hits and the last.
+    pub listed: Vec<StoredHit>,
+    /// Hits not listed.
+    pub more: u64,
+    /// The highest severity of all the burst's hits.
+    pub severity: Severity,
+}
+
+/// A day's hits as kept: each on its own, or a long burst as its first and last
+/// ([`HitKeeper`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+// Nearly every kept hit is `One`: boxing it would add an allocation to each for the rare burst.
+#[allow(clippy::large_enum_variant)]
+pub enum KeptHit {
+    One(StoredHit),
+    Burst(StoredBurst),
+}
+
+impl KeptHit {
+    /// Its first hit (`None` only for a burst read back with nothing listed).
+    pub fn first(&self) -> Option<&StoredHit> {
+        match self {
+            Self::One(h) => Some(h),
+            Self::Burst(b) => b.listed.first(),
+        }
+    }
+
+    /// Its last hit.
+    pub fn last(&self) -> Option<&StoredHit> {
+        match self {
+            Self::One(h) => Some(h),
+            Self::Burst(b) => b.listed.last(),
+        }
+    }
+
+    /// The hit, when kept on its own (a passed role's always is).
+    pub fn as_one_mut(&mut self) -> Option<&mut StoredHit> {
+        match self {
+            Self::One(h) => Some(h),
+            Self::Burst(_) => None,
+        }
+    }
+
+    /// How many hits it holds, listed or not.
+    pub fn count(&self) -> u64 {
+        match self {
+            Self::One(_) => 1,
+            Self::Burst(b) => b.listed.len() as u64 + b.more,
+        }
+    }
+
+    /// The alert of its hits; an error (as [`StoredHit::into_alert`]) for a stored hit no run
+    /// could have kept, or a burst that lists none, or hits of several rules.
+    pub fn into_alert(self) -> Result<Alert> {
+        match self {
+            Self::One(h) => h.into_alert(),
+            Self::Burst(b) => {
+                let mut listed = b.listed.into_iter();
+                let mut alert = listed
+                    .next()
+                    .ok_or_else(|| crate::Error::invalid("kept burst", "[]", "lists no hit"))?
+                    .into_alert()?;
+                for h in listed {
+                    let next = h.into_alert()?;
+                    if next.rule_id != alert.rule_id {
+                        return Err(crate::Error::invalid(
+                            "kept burst",
+                            next.rule_id,
+                            "hits of another rule than its first",
+                        ));
+                    }
+                    alert.events.extend(next.events);
+                }
+                alert.severity = alert.severity.max(b.severity);
+                alert.more = usize::try_from(b.more).unwrap_or(usize::MAX);
+                Ok(alert)
+            }
+        }
+    }
+}
+
+/// Which hits a burst gathers: one grouped rule's with the same burst key, by the same actor
+/// (and principal ARN) in the same account, so a reader can keep or drop a burst whole by who
+/// did it, and by when when its first and last hits fall on the same side of a window's edge.
+type BurstKey = (String, Option<String>, String, String, Option<String>);
+
+/// Collects a day's hits in the order they were raised and keeps them as [`KeptHit`]s: every
+/// hit on its own, except that a burst of more than [`BURST_LISTED`] hits of a grouped rule
+/// (a principal's every call on a weekend, a denied loop) is kept as its first and last hits
+/// and a count. Merged ([`Alert::merge`]) the kept hits make the alerts the hits make, with
+/// the same first events, last events, counts and severities, and each alert's text from the
+/// same first hit.
+///
+/// A passed role's hits stay on their own whatever their number: a reader raises them one by
+/// one ([`crate::rules::RuleSet::raise_passed_admin_stored`]).
+#[derive(Debug, Default)]
+pub struct HitKeeper {
+    ones: Vec<(u64, StoredHit)>,
+    bursts: HashMap<BurstKey, Burst>,
+    seq: u64,
+    held: usize,
+}
+
+#[derive(Debug)]
+struct Burst {
+    first_seq: u64,
+    head: Vec<(u64, StoredHit)>,
+    last: Option<(u64, StoredHit)>,
+    more: u64,
+    severity: Severity,
+}
+
+impl HitKeeper {
+    /// Takes the next hit.
+    pub fn push(&mut self, hit: StoredHit) {
+        let seq = self.seq;
+        self.seq += 1;
+        let key = match &hit.group {
+            Some(g) if hit.rule != crate::rules::ROLE_PASSED_RULE_ID => (
+                hit.rule.clone(),
+                hit.event.account.clone(),
+                g.clone(),
+                hit.event.actor.clone(),
+                hit.event.principal_arn.clone(),
+            ),
+            _ => {
+                self.ones.push((seq, hit));
+                self.held += 1;
+                return;
+            }
+        };
+        let b = self.bursts.entry(key).or_insert_with(|| Burst {
+            first_seq: seq,
+            head: Vec::new(),
+            last: None,
+            more: 0,
+            severity: hit.severity,
+        });
+        b.severity = b.severity.max(hit.severity);
+        if b.head.len() < BURST_LISTED - 1 {
+            b.head.push((seq, hit));
+            self.held += 1;
+        } else if b.last.replace((seq, hit)).is_some() {
+            b.more += 1;
+        } else {
+            self.held += 1;
+        }
+    }
+
+    /// Stored hits held (listed ones; a burst's unlisted hits are only counted).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// The kept hits, in the order of their first hits.
+    pub fn finish(self) -> Vec<KeptHit> {
+        let mut out: Vec<(u64, KeptHit)> = self
+            .ones
+            .into_iter()
+            .map(|(seq, h)| (seq, KeptHit::One(h)))
+            .collect();
+        for (_, b) in self.bursts {
+            if b.more == 0 {
+                out.extend(
+                    b.head
+                        .into_iter()
+                        .chain(b.last)
+                        .map(|(seq, h)| (seq, KeptHit::One(h))),
+                );
+            } else {
+                out.push((
+                    b.first_seq,
+                    KeptHit::Burst(StoredBurst {
+                        listed: b.head.into_iter().chain(b.last).map(|(_, h)| h).collect(),
+                        more: b.more,
+                        severity: b.severity,
+                    }),
+                ));
+            }
+        }
+        out.sort_by_key(|(seq, _)| *seq);
+        out.into_iter().map(|(_, k)| k).collect()
     }
 }
 
@@ -212,6 +410,14 @@ pub struct Alert {
     /// The burst key that grouped the events, if the rule groups.
     #[serde(skip)]
     pub group: Option<String>,
+    /// Events of the alert not in `events`: a long burst read back from a kept day lists only
+    /// its first and last events ([`StoredBurst`]). Zero for every alert the alerter raises.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Alert {
@@ -238,6 +444,7 @@ impl Alert {
             events: vec![EventFacts::of(hit.event)],
             rule: hit.rule,
             group: hit.finding.group,
+            more: 0,
         }
     }
 
@@ -265,11 +472,16 @@ impl Alert {
         &self.events[0]
     }
 
+    /// How many events the alert is about, listed or not.
+    pub fn count(&self) -> usize {
+        self.events.len() + self.more
+    }
+
     /// The subject line: severity, title, actor and account.
     pub fn subject(&self) -> String {
         let e = self.first();
-        let count = if self.events.len() > 1 {
-            format!(" (x{})", self.events.len())
+        let count = if self.count() > 1 {
+            format!(" (x{})", self.count())
         } else {
             String::new()
         };
@@ -288,8 +500,8 @@ impl Alert {
         let mut b = String::new();
         let _ = writeln!(b, "{} ({} severity)", self.title, self.severity);
         let _ = writeln!(b);
-        let what = if self.events.len() > 1 {
-            format!("{} ({} events)", self.summary, self.events.len())
+        let what = if self.count() > 1 {
+            format!("{} ({} events)", self.summary, self.count())
         } else {
             self.summary.clone()
         };
@@ -339,8 +551,9 @@ impl Alert {
                     ev.event_id
                 );
             }
-            if self.events.len() > MAX_LISTED {
-                let _ = writeln!(b, "  ... and {} more", self.events.len() - MAX_LISTED);
+            let listed = self.events.len().min(MAX_LISTED);
+            if self.count() > listed {
+                let _ = writeln!(b, "  ... and {} more", self.count() - listed);
             }
         }
         let _ = writeln!(b);
@@ -391,7 +604,7 @@ pub fn late_digest(alerts: &[Alert], limit_hours: i64) -> Result<Notification> {
 }
 
 fn digest_with(alerts: &[Alert], late_limit_hours: Option<i64>) -> Result<Notification> {
-    let events: usize = alerts.iter().map(|a| a.events.len()).sum();
+    let events: usize = alerts.iter().map(Alert::count).sum();
     let highest = alerts
         .iter()
         .map(|a| a.severity)
@@ -480,8 +693,8 @@ fn digest_with(alerts: &[Alert], late_limit_hours: Option<i64>) -> Result<Notifi
             break;
         }
         let e = a.first();
-        let n = if a.events.len() > 1 {
-            format!(" ({} events)", a.events.len())
+        let n = if a.count() > 1 {
+            format!(" ({} events)", a.count())
         } else {
             String::new()
         };
@@ -530,6 +743,146 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    /// What a reader compares: each alert's rule, severity, text, count, first and last event.
+    fn outline(alerts: &[Alert]) -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {} {:?} x{} {}..{}",
+                    a.rule_id,
+                    a.severity,
+                    a.summary,
+                    a.details,
+                    a.count(),
+                    a.events[0].event_id,
+                    a.events[a.events.len() - 1].event_id
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_long_burst_is_kept_as_its_first_and_last_hits_and_merges_as_its_hits_do() {
+        let at = |i: i64| t("2026-03-03T10:00:00Z") + chrono::Duration::seconds(i);
+        let denied = |id: String, i: i64, user: &str| {
+            RecordSpec::new(&id, at(i))
+                .user(user)
+                .name("sqs.amazonaws.com", "CreateQueue")
+                .error("AccessDenied", "is not authorized to perform: sqs:CreateQueue with an explicit deny in a service control policy")
+                .event()
+        };
+        let mut events = Vec::new();
+        for i in 0..50 {
+            // alice's long burst; bob's exactly as long as a burst lists; a pass every other
+            // second (a passed role's hits are raised one by one, so never kept as a burst).
+            events.push(denied(format!("alice-{i:03}"), i * 10, "alice"));
+            if i < BURST_LISTED as i64 {
+                events.push(denied(format!("bob-{i:03}"), i * 10 + 1, "bob"));
+            }
+            events.push(
+                RecordSpec::new(&format!("pass-{i:03}"), at(i * 10 + 2))
+                    .name("lambda.amazonaws.com", "CreateFunction20150331")
+                    .params(json!({"functionName": format!("f{i}"), "role": "arn:aws:iam::111122223333:role/app"}))
+                    .event(),
+            );
+        }
+        let rules = RuleSet::default_rules();
+        let hits = rules.evaluate_all(&events);
+        let mut stored: Vec<StoredHit> = hits.iter().cloned().map(StoredHit::of).collect();
+        // One of alice's unlisted hits is high: the burst is, as the merged alert is.
+        let unlisted = stored
+            .iter()
+            .position(|h| h.event.event_id == "alice-030")
+            .unwrap();
+        stored[unlisted].severity = Severity::High;
+        let all_alerts = Alert::merge(
+            stored
+                .iter()
+                .cloned()
+                .map(|h| h.into_alert().unwrap())
+                .collect(),
+        );
+        let mut keeper = HitKeeper::default();
+        for h in stored {
+            keeper.push(h);
+        }
+        assert_eq!(keeper.held(), BURST_LISTED + BURST_LISTED + 50);
+        let kept = keeper.finish();
+        let bursts: Vec<&StoredBurst> = kept
+            .iter()
+            .filter_map(|k| match k {
+                KeptHit::Burst(b) => Some(b),
+                KeptHit::One(_) => None,
+            })
+            .collect();
+        assert_eq!(bursts.len(), 1);
+        let b = bursts[0];
+        assert_eq!(b.listed.len(), BURST_LISTED);
+        assert_eq!(b.more, 50 - BURST_LISTED as u64);
+        assert_eq!(b.severity, Severity::High);
+        assert_eq!(b.listed[0].event.event_id, "alice-000");
+        assert_eq!(
+            b.listed[BURST_LISTED - 2].event.event_id,
+            format!("alice-{:03}", BURST_LISTED - 2)
+        );
+        assert_eq!(b.listed[BURST_LISTED - 1].event.event_id, "alice-049");
+        assert_eq!(
+            kept.iter().map(KeptHit::count).sum::<u64>(),
+            hits.len() as u64
+        );
+        // The burst stands where its first hit stood: first of all.
+        assert!(matches!(kept[0], KeptHit::Burst(_)));
+        let kept_alerts = Alert::merge(kept.into_iter().map(|k| k.into_alert().unwrap()).collect());
+        let outlined = outline(&kept_alerts);
+        assert_eq!(outlined, outline(&all_alerts));
+        assert_eq!(outlined.len(), 3, "{outlined:#?}");
+        assert!(
+            outlined[0].contains("HIGH") || outlined[0].contains("high"),
+            "{outlined:#?}"
+        );
+        assert_eq!(kept_alerts[0].more, 50 - BURST_LISTED);
+        assert!(
+            kept_alerts[0].subject().ends_with("(x50)"),
+            "{}",
+            kept_alerts[0].subject()
+        );
+        assert!(
+            kept_alerts[0]
+                .body()
+                .contains(&format!("... and {} more", 50 - BURST_LISTED)),
+            "{}",
+            kept_alerts[0].body()
+        );
+    }
+
+    #[test]
+    fn a_kept_burst_that_lists_nothing_or_mixes_rules_is_refused() {
+        let e = RecordSpec::new("e1", t("2026-03-03T10:00:00Z")).event();
+        let hit = |rule: &str| StoredHit {
+            rule: rule.to_owned(),
+            severity: Severity::Low,
+            summary: "s".into(),
+            details: Vec::new(),
+            group: Some("g".into()),
+            event: LoggedEvent::of(&EventFacts::of(&e)),
+            user_agent: None,
+        };
+        let empty = KeptHit::Burst(StoredBurst {
+            listed: Vec::new(),
+            more: 3,
+            severity: Severity::Low,
+        });
+        assert!(empty.first().is_none());
+        assert!(empty.into_alert().is_err());
+        let mixed = KeptHit::Burst(StoredBurst {
+            listed: vec![hit("access_denied"), hit("off_hours_activity")],
+            more: 3,
+            severity: Severity::Low,
+        });
+        assert!(mixed.into_alert().is_err());
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct DayExport {
     /// export was kept and this one discarded.
     pub kept_fuller: Option<u64>,
     /// Hits the rules raised over the day, kept beside it (`None`: no rules given, or too many
-    /// events of interest to keep them).
+    /// hits to keep).
     pub raised: Option<usize>,
 }
 
@@ -212,7 +212,7 @@ pub async fn export_day(
     }
     if let Some(interest) = interest {
         let alerts = interest.finish(day);
-        report.raised = alerts.as_ref().map(|a| a.hits.len());
+        report.raised = alerts.as_ref().map(|a| a.hit_count() as usize);
         raised::write_day(objects, &options.prefix, day, alerts.as_ref()).await?;
     }
     let manifest = serde_json::json!({

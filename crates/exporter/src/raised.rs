@@ -9,29 +9,40 @@
 //! made admin in the same run, is left to the reader: a day keeps each event's hits and its
 //! admin grants, and the reader raises the hits of all the days it reads over all their grants.
 //!
+//! A day keeps its hits, not its events of interest: they are raised page by page as the
+//! export reads the day, and a long burst of one grouped rule by one principal (every call of a
+//! person on a weekend, a denied loop) is kept as its first and last hits and a count
+//! ([`HitKeeper`]), so a day of a million events of interest keeps a file of a few thousand
+//! hits. A reader keeps or drops a burst whole: by who did it, and by when as long as its first
+//! and last hits fall on the same side of the reader's window (a window that cuts a burst reads
+//! the events instead).
+//!
 //! The one decision to know: a day's hits are only as good as the rules that raised them. The
 //! file records [`RuleSet::fingerprint`] (the release and every setting that changes what the
 //! rules find), and [`read_day`] treats a file of other rules as absent, so a reader falls back
 //! to the events; `iat export --raise-only` raises the days again under the current rules. A day
-//! whose events of interest exceed [`MAX_RAISED_EVENTS`] keeps no file either (a reader of the
-//! events would have been cut at the same bound and says so).
+//! whose hits kept on their own exceed [`MAX_KEPT_HITS`] keeps no file either (rules that do not
+//! group, firing on most of a day: the reader's read of the events is cut and says so).
 
 use chrono::NaiveDate;
 use iat_core::ActivityEvent;
 use iat_core::TimeWindow;
-use iat_core::alert::StoredHit;
+use iat_core::alert::{HitKeeper, KeptHit, StoredHit};
 use iat_core::error::{Error, Result};
-use iat_core::ports::{EventQuery, EventStore, ObjectKey, ObjectStore, Order, read_at_most};
+use iat_core::ports::{EventQuery, EventStore, ObjectKey, ObjectStore, Order};
 use iat_core::rules::{AdminGrant, RuleSet};
 use iat_lake::layout::raised_key;
 use serde::{Deserialize, Serialize};
 
-/// Most events of interest a day's hits are raised from.
-pub const MAX_RAISED_EVENTS: usize = 100_000;
+/// Most hits a day keeps (listed hits: a burst's unlisted ones are only counted).
+pub const MAX_KEPT_HITS: usize = 100_000;
+
+/// Events of interest read per page when a day's hits are raised again from the lake.
+const RAISE_PAGE: usize = 10_000;
 
 /// The file's format; a file of another is treated as absent (format 1 kept hits raised with
-/// the day's own admin grants and no grants).
-const FORMAT: u32 = 2;
+/// the day's own admin grants and no grants; format 2 every hit of the day on its own).
+const FORMAT: u32 = 3;
 
 /// A day's hits, as kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,83 +53,105 @@ pub struct RaisedDay {
     pub rules: String,
     /// Events of interest to those rules that the day held.
     pub events: u64,
-    /// Each event's hits on its own ([`RuleSet::evaluate_each`]), oldest event first: a passed
-    /// role is raised by the reader, over the grants of every day it reads.
-    pub hits: Vec<StoredHit>,
+    /// Each event's hits on its own ([`RuleSet::evaluate_each`]), oldest event first, long
+    /// bursts as their first and last hits ([`HitKeeper`]): a passed role is raised by the
+    /// reader, over the grants of every day it reads.
+    pub hits: Vec<KeptHit>,
     /// The day's admin grants ([`RuleSet::admin_grants`]), oldest first.
     pub grants: Vec<AdminGrant>,
 }
 
 impl RaisedDay {
-    /// The hits `rules` raise over `events` (the day's events of interest, oldest first).
-    pub fn raise(day: NaiveDate, events: &[ActivityEvent], rules: &RuleSet) -> Self {
-        Self {
-            format: FORMAT,
-            day,
-            rules: rules.fingerprint().to_owned(),
-            events: events.len() as u64,
-            hits: rules
-                .evaluate_each(events)
-                .into_iter()
-                .map(StoredHit::of)
-                .collect(),
-            grants: rules.admin_grants(events),
-        }
+    /// The hits `rules` raise over `events` (the day's events, oldest first); `None` past
+    /// [`MAX_KEPT_HITS`].
+    pub fn raise(day: NaiveDate, events: &[ActivityEvent], rules: &RuleSet) -> Option<Self> {
+        let mut interest = DayInterest::new(rules);
+        interest.push(events);
+        interest.finish(day)
     }
 
     /// The day's hits as one run over the day raises them (a passed role raised by the day's
     /// grants).
-    pub fn raised_hits(&self, rules: &RuleSet) -> Vec<StoredHit> {
+    pub fn raised_hits(&self, rules: &RuleSet) -> Vec<KeptHit> {
         let mut hits = self.hits.clone();
-        rules.raise_passed_admin_stored(&self.grants, &mut hits);
+        rules.raise_passed_admin_stored(
+            &self.grants,
+            hits.iter_mut().filter_map(KeptHit::as_one_mut),
+        );
         hits
+    }
+
+    /// The hits the day raised, listed or not.
+    pub fn hit_count(&self) -> u64 {
+        self.hits.iter().map(KeptHit::count).sum()
     }
 }
 
-/// Collects a day's events of interest to `rules` as an export reads them, page by page,
-/// giving up (and holding nothing) past [`MAX_RAISED_EVENTS`].
+/// Raises a day's hits from its events as an export reads them, page by page, holding the hits
+/// and admin grants rather than the events, and giving up (holding nothing) past
+/// [`MAX_KEPT_HITS`].
 #[derive(Debug)]
 pub struct DayInterest<'r> {
     rules: &'r RuleSet,
     interest: Option<iat_core::ports::Interest>,
-    events: Option<Vec<ActivityEvent>>,
+    kept: Option<HitKeeper>,
+    grants: Vec<AdminGrant>,
+    events: u64,
     max: usize,
 }
 
 impl<'r> DayInterest<'r> {
     pub fn new(rules: &'r RuleSet) -> Self {
-        Self::with_max(rules, MAX_RAISED_EVENTS)
+        Self::with_max(rules, MAX_KEPT_HITS)
     }
 
-    /// Gives up past `max` events of interest.
+    /// Gives up past `max` hits kept.
     pub fn with_max(rules: &'r RuleSet, max: usize) -> Self {
         Self {
             rules,
             interest: rules.interest(),
-            events: Some(Vec::new()),
+            kept: Some(HitKeeper::default()),
+            grants: Vec::new(),
+            events: 0,
             max,
         }
     }
 
-    /// Takes the page's events of interest (pages in time order).
+    /// Raises the page's events of interest (pages in time order).
     pub fn push(&mut self, page: &[ActivityEvent]) {
-        let Some(kept) = &mut self.events else {
+        let Some(kept) = &mut self.kept else {
             return;
         };
-        kept.extend(
-            page.iter()
-                .filter(|e| self.interest.as_ref().is_none_or(|i| i.matches(e)))
-                .cloned(),
-        );
-        if kept.len() > self.max {
-            self.events = None;
+        let mut hits = Vec::new();
+        for e in page
+            .iter()
+            .filter(|e| self.interest.as_ref().is_none_or(|i| i.matches(e)))
+        {
+            self.events += 1;
+            self.rules.evaluate(e, &mut hits);
+            for h in hits.drain(..) {
+                kept.push(StoredHit::of(h));
+            }
+            self.grants
+                .extend(self.rules.admin_grants(std::slice::from_ref(e)));
+        }
+        if kept.held() > self.max {
+            self.kept = None;
+            self.grants = Vec::new();
         }
     }
 
-    /// The day's hits; `None` when it held too many events of interest.
+    /// The day's hits; `None` when it raised too many to keep.
     pub fn finish(self, day: NaiveDate) -> Option<RaisedDay> {
-        self.events
-            .map(|events| RaisedDay::raise(day, &events, self.rules))
+        let kept = self.kept?;
+        Some(RaisedDay {
+            format: FORMAT,
+            day,
+            rules: self.rules.fingerprint().to_owned(),
+            events: self.events,
+            hits: kept.finish(),
+            grants: self.grants,
+        })
     }
 }
 
@@ -137,7 +170,7 @@ pub async fn write_day(
             objects.put(&key, body).await
         }
         None => {
-            tracing::warn!(%day, max = MAX_RAISED_EVENTS, "too many events of interest to raise the day's alerts ahead; readers will read its events");
+            tracing::warn!(%day, max = MAX_KEPT_HITS, "too many hits to keep the day's alerts; readers will read its events");
             objects.delete(&key).await
         }
     }
@@ -220,8 +253,8 @@ pub async fn read_day(
     Ok((day_read.day == day).then_some(day_read))
 }
 
-/// Raises a day's hits again from `events` (the lake's own events, after the rules changed) and
-/// writes them. Returns what was written (`None`: too many events of interest).
+/// Raises a day's hits again from `events` (the lake's own events, after the rules changed),
+/// page by page, and writes them. Returns what was written (`None`: too many hits to keep).
 pub async fn raise_again(
     events: &dyn EventStore,
     objects: &dyn ObjectStore,
@@ -229,14 +262,25 @@ pub async fn raise_again(
     day: NaiveDate,
     rules: &RuleSet,
 ) -> Result<Option<RaisedDay>> {
-    let query = EventQuery {
+    let mut query = EventQuery {
         window: Some(TimeWindow::day(day)),
         order: Order::Ascending,
         interest: rules.interest(),
+        limit: Some(RAISE_PAGE),
         ..EventQuery::default()
     };
-    let (read, cut) = read_at_most(events, query, MAX_RAISED_EVENTS).await?;
-    let raised = (!cut).then(|| RaisedDay::raise(day, &read, rules));
+    let mut interest = DayInterest::new(rules);
+    loop {
+        let page = events.query(&query).await?;
+        interest.push(&page);
+        match page.last() {
+            Some(last) if page.len() >= RAISE_PAGE => {
+                query.after = Some(iat_core::ports::EventCursor::after(last));
+            }
+            _ => break,
+        }
+    }
+    let raised = interest.finish(day);
     write_day(objects, prefix, day, raised.as_ref()).await?;
     Ok(raised)
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use iat_core::ActivityEvent;
-use iat_core::alert::Alert;
+use iat_core::alert::{Alert, BURST_LISTED, HitKeeper, KeptHit, StoredBurst, StoredHit};
 use iat_core::contract::records::{RecordSpec, firing_fixture_events};
 use iat_core::ports::{EventStore, MemoryEventStore, MemoryObjectStore, ObjectKey, ObjectStore};
 use iat_core::rules::{RuleSet, RuleSetConfig};
@@ -70,29 +70,36 @@ fn run_over(rules: &RuleSet, events: &[ActivityEvent]) -> Vec<String> {
     shown(Alert::merge(Alert::from_hits(rules.evaluate_all(&sorted))))
 }
 
-/// The hits of one run of `rules` over `events`, as a day keeps them.
-fn hits_of_run(rules: &RuleSet, events: &[ActivityEvent]) -> Vec<iat_core::alert::StoredHit> {
+/// The hits of one run of `rules` over `events`, kept as a day keeps them.
+fn hits_of_run(rules: &RuleSet, events: &[ActivityEvent]) -> Vec<KeptHit> {
     let mut sorted = events.to_vec();
     sorted.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-    rules
-        .evaluate_all(&sorted)
-        .into_iter()
-        .map(iat_core::alert::StoredHit::of)
-        .collect()
+    let mut keeper = HitKeeper::default();
+    for h in rules.evaluate_all(&sorted) {
+        keeper.push(StoredHit::of(h));
+    }
+    keeper.finish()
 }
 
+/// Each alert's rule, severity, text, how many events, and its events: every one when it has
+/// no more than a kept burst lists, else its first and last.
 fn shown(alerts: Vec<Alert>) -> Vec<String> {
     alerts
         .iter()
         .map(|a| {
             let ids: Vec<&str> = a.events.iter().map(|e| e.event_id.as_str()).collect();
+            let ids = if a.count() <= BURST_LISTED {
+                ids.join(",")
+            } else {
+                format!("{}..{}", ids[0], ids[ids.len() - 1])
+            };
             format!(
-                "{} {} {} {:?} {}",
+                "{} {} {} {:?} x{} {ids}",
                 a.rule_id,
                 a.severity,
                 a.summary,
                 a.details,
-                ids.join(",")
+                a.count(),
             )
         })
         .collect()
@@ -137,22 +144,58 @@ async fn the_alerts_kept_beside_a_day_are_what_the_rules_raise_over_all_its_even
     // Hit by hit too: a merged alert shows its first hit's summary only.
     let run_hits = hits_of_run(&rules, &all);
     assert!(
-        run_hits.iter().any(|h| h.rule == "role_passed_to_service"
-            && h.summary
-                .contains("role api-task was granted an admin policy")),
+        run_hits.iter().any(
+            |h| matches!(h, KeptHit::One(h) if h.rule == "role_passed_to_service"
+            && h.summary.contains("role api-task was granted an admin policy"))
+        ),
         "the day's grant raises the pass"
     );
     assert_eq!(kept.raised_hits(&rules), run_hits);
     assert_eq!(kept.grants.len(), 2, "{:#?}", kept.grants);
     assert!(
-        kept.hits
-            .iter()
-            .any(|h| h.event.event_id == "anonymised-0001" && h.event.region == "region-A"),
+        kept.hits.iter().any(|h| {
+            h.first().is_some_and(|h| {
+                h.event.event_id == "anonymised-0001" && h.event.region == "region-A"
+            })
+        }),
         "{:#?}",
         kept.hits
     );
+    // The quiet calls before working hours are one person's long burst: kept as its first and
+    // last hits, counted whole, and merged into the alert one run raises.
+    let bursts: Vec<&StoredBurst> = kept
+        .hits
+        .iter()
+        .filter_map(|h| match h {
+            KeptHit::Burst(b) => Some(b),
+            KeptHit::One(_) => None,
+        })
+        .collect();
+    assert_eq!(bursts.len(), 1, "{bursts:#?}");
+    let burst = bursts[0];
+    assert_eq!(burst.listed.len(), BURST_LISTED);
+    assert_eq!(burst.listed[0].rule, "off_hours_activity");
+    assert!(burst.more > 1_000, "{}", burst.more);
+    let listed: usize = kept
+        .hits
+        .iter()
+        .map(|h| match h {
+            KeptHit::Burst(b) => b.listed.len(),
+            KeptHit::One(_) => 1,
+        })
+        .sum();
+    assert!(
+        listed * 10 < kept.hit_count() as usize,
+        "{listed} hits listed of {}",
+        kept.hit_count()
+    );
+    assert!(
+        expected.iter().any(|a| a.starts_with("off_hours_activity")
+            && a.contains(&format!("x{} ", burst.more + BURST_LISTED as u64))),
+        "{expected:#?}"
+    );
     assert_eq!(kept_alerts(&kept, &rules), expected);
-    assert_eq!(report.raised, Some(kept.hits.len()));
+    assert_eq!(report.raised, Some(kept.hit_count() as usize));
     let interest = rules.interest().unwrap();
     assert_eq!(
         kept.events,
@@ -182,7 +225,12 @@ async fn the_alerts_kept_beside_a_day_are_what_the_rules_raise_over_all_its_even
         .unwrap()
         .unwrap();
     assert_eq!(kept_alerts(&again, &rules), run_over(&rules, &all));
-    assert!(again.hits.iter().any(|h| h.event.event_id == "late-0001"));
+    assert!(
+        again
+            .hits
+            .iter()
+            .any(|h| h.first().is_some_and(|h| h.event.event_id == "late-0001"))
+    );
 
     // Other rules: the kept alerts are not theirs.
     let other = RuleSet::new(RuleSetConfig {
@@ -239,7 +287,7 @@ async fn a_day_kept_as_it_was_keeps_its_alerts_and_a_day_too_busy_keeps_none() {
         Some(kept.clone())
     );
 
-    // More events of interest than the bound: no alerts kept (readers read the events).
+    // More hits than the bound: no alerts kept (readers read the events).
     let mut interest = DayInterest::with_max(&rules, 10);
     interest.push(&full);
     assert_eq!(interest.finish(day()), None);

@@ -77,6 +77,7 @@ async fn sqlite_alert_log_lists_around_an_unreadable_entry() {
             error_code: None,
         }],
         sent_at: t,
+        more: 0,
         in_digest: false,
         ack: None,
     };

@@ -202,14 +202,14 @@ fn raise_only(
                 rules,
             ))?;
             t.add_row(match &raised {
-                Some(r) => [day.to_string(), count(r.events), count(r.hits.len() as u64)],
+                Some(r) => [day.to_string(), count(r.events), count(r.hit_count())],
                 None => [
                     day.to_string(),
+                    String::new(),
                     format!(
-                        "more than {}",
-                        count(iat_exporter::raised::MAX_RAISED_EVENTS as u64)
+                        "none: more than {} hits to keep; the console reads the day's events",
+                        count(iat_exporter::raised::MAX_KEPT_HITS as u64)
                     ),
-                    "none: the console reads the day's events".to_owned(),
                 ],
             });
         } else {

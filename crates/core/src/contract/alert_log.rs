@@ -39,6 +39,7 @@ fn alert(rule: &str, severity: Severity, events: Vec<LoggedEvent>) -> LoggedAler
         ],
         sent_at: events.last().unwrap().time + Duration::minutes(6),
         events,
+        more: 0,
         in_digest: false,
         ack: None,
     }

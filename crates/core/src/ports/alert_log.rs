@@ -62,6 +62,10 @@ pub struct Acknowledgement {
     pub note: String,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// A sent alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedAlert {
@@ -74,6 +78,10 @@ pub struct LoggedAlert {
     pub details: Vec<(String, String)>,
     /// Oldest first; never empty.
     pub events: Vec<LoggedEvent>,
+    /// Events of the alert not listed in `events` ([`crate::alert::Alert::more`]): only an
+    /// alert raised from a kept day's long burst has any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: u64,
     pub sent_at: DateTime<Utc>,
     /// Whether it went out inside a digest rather than on its own.
     pub in_digest: bool,
@@ -100,10 +108,16 @@ impl LoggedAlert {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             events,
+            more: alert.more as u64,
             sent_at,
             in_digest,
             ack: None,
         }
+    }
+
+    /// How many events the alert is about, listed or not.
+    pub fn count(&self) -> u64 {
+        self.events.len() as u64 + self.more
     }
 
     /// The time of its last event, by which the log is ordered and windowed.

@@ -65,6 +65,9 @@ pub use settings::{
 };
 
 /// Every rule, in the order they are listed and documented.
+/// The rule whose hits the one cross-event step raises ([`RuleSet::raise_passed_admin_roles`]).
+pub const ROLE_PASSED_RULE_ID: &str = "role_passed_to_service";
+
 pub static ALL: &[&Rule] = &[
     &root_console_login::RULE,
     &root_activity::RULE,
@@ -765,14 +768,27 @@ impl RuleSet {
     /// [`RuleSet::raise_passed_admin_roles`] for hits kept apart from their events
     /// ([`StoredHit`], raised by [`RuleSet::evaluate_each`]): the roles passed are read from
     /// the hit's `Role` details, as the rule wrote them.
-    pub fn raise_passed_admin_stored(&self, grants: &[AdminGrant], hits: &mut [StoredHit]) {
-        let Some(index) = self.grant_index(grants, hits.iter().map(|h| h.rule.as_str())) else {
+    pub fn raise_passed_admin_stored<'h>(
+        &self,
+        grants: &[AdminGrant],
+        hits: impl IntoIterator<Item = &'h mut StoredHit>,
+    ) {
+        let passed_hits: Vec<&mut StoredHit> = hits
+            .into_iter()
+            .filter(|h| {
+                h.rule == role_passed_to_service::RULE.id
+                    && !h.details.iter().any(|(k, _)| k == "Admin role")
+            })
+            .collect();
+        if passed_hits.is_empty() {
+            return;
+        }
+        let Some(index) =
+            self.grant_index(grants, std::iter::once(role_passed_to_service::RULE.id))
+        else {
             return;
         };
-        for h in hits.iter_mut().filter(|h| {
-            h.rule == role_passed_to_service::RULE.id
-                && !h.details.iter().any(|(k, _)| k == "Admin role")
-        }) {
+        for h in passed_hits {
             let passed: Vec<role_passed_to_service::Passed> = h
                 .details
                 .iter()

@@ -84,7 +84,7 @@ const ROLE_KEYS: &[&str] = &[
 ];
 
 pub(crate) static RULE: Rule = Rule {
-    id: "role_passed_to_service",
+    id: super::ROLE_PASSED_RULE_ID,
     title: "Role passed to a service",
     severity: Severity::Low,
     description: "A role handed to a compute or automation service when it is created or updated (`iam:PassRole`): EC2 instances and instance profiles, Lambda functions, ECS task definitions, EKS, Batch, Glue, SageMaker, CodeBuild, CodePipeline, CloudFormation, Data Pipeline, Step Functions, EventBridge, EMR, App Runner and IAM Roles Anywhere profiles. Low by default; high when that role (or the instance profile of the same name) was granted an admin policy, in the same batch or, with the first-seen state, in an earlier run. Grouped per actor and run.",

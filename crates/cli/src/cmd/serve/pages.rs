@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
-use iat_core::alert::Alert;
+use iat_core::alert::{Alert, KeptHit};
 use iat_core::ports::alert_log::order_and_limit;
 use iat_core::ports::{
     Acknowledgement, ActionCount, AlertLogQuery, EventQuery, LoggedAlert, Order,
@@ -43,6 +43,26 @@ pub(crate) async fn not_found() -> PageError {
 /// Fills `since`/`until` when absent: `days` days ending at `until`, else at the newest stored
 /// event (the clock when the store is empty). Returns the window as given to the query.
 async fn with_window(c: &Console, p: &mut Params, days: i64) -> Result<Window, PageError> {
+    fill_window(c, p, |end| end - Duration::days(days)).await
+}
+
+/// Fills `since`/`until` when absent with whole UTC days: `days` of them, the last one the day
+/// of `until` (else of the newest stored event), from its midnight. The alerts' default: a
+/// week is seven calendar days, and whole days are what each lake day keeps its alerts for.
+async fn with_days_window(c: &Console, p: &mut Params, days: i64) -> Result<Window, PageError> {
+    fill_window(c, p, |end| {
+        (end.date_naive() - Duration::days(days - 1))
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+    })
+    .await
+}
+
+async fn fill_window(
+    c: &Console,
+    p: &mut Params,
+    start: impl FnOnce(DateTime<Utc>) -> DateTime<Utc>,
+) -> Result<Window, PageError> {
     if p.since.is_none() {
         let end = match &p.until {
             Some(_) => p.query()?.window.map(|w| w.end()),
@@ -52,7 +72,7 @@ async fn with_window(c: &Console, p: &mut Params, days: i64) -> Result<Window, P
             Some(e) => e,
             None => newest(c.events.as_ref()).await?.unwrap_or_else(c.now),
         };
-        p.since = Some(rfc3339(end - Duration::days(days)));
+        p.since = Some(rfc3339(start(end)));
         if p.until.is_none() {
             p.until = Some(rfc3339(end));
         }
@@ -108,9 +128,11 @@ async fn raised(c: &Console, p: &Params) -> Result<(Vec<LoggedAlert>, Raised, bo
 /// The window's alerts from the hits the export kept beside each lake day
 /// ([`iat_exporter::raised`]), narrowed to the window, account and actor, plus the store's days'
 /// events raised now, with a passed role raised over every day's admin grants (narrowed alike):
-/// the alerts one run over all those events raises, without reading the lake days' events. `None` (read the events instead) when the lake is not local, the window has no
-/// lake day, the page narrows events by more than account and actor, or a lake day has no hits
-/// of these rules (exported before, or under other settings: `iat export --raise-only`).
+/// the alerts one run over all those events raises, without reading the lake days' events.
+/// `None` (read the events instead) when the lake is not local, the window has no lake day,
+/// the page narrows events by more than account and actor, a lake day has no hits of these
+/// rules (exported before, or under other settings: `iat export --raise-only`), or the window
+/// cuts a burst a day keeps as its first and last hits (the default window is whole days).
 async fn raised_with_lake(
     c: &Console,
     p: &Params,
@@ -151,18 +173,19 @@ async fn raised_with_lake(
         .map(|a| iat_core::glob::Pattern::new("actor filter", a))
         .transpose()
         .map_err(|e| PageError::BadRequest(e.to_string()))?;
-    // Who did it, where and when: the window, account and actor narrow the kept hits and
-    // grants as they narrow the events a reader of the events would raise from.
-    let wanted = |time: DateTime<Utc>, account: Option<&str>, who: &str, arn: Option<&str>| {
-        window.contains(time)
-            && in_lake(time)
-            && query
-                .account
-                .as_ref()
-                .is_none_or(|a| account == Some(a.as_str()))
+    // When, who and where: the window, account and actor narrow the kept hits and grants as
+    // they narrow the events a reader of the events would raise from. A burst is kept or
+    // dropped whole (its hits share the actor and account); one the window cuts sends the page
+    // to the events.
+    let when = |time: DateTime<Utc>| window.contains(time) && in_lake(time);
+    let who = |account: Option<&str>, actor_name: &str, arn: Option<&str>| {
+        query
+            .account
+            .as_ref()
+            .is_none_or(|a| account == Some(a.as_str()))
             && actor
                 .as_ref()
-                .is_none_or(|m| m.is_match(who) || arn.is_some_and(|x| m.is_match(x)))
+                .is_none_or(|m| m.is_match(actor_name) || arn.is_some_and(|x| m.is_match(x)))
     };
     let mut hits = Vec::new();
     let mut grants = Vec::new();
@@ -188,22 +211,24 @@ async fn raised_with_lake(
         };
         read.events += kept.events as usize;
         read.kept_days += 1;
-        hits.extend(kept.hits.into_iter().filter(|h| {
-            let e = &h.event;
-            wanted(
-                e.time,
-                e.account.as_deref(),
-                &e.actor,
-                e.principal_arn.as_deref(),
-            )
-        }));
+        for k in kept.hits {
+            let (Some(first_hit), Some(last_hit)) = (k.first(), k.last()) else {
+                tracing::warn!(%day, "a kept burst lists no hit; reading the window's events");
+                return Ok(None);
+            };
+            let e = &first_hit.event;
+            if !who(e.account.as_deref(), &e.actor, e.principal_arn.as_deref()) {
+                continue;
+            }
+            let (from, to) = (e.time, last_hit.event.time);
+            match (when(from), when(to)) {
+                (true, true) => hits.push(k),
+                (false, false) if !(from < window.start() && to > window.start()) => {}
+                _ => return Ok(None),
+            }
+        }
         grants.extend(kept.grants.into_iter().filter(|g| {
-            wanted(
-                g.time,
-                g.account.as_deref(),
-                &g.actor,
-                g.principal_arn.as_deref(),
-            )
+            when(g.time) && who(g.account.as_deref(), &g.actor, g.principal_arn.as_deref())
         }));
         day = day.succ_opt().expect("a representable day");
     }
@@ -225,7 +250,8 @@ async fn raised_with_lake(
         grants.extend(c.rules.admin_grants(&events));
     }
     // The one step across events, over every day's grants at once, as one run takes it.
-    c.rules.raise_passed_admin_stored(&grants, &mut hits);
+    c.rules
+        .raise_passed_admin_stored(&grants, hits.iter_mut().filter_map(KeptHit::as_one_mut));
     let mut live = c.rules.evaluate_each(&events);
     c.rules.raise_passed_admin_roles(&grants, &mut live);
     let mut alerts = Vec::with_capacity(hits.len() + live.len());
@@ -338,7 +364,7 @@ pub(crate) async fn alerts(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
     let mut p = Params::parse(q.as_deref())?;
     let source = source(&c, &p)?;
     let open = flag("open", p.open.as_deref())?;
-    let window = with_window(&c, &mut p, 7).await?;
+    let window = with_days_window(&c, &mut p, 7).await?;
     let rule = rule_param(&p)?;
     let severity = severity_param(&p)?;
     let account = p
@@ -397,7 +423,7 @@ pub(crate) async fn alert(State(c): Ctx, RawQuery(q): RawQuery) -> Page {
             ))),
         };
     }
-    let window = with_window(&c, &mut p, 7).await?;
+    let window = with_days_window(&c, &mut p, 7).await?;
     let (alerts, _, _) = raised(&c, &p).await?;
     let found = alerts
         .into_iter()

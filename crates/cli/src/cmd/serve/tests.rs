@@ -35,36 +35,41 @@ fn events() -> Vec<ActivityEvent> {
     for i in 0..120 {
         let time =
             Utc.with_ymd_and_hms(2026, 3, 8, 10, 0, 0).unwrap() + chrono::Duration::minutes(i);
-        out.push(normalize(&serde_json::json!({
-            "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": "AROAEXAMPLEPAGING:build",
-                "arn": "arn:aws:sts::444455556666:assumed-role/Builder/build",
-                "accountId": "444455556666",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEPAGING",
-                    "arn": "arn:aws:iam::444455556666:role/Builder", "accountId": "444455556666", "userName": "Builder"}}
-            },
-            "eventTime": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "eventSource": "s3.amazonaws.com",
-            "eventName": "ListBuckets",
-            "awsRegion": "eu-west-1",
-            "sourceIPAddress": "198.51.100.7",
-            "userAgent": "aws-cli/2.15.0",
-            "errorCode": "AccessDenied",
-            "errorMessage": "User: arn:aws:sts::444455556666:assumed-role/Builder/build is not authorized to perform: s3:ListAllMyBuckets with an explicit deny in a service control policy",
-            "requestParameters": null,
-            "responseElements": null,
-            "requestID": format!("REQ{i:05}"),
-            "eventID": format!("00000000-0000-4000-8000-{i:012}"),
-            "readOnly": true,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": "444455556666",
-            "eventCategory": "Management"
-        })));
+        out.push(denied_list_buckets(i, time));
     }
     out
+}
+
+/// The `i`th denied `s3:ListBuckets` call by the Builder role, at `time`.
+fn denied_list_buckets(i: i64, time: DateTime<Utc>) -> ActivityEvent {
+    normalize(&serde_json::json!({
+    "eventVersion": "1.09",
+    "userIdentity": {
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLEPAGING:build",
+        "arn": "arn:aws:sts::444455556666:assumed-role/Builder/build",
+        "accountId": "444455556666",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEPAGING",
+            "arn": "arn:aws:iam::444455556666:role/Builder", "accountId": "444455556666", "userName": "Builder"}}
+    },
+    "eventTime": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    "eventSource": "s3.amazonaws.com",
+    "eventName": "ListBuckets",
+    "awsRegion": "eu-west-1",
+    "sourceIPAddress": "198.51.100.7",
+    "userAgent": "aws-cli/2.15.0",
+    "errorCode": "AccessDenied",
+    "errorMessage": "User: arn:aws:sts::444455556666:assumed-role/Builder/build is not authorized to perform: s3:ListAllMyBuckets with an explicit deny in a service control policy",
+    "requestParameters": null,
+    "responseElements": null,
+    "requestID": format!("REQ{i:05}"),
+    "eventID": format!("00000000-0000-4000-8000-{i:012}"),
+    "readOnly": true,
+    "eventType": "AwsApiCall",
+    "managementEvent": true,
+    "recipientAccountId": "444455556666",
+    "eventCategory": "Management"
+    }))
 }
 
 async fn console(token: Option<&str>) -> Arc<Console> {
@@ -731,4 +736,114 @@ async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rule
         links(&get(&live, &uri).await.body, "/alert?"),
         "without the lake's events and with no usable kept alerts, the lake's days are missing"
     );
+}
+
+/// A lake day's long burst (a role denied 120 times on a Saturday) is kept as its first and
+/// last hits and a count: the default week (whole days) reads it from the kept day and shows
+/// the same alerts, counts and last times as the rules over every event, and its alert says
+/// which events it lists; a window that starts inside the burst reads the events instead.
+#[tokio::test]
+async fn a_lake_days_long_burst_counts_every_event_and_a_window_cutting_it_reads_the_events() {
+    let boundary = Utc.with_ymd_and_hms(2026, 3, 8, 0, 0, 0).unwrap();
+    let saturday = Utc.with_ymd_and_hms(2026, 3, 7, 10, 0, 0).unwrap();
+    let mut all = events();
+    all.extend(
+        (0..120).map(|i| denied_list_buckets(1_000 + i, saturday + chrono::Duration::minutes(i))),
+    );
+    let (old, recent): (Vec<_>, Vec<_>) = all.iter().cloned().partition(|e| e.time < boundary);
+    let rules = RuleSet::default_rules();
+    let kept = keep_alerts(&old, &rules).await;
+    let day = iat_exporter::raised::read_day(kept.as_ref(), "", saturday.date_naive(), &rules)
+        .await
+        .unwrap()
+        .expect("the day keeps its hits");
+    assert!(
+        day.hits.iter().any(|h| matches!(h,
+            iat_core::alert::KeptHit::Burst(b) if b.more == 120 - iat_core::alert::BURST_LISTED as u64)),
+        "{:#?}",
+        day.hits
+    );
+    let live = {
+        let store = MemoryEventStore::new();
+        store.put(&all).await.unwrap();
+        Arc::new(Console {
+            events: Arc::new(store),
+            checkpoints: Arc::new(MemoryCheckpointStore::new()),
+            log: None,
+            rules: RuleSet::default_rules(),
+            lake_alerts: None,
+            store: "memory".into(),
+            token: None,
+            behind_after: chrono::Duration::hours(2),
+            now,
+        })
+    };
+    let with_lake = console_over_lake(recent.clone(), old.clone(), boundary, kept.clone()).await;
+    let without_lake_events = console_over_lake(recent, Vec::new(), boundary, kept).await;
+
+    // The default window: the seven UTC days up to the newest event's, from midnight.
+    let newest = all.iter().map(|e| e.time).max().unwrap();
+    let since = (newest.date_naive() - chrono::Duration::days(6))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    assert!(since <= saturday, "the burst's day is in the default week");
+    let first_id = "00000000-0000-4000-8000-000000001000";
+    for narrowed in ["", "?actor=Builder*"] {
+        let uri = format!("/alerts{narrowed}");
+        let live_page = get(&live, &uri).await.body;
+        assert!(
+            live_page.contains(&format!(
+                "value=\"{}\"",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            "{uri}: the default window starts at midnight: {live_page}"
+        );
+        assert!(
+            rows(&live_page).contains(">240<"),
+            "{uri}: the burst's alert counts both days' calls: {}",
+            rows(&live_page)
+        );
+        for c in [&with_lake, &without_lake_events] {
+            let page = get(c, &uri).await.body;
+            assert!(page.contains("days read from the lake"), "{uri}: {page}");
+            assert_eq!(rows(&page), rows(&live_page), "{uri}");
+            assert_eq!(
+                links(&page, "/alert?"),
+                links(&live_page, "/alert?"),
+                "{uri}"
+            );
+        }
+        // The burst's alert: every event counted, the kept day's first and last listed.
+        let link = links(&live_page, "/alert?")
+            .into_iter()
+            .find(|l| l.contains(first_id))
+            .unwrap_or_else(|| panic!("{uri}: no alert of the burst"));
+        let page = get(&without_lake_events, &link).await;
+        assert_eq!(page.status, StatusCode::OK, "{link}: {}", page.body);
+        assert!(page.body.contains("Events (240)"), "{}", page.body);
+        assert!(
+            page.body
+                .contains("A long burst: 140 of its events are listed")
+                && page.body.contains("100 are not"),
+            "{}",
+            page.body
+        );
+        let live_alert = get(&live, &link).await.body;
+        assert!(
+            live_alert.contains("Events (240)") && !live_alert.contains("A long burst"),
+            "{live_alert}"
+        );
+    }
+
+    // A window from inside the burst cannot take the kept burst whole: the events are read.
+    let uri = format!(
+        "/alerts?since=2026-03-07T11:00:00Z&until={}",
+        newest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let live_page = get(&live, &uri).await.body;
+    assert!(rows(&live_page).contains(">180<"), "{}", rows(&live_page));
+    let page = get(&with_lake, &uri).await.body;
+    assert!(!page.contains("days read from the lake"), "{page}");
+    assert_eq!(rows(&page), rows(&live_page));
 }

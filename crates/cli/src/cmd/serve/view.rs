@@ -309,7 +309,7 @@ pub(crate) fn alerts(
                             }
                             td.who { a href=(timeline_link(actor_key(first), first.time, last.time)) { (first.actor) } }
                             td { (first.account.as_deref().unwrap_or("")) }
-                            td.n { (a.events.len()) }
+                            td.n { (a.count()) }
                             @if source == Source::Sent {
                                 td { @match &a.ack { Some(k) => { (k.by) br; span.note { (at(k.at)) } }, None => span.note { "no" } } }
                             }
@@ -353,7 +353,7 @@ pub(crate) fn alert(c: &Console, p: &Params, a: &LoggedAlert, source: Source) ->
             dt { "Actor" } dd { a href=(timeline_link(actor_key(first), first.time, last.time)) { (first.actor) } " (" (first.principal_type) ")" }
             @if let Some(arn) = &first.principal_arn { dt { "Principal" } dd { code { (arn) } } }
             dt { "Account" } dd { (first.account.as_deref().unwrap_or("-")) }
-            dt { "When (UTC)" } dd { (at(first.time)) @if a.events.len() > 1 { " to " (at(last.time)) } }
+            dt { "When (UTC)" } dd { (at(first.time)) @if a.count() > 1 { " to " (at(last.time)) } }
             @for (k, v) in &a.details { dt { (k) } dd { (v) } }
             @match source {
                 Source::Sent => { dt { "Sent" } dd { (at(a.sent_at)) " UTC" @if a.in_digest { ", in a digest" } } },
@@ -383,7 +383,11 @@ pub(crate) fn alert(c: &Console, p: &Params, a: &LoggedAlert, source: Source) ->
             h2 { "References" }
             ul { @for r in rule.references { li { a href=(r) rel="noreferrer" { (r) } } } }
         }
-        h2 { "Events (" (a.events.len()) ")" }
+        h2 { "Events (" (a.count()) ")" }
+        @if a.more > 0 {
+            p.note { "A long burst: " (a.events.len()) " of its events are listed, the first and the last among them; " (a.more) " are not. "
+                a href=(timeline_link(actor_key(first), first.time, last.time)) { "The actor's timeline" } " has them all." }
+        }
         div.scroll { table {
             thead { tr { th { "Time (UTC)" } th { "Event" } th { "Source IP" } th { "Region" } th { "Result" } } }
             tbody { @for f in &a.events { tr {
