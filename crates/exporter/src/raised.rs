@@ -237,20 +237,25 @@ pub async fn read_day(
     let Some(body) = objects.get(&key).await? else {
         return Ok(None);
     };
-    // The format and rules first: a file of other rules need not be parsed whole.
+    // One parse when the file is of this format (the reader's case); a file that does not parse
+    // is absent when its head says another format or other rules, and an error otherwise.
     #[derive(Deserialize)]
     struct Head {
         format: u32,
         rules: String,
     }
-    let head: Head = serde_json::from_slice(&body)
-        .map_err(|e| Error::backend("lake", "read raised alerts", format!("{key}: {e}")))?;
-    if head.format != FORMAT || head.rules != rules.fingerprint() {
-        return Ok(None);
+    let ours = |format: u32, of_rules: &str| format == FORMAT && of_rules == rules.fingerprint();
+    match serde_json::from_slice::<RaisedDay>(&body) {
+        Ok(d) => Ok((ours(d.format, &d.rules) && d.day == day).then_some(d)),
+        Err(e) => match serde_json::from_slice::<Head>(&body) {
+            Ok(head) if !ours(head.format, &head.rules) => Ok(None),
+            _ => Err(Error::backend(
+                "lake",
+                "read raised alerts",
+                format!("{key}: {e}"),
+            )),
+        },
     }
-    let day_read: RaisedDay = serde_json::from_slice(&body)
-        .map_err(|e| Error::backend("lake", "read raised alerts", format!("{key}: {e}")))?;
-    Ok((day_read.day == day).then_some(day_read))
 }
 
 /// Raises a day's hits again from `events` (the lake's own events, after the rules changed),

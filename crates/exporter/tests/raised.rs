@@ -304,3 +304,32 @@ async fn a_day_kept_as_it_was_keeps_its_alerts_and_a_day_too_busy_keeps_none() {
     }
     assert_eq!(interest.finish(day()), Some(kept));
 }
+
+#[tokio::test]
+async fn a_kept_file_of_an_earlier_format_is_absent_and_a_damaged_one_is_an_error() {
+    let rules = RuleSet::default_rules();
+    let objects = MemoryObjectStore::new();
+    let key = ObjectKey::new("exports/raised/dt=2026-03-03.json").unwrap();
+    // Format 2 kept every hit on its own, in another shape.
+    let earlier = serde_json::json!({
+        "format": 2, "day": "2026-03-03", "rules": rules.fingerprint(), "events": 1,
+        "hits": [{"rule": "root_activity", "severity": "high", "summary": "s"}], "grants": []
+    });
+    objects
+        .put(&key, earlier.to_string().into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_day(&objects, "", day(), &rules).await.unwrap(), None);
+    assert_eq!(
+        iat_exporter::raised::kept(&objects, "", day(), &rules)
+            .await
+            .unwrap(),
+        Kept::Unusable
+    );
+    objects
+        .put(&key, b"{\"format\": 3, \"hits\": [".to_vec())
+        .await
+        .unwrap();
+    let err = read_day(&objects, "", day(), &rules).await.unwrap_err();
+    assert!(err.to_string().contains("dt=2026-03-03.json"), "{err}");
+}

@@ -187,68 +187,82 @@ async fn raised_with_lake(
                 .as_ref()
                 .is_none_or(|m| m.is_match(actor_name) || arn.is_some_and(|x| m.is_match(x)))
     };
-    let mut hits = Vec::new();
-    let mut grants = Vec::new();
-    let mut read = Raised {
-        events: 0,
-        kept_days: 0,
-    };
-    let mut day = first;
-    while day <= last {
-        let kept =
-            iat_exporter::raised::kept(lake.objects.as_ref(), &lake.prefix, day, &c.rules).await;
-        let kept = match kept {
-            Ok(Kept::Hits(k)) => k,
-            Ok(Kept::NotExported) => {
-                day = day.succ_opt().expect("a representable day");
-                continue;
-            }
-            Ok(Kept::Unusable) => return Ok(None),
-            Err(e) => {
-                tracing::warn!(%day, error = %e, "the alerts kept beside a lake day cannot be read; reading its events");
-                return Ok(None);
-            }
+    // The lake's days from what they keep, while the store's days are read (on its own thread).
+    let lake_days = async {
+        let mut hits = Vec::new();
+        let mut grants = Vec::new();
+        let mut read = Raised {
+            events: 0,
+            kept_days: 0,
         };
-        read.events += kept.events as usize;
-        read.kept_days += 1;
-        for k in kept.hits {
-            let (Some(first_hit), Some(last_hit)) = (k.first(), k.last()) else {
-                tracing::warn!(%day, "a kept burst lists no hit; reading the window's events");
-                return Ok(None);
+        let mut day = first;
+        while day <= last {
+            let kept =
+                iat_exporter::raised::kept(lake.objects.as_ref(), &lake.prefix, day, &c.rules)
+                    .await;
+            let kept = match kept {
+                Ok(Kept::Hits(k)) => k,
+                Ok(Kept::NotExported) => {
+                    day = day.succ_opt().expect("a representable day");
+                    continue;
+                }
+                Ok(Kept::Unusable) => return None,
+                Err(e) => {
+                    tracing::warn!(%day, error = %e, "the alerts kept beside a lake day cannot be read; reading its events");
+                    return None;
+                }
             };
-            let e = &first_hit.event;
-            if !who(e.account.as_deref(), &e.actor, e.principal_arn.as_deref()) {
-                continue;
+            read.events += kept.events as usize;
+            read.kept_days += 1;
+            for k in kept.hits {
+                let (Some(first_hit), Some(last_hit)) = (k.first(), k.last()) else {
+                    tracing::warn!(%day, "a kept burst lists no hit; reading the window's events");
+                    return None;
+                };
+                let e = &first_hit.event;
+                if !who(e.account.as_deref(), &e.actor, e.principal_arn.as_deref()) {
+                    continue;
+                }
+                let (from, to) = (e.time, last_hit.event.time);
+                match (when(from), when(to)) {
+                    (true, true) => hits.push(k),
+                    (false, false) if !(from < window.start() && to > window.start()) => {}
+                    _ => return None,
+                }
             }
-            let (from, to) = (e.time, last_hit.event.time);
-            match (when(from), when(to)) {
-                (true, true) => hits.push(k),
-                (false, false) if !(from < window.start() && to > window.start()) => {}
-                _ => return Ok(None),
-            }
+            grants.extend(kept.grants.into_iter().filter(|g| {
+                when(g.time) && who(g.account.as_deref(), &g.actor, g.principal_arn.as_deref())
+            }));
+            day = day.succ_opt().expect("a representable day");
         }
-        grants.extend(kept.grants.into_iter().filter(|g| {
-            when(g.time) && who(g.account.as_deref(), &g.actor, g.principal_arn.as_deref())
-        }));
-        day = day.succ_opt().expect("a representable day");
-    }
-    // The store's days, read now, after the lake's (one run's order).
-    let mut cut = false;
-    let mut events = Vec::new();
-    if let Some(b) = lake.boundary.filter(|b| window.end() >= *b) {
-        let store_query = EventQuery {
-            window: Some(TimeWindow::new(b, window.end())?),
-            order: Order::Descending,
-            interest: c.rules.interest(),
-            ..query
-        };
-        let (read_now, was_cut) = fetch(c.events.as_ref(), store_query, MAX_EVENTS).await?;
-        events = read_now;
-        events.reverse();
-        cut = was_cut;
-        read.events += events.len();
-        grants.extend(c.rules.admin_grants(&events));
-    }
+        Some((hits, grants, read))
+    };
+    // The store's days, read now; raised after the lake's (one run's order).
+    let store_days = async {
+        match lake.boundary.filter(|b| window.end() >= *b) {
+            Some(b) => {
+                let store_query = EventQuery {
+                    window: Some(TimeWindow::new(b, window.end())?),
+                    order: Order::Descending,
+                    interest: c.rules.interest(),
+                    ..query.clone()
+                };
+                let (mut events, cut) = fetch(c.events.as_ref(), store_query, MAX_EVENTS).await?;
+                events.reverse();
+                Ok::<_, PageError>((events, cut))
+            }
+            None => Ok((Vec::new(), false)),
+        }
+    };
+    // The store's read first: its first poll hands the query to the store's thread, and the
+    // kept days (read and parsed on this one, without waiting) are raised meanwhile.
+    let (store_days, lake_days) = tokio::join!(store_days, lake_days);
+    let Some((mut hits, mut grants, mut read)) = lake_days else {
+        return Ok(None);
+    };
+    let (events, cut) = store_days?;
+    read.events += events.len();
+    grants.extend(c.rules.admin_grants(&events));
     // The one step across events, over every day's grants at once, as one run takes it.
     c.rules
         .raise_passed_admin_stored(&grants, hits.iter_mut().filter_map(KeptHit::as_one_mut));
