@@ -332,3 +332,94 @@ fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
     assert_eq!(status, 200);
     assert!(!body.contains("href=\"/event?"), "{body}");
 }
+
+/// On a deployed stack the lake is read through Athena, and the exporter keeps each day's alerts
+/// in the lake's bucket: with `--lake-bucket` the console's raised view of a lake day reads them
+/// from S3 (Athena is asked nothing: moto is given no answer) and shows what the console over
+/// the local lake shows; without it, the page asks Athena for the day's events.
+#[test]
+#[ignore = "needs moto: run `make test`"]
+fn on_athena_the_console_reads_a_lake_days_alerts_from_the_bucket() {
+    use clap::Parser;
+    use iat_core::ports::{ObjectKey, ObjectStore};
+    let s = stores();
+    let endpoint = iat_sim::emulators::moto_endpoint();
+    let bucket = format!("iat-lake-{}", std::process::id());
+    let raised_dir = std::path::Path::new(&s.lake).join("exports/raised");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let sdk = iat_aws::sdk_config(&iat_aws::AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(endpoint.clone()),
+            ..Default::default()
+        })
+        .await;
+        let client = iat_aws::S3ObjectStore::client(&sdk, true);
+        client.create_bucket().bucket(&bucket).send().await.unwrap();
+        let lake = iat_aws::S3ObjectStore::new(client, &bucket, "").unwrap();
+        for f in std::fs::read_dir(&raised_dir).unwrap() {
+            let f = f.unwrap();
+            let key = format!("exports/raised/{}", f.file_name().to_string_lossy());
+            lake.put(
+                &ObjectKey::new(key).unwrap(),
+                std::fs::read(f.path()).unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+    });
+    let serve = |history: &[&str]| -> String {
+        let mut argv = vec![
+            "iat",
+            "--db",
+            &s.recent,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--retention-days",
+            "14",
+        ];
+        argv.extend(history);
+        let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
+        let iat_cli::Command::Serve(args) = cli.command else {
+            unreachable!()
+        };
+        let server = iat_cli::cmd::serve::Server::bind(&cli.store, args).unwrap();
+        let url = server.url().unwrap();
+        server.spawn().unwrap();
+        url.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let athena = [
+        "--athena-database",
+        "iat",
+        "--athena-endpoint",
+        &endpoint,
+        "--athena-region",
+        "us-east-1",
+        "--athena-output",
+        "s3://iat-athena-results/",
+    ];
+    let day = s.old_day.to_string();
+    let uri = format!("/alerts?raised=1&since={day}T00:00:00Z&until={day}T23:59:59Z");
+    let with_bucket = serve(&[&athena[..], &["--lake-bucket", &bucket]].concat());
+    let (status, body) = page(&with_bucket, &uri);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("for the 1 days read from the lake"), "{body}");
+    let (status, local) = page(&serve(&["--lake", &s.lake]), &uri);
+    assert_eq!(status, 200, "{local}");
+    let rows = |b: &str| -> String {
+        let start = b.find("<tbody>").expect("a table");
+        b[start..start + b[start..].find("</tbody>").unwrap()].to_owned()
+    };
+    assert!(
+        rows(&local).matches("href=\"/alert?").count() > 3,
+        "{}",
+        rows(&local)
+    );
+    assert_eq!(rows(&body), rows(&local));
+
+    // Without the bucket the page asks Athena for the day's events instead.
+    let (_, without) = page(&serve(&athena), &uri);
+    assert!(!without.contains("days read from the lake"), "{without}");
+}

@@ -7,12 +7,17 @@
 //! Each day is read from its own DynamoDB partitions (never a Scan) and replaces that day in
 //! the lake exactly. A day the table no longer holds (expired) is left as the lake has it.
 //!
+//! Beside each day it keeps the alerts the rules raise over it (`exports/raised/`), under the
+//! same rule settings as the alerter (`DISABLED_RULES`, `WORKING_HOURS`, … as `iat rules
+//! list` names them), so `iat serve` shows a lake day's alerts without querying its events.
+//!
 //! Environment: `EVENTS_TABLE`, `LAKE_BUCKET` (required); `CONTROL_TABLE` (none: only the late
 //! days are exported, with a warning at start-up), `LAKE_PREFIX` (none), `LATE_DAYS` (2),
-//! `COMPRESSION` (snappy or zstd), `ROWS_PER_PART` (500000).
+//! `COMPRESSION` (snappy or zstd), `ROWS_PER_PART` (500000), and the rule settings.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use iat_aws::{DynamoCheckpointStore, DynamoEventStore, S3ObjectStore};
+use iat_core::rules::{RuleSet, RuleSetConfig};
 use iat_exporter::{DayExport, ExportOptions, daily_days, export_daily, export_days};
 use iat_lake::Compression;
 use serde_json::{Value, json};
@@ -57,6 +62,10 @@ impl ExporterSettings {
             }
             .into());
         }
+        let lookup = |name: &str| env.get(name);
+        let rules = RuleSetConfig::from_lookup(&lookup)
+            .and_then(RuleSet::new)
+            .map_err(|e| ExporterError::Rules(e.to_string()))?;
         let control_table = env.get("CONTROL_TABLE").filter(|t| !t.is_empty());
         if control_table.is_none() {
             tracing::warn!(
@@ -72,6 +81,7 @@ impl ExporterSettings {
                 prefix: env.get("LAKE_PREFIX").unwrap_or_default(),
                 compression,
                 rows_per_part,
+                rules: Some(std::sync::Arc::new(rules)),
                 ..ExportOptions::default()
             },
         })
@@ -83,6 +93,8 @@ impl ExporterSettings {
 pub enum ExporterError {
     #[error(transparent)]
     Config(#[from] EnvError),
+    #[error("rule settings: {0}")]
+    Rules(String),
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("export failed: {0}")]
@@ -92,7 +104,7 @@ pub enum ExporterError {
 impl ExporterError {
     pub fn error_type(&self) -> &'static str {
         match self {
-            ExporterError::Config(_) => "ConfigError",
+            ExporterError::Config(_) | ExporterError::Rules(_) => "ConfigError",
             ExporterError::BadRequest(_) => "BadRequest",
             ExporterError::Export(_) => "ExportFailed",
         }

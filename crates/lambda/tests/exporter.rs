@@ -57,8 +57,18 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
     s3.create_bucket().bucket(&name).send().await.unwrap();
     let store = DynamoEventStore::new(dynamo.clone(), &name);
     let t0: chrono::DateTime<Utc> = "2026-03-03T00:00:00Z".parse().unwrap();
+    // Quiet calls, and one user created: an alert the exporter keeps beside the day.
     let events: Vec<_> = (0..300)
-        .map(|i| RecordSpec::new(&format!("ev-{i:04}"), t0 + Duration::seconds(i * 250)).event())
+        .map(|i| {
+            let spec = RecordSpec::new(&format!("ev-{i:04}"), t0 + Duration::seconds(i * 250));
+            if i == 7 {
+                spec.name("iam.amazonaws.com", "CreateUser")
+                    .params(json!({"userName": "ci-bot"}))
+            } else {
+                spec
+            }
+            .event()
+        })
         .collect();
     store.put(&events).await.unwrap();
     store
@@ -88,10 +98,23 @@ async fn a_day_of_the_events_table_becomes_parquet_on_s3_once() {
         settings,
     );
     let range = json!({"from": "2026-03-03", "to": "2026-03-03"});
+    let rules = iat_core::rules::RuleSet::default_rules();
     for _ in 0..3 {
         let out = f.handle(range.clone(), Utc::now()).await.unwrap();
         assert_eq!(out["events"], 300);
         assert_eq!(out["days"][0]["parts"], 3);
+        // The alerter's rules over the day, kept beside it for the console.
+        let kept = iat_exporter::raised::read_day(&lake, "lake", t0.date_naive(), &rules)
+            .await
+            .unwrap()
+            .expect("the day's alerts are kept beside it");
+        assert!(
+            kept.hits.iter().any(|h| h
+                .first()
+                .is_some_and(|h| h.rule == "iam_user_created" && h.event.event_id == "ev-0007")),
+            "{kept:#?}"
+        );
+        assert_eq!(out["days"][0]["raised"], kept.hit_count());
     }
     store
         .put(&[RecordSpec::new("late-1", t0 + Duration::hours(5)).event()])

@@ -233,7 +233,8 @@ fn names_in_source(bin: &str) -> BTreeSet<String> {
             }
         }
     }
-    if bin == "alerter" {
+    // The rule settings are read through one lookup by name (`RuleSetConfig::from_lookup`).
+    if bin == "alerter" || bin == "exporter" {
         names.extend(
             iat_core::rules::SETTINGS
                 .iter()

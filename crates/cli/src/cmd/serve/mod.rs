@@ -52,6 +52,12 @@ pub struct ServeArgs {
     /// longer keeps from the lake (--lake, or Athena with --athena-database).
     #[command(flatten)]
     pub history: super::history::HistoryArgs,
+    /// With Athena: the lake's S3 bucket (the stack's `LakeBucket` output), where the exporter
+    /// keeps each day's alerts beside it; the rules' raised view reads them for the lake's days
+    /// instead of querying those days' events (with the rule settings the stack alerts with:
+    /// `--set`). Reached at --athena-endpoint when one is given.
+    #[arg(long, env = "LAKE_BUCKET", value_name = "BUCKET")]
+    pub lake_bucket: Option<String>,
 }
 
 /// Most events one page reads from the store.
@@ -146,7 +152,8 @@ impl Server {
                 None => lake.store.describe(),
             },
         };
-        // Kept alerts are read from a local lake only (on Athena the pages read events).
+        // Kept alerts are read from the local lake's directory, or on Athena from the lake's
+        // bucket when it is named (else the pages read events).
         let lake_alerts = match reads.lake.as_ref() {
             Some(lake) if lake.local_days.is_some() && args.history.engine.lake.is_dir() => {
                 Some(LakeAlerts {
@@ -155,7 +162,22 @@ impl Server {
                     boundary: lake.boundary,
                 })
             }
-            _ => None,
+            Some(lake) if lake.local_days.is_none() => match &args.lake_bucket {
+                Some(bucket) => Some(LakeAlerts {
+                    objects: lake_bucket(runtime, stores.profile(), &args.history, bucket)?,
+                    prefix: args.history.engine.prefix.clone(),
+                    boundary: lake.boundary,
+                }),
+                None => None,
+            },
+            _ => {
+                if args.lake_bucket.is_some() {
+                    tracing::warn!(
+                        "--lake-bucket is read with Athena only (--athena-database and --retention-days); ignored"
+                    );
+                }
+                None
+            }
         };
         let console = Arc::new(Console {
             events: reads.events.clone(),
@@ -217,6 +239,38 @@ pub fn run(
     );
     server.serve()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lake's bucket on S3, where the exporter keeps each day's alerts.
+#[cfg(feature = "aws")]
+fn lake_bucket(
+    runtime: &tokio::runtime::Runtime,
+    profile: Option<String>,
+    history: &super::history::HistoryArgs,
+    bucket: &str,
+) -> anyhow::Result<Arc<dyn iat_core::ports::ObjectStore>> {
+    let athena = &history.engine.athena;
+    let config = runtime.block_on(iat_aws::sdk_config(&iat_aws::AwsSettings {
+        region: athena.region.clone(),
+        profile,
+        endpoint_url: athena.endpoint.clone(),
+        ..Default::default()
+    }));
+    let client = iat_aws::S3ObjectStore::client(&config, athena.endpoint.is_some());
+    Ok(Arc::new(
+        iat_aws::S3ObjectStore::new(client, bucket, "")
+            .map_err(|e| anyhow::anyhow!("--lake-bucket {bucket:?}: {e}"))?,
+    ))
+}
+
+#[cfg(not(feature = "aws"))]
+fn lake_bucket(
+    _runtime: &tokio::runtime::Runtime,
+    _profile: Option<String>,
+    _history: &super::history::HistoryArgs,
+    bucket: &str,
+) -> anyhow::Result<Arc<dyn iat_core::ports::ObjectStore>> {
+    anyhow::bail!("--lake-bucket {bucket:?}: this build of iat has no AWS support")
 }
 
 /// 32 random bytes as hex.

@@ -9,6 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
 use iat_core::alert::{Alert, KeptHit};
 use iat_core::ports::alert_log::order_and_limit;
 use iat_core::ports::{
@@ -26,6 +27,9 @@ use super::{
 
 type Page = Result<Markup, PageError>;
 type Ctx = State<Arc<Console>>;
+
+/// Lake days whose kept alerts are read at once.
+const KEPT_READS_AT_ONCE: usize = 8;
 
 /// Events per page of the event search.
 const SEARCH_PAGE: usize = 50;
@@ -195,17 +199,19 @@ async fn raised_with_lake(
             events: 0,
             kept_days: 0,
         };
-        let mut day = first;
-        while day <= last {
-            let kept =
-                iat_exporter::raised::kept(lake.objects.as_ref(), &lake.prefix, day, &c.rules)
-                    .await;
+        // A few days at once: on S3 each is a request.
+        let mut days = futures_util::stream::iter(first.iter_days().take_while(|d| *d <= last))
+            .map(|day| async move {
+                let kept =
+                    iat_exporter::raised::kept(lake.objects.as_ref(), &lake.prefix, day, &c.rules)
+                        .await;
+                (day, kept)
+            })
+            .buffered(KEPT_READS_AT_ONCE);
+        while let Some((day, kept)) = days.next().await {
             let kept = match kept {
                 Ok(Kept::Hits(k)) => k,
-                Ok(Kept::NotExported) => {
-                    day = day.succ_opt().expect("a representable day");
-                    continue;
-                }
+                Ok(Kept::NotExported) => continue,
                 Ok(Kept::Unusable) => return None,
                 Err(e) => {
                     tracing::warn!(%day, error = %e, "the alerts kept beside a lake day cannot be read; reading its events");
@@ -233,7 +239,6 @@ async fn raised_with_lake(
             grants.extend(kept.grants.into_iter().filter(|g| {
                 when(g.time) && who(g.account.as_deref(), &g.actor, g.principal_arn.as_deref())
             }));
-            day = day.succ_opt().expect("a representable day");
         }
         Some((hits, grants, read))
     };
