@@ -254,6 +254,23 @@ fn history_reads_athena_s_text_rows() {
     assert_eq!(lines(&run), lines(&want));
 }
 
+/// `iat --db DB serve` on a free port with `history`'s flags, in this process; its address.
+fn serve_db(db: &str, history: &[&str]) -> String {
+    use clap::Parser;
+    let mut argv = vec!["iat", "--db", db, "serve", "--listen", "127.0.0.1:0"];
+    argv.extend(history);
+    let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
+    let iat_cli::Command::Serve(args) = cli.command else {
+        unreachable!()
+    };
+    let server = iat_cli::cmd::serve::Server::bind(&cli.store, args).unwrap();
+    let url = server.url().unwrap();
+    server.spawn().unwrap();
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// A page of `path` from the console at `addr`.
 fn page(addr: &str, path: &str) -> (u16, String) {
     iat_e2e::http(addr, "GET", path, &[], "")
@@ -263,22 +280,7 @@ fn page(addr: &str, path: &str) -> (u16, String) {
 /// events, and each opens as a record.
 #[test]
 fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
-    use clap::Parser;
     let s = stores();
-    let serve_db = |db: &str, history: &[&str]| -> String {
-        let mut argv = vec!["iat", "--db", db, "serve", "--listen", "127.0.0.1:0"];
-        argv.extend(history);
-        let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
-        let iat_cli::Command::Serve(args) = cli.command else {
-            unreachable!()
-        };
-        let server = iat_cli::cmd::serve::Server::bind(&cli.store, args).unwrap();
-        let url = server.url().unwrap();
-        server.spawn().unwrap();
-        url.trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned()
-    };
     let serve = |history: &[&str]| serve_db(&s.recent, history);
     let day = s.old_day.to_string();
     let search = format!("/events?since={day}T00:00:00Z&until={day}T23:59:59Z");
@@ -340,7 +342,6 @@ fn the_console_reads_the_lake_for_days_the_store_no_longer_keeps() {
 #[test]
 #[ignore = "needs moto: run `make test`"]
 fn on_athena_the_console_reads_a_lake_days_alerts_from_the_bucket() {
-    use clap::Parser;
     use iat_core::ports::{ObjectKey, ObjectStore};
     let s = stores();
     let endpoint = iat_sim::emulators::moto_endpoint();
@@ -367,28 +368,11 @@ fn on_athena_the_console_reads_a_lake_days_alerts_from_the_bucket() {
             .unwrap();
         }
     });
-    let serve = |history: &[&str]| -> String {
-        let mut argv = vec![
-            "iat",
-            "--db",
+    let serve = |history: &[&str]| {
+        serve_db(
             &s.recent,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--retention-days",
-            "14",
-        ];
-        argv.extend(history);
-        let cli = iat_cli::Cli::try_parse_from(argv).unwrap();
-        let iat_cli::Command::Serve(args) = cli.command else {
-            unreachable!()
-        };
-        let server = iat_cli::cmd::serve::Server::bind(&cli.store, args).unwrap();
-        let url = server.url().unwrap();
-        server.spawn().unwrap();
-        url.trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned()
+            &[&["--retention-days", "14"][..], history].concat(),
+        )
     };
     let athena = [
         "--athena-database",

@@ -528,6 +528,23 @@ async fn console_over_lake(
     })
 }
 
+/// A console over one store holding `all`: the rules' view read from every event.
+async fn console_over_store(all: &[ActivityEvent]) -> Arc<Console> {
+    let store = MemoryEventStore::new();
+    store.put(all).await.unwrap();
+    Arc::new(Console {
+        events: Arc::new(store),
+        checkpoints: Arc::new(MemoryCheckpointStore::new()),
+        log: None,
+        rules: RuleSet::default_rules(),
+        lake_alerts: None,
+        store: "memory".into(),
+        token: None,
+        behind_after: chrono::Duration::hours(2),
+        now,
+    })
+}
+
 /// Keeps each day's alerts under `rules` as the export does, from the day's events.
 async fn keep_alerts(
     events: &[ActivityEvent],
@@ -635,21 +652,7 @@ async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rule
             .any(|e| e.time.date_naive() == since.date_naive() && e.time < since),
         "the window's first day is only partly in it"
     );
-    let live = {
-        let store = MemoryEventStore::new();
-        store.put(&all).await.unwrap();
-        Arc::new(Console {
-            events: Arc::new(store),
-            checkpoints: Arc::new(MemoryCheckpointStore::new()),
-            log: None,
-            rules: RuleSet::default_rules(),
-            lake_alerts: None,
-            store: "memory".into(),
-            token: None,
-            behind_after: chrono::Duration::hours(2),
-            now,
-        })
-    };
+    let live = console_over_store(&all).await;
     assert!(old_days.len() >= 2, "{old_days:?}");
     let kept = keep_alerts(&old, &RuleSet::default_rules()).await;
     let with_lake = console_over_lake(recent.clone(), old.clone(), boundary, kept.clone()).await;
@@ -763,21 +766,7 @@ async fn a_lake_days_long_burst_counts_every_event_and_a_window_cutting_it_reads
         "{:#?}",
         day.hits
     );
-    let live = {
-        let store = MemoryEventStore::new();
-        store.put(&all).await.unwrap();
-        Arc::new(Console {
-            events: Arc::new(store),
-            checkpoints: Arc::new(MemoryCheckpointStore::new()),
-            log: None,
-            rules: RuleSet::default_rules(),
-            lake_alerts: None,
-            store: "memory".into(),
-            token: None,
-            behind_after: chrono::Duration::hours(2),
-            now,
-        })
-    };
+    let live = console_over_store(&all).await;
     let with_lake = console_over_lake(recent.clone(), old.clone(), boundary, kept.clone()).await;
     let without_lake_events = console_over_lake(recent, Vec::new(), boundary, kept).await;
 
