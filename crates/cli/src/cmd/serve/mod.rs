@@ -52,7 +52,7 @@ pub struct ServeArgs {
     /// longer keeps from the lake (--lake, or Athena with --athena-database).
     #[command(flatten)]
     pub history: super::history::HistoryArgs,
-    /// With Athena: the lake's S3 bucket (the stack's `LakeBucket` output), where the exporter
+    /// With Athena: the lake's S3 bucket (the stack's `LakeBucketName` output), where the exporter
     /// keeps each day's alerts beside it; the rules' raised view reads them for the lake's days
     /// instead of querying those days' events (with the rule settings the stack alerts with:
     /// `--set`). Reached at --athena-endpoint when one is given.
