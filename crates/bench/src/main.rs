@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, default_value_t = 1_150_000)]
     console_events: u64,
     /// Requests per console page (the 95th percentile is reported: of 100, the sixth slowest,
-    /// so two stalls of a shared machine do not make the figure).
+    /// so a few stalls of a shared machine do not make the figure).
     #[arg(long, default_value_t = 100)]
     console_requests: usize,
     /// Runs per figure (the median is reported).

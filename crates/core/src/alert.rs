@@ -205,7 +205,7 @@ pub const BURST_LISTED: usize = MAX_LISTED;
 
 /// A burst of more than [`BURST_LISTED`] hits of one grouped rule, by one principal in one
 /// account, as an exported day keeps it: its first hits and its last, how many more there were,
-/// and the highest severity of all of them. Read back ([`StoredBurst::into_alert`]) it is the
+/// and the highest severity of all of them. Read back ([`KeptHit::into_alert`]) it is the
 /// alert those hits make, with the hits not listed counted in [`Alert::more`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBurst {

@@ -64,10 +64,10 @@ pub use settings::{
     DEFAULT_ADMIN_POLICIES, DEFAULT_DENIED_EXCLUSIONS, RuleSettings, WorkingHours, Zone,
 };
 
-/// Every rule, in the order they are listed and documented.
 /// The rule whose hits the one cross-event step raises ([`RuleSet::raise_passed_admin_roles`]).
 pub const ROLE_PASSED_RULE_ID: &str = "role_passed_to_service";
 
+/// Every rule, in the order they are listed and documented.
 pub static ALL: &[&Rule] = &[
     &root_console_login::RULE,
     &root_activity::RULE,

@@ -628,15 +628,10 @@ async fn the_lake_days_raised_alerts_are_those_kept_at_export_and_match_the_rule
     ]);
     let (old, recent): (Vec<_>, Vec<_>) = all.iter().cloned().partition(|e| e.time < boundary);
     assert!(!recent.is_empty());
-    // From just after the first event of March: a lake day only partly in the window.
-    let first = old
-        .iter()
-        .map(|e| e.time)
-        .filter(|t| *t >= march)
-        .min()
-        .unwrap();
+    // From just after the first event of March (the early grant's): a lake day only partly in
+    // the window.
     let last = all.iter().map(|e| e.time).max().unwrap();
-    let since = first + chrono::Duration::seconds(1);
+    let since = before_window + chrono::Duration::seconds(1);
     let window = format!(
         "since={}&until={}",
         since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
