@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use iat_core::Error;
 
 /// `code: message` of an SDK error, the way operators search for it.
-pub(crate) fn describe<E>(err: &SdkError<E>) -> String
+pub fn describe<E>(err: &SdkError<E>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

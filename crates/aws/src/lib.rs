@@ -49,6 +49,8 @@ pub use config::{
     AwsSettings, caller_account, check_credentials, sdk_config, with_static_credentials,
 };
 pub use dynamo::{DynamoAlertLedger, DynamoCheckpointStore};
+/// `code: message` of any SDK call's error, the way operators search for it.
+pub use error::describe as describe_sdk_error;
 pub use events::{
     BY_ACTOR, BY_NAME, DAY_SHARDS, DynamoEventFeed, DynamoEventStore, MAX_STORE_REQUESTS_IN_FLIGHT,
     ReadPath, ReadReport, WriteCost, event_from_stream_image, stream_image,

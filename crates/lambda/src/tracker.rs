@@ -33,6 +33,20 @@
 //! | `ACCOUNTS` | accounts to collect: empty for this one, `organization` for every active account of the organisation (listed each run), or comma-separated account ids | this account |
 //! | `MEMBER_ROLE_NAME` | the reader role in each member account | `iat-member-reader` |
 //! | `MEMBER_EXTERNAL_ID` | the external id the reader role's trust policy requires | none |
+//! | `BACKFILL_QUEUE_URL` | with `ACCOUNTS`: hand accounts far behind to invocations of their own through this queue | none (each run reads its accounts itself) |
+//! | `BACKFILL_ACCOUNTS_PER_INVOCATION` | accounts in one handed-off invocation, 1–50 | `3` |
+//! | `BACKFILL_AFTER_HOURS` | an account is far behind when one of its us-east-1 streams is complete up to longer ago than this, or not started | `24` |
+//!
+//! **Backfill fan-out.** One invocation keeps at most 256 lookups in flight, about 120 requests
+//! a second, while an account backfilling every region can use 34 (2 per region). With
+//! `BACKFILL_QUEUE_URL`, a scheduled run hands the accounts far behind (new ones, or ones back
+//! after a long failure) to the queue in groups of `BACKFILL_ACCOUNTS_PER_INVOCATION`, and
+//! reads only the others itself; the queue invokes this function once per group, so every
+//! group backfills at CloudTrail's pace at once. A group not picked up within
+//! [`HANDOFF_LIFETIME`] is dropped unread (the next scheduled run hands its accounts off again
+//! from their checkpoints), so a late delivery never overlaps the next hour's run; an account
+//! whose checkpoints show a run started within the function's 15 minutes is left to that run.
+//! A group that cannot be queued is read by the scheduled run itself.
 //!
 //! With `METRICS_NAMESPACE`, every run prints one line in CloudWatch's embedded metric format
 //! with two metrics: `EventsCollected` (new events stored) and `StalledStreams` (streams with no
@@ -78,6 +92,79 @@ pub struct TrackerSettings {
     pub lateness_metrics: bool,
     pub accounts: Accounts,
     pub member_access: MemberAccess,
+    /// Hand accounts far behind to invocations of their own; `None`: read every account here.
+    pub fanout: Option<Fanout>,
+}
+
+/// How a scheduled run hands accounts far behind to invocations of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fanout {
+    pub queue_url: String,
+    pub accounts_per_invocation: usize,
+    /// An account is far behind when a us-east-1 stream is complete up to longer ago than
+    /// this (or has not started).
+    pub behind_after: Duration,
+}
+
+/// Accounts in one handed-off invocation by default: one invocation keeps about 120 requests
+/// a second in flight (256 lookups at pages of 0.2–4 s), and an account backfilling all 17
+/// default regions at CloudTrail's limit uses 34.
+pub const DEFAULT_ACCOUNTS_PER_INVOCATION: usize = 3;
+
+/// A handed-off group not started within this long after it was queued is dropped unread: it
+/// would then run into the next hourly run, which hands the accounts off again.
+pub const HANDOFF_LIFETIME: Duration = Duration::minutes(40);
+
+/// A run that started less than this long ago may still be running (the function's timeout).
+const RUN_MAY_BE_RUNNING: Duration = Duration::minutes(16);
+
+/// What the queue carries to a backfill invocation: a group of accounts, and when the
+/// scheduled run queued it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Handoff {
+    pub accounts: Vec<String>,
+    pub issued: DateTime<Utc>,
+}
+
+/// What an invocation asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// The schedule's run (of one shard of the accounts, or all of them).
+    Scheduled(Shard),
+    /// Groups of accounts handed off by a scheduled run, delivered by the backfill queue.
+    Backfill(Vec<Handoff>),
+}
+
+impl Invocation {
+    /// A queue's delivery (`{"Records": [{"eventSource": "aws:sqs", "body": ...}]}`) is a
+    /// backfill; any other event a scheduled run ([`Shard::from_event`]).
+    pub fn from_event(event: &serde_json::Value) -> Result<Self, TrackerError> {
+        let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
+            return Shard::from_event(event).map(Invocation::Scheduled);
+        };
+        let mut handoffs = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            if record.get("eventSource").and_then(|s| s.as_str()) != Some("aws:sqs") {
+                return Err(TrackerError::Input(format!(
+                    "record {i} is not from the backfill queue (eventSource {}): the tracker takes schedule events and its backfill queue's messages",
+                    record.get("eventSource").unwrap_or(&serde_json::Value::Null)
+                )));
+            }
+            let body = record.get("body").and_then(|b| b.as_str()).unwrap_or("");
+            let handoff: Handoff = serde_json::from_str(body).map_err(|e| {
+                TrackerError::Input(format!(
+                    "record {i}: not a backfill group ({{\"accounts\": [...], \"issued\": ...}}): {e}"
+                ))
+            })?;
+            if let Some(bad) = handoff.accounts.iter().find(|a| AccountId::new(a.as_str()).is_err()) {
+                return Err(TrackerError::Input(format!(
+                    "record {i}: {bad:?} is not a 12-digit account id"
+                )));
+            }
+            handoffs.push(handoff);
+        }
+        Ok(Invocation::Backfill(handoffs))
+    }
 }
 
 /// Which accounts the tracker reads.
@@ -317,7 +404,53 @@ impl TrackerSettings {
                 .into());
             }
         }
+        let fanout = match env.get("BACKFILL_QUEUE_URL").map(|v| v.trim().to_owned()) {
+            None => None,
+            Some(url) if url.is_empty() => None,
+            Some(url) => {
+                if accounts == Accounts::Own {
+                    return Err(invalid(
+                        "BACKFILL_QUEUE_URL",
+                        url,
+                        "empty unless ACCOUNTS names the accounts to read (one account is read by one invocation)",
+                    )
+                    .into());
+                }
+                let per: usize = env.parse(
+                    "BACKFILL_ACCOUNTS_PER_INVOCATION",
+                    DEFAULT_ACCOUNTS_PER_INVOCATION,
+                    "a whole number, 1 to 50",
+                )?;
+                if !(1..=50).contains(&per) {
+                    return Err(invalid(
+                        "BACKFILL_ACCOUNTS_PER_INVOCATION",
+                        per.to_string(),
+                        "a whole number, 1 to 50",
+                    )
+                    .into());
+                }
+                let hours: u32 = env.parse(
+                    "BACKFILL_AFTER_HOURS",
+                    24,
+                    "a whole number of hours, 2 to 2160",
+                )?;
+                if !(2..=2160).contains(&hours) {
+                    return Err(invalid(
+                        "BACKFILL_AFTER_HOURS",
+                        hours.to_string(),
+                        "a whole number of hours, 2 to 2160",
+                    )
+                    .into());
+                }
+                Some(Fanout {
+                    queue_url: url,
+                    accounts_per_invocation: per,
+                    behind_after: Duration::hours(hours.into()),
+                })
+            }
+        };
         Ok(Self {
+            fanout,
             accounts,
             member_access: MemberAccess {
                 role_name,
@@ -420,6 +553,13 @@ pub struct Summary {
     /// The largest of the streams' p99.9 lateness, in minutes.
     pub lateness_p999_minutes: Option<i64>,
     pub oldest_complete_up_to: Option<DateTime<Utc>>,
+    /// Accounts far behind that this run handed to backfill invocations (`BACKFILL_QUEUE_URL`).
+    pub handed_off: usize,
+    /// Accounts far behind left alone because a run of theirs may still be going.
+    pub left_to_running: usize,
+    /// Handed-off accounts this backfill invocation dropped, delivered after
+    /// [`HANDOFF_LIFETIME`].
+    pub dropped_late: usize,
 }
 
 /// An account the run could not read, and why.
@@ -550,14 +690,28 @@ impl Tracker {
             .await
     }
 
-    /// One collection run at `now` over `shard`'s accounts, stopping before `deadline`.
+    /// What an invocation asks for, run at `now` and stopping before `deadline`.
+    pub async fn handle(
+        &self,
+        now: DateTime<Utc>,
+        invocation: Invocation,
+        deadline: Arc<dyn Deadline>,
+    ) -> Result<Summary, TrackerError> {
+        // Boxed: the two runs' futures are deep, and one of them is enough on the stack.
+        match invocation {
+            Invocation::Scheduled(shard) => Box::pin(self.run(now, shard, deadline)).await,
+            Invocation::Backfill(groups) => Box::pin(self.backfill(now, groups, deadline)).await,
+        }
+    }
+
+    /// One collection run at `now` over `shard`'s accounts, stopping before `deadline`; with
+    /// [`Fanout`], the accounts far behind are handed to backfill invocations instead.
     pub async fn run(
         &self,
         now: DateTime<Utc>,
         shard: Shard,
         deadline: Arc<dyn Deadline>,
     ) -> Result<Summary, TrackerError> {
-        let account = self.account().await?.clone();
         let accounts: Vec<AccountId> = self
             .accounts()
             .await?
@@ -570,6 +724,210 @@ impl Tracker {
             accounts = accounts.len(),
             "run started"
         );
+        let listed = accounts.len();
+        let (accounts, handed_off, left_to_running) = match &self.settings.fanout {
+            Some(fanout) => self.hand_off(now, accounts, fanout).await,
+            None => (accounts, 0, 0),
+        };
+        let mut summary = self.read(now, accounts, deadline, listed).await?;
+        summary.handed_off = handed_off;
+        summary.left_to_running = left_to_running;
+        Ok(summary)
+    }
+
+    /// A backfill invocation: reads the handed-off groups' accounts, dropping any group
+    /// delivered later than [`HANDOFF_LIFETIME`] after it was queued.
+    pub async fn backfill(
+        &self,
+        now: DateTime<Utc>,
+        groups: Vec<Handoff>,
+        deadline: Arc<dyn Deadline>,
+    ) -> Result<Summary, TrackerError> {
+        if self.settings.accounts == Accounts::Own {
+            return Err(TrackerError::Input(
+                "a backfill group arrived, but ACCOUNTS is empty: this stack reads its own account only".to_owned(),
+            ));
+        }
+        let mut accounts = Vec::new();
+        let mut dropped_late = 0;
+        for group in groups {
+            if now - group.issued > HANDOFF_LIFETIME {
+                tracing::warn!(
+                    accounts = ?group.accounts,
+                    issued = %group.issued,
+                    "backfill group delivered too late, dropped unread: the next scheduled run hands its accounts off again"
+                );
+                dropped_late += group.accounts.len();
+                continue;
+            }
+            for a in &group.accounts {
+                accounts.push(AccountId::new(a).map_err(|_| {
+                    TrackerError::Input(format!("{a:?} is not a 12-digit account id"))
+                })?);
+            }
+        }
+        accounts.sort();
+        accounts.dedup();
+        tracing::info!(accounts = accounts.len(), dropped_late, "backfill started");
+        let listed = accounts.len();
+        let mut summary = self.read(now, accounts, deadline, listed).await?;
+        summary.dropped_late = dropped_late;
+        Ok(summary)
+    }
+
+    /// Splits `accounts` into those this run reads and those far behind, which it queues in
+    /// groups for backfill invocations; returns the ones to read here, how many were handed
+    /// off, and how many were left to a run that may still be going.
+    async fn hand_off(
+        &self,
+        now: DateTime<Utc>,
+        accounts: Vec<AccountId>,
+        fanout: &Fanout,
+    ) -> (Vec<AccountId>, usize, usize) {
+        let states: Vec<(AccountId, Behind)> = futures_util::stream::iter(accounts)
+            .map(|a| async move {
+                let state = self.behind(&a, now, fanout.behind_after).await;
+                (a, state)
+            })
+            .buffered(DISCOVERY_CONCURRENCY * 2)
+            .collect()
+            .await;
+        let (mut keep, mut far, mut running) = (Vec::new(), Vec::new(), 0);
+        for (a, state) in states {
+            match state {
+                Behind::No => keep.push(a),
+                Behind::Far => far.push(a),
+                Behind::Running => running += 1,
+            }
+        }
+        let groups: Vec<Vec<AccountId>> = far
+            .chunks(fanout.accounts_per_invocation)
+            .map(<[AccountId]>::to_vec)
+            .collect();
+        let unsent = self.queue(&fanout.queue_url, &groups, now).await;
+        let handed_off = far.len() - unsent.iter().map(Vec::len).sum::<usize>();
+        keep.extend(unsent.into_iter().flatten());
+        keep.sort();
+        if handed_off > 0 || running > 0 {
+            tracing::info!(
+                handed_off,
+                invocations = groups.len(),
+                left_to_running = running,
+                read_here = keep.len(),
+                "accounts far behind handed to backfill invocations"
+            );
+        }
+        (keep, handed_off, running)
+    }
+
+    /// Whether `account` is far behind, from its us-east-1 streams' checkpoints (every account
+    /// has them: IAM is recorded there). A checkpoint that cannot be read counts as not behind:
+    /// the account is then read here, as without a fan-out.
+    async fn behind(&self, account: &AccountId, now: DateTime<Utc>, after: Duration) -> Behind {
+        use iat_core::ports::CheckpointStore;
+        let specs = streams(
+            std::slice::from_ref(account),
+            &[Region::us_east_1()],
+            &self.settings.streams,
+        );
+        let (mut far, mut running) = (false, false);
+        for spec in specs {
+            match self.checkpoints.load(&spec.key).await {
+                Ok(None) => far = true,
+                Ok(Some(c)) => {
+                    if c.complete_up_to.is_none_or(|t| now - t > after) {
+                        far = true;
+                    }
+                    if c.last_run_at.is_some_and(|t| now - t < RUN_MAY_BE_RUNNING) {
+                        running = true;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%account, %error, "checkpoint unreadable: the account is read by this run");
+                    return Behind::No;
+                }
+            }
+        }
+        match (far, running) {
+            (false, _) => Behind::No,
+            (true, true) => Behind::Running,
+            (true, false) => Behind::Far,
+        }
+    }
+
+    /// Queues each group as one message; returns the groups that could not be queued.
+    async fn queue(
+        &self,
+        queue_url: &str,
+        groups: &[Vec<AccountId>],
+        now: DateTime<Utc>,
+    ) -> Vec<Vec<AccountId>> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let client = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut unsent = Vec::new();
+        // SendMessageBatch takes ten messages.
+        for batch in groups.chunks(10) {
+            let entries: Result<Vec<_>, _> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, group)| {
+                    let body = serde_json::to_string(&Handoff {
+                        accounts: group.iter().map(ToString::to_string).collect(),
+                        issued: now,
+                    })
+                    .unwrap_or_default();
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                })
+                .collect();
+            let sent = match entries {
+                Ok(entries) => client
+                    .send_message_batch()
+                    .queue_url(queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| iat_aws::describe_sdk_error(&e)),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(out) => {
+                    for failed in out.failed() {
+                        let group = failed
+                            .id()
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| batch.get(i));
+                        if let Some(group) = group {
+                            tracing::error!(
+                                accounts = ?group,
+                                error = failed.message().unwrap_or(failed.code()),
+                                "backfill group not queued: read by this run"
+                            );
+                            unsent.push(group.clone());
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, queue_url, "backfill groups not queued: read by this run");
+                    unsent.extend(batch.iter().cloned());
+                }
+            }
+        }
+        unsent
+    }
+
+    /// Reads `accounts` (`listed` of them were this invocation's) into the store.
+    async fn read(
+        &self,
+        now: DateTime<Utc>,
+        accounts: Vec<AccountId>,
+        deadline: Arc<dyn Deadline>,
+        listed: usize,
+    ) -> Result<Summary, TrackerError> {
+        let account = self.account().await?.clone();
         // Each account's role and regions, a few at a time; one that fails is left out.
         let found: Vec<(AccountId, Result<Vec<Region>, String>)> =
             futures_util::stream::iter(accounts.iter().cloned())
@@ -616,7 +974,7 @@ impl Tracker {
             .map_err(TrackerError::Run)?;
         log_report(&report);
         let mut summary = summarize(&account, &report);
-        summary.accounts = accounts.len();
+        summary.accounts = listed;
         summary.failing_accounts = failing_accounts(unreadable, &plan, &report);
         if let Some(namespace) = &self.settings.metrics_namespace {
             // Lambda sends stdout to CloudWatch Logs, which turns this line into metrics.
@@ -800,7 +1158,18 @@ fn summarize(account: &AccountId, report: &RunReport) -> Summary {
             .filter_map(|s| s.lateness_p999_minutes)
             .max(),
         oldest_complete_up_to: report.streams.iter().filter_map(|s| s.complete_up_to).min(),
+        handed_off: 0,
+        left_to_running: 0,
+        dropped_late: 0,
     }
+}
+
+/// Whether an account is far behind.
+enum Behind {
+    No,
+    Far,
+    /// Far behind, with a run that may still be going.
+    Running,
 }
 
 /// The invocation's deadline (milliseconds since the epoch, from the Lambda context) as a
@@ -957,6 +1326,9 @@ mod tests {
             late_beyond_overlap: 3,
             lateness_p999_minutes: Some(45),
             oldest_complete_up_to: None,
+            handed_off: 0,
+            left_to_running: 0,
+            dropped_late: 0,
         };
         let at: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().unwrap();
         let names = |line: &str| -> Vec<String> {
@@ -1055,5 +1427,96 @@ mod tests {
         }
         let e = settings(&[]).unwrap_err();
         assert_eq!(e.error_type(), "ConfigError");
+    }
+
+    #[test]
+    fn the_backfill_fanout_needs_accounts_and_sane_groups() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = TABLES.to_vec();
+            pairs.extend_from_slice(extra);
+            settings(&pairs)
+        };
+        assert_eq!(with(&[]).unwrap().fanout, None);
+        assert_eq!(
+            with(&[("ACCOUNTS", "organization"), ("BACKFILL_QUEUE_URL", " ")])
+                .unwrap()
+                .fanout,
+            None,
+            "an empty queue (the template's when ACCOUNTS is empty) is no fan-out"
+        );
+        let on = with(&[
+            ("ACCOUNTS", "organization"),
+            ("BACKFILL_QUEUE_URL", "https://sqs.example/1/q"),
+        ])
+        .unwrap()
+        .fanout
+        .unwrap();
+        assert_eq!(on.accounts_per_invocation, DEFAULT_ACCOUNTS_PER_INVOCATION);
+        assert_eq!(on.behind_after, Duration::hours(24));
+        let e = with(&[("BACKFILL_QUEUE_URL", "https://sqs.example/1/q")]).unwrap_err();
+        assert!(
+            e.to_string().contains("BACKFILL_QUEUE_URL") && e.to_string().contains("ACCOUNTS"),
+            "{e}"
+        );
+        for (name, value) in [
+            ("BACKFILL_ACCOUNTS_PER_INVOCATION", "0"),
+            ("BACKFILL_ACCOUNTS_PER_INVOCATION", "51"),
+            ("BACKFILL_ACCOUNTS_PER_INVOCATION", "three"),
+            ("BACKFILL_AFTER_HOURS", "1"),
+        ] {
+            let e = with(&[
+                ("ACCOUNTS", "organization"),
+                ("BACKFILL_QUEUE_URL", "https://sqs.example/1/q"),
+                (name, value),
+            ])
+            .unwrap_err();
+            assert!(e.to_string().contains(name), "{name}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_queue_delivery_is_a_backfill_and_anything_else_a_scheduled_run() {
+        let issued = "2026-12-05T10:00:00Z";
+        let delivery = serde_json::json!({"Records": [
+            {"eventSource": "aws:sqs", "messageId": "m1",
+             "body": format!(r#"{{"accounts": ["111111111111", "222222222222"], "issued": "{issued}"}}"#)},
+        ]});
+        let Invocation::Backfill(groups) = Invocation::from_event(&delivery).unwrap() else {
+            panic!("not a backfill");
+        };
+        assert_eq!(
+            groups,
+            vec![Handoff {
+                accounts: vec!["111111111111".into(), "222222222222".into()],
+                issued: issued.parse().unwrap(),
+            }]
+        );
+        assert_eq!(
+            Invocation::from_event(&serde_json::json!({"shard": 1, "shards": 2})).unwrap(),
+            Invocation::Scheduled(Shard::new(1, 2).unwrap())
+        );
+        assert_eq!(
+            Invocation::from_event(&serde_json::json!({"source": "aws.events"})).unwrap(),
+            Invocation::Scheduled(Shard::ALL)
+        );
+        for (event, says) in [
+            (
+                serde_json::json!({"Records": [{"eventSource": "aws:s3", "body": "{}"}]}),
+                "not from the backfill queue",
+            ),
+            (
+                serde_json::json!({"Records": [{"eventSource": "aws:sqs", "body": "hello"}]}),
+                "not a backfill group",
+            ),
+            (
+                serde_json::json!({"Records": [{"eventSource": "aws:sqs",
+                    "body": format!(r#"{{"accounts": ["12345"], "issued": "{issued}"}}"#)}]}),
+                "not a 12-digit account id",
+            ),
+        ] {
+            let e = Invocation::from_event(&event).unwrap_err();
+            assert_eq!(e.error_type(), "InputError");
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 }

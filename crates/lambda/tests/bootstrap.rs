@@ -495,6 +495,220 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     }
 }
 
+/// `BACKFILL_QUEUE_URL`: a scheduled run hands the accounts far behind (never read) to the
+/// backfill queue (moto's SQS) in groups of `BACKFILL_ACCOUNTS_PER_INVOCATION`, reads the
+/// caught-up one itself, and never assumes a handed-off account's role; each group, delivered
+/// as the queue delivers it, is read by an invocation of its own, one with a missing role
+/// failing by name while its group's others are stored; every event is then stored once. The
+/// next run hands nothing off but the failed account, which it leaves to the run that just
+/// tried it; a group delivered too late is dropped unread; a queue that refuses the groups
+/// leaves them to the scheduled run, which reads them itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run `make test`"]
+async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
+    let moto = iat_sim::emulators::moto_endpoint();
+    let members: Vec<String> = (1..=7).map(|i| format!("{:012}", 230_000_000_000u64 + i)).collect();
+    let no_role = members[4].clone();
+    let late_joiner = format!("{:012}", 230_000_000_099u64);
+    let sim = Simulator::new(SimConfig {
+        default_account: ACCOUNT.to_owned(),
+        missing_roles: vec![no_role.clone()],
+        ..Default::default()
+    });
+    let now = Utc::now();
+    let everyone: Vec<String> = std::iter::once(ACCOUNT.to_owned())
+        .chain(members.iter().cloned())
+        .chain([late_joiner.clone()])
+        .collect();
+    for (a, account) in everyone.iter().enumerate() {
+        for i in 0..30 {
+            let raw = RecordSpec::new(
+                &format!("fan-{account}-{i}"),
+                now - Duration::hours(10) + Duration::minutes(13 * i + a as i64),
+            )
+            .name("iam.amazonaws.com", "CreateRole")
+            .place(account, "us-east-1")
+            .json();
+            sim.add(&raw, Duration::minutes(1)).unwrap();
+        }
+    }
+    let (sim_addr, _server) = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.clone()),
+        ..Default::default()
+    })
+    .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let run = std::process::id();
+    let (events, control) = (format!("fo-events-{run}"), format!("fo-control-{run}"));
+    create_table(&ddb, TableKind::Events, &events).await.unwrap();
+    create_table(&ddb, TableKind::Control, &control).await.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("fo-backfill-{run}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
+    let stored_of = |account: String| {
+        let store = &store;
+        async move {
+            use iat_core::ports::EventStore;
+            store
+                .query(&iat_core::ports::EventQuery {
+                    account: Some(iat_core::AccountId::new(&account).unwrap()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let sim_url = format!("http://{sim_addr}");
+    let base = members_env(&moto, &sim_url, &events, &control);
+
+    // The management account alone, before the organisation: it is caught up.
+    let (api, invoke, mut outcomes) =
+        iat_lambda::testing::runtime_api_queue(StdDuration::from_secs(120)).await;
+    let mut env = base.clone();
+    env.push(("ACCOUNTS", ACCOUNT.to_owned()));
+    let child = tracker(api, &env);
+    let first = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
+    let logs = stop(child);
+    first.unwrap_or_else(|e| panic!("{e}\n{logs}"));
+    assert_eq!(stored_of(ACCOUNT.to_owned()).await, 30);
+
+    // The organisation with the fan-out: the seven members are far behind (never read).
+    let (api, invoke, mut outcomes) =
+        iat_lambda::testing::runtime_api_queue(StdDuration::from_secs(120)).await;
+    let mut env = base.clone();
+    env.push(("ACCOUNTS", format!("{ACCOUNT},{}", members.join(","))));
+    env.push(("BACKFILL_QUEUE_URL", queue.clone()));
+    env.push(("BACKFILL_ACCOUNTS_PER_INVOCATION", "3".into()));
+    let child = tracker(api, &env);
+    let scheduled = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
+    let scheduled = scheduled.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scheduled["accounts"], 8, "{scheduled}");
+    assert_eq!(scheduled["handed_off"], 7, "{scheduled}");
+    assert_eq!(sim.stats().assume_role, 0, "no handed-off account is read here");
+    for m in &members {
+        assert_eq!(stored_of(m.clone()).await, 0, "{m} is left to its backfill");
+    }
+    // What the queue holds: three groups (3, 3 and 1) covering the members once.
+    let mut bodies = Vec::new();
+    for _ in 0..10 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            bodies.push(m.body().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        if bodies.len() >= 3 {
+            break;
+        }
+    }
+    let groups: Vec<serde_json::Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let mut sizes: Vec<usize> = groups
+        .iter()
+        .map(|g| g["accounts"].as_array().unwrap().len())
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, [1, 3, 3], "{bodies:?}");
+    let mut handed: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g["accounts"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    handed.sort();
+    assert_eq!(handed, members);
+
+    // Each group as the queue's event source delivers it, one invocation each.
+    let delivery = |body: &str| {
+        serde_json::json!({"Records": [{
+            "messageId": "m", "eventSource": "aws:sqs", "body": body,
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backfill",
+        }]})
+    };
+    let mut failed = Vec::new();
+    for body in &bodies {
+        invoke.send(delivery(body)).unwrap();
+        match tokio::time::timeout(StdDuration::from_secs(180), outcomes.recv()).await {
+            Ok(Some(Outcome::Response(v))) => assert_eq!(v["dropped_late"], 0, "{v}"),
+            Ok(Some(Outcome::Error(e))) => failed.push(e),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["errorType"], "AccountsFailed", "{:?}", failed[0]);
+    assert!(
+        failed[0]["errorMessage"].as_str().unwrap().contains(&no_role),
+        "{:?}",
+        failed[0]
+    );
+    assert_eq!(sim.stats().assume_role, 7, "each member's role assumed once");
+    for account in std::iter::once(ACCOUNT.to_owned()).chain(members.iter().cloned()) {
+        let want = if account == no_role { 0 } else { 30 };
+        assert_eq!(stored_of(account.clone()).await, want, "{account}");
+    }
+
+    // The next run: everything caught up but the account without a role, which a run that
+    // may still be going has just tried: nothing is handed off, and it is not read here.
+    let next = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
+    let next = next.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(next["handed_off"], 0, "{next}");
+    assert_eq!(next["left_to_running"], 1, "{next}");
+    assert_eq!(next["accounts"], 8, "{next}");
+    assert_eq!(sim.stats().assume_role, 7, "the failing account is not read here");
+
+    // A group delivered after its lifetime is dropped unread.
+    let stale = serde_json::json!({
+        "accounts": [late_joiner],
+        "issued": (now - Duration::hours(2)).to_rfc3339(),
+    })
+    .to_string();
+    let dropped = invoke_once(&invoke, &mut outcomes, delivery(&stale)).await;
+    let logs = stop(child);
+    let dropped = dropped.unwrap_or_else(|e| panic!("{e}\n{logs}"));
+    assert_eq!(dropped["dropped_late"], 1, "{dropped}");
+    assert_eq!(stored_of(late_joiner.clone()).await, 0);
+
+    // A queue that refuses the groups: the scheduled run reads the new account itself.
+    let (api, invoke, mut outcomes) =
+        iat_lambda::testing::runtime_api_queue(StdDuration::from_secs(120)).await;
+    let mut env = base.clone();
+    env.push(("ACCOUNTS", format!("{ACCOUNT},{late_joiner}")));
+    env.push(("BACKFILL_QUEUE_URL", format!("{queue}-missing")));
+    let child = tracker(api, &env);
+    let fallback = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
+    let logs = stop(child);
+    let fallback = fallback.unwrap_or_else(|e| panic!("{e}\n{logs}"));
+    assert_eq!(fallback["handed_off"], 0, "{fallback}");
+    assert!(logs.contains("not queued"), "{logs}");
+    assert_eq!(stored_of(late_joiner.clone()).await, 30);
+    assert_eq!(stored_of(ACCOUNT.to_owned()).await, 30, "nothing twice");
+}
+
 /// Hands the function one invocation and waits for what it posts back.
 async fn invoke_once(
     invoke: &mpsc::UnboundedSender<serde_json::Value>,

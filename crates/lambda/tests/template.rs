@@ -91,6 +91,8 @@ fn resolve(t: &Value, v: &Value) -> String {
             "AWS::AccountId" => return "111122223333".into(),
             "AWS::StackName" => return "iat".into(),
             "AWS::Partition" => return "aws".into(),
+            // As deployed with the options on (see `!If` below): an organisation's accounts.
+            "Accounts" => return "organization".into(),
             _ => {}
         }
         if let Some(p) = t["Parameters"].get(name) {

@@ -1,11 +1,15 @@
 //! The tracker Lambda function (runtime `provided.al2023`; deployed as `bootstrap`).
 //!
 //! Invoked hourly by a schedule, once per shard of the accounts (`{"shard": 0, "shards": 2}`);
-//! an event without a shard collects every account. Configuration: see [`iat_lambda::tracker`].
+//! an event without a shard collects every account. With an organisation, also by its backfill
+//! queue, once per group of accounts far behind that a scheduled run handed off. Configuration:
+//! see [`iat_lambda::tracker`].
 
 use chrono::Utc;
 use iat_lambda::env::Env;
-use iat_lambda::tracker::{Shard, Tracker, TrackerError, TrackerSettings, deadline_from_context};
+use iat_lambda::tracker::{
+    Invocation, Tracker, TrackerError, TrackerSettings, deadline_from_context,
+};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -22,7 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let deadline = deadline_from_context(event.context.deadline);
             async {
                 tracker
-                    .run(Utc::now(), Shard::from_event(&event.payload)?, deadline)
+                    .handle(Utc::now(), Invocation::from_event(&event.payload)?, deadline)
                     .await
             }
             .await
