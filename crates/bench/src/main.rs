@@ -95,8 +95,16 @@ struct Args {
     /// Sizes of the organisation's 90-day backfill against its floor, as ACCOUNTSxEVENTS
     /// (accounts, each with 17 regions, and events per account-region), comma-separated: shards
     /// busy in every region, and the goal's 200 accounts.
-    #[arg(long, value_delimiter = ',', default_value = "3x24000,6x24000,200x600")]
+    #[arg(long, value_delimiter = ',', default_value = "3x24000")]
     backfill_sizes: Vec<org_backfill::Size>,
+    /// The goal's 90-day backfill through the tracker's fan-out, as ACCOUNTSxEVENTS: the
+    /// accounts in the groups a scheduled run hands off, each group read by a collector of its
+    /// own; `none` for one invocation's figure from --backfill-sizes instead.
+    #[arg(long, default_value = "200x24000")]
+    backfill_fanout: String,
+    /// Handed-off groups read at once on this machine (Lambda runs them all at once).
+    #[arg(long, default_value_t = 6)]
+    backfill_at_once: usize,
     /// Generated days for the first-seen state figures (the state's size after them).
     #[arg(long, default_value_t = 90)]
     seen_days: usize,
@@ -198,7 +206,15 @@ fn main() -> anyhow::Result<()> {
         )?);
     }
     if ["all", "org", "org-backfill"].contains(&args.only.as_str()) {
-        figures.extend(org_backfill::benchmark(&args.backfill_sizes)?);
+        let fanout = match args.backfill_fanout.trim() {
+            "none" | "" => None,
+            size => Some((
+                size.parse::<org_backfill::Size>()
+                    .map_err(|e| anyhow::anyhow!("--backfill-fanout: {e}"))?,
+                args.backfill_at_once,
+            )),
+        };
+        figures.extend(org_backfill::benchmark(&args.backfill_sizes, fanout)?);
     }
     if args.only == "cost" {
         // The monthly bills alone, from the per-event figures already in the results file and

@@ -147,7 +147,9 @@ impl Invocation {
             if record.get("eventSource").and_then(|s| s.as_str()) != Some("aws:sqs") {
                 return Err(TrackerError::Input(format!(
                     "record {i} is not from the backfill queue (eventSource {}): the tracker takes schedule events and its backfill queue's messages",
-                    record.get("eventSource").unwrap_or(&serde_json::Value::Null)
+                    record
+                        .get("eventSource")
+                        .unwrap_or(&serde_json::Value::Null)
                 )));
             }
             let body = record.get("body").and_then(|b| b.as_str()).unwrap_or("");
@@ -156,7 +158,11 @@ impl Invocation {
                     "record {i}: not a backfill group ({{\"accounts\": [...], \"issued\": ...}}): {e}"
                 ))
             })?;
-            if let Some(bad) = handoff.accounts.iter().find(|a| AccountId::new(a.as_str()).is_err()) {
+            if let Some(bad) = handoff
+                .accounts
+                .iter()
+                .find(|a| AccountId::new(a.as_str()).is_err())
+            {
                 return Err(TrackerError::Input(format!(
                     "record {i}: {bad:?} is not a 12-digit account id"
                 )));
@@ -895,11 +901,7 @@ impl Tracker {
             match sent {
                 Ok(out) => {
                     for failed in out.failed() {
-                        let group = failed
-                            .id()
-                            .parse::<usize>()
-                            .ok()
-                            .and_then(|i| batch.get(i));
+                        let group = failed.id().parse::<usize>().ok().and_then(|i| batch.get(i));
                         if let Some(group) = group {
                             tracing::error!(
                                 accounts = ?group,

@@ -507,7 +507,9 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
 #[ignore = "needs moto: run `make test`"]
 async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     let moto = iat_sim::emulators::moto_endpoint();
-    let members: Vec<String> = (1..=7).map(|i| format!("{:012}", 230_000_000_000u64 + i)).collect();
+    let members: Vec<String> = (1..=7)
+        .map(|i| format!("{:012}", 230_000_000_000u64 + i))
+        .collect();
     let no_role = members[4].clone();
     let late_joiner = format!("{:012}", 230_000_000_099u64);
     let sim = Simulator::new(SimConfig {
@@ -546,8 +548,12 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let run = std::process::id();
     let (events, control) = (format!("fo-events-{run}"), format!("fo-control-{run}"));
-    create_table(&ddb, TableKind::Events, &events).await.unwrap();
-    create_table(&ddb, TableKind::Control, &control).await.unwrap();
+    create_table(&ddb, TableKind::Events, &events)
+        .await
+        .unwrap();
+    create_table(&ddb, TableKind::Control, &control)
+        .await
+        .unwrap();
     let queue = sqs
         .create_queue()
         .queue_name(format!("fo-backfill-{run}"))
@@ -598,7 +604,11 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     let scheduled = scheduled.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(scheduled["accounts"], 8, "{scheduled}");
     assert_eq!(scheduled["handed_off"], 7, "{scheduled}");
-    assert_eq!(sim.stats().assume_role, 0, "no handed-off account is read here");
+    assert_eq!(
+        sim.stats().assume_role,
+        0,
+        "no handed-off account is read here"
+    );
     for m in &members {
         assert_eq!(stored_of(m.clone()).await, 0, "{m} is left to its backfill");
     }
@@ -662,11 +672,18 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["errorType"], "AccountsFailed", "{:?}", failed[0]);
     assert!(
-        failed[0]["errorMessage"].as_str().unwrap().contains(&no_role),
+        failed[0]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains(&no_role),
         "{:?}",
         failed[0]
     );
-    assert_eq!(sim.stats().assume_role, 7, "each member's role assumed once");
+    assert_eq!(
+        sim.stats().assume_role,
+        7,
+        "each member's role assumed once"
+    );
     for account in std::iter::once(ACCOUNT.to_owned()).chain(members.iter().cloned()) {
         let want = if account == no_role { 0 } else { 30 };
         assert_eq!(stored_of(account.clone()).await, want, "{account}");
@@ -679,7 +696,11 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     assert_eq!(next["handed_off"], 0, "{next}");
     assert_eq!(next["left_to_running"], 1, "{next}");
     assert_eq!(next["accounts"], 8, "{next}");
-    assert_eq!(sim.stats().assume_role, 7, "the failing account is not read here");
+    assert_eq!(
+        sim.stats().assume_role,
+        7,
+        "the failing account is not read here"
+    );
 
     // A group delivered after its lifetime is dropped unread.
     let stale = serde_json::json!({

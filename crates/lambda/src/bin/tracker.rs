@@ -26,7 +26,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let deadline = deadline_from_context(event.context.deadline);
             async {
                 tracker
-                    .handle(Utc::now(), Invocation::from_event(&event.payload)?, deadline)
+                    .handle(
+                        Utc::now(),
+                        Invocation::from_event(&event.payload)?,
+                        deadline,
+                    )
                     .await
             }
             .await
