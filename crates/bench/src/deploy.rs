@@ -731,6 +731,12 @@ pub(crate) mod cost {
             tracker_s_per_run: Some(hourly_run_s),
         };
         let mut lines = monthly(&org, m);
+        // Each run reads one checkpoint per account to find those far behind (the backfill
+        // fan-out); handing them off costs SQS messages only while accounts are new.
+        lines.push((
+            "DynamoDB: finding accounts far behind (a checkpoint read an account and run)",
+            accounts * m.runs_per_day * DAYS_PER_MONTH / 1e6 * DYNAMO_PER_MILLION_READS,
+        ));
         lines.push((
             "EventBridge forwarding from member accounts (REAL_TIME_ALERTS)",
             org.events_per_day * DAYS_PER_MONTH / 1e6 * EVENTBRIDGE_CROSS_ACCOUNT_PER_MILLION,
@@ -1059,6 +1065,16 @@ pub(crate) mod cost {
             // Each stream's checkpoint is written every run.
             let requests = lines[0].1;
             assert!(requests > 21_000.0 * 720.0 / 1e6 * 0.625, "{requests}");
+            // And one account's checkpoint read every run, to find the accounts far behind.
+            let far = lines
+                .iter()
+                .find(|(w, _)| w.contains("far behind"))
+                .unwrap()
+                .1;
+            assert!(
+                (far - 1000.0 * 24.0 * 30.4 / 1e6 * 0.125).abs() < 0.001,
+                "{far}"
+            );
         }
 
         #[test]

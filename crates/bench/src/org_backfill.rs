@@ -403,7 +403,9 @@ async fn fan_out(size: Size, at_once: usize) -> anyhow::Result<Figure> {
             done.push(group);
         }
         cpu_s += cpu() - cpu_before;
-        drop(server);
+        // The server's task holds the simulator (its events): stop it before the next wave's.
+        server.abort();
+        drop(sim);
         let slowest = done.iter().map(|g| g.wall_s).fold(0.0, f64::max);
         eprintln!(
             "org backfill fan-out: {} of {} groups read, slowest {slowest:.0} s (floor {:.0} s), {:.0} s so far",

@@ -35,7 +35,7 @@
 //! | `MEMBER_EXTERNAL_ID` | the external id the reader role's trust policy requires | none |
 //! | `BACKFILL_QUEUE_URL` | with `ACCOUNTS`: hand accounts far behind to invocations of their own through this queue | none (each run reads its accounts itself) |
 //! | `BACKFILL_ACCOUNTS_PER_INVOCATION` | accounts in one handed-off invocation, 1–50 | `3` |
-//! | `BACKFILL_AFTER_HOURS` | an account is far behind when one of its us-east-1 streams is complete up to longer ago than this, or not started | `24` |
+//! | `BACKFILL_AFTER_HOURS` | an account is far behind when its IAM stream (us-east-1) is complete up to longer ago than this, or not started | `24` |
 //!
 //! **Backfill fan-out.** One invocation keeps at most 256 lookups in flight, about 120 requests
 //! a second, while an account backfilling every region can use 34 (2 per region). With
@@ -101,8 +101,8 @@ pub struct TrackerSettings {
 pub struct Fanout {
     pub queue_url: String,
     pub accounts_per_invocation: usize,
-    /// An account is far behind when a us-east-1 stream is complete up to longer ago than
-    /// this (or has not started).
+    /// An account is far behind when its IAM stream (us-east-1) is complete up to longer ago
+    /// than this (or has not started).
     pub behind_after: Duration,
 }
 
@@ -826,9 +826,10 @@ impl Tracker {
         (keep, handed_off, running)
     }
 
-    /// Whether `account` is far behind, from its us-east-1 streams' checkpoints (every account
-    /// has them: IAM is recorded there). A checkpoint that cannot be read counts as not behind:
-    /// the account is then read here, as without a fan-out.
+    /// Whether `account` is far behind, from the checkpoint of its first us-east-1 stream (IAM,
+    /// which every account has, or all management events): one read an account and run. A
+    /// checkpoint that cannot be read counts as not behind: the account is then read here, as
+    /// without a fan-out.
     async fn behind(&self, account: &AccountId, now: DateTime<Utc>, after: Duration) -> Behind {
         use iat_core::ports::CheckpointStore;
         let specs = streams(
@@ -837,7 +838,7 @@ impl Tracker {
             &self.settings.streams,
         );
         let (mut far, mut running) = (false, false);
-        for spec in specs {
+        for spec in specs.iter().take(1) {
             match self.checkpoints.load(&spec.key).await {
                 Ok(None) => far = true,
                 Ok(Some(c)) => {
