@@ -207,17 +207,56 @@ async fn backfill(accounts: usize, per_region: usize) -> anyhow::Result<Run> {
     let all: Vec<String> = std::iter::once(HOME.to_owned())
         .chain((1..accounts).map(member))
         .collect();
+    let now = Utc::now();
+    let (sim, events) = simulator(&all, per_region, now)?;
+    let (addr, server): (SocketAddr, _) = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let regions = default_regions()?;
+    let ticks = crate::tracker::clock_ticks();
+    let cpu = || crate::tracker::cpu_seconds("/proc/self/stat", ticks).unwrap_or(0.0);
+    let cpu_before = cpu();
+    let started = Instant::now();
+    let read = read_group(addr, &all, &regions, per_region, now).await?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let cpu_s = cpu() - cpu_before;
+    server.abort();
+    anyhow::ensure!(read.stored == events, "{} of {events} stored", read.stored);
+    Ok(Run {
+        accounts,
+        account_regions: all.len() * regions.len(),
+        streams: read.streams,
+        events,
+        wall_s,
+        floor_s: per_region as f64 / 100.0,
+        cpu_s,
+        requests: read.requests,
+        throttled: read.throttled,
+    })
+}
+
+fn default_regions() -> anyhow::Result<Vec<Region>> {
+    Ok(DEFAULT_REGIONS
+        .iter()
+        .map(|r| Region::new(*r))
+        .collect::<Result<_, _>>()?)
+}
+
+/// A simulator holding `per_region` STS events in each of `accounts`' 17 regions, evenly over
+/// 89 days, the newest an hour before `now` (older than the safety lag); the events' ids are
+/// `<account>-<region>-<i>`. Returns it and the events it holds.
+fn simulator(
+    accounts: &[String],
+    per_region: usize,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<(Simulator, u64)> {
     let sim = Simulator::new(SimConfig {
         default_account: HOME.to_owned(),
         page_latency: PAGE_LATENCY,
         ..Default::default()
     });
-    // Evenly over 89 days, the newest an hour old (older than the safety lag).
-    let now = Utc::now();
     let newest = now - Duration::hours(1);
     let step = Duration::days(89).num_milliseconds() / per_region as i64;
     let mut events = 0u64;
-    for account in &all {
+    for account in accounts {
         for region in DEFAULT_REGIONS {
             for i in 0..per_region {
                 let raw = RecordSpec::new(
@@ -233,90 +272,7 @@ async fn backfill(accounts: usize, per_region: usize) -> anyhow::Result<Run> {
             }
         }
     }
-    let (addr, _server): (SocketAddr, _) = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let config = sdk_config(&AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(format!("http://{addr}")),
-        ..Default::default()
-    })
-    .await
-    .into_builder()
-    .credentials_provider(
-        aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new(HOME, "secret", None, None, "bench"),
-        ),
-    )
-    .build();
-    let source = Arc::new(MemberEventSource::new(
-        &config,
-        AccountId::new(HOME)?,
-        MemberAccess {
-            role_name: "iat-member-reader".into(),
-            external_id: None,
-            session_name: "iat-tracker".into(),
-        },
-    ));
-    let store = Arc::new(Ids::default());
-    let ports = Ports {
-        source,
-        store: store.clone(),
-        checkpoints: Arc::new(MemoryCheckpointStore::new()),
-    };
-    let ids: Vec<AccountId> = all.iter().map(AccountId::new).collect::<Result<_, _>>()?;
-    let regions: Vec<Region> = DEFAULT_REGIONS
-        .iter()
-        .map(|r| Region::new(*r))
-        .collect::<Result<_, _>>()?;
-    let plan = streams(&ids, &regions, &StreamOptions::default());
-    let config = CollectConfig::default();
-    let ticks = crate::tracker::clock_ticks();
-    let cpu = || crate::tracker::cpu_seconds("/proc/self/stat", ticks).unwrap_or(0.0);
-    let cpu_before = cpu();
-    let started = Instant::now();
-    let report = collect(&ports, &plan, &config, now, Arc::new(NoDeadline))
-        .await
-        .context("the backfill")?;
-    let wall_s = started.elapsed().as_secs_f64();
-    let cpu_s = cpu() - cpu_before;
-    if !report.complete() {
-        let failed: Vec<String> = report
-            .streams
-            .iter()
-            .filter(|s| !s.caught_up || s.error.is_some())
-            .take(3)
-            .map(|s| format!("{}: {:?}", s.stream, s.error))
-            .collect();
-        bail!("the backfill left streams behind or failed: {failed:?}");
-    }
-    // Every id the simulator holds was stored: the ids are the generator's, so a missing one
-    // is named. (Duplicates are absorbed by the store, as by DynamoDB's, not counted here.)
-    let inserted = report.total(|s| s.inserted);
-    let quarantined = store.quarantined.load(Ordering::SeqCst);
-    let ids = std::mem::take(&mut *store.ids.lock().expect("lock"));
-    let missing = all
-        .iter()
-        .flat_map(|a| DEFAULT_REGIONS.iter().map(move |r| (a, r)))
-        .flat_map(|(a, r)| (0..per_region).map(move |i| format!("{a}-{r}-{i}")))
-        .filter(|id| !ids.contains(&EventId::new(id.as_str()).expect("id")))
-        .take(3)
-        .collect::<Vec<_>>();
-    if ids.len() as u64 != events || inserted != events || quarantined != 0 || !missing.is_empty() {
-        bail!(
-            "the backfill stored {} distinct events ({inserted} reported, {quarantined} quarantined) of {events}; missing e.g. {missing:?}",
-            ids.len()
-        );
-    }
-    Ok(Run {
-        accounts,
-        account_regions: all.len() * regions.len(),
-        streams: plan.len(),
-        events,
-        wall_s,
-        floor_s: per_region as f64 / 100.0,
-        cpu_s,
-        requests: report.total(|s| s.requests),
-        throttled: report.total(|s| s.throttled),
-    })
+    Ok((sim, events))
 }
 
 /// One handed-off group's invocation, measured from the start of its wave.
@@ -341,10 +297,7 @@ async fn fan_out(size: Size, at_once: usize) -> anyhow::Result<Figure> {
         .chain((1..size.accounts).map(member))
         .collect();
     let groups: Vec<Vec<String>> = all.chunks(per).map(<[String]>::to_vec).collect();
-    let regions: Vec<Region> = DEFAULT_REGIONS
-        .iter()
-        .map(|r| Region::new(*r))
-        .collect::<Result<_, _>>()?;
+    let regions = default_regions()?;
     let ticks = crate::tracker::clock_ticks();
     let cpu = || crate::tracker::cpu_seconds("/proc/self/stat", ticks).unwrap_or(0.0);
     let mut done: Vec<Group> = Vec::new();
@@ -352,29 +305,9 @@ async fn fan_out(size: Size, at_once: usize) -> anyhow::Result<Figure> {
     let mut events_total = 0u64;
     let started_all = Instant::now();
     for wave in groups.chunks(at_once.max(1)) {
-        let sim = Simulator::new(SimConfig {
-            default_account: HOME.to_owned(),
-            page_latency: PAGE_LATENCY,
-            ..Default::default()
-        });
         let now = Utc::now();
-        let newest = now - Duration::hours(1);
-        let step = Duration::days(89).num_milliseconds() / size.per_region as i64;
-        for account in wave.iter().flatten() {
-            for region in DEFAULT_REGIONS {
-                for i in 0..size.per_region {
-                    let raw = RecordSpec::new(
-                        &format!("{account}-{region}-{i}"),
-                        newest - Duration::milliseconds(step * i as i64),
-                    )
-                    .name("sts.amazonaws.com", "AssumeRole")
-                    .place(account, region)
-                    .json();
-                    sim.add(&raw, Duration::minutes(1))
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                }
-            }
-        }
+        let wave_accounts: Vec<String> = wave.iter().flatten().cloned().collect();
+        let (sim, _) = simulator(&wave_accounts, size.per_region, now)?;
         let (addr, server): (SocketAddr, _) =
             sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let cpu_before = cpu();
@@ -385,14 +318,14 @@ async fn fan_out(size: Size, at_once: usize) -> anyhow::Result<Figure> {
             let regions = &regions;
             async move {
                 let r = read_group(addr, group, regions, size.per_region, now).await;
-                r.map(|(requests, throttled, stored)| {
+                r.map(|read| {
                     (
                         Group {
                             wall_s: wave_start.elapsed().as_secs_f64(),
-                            requests,
-                            throttled,
+                            requests: read.requests,
+                            throttled: read.throttled,
                         },
-                        stored,
+                        read.stored,
                     )
                 })
             }
@@ -438,15 +371,25 @@ async fn fan_out(size: Size, at_once: usize) -> anyhow::Result<Figure> {
     })
 }
 
-/// One group's invocation: its own member source and store; returns its requests, throttled
-/// requests and events stored, having checked every generated id of its accounts is stored.
+/// What one invocation's read did.
+struct Read {
+    streams: usize,
+    requests: u64,
+    throttled: u64,
+    stored: u64,
+}
+
+/// One invocation reading `group`: its own member source and store, the tracker function's
+/// defaults. Fails unless every stream caught up and every generated id of the group's
+/// accounts was stored once and nothing quarantined (duplicates are absorbed by the store, as
+/// by DynamoDB's conditional put, not counted here).
 async fn read_group(
     addr: SocketAddr,
     group: &[String],
     regions: &[Region],
     per_region: usize,
     now: chrono::DateTime<Utc>,
-) -> anyhow::Result<(u64, u64, u64)> {
+) -> anyhow::Result<Read> {
     let config = sdk_config(&AwsSettings {
         region: Some("us-east-1".into()),
         endpoint_url: Some(format!("http://{addr}")),
@@ -485,10 +428,19 @@ async fn read_group(
         Arc::new(NoDeadline),
     )
     .await
-    .context("a group's backfill")?;
+    .context("the backfill")?;
     if !report.complete() {
-        bail!("the group {group:?} left streams behind or failed");
+        let failed: Vec<String> = report
+            .streams
+            .iter()
+            .filter(|s| !s.caught_up || s.error.is_some())
+            .take(3)
+            .map(|s| format!("{}: {:?}", s.stream, s.error))
+            .collect();
+        bail!("the backfill of {group:?} left streams behind or failed: {failed:?}");
     }
+    let inserted = report.total(|s| s.inserted);
+    let quarantined = store.quarantined.load(Ordering::SeqCst);
     let stored = std::mem::take(&mut *store.ids.lock().expect("lock"));
     let expected = (group.len() * regions.len() * per_region) as u64;
     let missing = group
@@ -498,15 +450,20 @@ async fn read_group(
         .filter(|id| !stored.contains(&EventId::new(id.as_str()).expect("id")))
         .take(3)
         .collect::<Vec<_>>();
-    if stored.len() as u64 != expected || !missing.is_empty() {
+    if stored.len() as u64 != expected
+        || inserted != expected
+        || quarantined != 0
+        || !missing.is_empty()
+    {
         bail!(
-            "the group {group:?} stored {} of {expected} events; missing e.g. {missing:?}",
+            "the backfill of {group:?} stored {} distinct events ({inserted} reported, {quarantined} quarantined) of {expected}; missing e.g. {missing:?}",
             stored.len()
         );
     }
-    Ok((
-        report.total(|s| s.requests),
-        report.total(|s| s.throttled),
-        stored.len() as u64,
-    ))
+    Ok(Read {
+        streams: plan.len(),
+        requests: report.total(|s| s.requests),
+        throttled: report.total(|s| s.throttled),
+        stored: stored.len() as u64,
+    })
 }

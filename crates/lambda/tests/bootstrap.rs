@@ -427,20 +427,6 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     let child = tracker(api, &env);
     let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
     let checkpoints = iat_aws::DynamoCheckpointStore::new(ddb.clone(), &control);
-    let stored_of = |account: &str| {
-        let (store, account) = (&store, account.to_owned());
-        async move {
-            use iat_core::ports::EventStore;
-            store
-                .query(&iat_core::ports::EventQuery {
-                    account: Some(iat_core::AccountId::new(&account).unwrap()),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .len()
-        }
-    };
     let mut summaries = Vec::new();
     for shard in 0..2 {
         match invoke_once(
@@ -461,10 +447,10 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
         .sum();
     assert!(read >= 3, "{summaries:?}");
     for account in [ACCOUNT, &a, &b] {
-        assert_eq!(stored_of(account).await, 5, "{account}");
+        assert_eq!(stored_of(&store, account).await, 5, "{account}");
     }
     assert_eq!(
-        stored_of(&closed).await,
+        stored_of(&store, &closed).await,
         0,
         "the suspended account is skipped"
     );
@@ -489,9 +475,17 @@ async fn the_organisation_is_listed_each_run_suspended_skipped_joiners_read_shar
     let logs = stop(child);
     let summary = summary.unwrap_or_else(|e| panic!("{e}\n{logs}"));
     assert_eq!(summary["accounts"], 4, "{summary}");
-    assert_eq!(stored_of(&joined).await, 5, "the joining account is read");
+    assert_eq!(
+        stored_of(&store, &joined).await,
+        5,
+        "the joining account is read"
+    );
     for account in [ACCOUNT, &a, &b] {
-        assert_eq!(stored_of(account).await, 5, "{account}: nothing twice");
+        assert_eq!(
+            stored_of(&store, account).await,
+            5,
+            "{account}: nothing twice"
+        );
     }
 }
 
@@ -564,20 +558,6 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
         .unwrap()
         .to_owned();
     let store = iat_aws::DynamoEventStore::new(ddb.clone(), &events);
-    let stored_of = |account: String| {
-        let store = &store;
-        async move {
-            use iat_core::ports::EventStore;
-            store
-                .query(&iat_core::ports::EventQuery {
-                    account: Some(iat_core::AccountId::new(&account).unwrap()),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .len()
-        }
-    };
     let sim_url = format!("http://{sim_addr}");
     let base = members_env(&moto, &sim_url, &events, &control);
 
@@ -590,7 +570,7 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     let first = invoke_once(&invoke, &mut outcomes, serde_json::json!({})).await;
     let logs = stop(child);
     first.unwrap_or_else(|e| panic!("{e}\n{logs}"));
-    assert_eq!(stored_of(ACCOUNT.to_owned()).await, 30);
+    assert_eq!(stored_of(&store, ACCOUNT).await, 30);
 
     // The organisation with the fan-out: the seven members are far behind (never read).
     let (api, invoke, mut outcomes) =
@@ -610,7 +590,7 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
         "no handed-off account is read here"
     );
     for m in &members {
-        assert_eq!(stored_of(m.clone()).await, 0, "{m} is left to its backfill");
+        assert_eq!(stored_of(&store, m).await, 0, "{m} is left to its backfill");
     }
     // What the queue holds: three groups (3, 3 and 1) covering the members once.
     let mut bodies = Vec::new();
@@ -686,7 +666,7 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     );
     for account in std::iter::once(ACCOUNT.to_owned()).chain(members.iter().cloned()) {
         let want = if account == no_role { 0 } else { 30 };
-        assert_eq!(stored_of(account.clone()).await, want, "{account}");
+        assert_eq!(stored_of(&store, &account).await, want, "{account}");
     }
 
     // The next run: everything caught up but the account without a role, which a run that
@@ -712,7 +692,7 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     let logs = stop(child);
     let dropped = dropped.unwrap_or_else(|e| panic!("{e}\n{logs}"));
     assert_eq!(dropped["dropped_late"], 1, "{dropped}");
-    assert_eq!(stored_of(late_joiner.clone()).await, 0);
+    assert_eq!(stored_of(&store, &late_joiner).await, 0);
 
     // A queue that refuses the groups: the scheduled run reads the new account itself.
     let (api, invoke, mut outcomes) =
@@ -726,8 +706,21 @@ async fn accounts_far_behind_are_backfilled_by_invocations_of_their_own() {
     let fallback = fallback.unwrap_or_else(|e| panic!("{e}\n{logs}"));
     assert_eq!(fallback["handed_off"], 0, "{fallback}");
     assert!(logs.contains("not queued"), "{logs}");
-    assert_eq!(stored_of(late_joiner.clone()).await, 30);
-    assert_eq!(stored_of(ACCOUNT.to_owned()).await, 30, "nothing twice");
+    assert_eq!(stored_of(&store, &late_joiner).await, 30);
+    assert_eq!(stored_of(&store, ACCOUNT).await, 30, "nothing twice");
+}
+
+/// The events stored of `account`.
+async fn stored_of(store: &iat_aws::DynamoEventStore, account: &str) -> usize {
+    use iat_core::ports::EventStore;
+    store
+        .query(&iat_core::ports::EventQuery {
+            account: Some(iat_core::AccountId::new(account).unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len()
 }
 
 /// Hands the function one invocation and waits for what it posts back.
