@@ -120,10 +120,17 @@ const RUN_MAY_BE_RUNNING: Duration = Duration::minutes(16);
 
 /// What the queue carries to a backfill invocation: a group of accounts, and when the
 /// scheduled run queued it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Handoff {
-    pub accounts: Vec<String>,
+    pub accounts: Vec<AccountId>,
     pub issued: DateTime<Utc>,
+}
+
+/// A [`Handoff`] as the queue carries it, before its account ids are checked.
+#[derive(serde::Deserialize)]
+struct HandoffMessage {
+    accounts: Vec<String>,
+    issued: DateTime<Utc>,
 }
 
 /// What an invocation asks for.
@@ -153,21 +160,26 @@ impl Invocation {
                 )));
             }
             let body = record.get("body").and_then(|b| b.as_str()).unwrap_or("");
-            let handoff: Handoff = serde_json::from_str(body).map_err(|e| {
+            let message: HandoffMessage = serde_json::from_str(body).map_err(|e| {
                 TrackerError::Input(format!(
                     "record {i}: not a backfill group ({{\"accounts\": [...], \"issued\": ...}}): {e}"
                 ))
             })?;
-            if let Some(bad) = handoff
+            let accounts = message
                 .accounts
-                .iter()
-                .find(|a| AccountId::new(a.as_str()).is_err())
-            {
-                return Err(TrackerError::Input(format!(
-                    "record {i}: {bad:?} is not a 12-digit account id"
-                )));
-            }
-            handoffs.push(handoff);
+                .into_iter()
+                .map(|a| {
+                    AccountId::new(a.as_str()).map_err(|_| {
+                        TrackerError::Input(format!(
+                            "record {i}: {a:?} is not a 12-digit account id"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            handoffs.push(Handoff {
+                accounts,
+                issued: message.issued,
+            });
         }
         Ok(Invocation::Backfill(handoffs))
     }
@@ -422,32 +434,28 @@ impl TrackerSettings {
                     )
                     .into());
                 }
-                let per: usize = env.parse(
+                // `n` when within `range`, else the variable named with what it must be.
+                let within = |name: &'static str,
+                              n: u32,
+                              range: std::ops::RangeInclusive<u32>,
+                              expected: &str| {
+                    if range.contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err(TrackerError::from(invalid(name, n.to_string(), expected)))
+                    }
+                };
+                let expected = "a whole number, 1 to 50";
+                let per: u32 = env.parse(
                     "BACKFILL_ACCOUNTS_PER_INVOCATION",
-                    DEFAULT_ACCOUNTS_PER_INVOCATION,
-                    "a whole number, 1 to 50",
+                    DEFAULT_ACCOUNTS_PER_INVOCATION as u32,
+                    expected,
                 )?;
-                if !(1..=50).contains(&per) {
-                    return Err(invalid(
-                        "BACKFILL_ACCOUNTS_PER_INVOCATION",
-                        per.to_string(),
-                        "a whole number, 1 to 50",
-                    )
-                    .into());
-                }
-                let hours: u32 = env.parse(
-                    "BACKFILL_AFTER_HOURS",
-                    24,
-                    "a whole number of hours, 2 to 2160",
-                )?;
-                if !(2..=2160).contains(&hours) {
-                    return Err(invalid(
-                        "BACKFILL_AFTER_HOURS",
-                        hours.to_string(),
-                        "a whole number of hours, 2 to 2160",
-                    )
-                    .into());
-                }
+                let per =
+                    within("BACKFILL_ACCOUNTS_PER_INVOCATION", per, 1..=50, expected)? as usize;
+                let expected = "a whole number of hours, 2 to 2160";
+                let hours: u32 = env.parse("BACKFILL_AFTER_HOURS", 24, expected)?;
+                let hours = within("BACKFILL_AFTER_HOURS", hours, 2..=2160, expected)?;
                 Some(Fanout {
                     queue_url: url,
                     accounts_per_invocation: per,
@@ -537,7 +545,8 @@ impl From<TrackerError> for lambda_runtime::Diagnostic {
 pub struct Summary {
     /// The account of the function's own credentials.
     pub account: String,
-    /// Accounts read this run.
+    /// The invocation's accounts: a scheduled run's listed ones (those it handed off or left
+    /// to a running backfill among them), a backfill's handed-off ones.
     pub accounts: usize,
     /// Accounts that could not be read (no role, denied, or some of their streams failed),
     /// with the first reason.
@@ -766,11 +775,7 @@ impl Tracker {
                 dropped_late += group.accounts.len();
                 continue;
             }
-            for a in &group.accounts {
-                accounts.push(AccountId::new(a).map_err(|_| {
-                    TrackerError::Input(format!("{a:?} is not a 12-digit account id"))
-                })?);
-            }
+            accounts.extend(group.accounts);
         }
         accounts.sort();
         accounts.dedup();
@@ -837,28 +842,23 @@ impl Tracker {
             &[Region::us_east_1()],
             &self.settings.streams,
         );
-        let (mut far, mut running) = (false, false);
-        for spec in specs.iter().take(1) {
-            match self.checkpoints.load(&spec.key).await {
-                Ok(None) => far = true,
-                Ok(Some(c)) => {
-                    if c.complete_up_to.is_none_or(|t| now - t > after) {
-                        far = true;
-                    }
-                    if c.last_run_at.is_some_and(|t| now - t < RUN_MAY_BE_RUNNING) {
-                        running = true;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%account, %error, "checkpoint unreadable: the account is read by this run");
-                    return Behind::No;
+        let Some(first) = specs.first() else {
+            return Behind::No;
+        };
+        match self.checkpoints.load(&first.key).await {
+            Ok(None) => Behind::Far,
+            Ok(Some(c)) if c.complete_up_to.is_none_or(|t| now - t > after) => {
+                if c.last_run_at.is_some_and(|t| now - t < RUN_MAY_BE_RUNNING) {
+                    Behind::Running
+                } else {
+                    Behind::Far
                 }
             }
-        }
-        match (far, running) {
-            (false, _) => Behind::No,
-            (true, true) => Behind::Running,
-            (true, false) => Behind::Far,
+            Ok(Some(_)) => Behind::No,
+            Err(error) => {
+                tracing::warn!(%account, %error, "checkpoint unreadable: the account is read by this run");
+                Behind::No
+            }
         }
     }
 
@@ -870,6 +870,9 @@ impl Tracker {
         now: DateTime<Utc>,
     ) -> Vec<Vec<AccountId>> {
         use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        if groups.is_empty() {
+            return Vec::new();
+        }
         let client = aws_sdk_sqs::Client::new(&self.sdk);
         let mut unsent = Vec::new();
         // SendMessageBatch takes ten messages.
@@ -878,11 +881,7 @@ impl Tracker {
                 .iter()
                 .enumerate()
                 .map(|(i, group)| {
-                    let body = serde_json::to_string(&Handoff {
-                        accounts: group.iter().map(ToString::to_string).collect(),
-                        issued: now,
-                    })
-                    .unwrap_or_default();
+                    let body = serde_json::json!({"accounts": group, "issued": now}).to_string();
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
@@ -1490,7 +1489,10 @@ mod tests {
         assert_eq!(
             groups,
             vec![Handoff {
-                accounts: vec!["111111111111".into(), "222222222222".into()],
+                accounts: vec![
+                    AccountId::new("111111111111").unwrap(),
+                    AccountId::new("222222222222").unwrap(),
+                ],
                 issued: issued.parse().unwrap(),
             }]
         );
