@@ -48,8 +48,10 @@ pub struct CollectConfig {
     pub safety_lag: Duration,
     /// How far back a new stream starts (Event history keeps 90 days).
     pub backfill: Duration,
-    /// Each range to collect starts as this many windows (each one frozen page chain, at
-    /// least an hour long, so a quiet stream's hourly run costs one request a range)...
+    /// An account and region's ranges to collect start as about this many windows in all,
+    /// shared by its streams (each range at least one window; each window one frozen page
+    /// chain, at least an hour long, so a quiet stream's hourly run costs one request a
+    /// range)...
     pub initial_windows: usize,
     /// ...of at most this length. Busy windows are then split while they are paged.
     pub window: Duration,
@@ -89,8 +91,8 @@ impl Default for CollectConfig {
             sweep_age: Some(Duration::hours(24)),
             safety_lag: Duration::minutes(5),
             backfill: Duration::days(EVENT_HISTORY_DAYS),
-            initial_windows: 4,
-            window: Duration::days(30),
+            initial_windows: 6,
+            window: Duration::days(EVENT_HISTORY_DAYS),
             chains_per_region: 8,
             regions_at_once: 512,
             pages_at_once: 256,
@@ -429,8 +431,21 @@ pub async fn collect_with_progress(
     let mut queues: BTreeMap<(AccountId, Region), VecDeque<Work>> = BTreeMap::new();
     // Checkpoints are loaded (and saved) several at a time: a thousand accounts are 22,000
     // streams, and one call at a time would spend minutes on the store alone.
+    // An account and region's streams share its initial windows (and its rate): three
+    // streams of us-east-1 start as two windows each, not as four, most of them empty.
+    let mut sharing: BTreeMap<(&AccountId, &Region), usize> = BTreeMap::new();
+    for spec in streams {
+        *sharing
+            .entry((&spec.key.account, &spec.key.region))
+            .or_default() += 1;
+    }
     let planned: Vec<_> = stream::iter(streams.iter().enumerate())
-        .map(|(i, spec)| plan_stream(ports.checkpoints.as_ref(), i, spec, config, &bounds))
+        .map(|(i, spec)| {
+            let wanted = config
+                .initial_windows
+                .div_ceil(sharing[&(&spec.key.account, &spec.key.region)]);
+            plan_stream(ports.checkpoints.as_ref(), i, spec, wanted, config, &bounds)
+        })
         .buffered(CHECKPOINT_CALLS_AT_ONCE)
         .collect()
         .await;
@@ -623,6 +638,7 @@ async fn plan_stream(
     checkpoints: &dyn CheckpointStore,
     i: usize,
     spec: &StreamSpec,
+    wanted: usize,
     config: &CollectConfig,
     bounds: &RunBounds,
 ) -> Result<Result<(StreamState, Vec<Work>), StreamReport>, Error> {
@@ -700,7 +716,7 @@ async fn plan_stream(
             ranges.push((start, end, Kind::Sweep));
         }
     }
-    let work = cut_windows(i, &ranges, config)?;
+    let work = cut_windows(i, &ranges, wanted, config)?;
     report.complete_up_to = coverage.prefix();
     let at_start = (coverage.prefix(), settled.prefix().min(coverage.prefix()));
     let last_read = checkpoint.last_run_at.or(checkpoint.collected_at);
@@ -729,26 +745,37 @@ async fn plan_stream(
     Ok(Ok((state, work)))
 }
 
-/// Cuts stream `i`'s ranges into windows: a few per range so chains start at once (idle
-/// chains then split busy windows by what their first pages show), each at least
-/// [`MIN_INITIAL_WINDOW`] and at most the configured window, ends in whole microseconds as
-/// every boundary (see `steal`).
+/// Cuts stream `i`'s ranges into `wanted` windows each, of equal length, so chains start at
+/// once (idle chains then split busy windows by what their first pages show); fewer when that
+/// would make them shorter than [`MIN_INITIAL_WINDOW`], more when longer than the configured
+/// window. Ends in whole microseconds as every boundary (see `steal`). Every window costs a
+/// request even when empty, so a range is never cut into more than that: an hour and a few
+/// seconds is one window, not an hour and a few seconds' second one.
 fn cut_windows(
     i: usize,
     ranges: &[(DateTime<Utc>, DateTime<Utc>, Kind)],
+    wanted: usize,
     config: &CollectConfig,
 ) -> Result<Vec<Work>, Error> {
+    let micros = |d: Duration| i128::from(d.num_microseconds().unwrap_or(i64::MAX).max(1));
     let mut work = Vec::new();
     for &(start, end, kind) in ranges {
-        let len = Duration::microseconds(
-            (end - start).num_microseconds().unwrap_or(i64::MAX)
-                / config.initial_windows.max(1) as i64,
-        )
-        .max(MIN_INITIAL_WINDOW)
-        .min(config.window);
+        // Microseconds in [start, end], both ends included.
+        let length = micros(end - start) + 1;
+        let window = micros(config.window);
+        let at_most_window = (length + window - 1) / window;
+        let at_least_min = (length / micros(MIN_INITIAL_WINDOW)).max(1);
+        let k = (wanted.max(1) as i128)
+            .min(at_least_min)
+            .max(at_most_window);
         let mut s = start;
-        while s <= end {
-            let e = (s + len - Duration::microseconds(1)).min(end);
+        for j in 1..=k {
+            let e = if j == k {
+                end
+            } else {
+                // Below `length` < 2^63 µs, so the offset fits an i64.
+                start + Duration::microseconds((length * j / k) as i64 - 1)
+            };
             work.push(Work {
                 stream: i,
                 window: TimeWindow::new(s, e)?,
@@ -1399,5 +1426,92 @@ impl Chain {
         counts.inserted += out.inserted as u64;
         counts.duplicates += out.duplicates as u64;
         Ok(out.inserted_times)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(h)
+    }
+
+    /// The windows' (start, end) for one range, checked to tile it: contiguous, in order, the
+    /// first at its start and the last at its end.
+    fn cut(
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        wanted: usize,
+        config: &CollectConfig,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let work = cut_windows(7, &[(start, end, Kind::Gap)], wanted, config).unwrap();
+        let windows: Vec<_> = work
+            .iter()
+            .map(|w| {
+                assert_eq!((w.stream, w.kind), (7, Kind::Gap));
+                (w.window.start(), w.window.end())
+            })
+            .collect();
+        assert_eq!(windows.first().unwrap().0, start);
+        assert_eq!(windows.last().unwrap().1, end);
+        for pair in windows.windows(2) {
+            assert_eq!(
+                pair[0].1 + Duration::microseconds(1),
+                pair[1].0,
+                "{windows:?}"
+            );
+        }
+        windows
+    }
+
+    #[test]
+    fn a_backfill_is_cut_into_the_windows_wanted_of_equal_length() {
+        let config = CollectConfig::default();
+        let (start, end) = (at(0), at(90 * 24) - Duration::minutes(5));
+        for wanted in [1, 2, 3, 4, 6] {
+            let windows = cut(start, end, wanted, &config);
+            // Not one more: the range's length need not divide evenly, and a window of the
+            // few microseconds left over would cost a request of its own.
+            assert_eq!(windows.len(), wanted);
+            let lengths: Vec<_> = windows.iter().map(|(s, e)| *e - *s).collect();
+            let (min, max) = (lengths.iter().min(), lengths.iter().max());
+            assert!(*max.unwrap() - *min.unwrap() <= Duration::microseconds(1));
+        }
+    }
+
+    #[test]
+    fn an_hour_and_a_little_more_is_one_window() {
+        let config = CollectConfig::default();
+        let start = at(0);
+        // An hourly run's new hour, when the schedule fired a few seconds late.
+        let windows = cut(start, start + Duration::seconds(3_603), 6, &config);
+        assert_eq!(windows.len(), 1);
+        // Under an hour: one window too.
+        assert_eq!(
+            cut(start, start + Duration::minutes(20), 6, &config).len(),
+            1
+        );
+        // Five hours: five windows of an hour, not six shorter ones.
+        let windows = cut(start, at(5), 6, &config);
+        assert_eq!(windows.len(), 5);
+        assert!(
+            windows
+                .iter()
+                .all(|(s, e)| *e - *s + Duration::microseconds(1) >= MIN_INITIAL_WINDOW)
+        );
+    }
+
+    #[test]
+    fn no_window_is_longer_than_the_configured_one() {
+        let config = CollectConfig {
+            window: Duration::hours(2),
+            ..Default::default()
+        };
+        let windows = cut(at(0), at(5), 1, &config);
+        assert_eq!(windows.len(), 3);
+        assert!(windows.iter().all(|(s, e)| *e - *s < Duration::hours(2)));
+        // A single instant is one window.
+        assert_eq!(cut(at(0), at(0), 4, &config).len(), 1);
     }
 }
