@@ -429,8 +429,6 @@ pub async fn collect_with_progress(
     let bounds = RunBounds::new(config, now)?;
     let mut states = Vec::with_capacity(streams.len());
     let mut queues: BTreeMap<(AccountId, Region), VecDeque<Work>> = BTreeMap::new();
-    // Checkpoints are loaded (and saved) several at a time: a thousand accounts are 22,000
-    // streams, and one call at a time would spend minutes on the store alone.
     // An account and region's streams share its initial windows (and its rate): three
     // streams of us-east-1 start as two windows each, not as four, most of them empty.
     let mut sharing: BTreeMap<(&AccountId, &Region), usize> = BTreeMap::new();
@@ -439,6 +437,8 @@ pub async fn collect_with_progress(
             .entry((&spec.key.account, &spec.key.region))
             .or_default() += 1;
     }
+    // Checkpoints are loaded (and saved) several at a time: a thousand accounts are 22,000
+    // streams, and one call at a time would spend minutes on the store alone.
     let planned: Vec<_> = stream::iter(streams.iter().enumerate())
         .map(|(i, spec)| {
             let wanted = config
@@ -749,8 +749,8 @@ async fn plan_stream(
 /// once (idle chains then split busy windows by what their first pages show); fewer when that
 /// would make them shorter than [`MIN_INITIAL_WINDOW`], more when longer than the configured
 /// window. Ends in whole microseconds as every boundary (see `steal`). Every window costs a
-/// request even when empty, so a range is never cut into more than that: an hour and a few
-/// seconds is one window, not an hour and a few seconds' second one.
+/// request even when empty, so no window is left over from rounding: an hour and a few seconds
+/// is one window, not an hour's and a few seconds'.
 fn cut_windows(
     i: usize,
     ranges: &[(DateTime<Utc>, DateTime<Utc>, Kind)],
@@ -773,7 +773,7 @@ fn cut_windows(
             let e = if j == k {
                 end
             } else {
-                // Below `length` < 2^63 µs, so the offset fits an i64.
+                // Less than `length`, itself at most i64::MAX + 1 µs: the offset fits an i64.
                 start + Duration::microseconds((length * j / k) as i64 - 1)
             };
             work.push(Work {
