@@ -260,7 +260,7 @@ async fn launch(
         .env("EVENTS_TABLE", &events)
         .env("CONTROL_TABLE", &control)
         .env("BACKFILL_DAYS", backfill_days.to_string())
-        .env("REQUESTS_PER_SECOND", "1.95")
+        .env("REQUESTS_PER_SECOND", "2")
         .env("CHAINS_PER_REGION", "8")
         .env("STOP_MARGIN_SECONDS", "30")
         .env("LOG_LEVEL", "warn")

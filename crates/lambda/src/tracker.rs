@@ -24,7 +24,7 @@
 //! | `MAX_OVERLAP_MINUTES` | the most a stream's overlap widens to its observed lateness | `240` |
 //! | `SWEEP_AGE_HOURS` | every time is read again this long after it happened; `off` | `24` |
 //! | `BACKFILL_DAYS` | how far back a new stream starts, 1–90 | `90` |
-//! | `REQUESTS_PER_SECOND` | per region; CloudTrail allows 2 | `1.95` |
+//! | `REQUESTS_PER_SECOND` | per account and region, at most (slower while throttled); CloudTrail allows 2 | `2` |
 //! | `CHAINS_PER_REGION` | concurrent page chains per region | `8` |
 //! | `RETENTION_DAYS` | events expire this long after they happened | keep |
 //! | `STOP_MARGIN_SECONDS` | stop starting requests this long before the deadline | `30` |

@@ -3,8 +3,8 @@
 //! Per stream, the run collects its gaps (the 90-day horizon on the first run, oldest first) and
 //! re-scans the overlap window before its checkpoint for late arrivals. Ranges are cut into
 //! windows; per account and region, several page chains work on disjoint windows at once (one
-//! chain cannot reach the API's 2 requests/s with pages taking up to 4 s), all through one rate
-//! limiter. A window's query is frozen for its whole page chain, as `NextToken` requires.
+//! chain cannot reach the API's 2 requests/s with pages taking up to 4 s), all through one pace
+//! that slows when the service pushes back ([`crate::pace`]). A window's query is frozen for its whole page chain, as `NextToken` requires.
 //!
 //! The checkpoint only ever claims what is stored: a window counts when its last page is stored;
 //! a chain cut short (deadline) completes the newer end of its window down to the oldest event
@@ -12,14 +12,12 @@
 //! and is recorded, while other streams go on.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures_util::{StreamExt, stream};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use iat_core::ports::{
     Checkpoint, CheckpointStore, EventSource, EventStore, LookupQuery, PageToken,
 };
@@ -30,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::coverage::Coverage;
+use crate::pace::Pace;
 use crate::plan::StreamSpec;
 
 /// How a run collects.
@@ -66,7 +65,8 @@ pub struct CollectConfig {
     /// would otherwise pile pages up, one each, however many thousand chains a large
     /// organisation's backfill runs.
     pub pages_at_once: usize,
-    /// Requests per second per account and region (the API allows 2).
+    /// Requests per second per account and region at most (the API allows 2, shared with every
+    /// other caller there): the pace falls when throttled and climbs back to this.
     pub requests_per_second: f64,
     /// Records a page, 1–50.
     pub page_size: u8,
@@ -96,7 +96,7 @@ impl Default for CollectConfig {
             chains_per_region: 8,
             regions_at_once: 512,
             pages_at_once: 256,
-            requests_per_second: 1.95,
+            requests_per_second: MAX_REQUESTS_PER_SECOND,
             page_size: 50,
             stop_margin: StdDuration::from_secs(30),
             throttle_pause: StdDuration::from_secs(1),
@@ -794,7 +794,7 @@ fn cut_windows(
 const MIN_INITIAL_WINDOW: Duration = Duration::hours(1);
 
 /// Starts `chains_per_region` page chains per account and region, sharing that region's queue
-/// and one rate limiter, for [`CollectConfig::regions_at_once`] account-regions at a time in
+/// and one pace, for [`CollectConfig::regions_at_once`] account-regions at a time in
 /// the order given; each finished window comes back on the returned channel, which closes
 /// when every chain has stopped.
 fn start_chains(
@@ -808,7 +808,6 @@ fn start_chains(
     let failed: Arc<Mutex<HashSet<usize>>> = Arc::new(Mutex::new(HashSet::new()));
     let (tx, rx) = mpsc::channel::<Done>(64);
     let mut workers = tokio::task::JoinSet::new();
-    let period = StdDuration::from_secs_f64(1.0 / config.requests_per_second);
     let specs: Arc<[StreamSpec]> = streams.into();
     let shared_config = Arc::new(config.clone());
     let ports = ports.clone();
@@ -828,18 +827,14 @@ fn start_chains(
                 log_panic(joined);
             }
             let place = Arc::new(place);
-            let limiter: Arc<DefaultDirectRateLimiter> = Arc::new(RateLimiter::direct(
-                Quota::with_period(period)
-                    .expect("positive period")
-                    .allow_burst(NonZeroU32::MIN),
-            ));
+            let pace = Arc::new(Pace::new(shared_config.requests_per_second));
             let queue = Arc::new(Mutex::new(queue));
             let board: Board = Arc::new(Mutex::new(Vec::new()));
             for _ in 0..shared_config.chains_per_region {
                 let ctx = Chain {
                     queue: Arc::clone(&queue),
                     board: Arc::clone(&board),
-                    limiter: Arc::clone(&limiter),
+                    pace: Arc::clone(&pace),
                     pages: Arc::clone(&pages),
                     failed: Arc::clone(&failed),
                     tx: tx.clone(),
@@ -1166,7 +1161,8 @@ const MIN_STEAL_PAGES: f64 = 1.5;
 struct Chain {
     queue: Arc<Mutex<VecDeque<Work>>>,
     board: Board,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    /// The account and region's request pace, shared by its chains.
+    pace: Arc<Pace>,
     /// [`CollectConfig::pages_at_once`]: held from a page's request until it is stored.
     pages: Arc<tokio::sync::Semaphore>,
     failed: Arc<Mutex<HashSet<usize>>>,
@@ -1311,7 +1307,7 @@ impl Chain {
                 let handed_over = active.lock().unwrap().stop_at;
                 return Outcome::Cut(oldest.map(|o| handed_over.map_or(o, |h| o.max(h))));
             }
-            self.limiter.until_ready().await;
+            let slot = self.pace.until_ready().await;
             // Until the page is stored (the end of this turn of the loop); a wait before a retry
             // gives it back.
             let in_hand = self.pages.acquire().await.expect("never closed");
@@ -1320,8 +1316,17 @@ impl Chain {
             counts.first_request.get_or_insert(sent);
             counts.last_request = Some(sent);
             let page = match self.ports.source.lookup(&query, token.as_ref()).await {
-                Ok(page) => page,
+                Ok(page) => {
+                    // A page the client had to retry was pushed back on too.
+                    if page.retries == 0 {
+                        self.pace.answered();
+                    } else {
+                        self.pace.pushed_back(slot, page.retries);
+                    }
+                    page
+                }
                 Err(Error::Throttled { .. }) => {
+                    self.pace.pushed_back(slot, 0);
                     // The service answered: whatever failed before was transient.
                     failures = 0;
                     counts.throttled += 1;
@@ -1330,6 +1335,7 @@ impl Chain {
                     continue;
                 }
                 Err(e @ Error::Unavailable { .. }) if failures < self.config.transient_retries => {
+                    self.pace.pushed_back(slot, 0);
                     failures += 1;
                     counts.retried += 1;
                     tracing::debug!(stream = %spec.key, error = %e, attempt = failures, "retrying page");

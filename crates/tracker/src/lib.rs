@@ -9,6 +9,7 @@ pub mod collect;
 pub mod coverage;
 #[cfg(feature = "testkit")]
 pub mod model;
+mod pace;
 pub mod plan;
 #[cfg(feature = "testkit")]
 pub mod testing;

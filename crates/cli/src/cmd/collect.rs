@@ -65,7 +65,9 @@ pub struct CollectArgs {
     /// How far back a new stream starts (Event history keeps 90 days).
     #[arg(long, default_value_t = timearg::human(CollectConfig::default().backfill))]
     pub backfill: String,
-    /// Requests per second per account and region (CloudTrail allows 2, shared by every caller).
+    /// Requests per second per account and region, at most (CloudTrail allows 2, shared by every
+    /// caller there): the pace falls by a fifth when throttled and climbs back as pages are
+    /// answered.
     #[arg(long, default_value_t = CollectConfig::default().requests_per_second)]
     pub rate: f64,
     /// Concurrent page chains per account and region.
