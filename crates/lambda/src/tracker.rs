@@ -1285,7 +1285,11 @@ mod tests {
         assert_eq!(s.streams.sso_region, None);
         assert_eq!(s.collect.overlap, Duration::minutes(20));
         assert_eq!(s.collect.backfill, Duration::days(90));
-        assert!(s.collect.requests_per_second < 2.0);
+        assert_eq!(
+            s.collect.requests_per_second,
+            iat_tracker::collect::MAX_REQUESTS_PER_SECOND,
+            "the pace starts at the documented limit and adapts down"
+        );
         assert_eq!(s.retention, None);
     }
 

@@ -89,30 +89,7 @@ async fn every_event_exactly_once_through_faults_late_arrivals_and_cuts() {
         sim.add(&raw, Duration::minutes(3)).unwrap();
     }
 
-    let config = sdk_config(&AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(format!("http://{addr}")),
-        max_attempts: Some(4),
-        initial_backoff: Some(StdDuration::from_millis(5)),
-        ..Default::default()
-    })
-    .await
-    .into_builder()
-    .credentials_provider(
-        aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new(ACCOUNT, "secret", None, None, "test"),
-        ),
-    )
-    .build();
-    let store = Arc::new(MemoryEventStore::new());
-    let ports = Ports {
-        source: Arc::new(CloudTrailEventSource::new(
-            &config,
-            AccountId::new(ACCOUNT).unwrap(),
-        )),
-        store: store.clone(),
-        checkpoints: Arc::new(MemoryCheckpointStore::new()),
-    };
+    let (ports, store) = memory_ports(addr, 4, StdDuration::from_millis(5)).await;
     let plan = streams(
         &[AccountId::new(ACCOUNT).unwrap()],
         &[Region::us_east_1(), Region::new("eu-west-1").unwrap()],
@@ -211,31 +188,8 @@ async fn sharing_the_rate_limit_with_another_caller_the_pace_falls_to_what_is_le
             sim.add(&raw, Duration::minutes(1)).unwrap();
             expected.insert(id);
         }
-        let config = sdk_config(&AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(format!("http://{addr}")),
-            max_attempts: Some(sdk_attempts),
-            // The SDK's 1 s at 2 requests a second, scaled to this test's 20.
-            initial_backoff: Some(StdDuration::from_millis(100)),
-            ..Default::default()
-        })
-        .await
-        .into_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(ACCOUNT, "secret", None, None, "test"),
-            ),
-        )
-        .build();
-        let store = Arc::new(MemoryEventStore::new());
-        let ports = Ports {
-            source: Arc::new(CloudTrailEventSource::new(
-                &config,
-                AccountId::new(ACCOUNT).unwrap(),
-            )),
-            store: store.clone(),
-            checkpoints: Arc::new(MemoryCheckpointStore::new()),
-        };
+        // The SDK's 1 s backoff at 2 requests a second, scaled to this test's 20.
+        let (ports, store) = memory_ports(addr, sdk_attempts, StdDuration::from_millis(100)).await;
         let plan = streams(
             &[AccountId::new(ACCOUNT).unwrap()],
             &[Region::new("eu-west-1").unwrap()],
@@ -267,4 +221,32 @@ async fn sharing_the_rate_limit_with_another_caller_the_pace_falls_to_what_is_le
             stats.requests
         );
     }
+}
+
+/// Ports reading the simulator at `addr` through the CloudTrail client, with the SDK's own
+/// retries as given, into memory stores.
+async fn memory_ports(
+    addr: SocketAddr,
+    max_attempts: u32,
+    initial_backoff: StdDuration,
+) -> (Ports, Arc<MemoryEventStore>) {
+    let config = sdk_config(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(format!("http://{addr}")),
+        max_attempts: Some(max_attempts),
+        initial_backoff: Some(initial_backoff),
+        ..Default::default()
+    })
+    .await;
+    let config = iat_aws::with_static_credentials(config, ACCOUNT);
+    let store = Arc::new(MemoryEventStore::new());
+    let ports = Ports {
+        source: Arc::new(CloudTrailEventSource::new(
+            &config,
+            AccountId::new(ACCOUNT).unwrap(),
+        )),
+        store: store.clone(),
+        checkpoints: Arc::new(MemoryCheckpointStore::new()),
+    };
+    (ports, store)
 }
