@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
+use chrono::{DateTime, Datelike, Utc};
 use iat_core::ports::{EventCursor, EventQuery, Order};
 use iat_core::{ActivityEvent, Error};
 
@@ -97,8 +97,12 @@ struct Bounds {
 
 impl Bounds {
     fn of(query: &EventQuery) -> Self {
-        let mut start = query.window.map(|w| w.start());
-        let mut end = query.window.map(|w| w.end());
+        // Keys hold four-digit years; a window open at either end (`--since 30d` alone ends at
+        // the latest time there is) is unbounded there, not a key like "+262142-12-31", which
+        // sorts before every stored day.
+        let keyed = |t: &DateTime<Utc>| (0..=9999).contains(&t.year());
+        let mut start = query.window.map(|w| w.start()).filter(keyed);
+        let mut end = query.window.map(|w| w.end()).filter(keyed);
         let cursor = query.after.as_ref().map(|c: &EventCursor| {
             match query.order {
                 Order::Ascending => start = Some(start.map_or(c.time, |s| s.max(c.time))),
@@ -392,6 +396,35 @@ mod tests {
 
     use super::super::keys::EventKey;
     use super::*;
+
+    #[test]
+    fn a_window_open_at_an_end_is_unbounded_there() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let stored = format!("{}#id", sort_time(t + Duration::days(400)));
+        for (start, end) in [
+            (t, chrono::DateTime::<Utc>::MAX_UTC),
+            (chrono::DateTime::<Utc>::MIN_UTC, t + Duration::days(500)),
+            (
+                chrono::DateTime::<Utc>::MIN_UTC,
+                chrono::DateTime::<Utc>::MAX_UTC,
+            ),
+        ] {
+            let b = Bounds::of(&EventQuery {
+                window: Some(iat_core::TimeWindow::new(start, end).unwrap()),
+                ..Default::default()
+            });
+            assert!(b.includes_day("2027-04-06"), "{start}..{end}: {b:?}");
+            assert!(b.lo <= stored && stored <= b.hi, "{start}..{end}: {b:?}");
+        }
+        // After a cursor the open end is still open.
+        let e = RecordSpec::new("c", t).event();
+        let b = Bounds::of(&EventQuery {
+            window: Some(iat_core::TimeWindow::new(t, chrono::DateTime::<Utc>::MAX_UTC).unwrap()),
+            after: Some(EventCursor::after(&e)),
+            ..Default::default()
+        });
+        assert!(b.after_cursor(&stored, Order::Ascending) && stored <= b.hi);
+    }
 
     #[test]
     fn bounds_are_inclusive_and_follow_the_cursor() {
