@@ -11,3 +11,4 @@ mod ingest_s3;
 mod lake;
 mod scenarios;
 mod trail_sql;
+mod upgrade;
