@@ -1,7 +1,8 @@
 //! The `EventSource` port on CloudTrail `LookupEvents`.
 //!
 //! One client per region, built from one SDK configuration, so retries, timeouts, endpoint and
-//! credentials are the SDK's; sources of other accounts share those clients and send their own
+//! credentials are the SDK's, except that a throttled request is left to the caller, whose pace
+//! sends it again (the SDK would resend it outside that pace); sources of other accounts share those clients and send their own
 //! credentials with each request (a thousand accounts are a thousand credentials, not 17,000
 //! clients); each page reports how many attempts the SDK retried, so faults it absorbed still
 //! show. The port's query maps one to one onto the API's parameters; the caller
@@ -40,6 +41,7 @@ impl RegionClients {
             .or_insert_with(|| {
                 let conf = aws_sdk_cloudtrail::config::Builder::from(&self.config)
                     .region(aws_config::Region::new(region.to_string()))
+                    .retry_classifier(ThrottlesToTheCaller)
                     .build();
                 Client::from_conf(conf)
             })
@@ -83,6 +85,49 @@ impl CloudTrailEventSource {
             credentials: Some(credentials),
             unreported_retries: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+/// Leaves a throttled `LookupEvents` to the caller instead of the SDK's retry: the SDK would send
+/// it again after its own backoff, outside the caller's pace for the account-region (which
+/// learns of it only when the page comes back), so every retry of a throttle would be one more
+/// request against an allowance already spent. The caller's collector retries it in its pace
+/// and slows the pace down. Server errors and dropped connections are still the SDK's to retry.
+#[derive(Debug, Clone, Copy)]
+struct ThrottlesToTheCaller;
+
+impl aws_sdk_cloudtrail::config::retry::ClassifyRetry for ThrottlesToTheCaller {
+    fn classify_retry(
+        &self,
+        ctx: &aws_sdk_cloudtrail::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_cloudtrail::config::retry::RetryAction {
+        use aws_sdk_cloudtrail::config::retry::RetryAction;
+        let throttled = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_operation_error())
+            .and_then(|e| e.downcast_ref::<LookupEventsError>())
+            .is_some_and(|e| {
+                aws_sdk_cloudtrail::error::ProvideErrorMetadata::code(e)
+                    == Some("ThrottlingException")
+            });
+        if throttled {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "ThrottlesToTheCaller"
+    }
+
+    fn priority(
+        &self,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
+        // After the SDK's own classifiers, which would retry it.
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
     }
 }
 
