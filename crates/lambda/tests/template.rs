@@ -5,7 +5,8 @@
 //!   level, each with its reason;
 //! - the Glue table has the exported Parquet schema's columns;
 //! - every parameter's environment variable (what `make deploy` reads) is in the README and in
-//!   `infra/deploy.env.example`.
+//!   `infra/deploy.env.example`;
+//! - an update from the stack before the cost changes replaces no table, bucket or queue.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
