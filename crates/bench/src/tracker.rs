@@ -274,7 +274,7 @@ pub(crate) fn benchmark(
         );
     }
     let setup = format!(
-        "{runs} runs; iat collect (release) vs iat-sim serve at 2 req/s per region, pages of 50 taking 0.2-4 s, {} regions x {per_region} STS events over 20 h, collector at its defaults (at most 2 req/s, slower while throttled, 8 chains, 6 initial windows an account-region shared by its streams, busy windows split while paged)",
+        "{runs} runs; iat collect (the cli build make bench uses) vs iat-sim serve at 2 req/s per region, pages of 50 taking 0.2-4 s, {} regions x {per_region} STS events over 20 h, collector at its defaults (at most 2 req/s, slower while throttled, 8 chains, 6 initial windows an account-region shared by its streams, busy windows split while paged)",
         REGIONS.len()
     );
     let fig = |metric, value, unit, goal, what: &str| Figure {
