@@ -530,6 +530,37 @@ async fn window_is_inclusive_and_ordered(store: &impl EventStore) {
         ["w-2", "w-3"],
         "window: limit keeps the first in order"
     );
+    // A window open at one end (`--since` alone ends at the latest time there is) is bounded
+    // only at the other.
+    let (earliest, latest) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    for (window, want, what) in [
+        (
+            (t0() + Duration::minutes(7), latest),
+            vec!["w-7", "w-8", "w-9"],
+            "open end",
+        ),
+        (
+            (earliest, t0() + Duration::minutes(1)),
+            vec!["w-0", "w-1"],
+            "open start",
+        ),
+    ] {
+        for order in [Order::Ascending, Order::Descending] {
+            let got = store
+                .query(&EventQuery {
+                    window: Some(TimeWindow::new(window.0, window.1).unwrap()),
+                    order,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let mut want = want.clone();
+            if order == Order::Descending {
+                want.reverse();
+            }
+            assert_eq!(ids(&got), want, "window with an {what}, {order:?}");
+        }
+    }
 }
 
 async fn cursor_pages_visit_each_once(store: &impl EventStore) {
