@@ -2,10 +2,10 @@
 //!
 //! One client per region, built from one SDK configuration, so retries, timeouts, endpoint and
 //! credentials are the SDK's, except that a throttled request is left to the caller, whose pace
-//! sends it again (the SDK would resend it outside that pace); sources of other accounts share those clients and send their own
-//! credentials with each request (a thousand accounts are a thousand credentials, not 17,000
-//! clients); each page reports how many attempts the SDK retried, so faults it absorbed still
-//! show. The port's query maps one to one onto the API's parameters; the caller
+//! sends it again (the SDK would resend it outside that pace); sources of other accounts share
+//! those clients and send their own credentials with each request (a thousand accounts are a
+//! thousand credentials, not 17,000 clients); each page reports how many attempts the SDK
+//! retried, so faults it absorbed still show. The port's query maps one to one onto the API's parameters; the caller
 //! owns paging and rate control.
 
 use std::collections::HashMap;
