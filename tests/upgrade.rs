@@ -31,34 +31,15 @@ const UNEXPORTED_DAY: &str = "2026-11-29";
 /// The fixture's events: eight days, three copies of each of nine record shapes.
 const RECORDS: usize = 216;
 
-/// Standard base64 (DynamoDB JSON's binary values).
-fn base64(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut held) = (0u32, 0u32);
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = ALPHABET
-            .iter()
-            .position(|&a| a == c)
-            .unwrap_or_else(|| panic!("not base64: {c:?}")) as u32;
-        bits = (bits << 6) | v;
-        held += 6;
-        if held >= 8 {
-            held -= 8;
-            out.push((bits >> held) as u8);
-            bits &= (1 << held) - 1;
-        }
-    }
-    out
-}
-
 /// An attribute from DynamoDB JSON (`{"S": "..."}`, `{"N": "1"}`, `{"B": "base64"}`).
 fn attribute(v: &Value) -> AttributeValue {
     let (kind, value) = v.as_object().unwrap().iter().next().unwrap();
     match (kind.as_str(), value) {
         ("S", Value::String(s)) => AttributeValue::S(s.clone()),
         ("N", Value::String(n)) => AttributeValue::N(n.clone()),
-        ("B", Value::String(b)) => AttributeValue::B(Blob::new(base64(b))),
+        ("B", Value::String(b)) => AttributeValue::B(Blob::new(
+            aws_smithy_types::base64::decode(b).expect("base64"),
+        )),
         other => panic!("the fixture's items hold S, N and B only, not {other:?}"),
     }
 }

@@ -212,8 +212,8 @@ async fn sharing_the_rate_limit_with_another_caller_the_pace_falls_to_what_is_le
         let share = stats.throttled as f64 / (stats.requests as f64);
         // A fixed pace at the collector's rate has half its requests throttled (0.49 and 0.52
         // here). The SDK leaves throttles to the collector (it retries 5xx and dropped
-        // connections only), so its retries never add requests outside the pace: with them
-        // on, a third of the requests were throttled (0.31 to 0.36).
+        // connections only), so its retries never add requests outside the pace: while the SDK
+        // retried throttles too, a third of the requests were throttled (0.31 to 0.36).
         assert!(
             share < 0.25,
             "with {sdk_attempts} SDK attempts: {} of {} requests throttled",
